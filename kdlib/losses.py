@@ -1,0 +1,146 @@
+"""Losses for single-logit binary models: knowledge distillation and (imbalanced) nnPU.
+
+All functions take raw scores (logits), never sigmoid outputs, and return a batch mean.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_T_alpha(T: float, alpha: float) -> None:
+    if not T > 0:
+        raise ValueError(f"temperature T must be > 0, got {T}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+
+
+def binary_kl_with_logits(teacher_logit: torch.Tensor, student_logit: torch.Tensor) -> torch.Tensor:
+    """Per-example KL(Bern(p) || Bern(q)) with p = sigmoid(teacher_logit), q = sigmoid(student_logit):
+
+        p (log p - log q) + (1 - p) (log(1 - p) - log(1 - q)),
+
+    computed with logsigmoid for stability (log(1 - sigmoid(z)) = logsigmoid(-z)).
+    """
+    p = torch.sigmoid(teacher_logit)
+    return (p * (F.logsigmoid(teacher_logit) - F.logsigmoid(student_logit))
+            + (1 - p) * (F.logsigmoid(-teacher_logit) - F.logsigmoid(-student_logit)))
+
+
+def soft_target_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    """T^2 * mean KL(sigmoid(t/T) || sigmoid(s/T)): the soft-target half of `kd_loss`.
+
+    The T^2 factor keeps the gradient magnitude independent of T (Hinton et al. 2015).
+    """
+    _check_T_alpha(T, 0.0)
+    return T * T * binary_kl_with_logits(teacher_logit.detach() / T, student_logit / T).mean()
+
+
+def kd_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor | None, labels: torch.Tensor | None,
+            T: float = 2.0, alpha: float = 0.5) -> torch.Tensor:
+    """Knowledge-distillation loss for single-logit binary models:
+
+        (1 - alpha) * BCE(s, y) + alpha * T^2 * KL(sigmoid(t/T) || sigmoid(s/T))
+
+    alpha is how much the student listens to the teacher: 0 trains from the labels alone, 1 from
+    the soft targets alone. With a single logit z, sigmoid(z) equals the 2-class softmax of the
+    logits (0, z), so this is exactly Hinton-style softmax KD on the margin. The teacher logit is
+    detached (no gradient reaches the teacher).
+    """
+    _check_T_alpha(T, alpha)
+    loss = student_logit.new_zeros(())
+    if alpha < 1:
+        if labels is None:
+            raise ValueError("labels are needed when alpha < 1")
+        loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(student_logit, labels.float())
+    if alpha > 0:
+        if teacher_logit is None:
+            raise ValueError("teacher logits are needed when alpha > 0")
+        loss = loss + alpha * soft_target_loss(student_logit, teacher_logit, T)
+    return loss
+
+
+def sigmoid_loss(z: torch.Tensor, y: float) -> torch.Tensor:
+    """The sigmoid surrogate l(z, y) = sigmoid(-y z), y in {+1, -1} (Kiryo et al. 2017)."""
+    return torch.sigmoid(-y * z)
+
+
+def _check_prior(prior: float, name: str = "prior") -> None:
+    if not 0.0 < prior < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {prior}")
+
+
+def _pu_parts(scores: torch.Tensor, labels: torch.Tensor, prior: float):
+    labels = labels.float()
+    if not torch.all((labels == 0) | (labels == 1)):
+        raise ValueError("PU labels must be 1 (labelled positive) or 0 (unlabelled)")
+    pos, unl = labels == 1, labels == 0
+    n_p, n_u = pos.sum().clamp(min=1), unl.sum().clamp(min=1)
+    r_p_plus = sigmoid_loss(scores[pos], 1).sum() / n_p    # E_P[l(g, +1)]
+    r_p_minus = sigmoid_loss(scores[pos], -1).sum() / n_p  # E_P[l(g, -1)]
+    r_u_minus = sigmoid_loss(scores[unl], -1).sum() / n_u  # E_U[l(g, -1)]
+    return r_p_plus, r_u_minus - prior * r_p_minus
+
+
+def _non_negative(positive_risk, negative_risk, beta, gamma):
+    if negative_risk < -beta:  # the negative-risk estimate went negative: step back on it alone
+        return -gamma * negative_risk
+    return positive_risk + negative_risk
+
+
+def nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, beta: float = 0.0,
+              gamma: float = 1.0) -> torch.Tensor:
+    """Non-negative PU risk (Kiryo, Niu, du Plessis, Sugiyama, NeurIPS 2017), sigmoid surrogate.
+
+    labels: 1 = labelled positive, 0 = unlabelled; prior = pi, the positive share of the
+    unlabelled data. With R_p^+ = E_P[l(g,+1)], R_p^- = E_P[l(g,-1)], R_u^- = E_U[l(g,-1)]:
+
+        risk = pi * R_p^+ + max(0, R_u^- - pi * R_p^-)
+
+    Non-negative correction (their Algorithm 1): when the negative part
+    r = R_u^- - pi * R_p^- falls below -beta, the value returned for back-propagation is
+    -gamma * r (a step that pushes r back up); otherwise it is pi * R_p^+ + r.
+    """
+    _check_prior(prior)
+    r_p_plus, r_neg = _pu_parts(scores, labels, prior)
+    return _non_negative(prior * r_p_plus, r_neg, beta, gamma)
+
+
+def imbalanced_nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, target_prior: float = 0.5,
+                         beta: float = 0.0, gamma: float = 1.0) -> torch.Tensor:
+    """Imbalanced nnPU (Su, Chen, Xu, IJCAI 2021): the nnPU risk re-weighted from the true class
+    prior pi to a target prior pi' (usually 0.5), so a rare positive class is not ignored:
+
+        risk = pi' * R_p^+ + (1 - pi') / (1 - pi) * max(0, R_u^- - pi * R_p^-)
+
+    with the same non-negative correction (beta, gamma) as `nnpu_loss` on the (re-weighted)
+    negative part. With pi' = pi it is exactly `nnpu_loss`.
+    """
+    _check_prior(prior)
+    _check_prior(target_prior, "target_prior")
+    r_p_plus, r_neg = _pu_parts(scores, labels, prior)
+    w = (1 - target_prior) / (1 - prior)
+    return _non_negative(target_prior * r_p_plus, w * r_neg, beta, gamma)
+
+
+def naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The naive PN baseline: unlabelled examples taken as negatives, plain BCE."""
+    return F.binary_cross_entropy_with_logits(scores, labels.float())
+
+
+PU_KINDS = ("nnpu", "imbalanced_nnpu", "naive", "supervised")
+
+
+def pu_loss(kind: str, prior: float | None = None, target_prior: float = 0.5, beta: float = 0.0,
+            gamma: float = 1.0):
+    """A ``loss(scores, labels)`` for `kind` in PU_KINDS ("supervised" and "naive" are plain BCE:
+    they differ in which labels the caller passes). Checks its arguments before any compute."""
+    if kind not in PU_KINDS:
+        raise ValueError(f"unknown PU loss kind {kind!r}; choose one of {PU_KINDS}")
+    if kind in ("supervised", "naive"):
+        return naive_pu_loss
+    _check_prior(prior if prior is not None else -1.0)
+    if kind == "nnpu":
+        return lambda s, y: nnpu_loss(s, y, prior, beta, gamma)
+    _check_prior(target_prior, "target_prior")
+    return lambda s, y: imbalanced_nnpu_loss(s, y, prior, target_prior, beta, gamma)

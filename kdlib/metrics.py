@@ -1,0 +1,99 @@
+"""Metrics: classification quality from scikit-learn, calibration, latency, model size."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from sklearn import metrics as skm
+
+
+def sigmoid(z) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def expected_calibration_error(labels, probs, n_bins: int = 15) -> float:
+    """ECE: the |accuracy - confidence| gap of equal-width confidence bins, weighted by bin size,
+    where confidence is max(p, 1 - p) and a prediction is correct when (p >= 0.5) == label."""
+    labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
+    conf = np.maximum(probs, 1 - probs)
+    correct = ((probs >= 0.5).astype(int) == labels).astype(float)
+    bins = np.minimum(((conf - 0.5) / 0.5 * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def binary_metrics(labels, logits, threshold: float = 0.5) -> dict[str, float]:
+    """accuracy, precision, recall, f1 (at probability `threshold`), roc_auc, pr_auc (average
+    precision), ece, positive_rate and n, from labels in {0, 1} and raw logits."""
+    labels = np.asarray(labels).astype(int)
+    probs = sigmoid(logits)
+    pred = (probs >= threshold).astype(int)
+    both = len(np.unique(labels)) == 2
+    return {
+        "accuracy": float(skm.accuracy_score(labels, pred)),
+        "precision": float(skm.precision_score(labels, pred, zero_division=0)),
+        "recall": float(skm.recall_score(labels, pred, zero_division=0)),
+        "f1": float(skm.f1_score(labels, pred, zero_division=0)),
+        "roc_auc": float(skm.roc_auc_score(labels, probs)) if both else float("nan"),
+        "pr_auc": float(skm.average_precision_score(labels, probs)) if both else float("nan"),
+        "ece": expected_calibration_error(labels, probs),
+        "positive_rate": float(pred.mean()),
+        "n": int(len(labels)),
+    }
+
+
+def threshold_for_rate(logits, rate: float) -> float:
+    """The probability threshold that marks a share `rate` of the examples positive (e.g. the known
+    class prior in PU learning, where validation has no true negatives)."""
+    if not 0 < rate < 1:
+        raise ValueError(f"rate must be in (0, 1), got {rate}")
+    return float(np.quantile(sigmoid(logits), 1 - rate))
+
+
+def best_f1_threshold(labels, logits) -> float:
+    """The probability threshold that maximises F1 on (validation) labels."""
+    p, r, th = skm.precision_recall_curve(np.asarray(labels).astype(int), sigmoid(logits))
+    f1 = 2 * p[:-1] * r[:-1] / np.clip(p[:-1] + r[:-1], 1e-12, None)
+    return float(th[int(np.argmax(f1))])
+
+
+def model_size(model: torch.nn.Module) -> dict[str, float]:
+    """Parameter count and size in MB (fp32 parameters and buffers)."""
+    n = sum(p.numel() for p in model.parameters())
+    nbytes = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
+        b.numel() * b.element_size() for b in model.buffers())
+    return {"params": int(n), "size_mb": nbytes / 2**20}
+
+
+@torch.no_grad()
+def latency(model: torch.nn.Module, batch: dict, repeats: int = 20, warmup: int = 3) -> dict[str, float]:
+    """Inference latency in ms per example: batch size 1 (first example of `batch`) and the whole
+    `batch` at once. Median over `repeats` timed calls after `warmup` calls."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+    n1 = int(mask[0].sum())
+
+    def timeit(i, m):
+        for _ in range(warmup):
+            model(i, m)
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(i, m)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t0)
+        return float(np.median(ts)) * 1000
+
+    out = {"ms_per_example_batch1": timeit(ids[:1, :n1], mask[:1, :n1]),
+           "ms_per_example_batched": timeit(ids, mask) / len(ids), "batch_size": int(len(ids))}
+    model.train(was_training)
+    return out

