@@ -52,6 +52,8 @@ $(NB)/%.ipynb: notebooks/%.py | $(STAMP)
 
 # ---- tests ----------------------------------------------------------------------------------
 SMOKE_NBS := teacher student report
+# the PU / online-distillation study (issue 4) adds its notebooks, grid and targets here
+include mk/pu.mk
 SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
 
 pytest: $(STAMP) ## unit tests of kdlib
