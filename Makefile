@@ -27,7 +27,7 @@ TSWEEP  := $(foreach a,$(ARCHS),$(foreach h,$(T_SWEEP_HIDDENS),$(foreach t,$(T_S
 STUDENTS := $(sort $(SCRATCH) $(KD) $(TSWEEP))
 TEACHER := results/runs/teacher/metrics.json
 
-.PHONY: help venv test pytest smoke reproduce teacher students report benchmark clean-smoke
+.PHONY: colab help venv test pytest smoke reproduce teacher students report benchmark clean-smoke
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,8 +50,16 @@ $(NB)/%.ipynb: notebooks/%.py | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(PY) -m jupytext --quiet --to ipynb -o $@ $<
 
+COLAB := $(patsubst notebooks/%.py,notebooks/colab/%.ipynb,$(wildcard notebooks/*.py))
+notebooks/colab/%.ipynb: notebooks/%.py | $(STAMP)
+	@mkdir -p $(dir $@)
+	$(PY) -m jupytext --quiet --to ipynb -o $@ $<
+
+colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links for Colab
+
 # ---- tests ----------------------------------------------------------------------------------
-SMOKE_NBS := teacher student report
+# smoke runs: notebooks/smoke/<entry>.yaml runs notebooks/<entry up to the first "-">.py, in this order
+SMOKE_NBS := teacher student-scratch student report
 # the PU / online-distillation study (issue 4) adds its notebooks, grid and targets here
 include mk/pu.mk
 SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
@@ -59,10 +67,10 @@ SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/b
 pytest: $(STAMP) ## unit tests of kdlib
 	$(PY) -m pytest -q tests
 
-smoke: $(addprefix $(NB)/,$(addsuffix .ipynb,$(SMOKE_NBS))) ## every notebook on tiny smoke parameters, checked by nbval
+smoke: $(addprefix $(NB)/,$(addsuffix .ipynb,$(sort $(foreach e,$(SMOKE_NBS),$(firstword $(subst -, ,$(e))))))) ## every notebook on tiny smoke parameters, checked by nbval
 	rm -rf build/smoke && mkdir -p build/smoke
-	for nb in $(SMOKE_NBS); do \
-	  $(PAPERMILL) --prepare-only -f notebooks/smoke/$$nb.yaml $(NB)/$$nb.ipynb build/smoke/$$nb.ipynb || exit 1; done
+	for e in $(SMOKE_NBS); do \
+	  $(PAPERMILL) --prepare-only -f notebooks/smoke/$$e.yaml $(NB)/$${e%%-*}.ipynb build/smoke/$$e.ipynb || exit 1; done
 	$(SMOKE_ENV) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax $(addprefix build/smoke/,$(addsuffix .ipynb,$(SMOKE_NBS)))
 
 test: pytest smoke ## unit tests, then the notebooks on smoke parameters (what CI runs)
@@ -94,7 +102,7 @@ report: ## tables and figures from whatever runs exist
 reproduce: $(STAMP) $(TEACHER) $(STUDENTS) results/tables/students.md ## the whole study, incrementally
 
 benchmark: $(STAMP) $(TEACHER) ## our student epoch vs a naive loop; teacher fine-tune throughput
-	$(PY) scripts/benchmark.py | tee results/benchmark.md
+	$(PY) scripts/benchmark.py
 
 clean-smoke: ## remove smoke-test outputs
 	rm -rf build/smoke

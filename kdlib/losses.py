@@ -52,7 +52,7 @@ def kd_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor | None, lab
     if alpha < 1:
         if labels is None:
             raise ValueError("labels are needed when alpha < 1")
-        loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(student_logit, labels.float())
+        loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(student_logit, labels.to(student_logit.dtype))
     if alpha > 0:
         if teacher_logit is None:
             raise ValueError("teacher logits are needed when alpha > 0")
@@ -125,7 +125,7 @@ def imbalanced_nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: floa
 
 def naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The naive PN baseline: unlabelled examples taken as negatives, plain BCE."""
-    return F.binary_cross_entropy_with_logits(scores, labels.float())
+    return F.binary_cross_entropy_with_logits(scores, labels.to(scores.dtype))
 
 
 PU_KINDS = ("nnpu", "imbalanced_nnpu", "naive", "supervised")

