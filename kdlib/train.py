@@ -134,6 +134,7 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         scheduler.load_state_dict(ck["scheduler"])
         history, start_epoch, start_step = ck["history"], ck["epoch"], ck["step"]
         rng_to_restore = ck["rng"]
+        running = ck.get("running", (0.0, 0))  # (loss sum, steps) of a partly done epoch
         if (ckpt_dir / "best.pt").exists():
             best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)
         print(f"[kdlib] resuming {desc} from {ckpt_dir / 'last.pt'}: epoch {start_epoch + 1}, step {start_step}")
@@ -146,7 +147,8 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         if ckpt_dir:
             _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch, "step": step,
-                   "rng": torch.random.get_rng_state()}, ckpt_dir / "last.pt")
+                   "rng": torch.random.get_rng_state(), "running": (total, n) if step else (0.0, 0)},
+                  ckpt_dir / "last.pt")
 
     for epoch in range(start_epoch, epochs):
         if hasattr(train_loader.batch_sampler, "set_epoch"):
@@ -154,6 +156,8 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         model.train()
         t0, total, n = time.time(), 0.0, 0
         skip = start_step if epoch == start_epoch else 0
+        if skip:  # resumed mid-epoch: the epoch's train loss also counts the steps already done
+            total, n = running
         bar = tqdm(train_loader, desc=f"{desc} epoch {epoch + 1}/{epochs}", total=steps_per_epoch, leave=False)
         for step, batch in enumerate(bar):
             if step < skip:
