@@ -21,10 +21,14 @@ T_SWEEP_HIDDENS := 32 64
 STUDENT_EPOCHS := 3
 
 RUNS := results/runs/students
-SCRATCH := $(foreach a,$(ARCHS),$(foreach h,$(HIDDENS),$(foreach s,$(SEEDS),$(RUNS)/$(a)_h$(h)_T1_a0_s$(s)/metrics.json)))
-KD      := $(foreach a,$(ARCHS),$(foreach h,$(HIDDENS),$(foreach s,$(SEEDS),$(RUNS)/$(a)_h$(h)_T$(T_MAIN)_a$(ALPHA)_s$(s)/metrics.json)))
-TSWEEP  := $(foreach a,$(ARCHS),$(foreach h,$(T_SWEEP_HIDDENS),$(foreach t,$(T_SWEEP),$(foreach s,$(SEEDS),$(RUNS)/$(a)_h$(h)_T$(t)_a$(ALPHA)_s$(s)/metrics.json))))
-STUDENTS := $(sort $(SCRATCH) $(KD) $(TSWEEP))
+STUDENT_THREADS ?= 1   # torch threads per student run; use `make -j2` to run two at once
+# ordered by priority: every comparison for seed 0 first, then seeds 1 and 2, then the T sweep
+GRID_HIDDENS := 64 32 16 128 256
+MAIN := $(foreach s,$(SEEDS),$(foreach h,$(GRID_HIDDENS),$(foreach a,$(ARCHS),\
+          $(RUNS)/$(a)_h$(h)_T1_a0_s$(s)/metrics.json $(RUNS)/$(a)_h$(h)_T$(T_MAIN)_a$(ALPHA)_s$(s)/metrics.json)))
+TSWEEP := $(foreach s,$(SEEDS),$(foreach h,$(T_SWEEP_HIDDENS),$(foreach a,$(ARCHS),$(foreach t,$(T_SWEEP),\
+          $(RUNS)/$(a)_h$(h)_T$(t)_a$(ALPHA)_s$(s)/metrics.json))))
+STUDENTS := $(MAIN) $(filter-out $(MAIN),$(TSWEEP))
 TEACHER := results/runs/teacher/metrics.json
 
 .PHONY: colab help venv test pytest smoke reproduce teacher students report benchmark clean-smoke
@@ -89,7 +93,7 @@ $(RUNS)/%/metrics.json: | $(TEACHER) $(NB)/student.ipynb
 	$(PAPERMILL) $(NB)/student.ipynb $(EXEC)/students/$*.ipynb \
 	  -p arch $(word 1,$(W)) -p hidden $(patsubst h%,%,$(word 2,$(W))) -p T $(patsubst T%,%,$(word 3,$(W))) \
 	  -p alpha $(patsubst a%,%,$(word 4,$(W))) -p seed $(patsubst s%,%,$(word 5,$(W))) \
-	  -p epochs $(STUDENT_EPOCHS) -p name $*
+	  -p epochs $(STUDENT_EPOCHS) -p threads $(STUDENT_THREADS) -p name $*
 
 students: $(STUDENTS) ## the student grid (scratch and KD, hidden sizes, T sweep, seeds)
 

@@ -29,6 +29,7 @@ batch_size = 64
 emb_dim = 128
 dropout = 0.2
 bidirectional = False  # GRU only
+threads = 0           # torch CPU threads; 0 keeps torch's default (make runs students with 1, two at a time)
 teacher_run = "teacher"  # results/runs/<teacher_run>/metrics.json, written by teacher.py
 name = ""             # run folder results/runs/students/<name>; empty: derived from the parameters
 
@@ -60,6 +61,8 @@ import kdlib
 from kdlib import data, losses, metrics, models, paths, train
 
 losses._check_T_alpha(T, alpha)
+if threads:
+    torch.set_num_threads(int(threads))
 models.build_student(arch, hidden, 2, seed)  # raises on an unknown arch or a hidden size out of range
 teacher_file = paths.RESULTS / "runs" / teacher_run / "metrics.json"
 if not teacher_file.exists():
@@ -72,7 +75,7 @@ params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, seed=seed, epochs=epoc
               batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
               max_len=tp["max_len"], teacher_run=teacher_run, teacher=tp["teacher"],
               teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"],
-              split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
+              threads=torch.get_num_threads(), split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
               test_subset=tp["test_subset"], name=name, device=str(device))
 print(json.dumps(params, indent=1))
 if teacher_info["T_train"] != 1.0:

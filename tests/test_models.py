@@ -21,6 +21,7 @@ LONGER = [[4, 8, 2, 6, 11, 12, 13, 2, 9], [3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3
 
 @pytest.mark.parametrize("arch,kwargs", [
     ("gru", {}),
+    ("gru", {"packed": True}),
     ("gru", {"bidirectional": True}),
     ("cnn", {}),
 ])
@@ -38,6 +39,17 @@ def test_padding_invariance(arch, kwargs, short):
     with torch.no_grad():
         unmasked = model(b["input_ids"], torch.ones_like(b["attention_mask"]))
     assert not torch.allclose(unmasked[1], alone[0], atol=1e-6)
+
+
+def test_gru_unpacked_fast_path_equals_packed():
+    # same weights: reading the last real position of an unpacked run == the packed final state
+    fast = models.build_student("gru", 16, VOCAB, seed=5, emb_dim=8).eval()
+    packed = models.build_student("gru", 16, VOCAB, seed=5, emb_dim=8, packed=True).eval()
+    assert not fast.packed and packed.packed
+    b = _batch([SHORT, *LONGER])
+    with torch.no_grad():
+        torch.testing.assert_close(fast(b["input_ids"], b["attention_mask"]),
+                                   packed(b["input_ids"], b["attention_mask"]), rtol=1e-5, atol=1e-6)
 
 
 def test_gru_padding_invariance_with_nonzero_pad_token_values():
