@@ -182,3 +182,35 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     emb = sum(p.numel() for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters(recurse=False))
     total = sum(p.numel() for p in model.parameters())
     return {"embedding": emb, "other": total - emb, "total": total}
+
+
+class PositionalCNN(nn.Module):
+    """Embedding -> Conv1d (`channels` filters, width `kernel`, same padding) -> ReLU -> flatten over
+    all `seq_len` positions -> dense -> one logit. Unlike `CNNStudent` (max over time, position
+    blind) it knows *where* each motif sits, which is what fixed-window tasks such as splice
+    junctions (a GT/AG at the centre of 60 bases) need: the splice study's teacher.
+
+    Inputs are padded (pad embedding is zero) or truncated to `seq_len`; padding is also masked.
+    """
+
+    def __init__(self, vocab_size: int, seq_len: int, channels: int = 64, kernel: int = 7, emb_dim: int = 32,
+                 dense: int = 64, dropout: float = 0.3, pad_id: int = 0):
+        super().__init__()
+        if seq_len < 1 or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"seq_len must be >= 1 and kernel odd, got seq_len={seq_len}, kernel={kernel}")
+        self.seq_len, self.pad_id = seq_len, pad_id
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.conv = nn.Conv1d(emb_dim, channels, kernel, padding=kernel // 2)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Sequential(nn.Linear(channels * seq_len, dense), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(dense, 1))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        extra = self.seq_len - input_ids.shape[1]
+        if extra > 0:
+            input_ids = nn.functional.pad(input_ids, (0, extra), value=self.pad_id)
+            attention_mask = nn.functional.pad(attention_mask, (0, extra))
+        input_ids, attention_mask = input_ids[:, : self.seq_len], attention_mask[:, : self.seq_len]
+        x = self.dropout(self.embedding(input_ids)).transpose(1, 2)  # (B, E, L)
+        h = torch.relu(self.conv(x)) * attention_mask[:, None, :].to(x.dtype)
+        return self.head(self.dropout(h.flatten(1))).squeeze(-1)

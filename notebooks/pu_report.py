@@ -1,0 +1,234 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5 · Report of the PU / online-distillation study: tables and figures
+#
+# Reads every `results/runs/pu/*/` written by `online_pu.py` and writes
+#
+# * `results/tables/pu_runs.csv`: one row per run (final test metrics of teacher and student);
+# * `results/tables/pu_summary.csv|md`: per setting, mean ± std over seeds of the final test
+#   ROC-AUC, PR-AUC and F1 (threshold from the PU validation set: the known prior marked
+#   positive), for the teacher and the student, and whether the student reached its teacher
+#   (seeds where the student's test ROC-AUC >= the teacher's);
+# * `results/figures/pu_curves_<group>.png`: teacher and student ROC-AUC per meta-epoch, train
+#   (true labels) and test, one line per setting, mean with a ±1 std band over seeds; online and
+#   offline in separate rows (offline: the student after m of its M shares of the budget, beside
+#   the fully trained teacher it distils from);
+# * `results/figures/pu_pr_<group>.png`: test precision-recall curves at the end (precision
+#   interpolated on a recall grid, averaged over seeds).
+#
+# A group is one (dataset, prior, labelled fraction, student). Runs with fewer than `min_seeds`
+# seeds are kept in the tables (with their n) and drawn all the same.
+
+# %% tags=["parameters"]
+runs = "pu"          # read results/runs/<runs>/*/
+min_seeds = 1        # warn about settings with fewer seeds than this
+prefix = "pu"        # output names: results/tables/<prefix>_*.csv|md, results/figures/<prefix>_*.png
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("kdlib") is None:
+    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
+    if os.path.exists("../pyproject.toml"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
+    else:
+        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
+        sys.path.insert(0, os.path.abspath("kdlib"))
+
+# %%
+import json
+import warnings
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
+
+from kdlib import paths  # noqa: E402
+
+if not isinstance(min_seeds, int) or min_seeds < 1:
+    raise ValueError(f"min_seeds must be an integer >= 1, got {min_seeds!r}")
+run_root = paths.RESULTS / "runs" / runs
+run_dirs = sorted(p.parent for p in run_root.glob("*/metrics.json"))
+if not run_dirs:
+    raise FileNotFoundError(f"no runs under {run_root}: run `make pu-splice` (or notebooks/online_pu.py) first")
+tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
+tables.mkdir(parents=True, exist_ok=True)
+figures.mkdir(parents=True, exist_ok=True)
+params = dict(runs=runs, min_seeds=min_seeds, prefix=prefix, n_runs=len(run_dirs), results=str(paths.RESULTS))
+print(json.dumps(params, indent=1))
+
+# %% Load every run
+LOSS_NAMES = {"imbalanced_nnpu": "imbalanced nnPU", "nnpu": "nnPU", "naive": "naive PN", "supervised": "supervised"}
+LOSS_ORDER = ["imbalanced_nnpu", "nnpu", "naive", "supervised"]
+rows, logs, scores = [], [], {}
+for d in run_dirs:
+    m = json.loads((d / "metrics.json").read_text())
+    p = m["params"]
+    group = (f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}_"
+             f"{p['arch']}{p['hidden']}")
+    setting = f"{LOSS_NAMES[p['loss']]} α={p['alpha']:g} β={p['beta']:g}"
+    row = {"run": d.name, "group": group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
+           "prior_u": m["construction"]["prior_u_for_loss"], "labelled_frac": p["labelled_frac"],
+           "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
+           "beta": p["beta"], "setting": setting, "seed": p["seed"],
+           "budget": f"M={p['meta_epochs']} te={p['teacher_epochs']} se={p['student_epochs']}",
+           "seconds": m["seconds"]["total"]}
+    for who in ("teacher", "student"):
+        for k in ("roc_auc", "pr_auc", "f1"):
+            row[f"{who}_{k}"] = m[who]["test"][k]
+    rows.append(row)
+    lg = pd.read_csv(d / "log.csv")
+    lg["run"] = d.name
+    logs.append(lg)
+    z = np.load(d / "test_scores.npz")
+    scores[d.name] = {k: z[k].astype(np.float32) for k in ("labels", "teacher", "student")}
+runs_df = pd.DataFrame(rows)
+runs_df["loss"] = pd.Categorical(runs_df["loss"], LOSS_ORDER, ordered=True)
+runs_df["mode"] = pd.Categorical(runs_df["mode"], ["online", "offline"], ordered=True)
+runs_df = runs_df.sort_values(["group", "mode", "loss", "alpha", "beta", "seed"]).reset_index(drop=True)
+log_df = pd.concat(logs, ignore_index=True).drop(columns="mode").merge(
+    runs_df[["run", "group", "mode", "setting", "seed"]].astype({"mode": str}), on="run")
+runs_df.to_csv(tables / f"{prefix}_runs.csv", index=False)
+print(len(runs_df), "runs;", runs_df.groupby(["group", "mode"], observed=True).size().to_dict())
+
+# %% Table: final test metrics per setting, mean ± std over seeds, and whether the student reached its teacher
+keys = ["group", "mode", "loss", "alpha", "beta", "setting"]
+cols = [f"{w}_{k}" for w in ("teacher", "student") for k in ("roc_auc", "pr_auc", "f1")]
+agg = runs_df.groupby(keys, observed=True).agg(
+    n=("seed", "nunique"), **{f"{c}_mean": (c, "mean") for c in cols}, **{f"{c}_std": (c, "std") for c in cols})
+reached = runs_df.assign(r=runs_df["student_roc_auc"] >= runs_df["teacher_roc_auc"],
+                         gap=runs_df["student_roc_auc"] - runs_df["teacher_roc_auc"])
+agg["reached"] = reached.groupby(keys, observed=True)["r"].sum()
+agg["gap_mean"] = reached.groupby(keys, observed=True)["gap"].mean()
+summary = agg.reset_index()
+summary.to_csv(tables / f"{prefix}_summary.csv", index=False)
+thin = summary[summary["n"] < min_seeds]
+if len(thin):
+    warnings.warn(f"{len(thin)} setting(s) with fewer than {min_seeds} seeds: {thin['setting'].tolist()}")
+
+
+def pm(mean, std):
+    return f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
+
+
+lines = [f"# PU / online distillation: final test metrics ({len(runs_df)} runs)", "",
+         "Mean ± std over seeds. F1 at the threshold that marks the known prior of the PU validation set "
+         "positive (no true labels used for any choice). *reached*: seeds where the student's test ROC-AUC "
+         ">= its teacher's; *gap*: mean student - teacher ROC-AUC. Offline = teacher fully trained first, "
+         "then distilled, at the same total budget. The supervised (true labels) and naive PN (unlabelled = "
+         "negative) rows are the references.", ""]
+for (group, mode), g in summary.groupby(["group", "mode"], sort=False, observed=True):
+    lines += [f"## {group} · {mode}", "",
+              "| setting | n | teacher ROC-AUC | teacher PR-AUC | teacher F1 | student ROC-AUC | student PR-AUC "
+              "| student F1 | reached | gap |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in g.iterrows():
+        cells = [pm(r[f"{c}_mean"], r[f"{c}_std"]) for c in cols]
+        lines.append(f"| {r['setting']} | {r['n']} | " + " | ".join(cells)
+                     + f" | {int(r['reached'])}/{r['n']} | {r['gap_mean']:+.3f} |")
+    lines.append("")
+(tables / f"{prefix}_summary.md").write_text("\n".join(lines))
+print("\n".join(lines))
+
+# %% Figures: ROC-AUC per meta-epoch (train and test, teacher and student), mean ± std over seeds
+settings = list(dict.fromkeys(runs_df["setting"]))
+colors = {s: plt.cm.tab10(i % 10) for i, s in enumerate(settings)}
+written = []
+for group, gl in log_df.groupby("group", sort=False):
+    modes = [m for m in ("online", "offline") if m in set(gl["mode"])]
+    fig, axes = plt.subplots(len(modes), 4, figsize=(17, 3.6 * len(modes)), squeeze=False, sharey=True)
+    for i, mode in enumerate(modes):
+        for j, (who, split) in enumerate([(w, s) for w in ("teacher", "student") for s in ("train", "test")]):
+            ax = axes[i, j]
+            sub = gl[(gl["mode"] == mode) & (gl["model"] == who) & (gl["split"] == split)]
+            for setting, ss in sub.groupby("setting", sort=False):
+                st = ss.groupby("meta_epoch")["roc_auc"].agg(["mean", "std", "count"])
+                ax.plot(st.index, st["mean"], marker="o", ms=3, color=colors[setting],
+                        label=f"{setting} (n={int(st['count'].max())})")
+                ax.fill_between(st.index, st["mean"] - st["std"].fillna(0), st["mean"] + st["std"].fillna(0),
+                                color=colors[setting], alpha=0.15)
+            ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+            ax.set_title(f"{mode}: {who}, {split}" + (" (the final teacher)" if mode == "offline" and who == "teacher" else ""),
+                         fontsize=10)
+            ax.set_xlabel("meta-epoch" if mode == "online" else "student budget share m (of M)")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            if j == 0:
+                ax.set_ylabel("ROC-AUC")
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=9, frameon=False)
+    fig.suptitle(f"{group}: ROC-AUC per meta-epoch (mean ± std over seeds; train = true labels). Settings with "
+                 "the same loss share one teacher trajectory, so their teacher lines coincide.", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) // 4), 1, 0.96))
+    path = figures / f"{prefix}_curves_{group}.png"
+    fig.savefig(path, dpi=110)
+    written.append(path)
+    plt.show()
+    plt.close(fig)
+
+# %% Figures: precision-recall curves on test at the end (interpolated precision, mean over seeds)
+recall_grid = np.linspace(0, 1, 101)
+
+
+def interp_precision(labels, logits):
+    p, r, _ = precision_recall_curve(labels.astype(int), logits)
+    # interpolated precision: the best precision at recall >= r
+    order = np.argsort(r)
+    r, p = r[order], np.maximum.accumulate(p[order][::-1])[::-1]
+    return np.interp(recall_grid, r, p)
+
+
+for group, gr in runs_df.groupby("group", sort=False):
+    modes = [m for m in ("online", "offline") if m in set(gr["mode"])]
+    fig, axes = plt.subplots(len(modes), 2, figsize=(11, 4.2 * len(modes)), squeeze=False, sharey=True)
+    for i, mode in enumerate(modes):
+        for j, who in enumerate(("teacher", "student")):
+            ax = axes[i, j]
+            for setting, ss in gr[gr["mode"] == mode].groupby("setting", sort=False):
+                curves = np.array([interp_precision(scores[r]["labels"], scores[r][who]) for r in ss["run"]])
+                ap = ss[f"{who}_pr_auc"].mean()
+                ax.plot(recall_grid, curves.mean(0), color=colors[setting], label=f"{setting}: AP {ap:.3f}")
+            pi = gr["pi"].mean()
+            ax.axhline(pi, color="grey", lw=0.8, ls=":", label=f"chance (prior {pi:.2f})")
+            ax.set_title(f"{mode}: {who} (test)", fontsize=10)
+            ax.set_xlabel("recall")
+            ax.set_ylabel("precision")
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{group}: test precision-recall at the end (mean over seeds)", fontsize=12)
+    fig.tight_layout()
+    path = figures / f"{prefix}_pr_{group}.png"
+    fig.savefig(path, dpi=110)
+    written.append(path)
+    plt.show()
+    plt.close(fig)
+(tables / f"{prefix}_report_params.json").write_text(json.dumps(params, indent=1))
+
+# %% Checks that nbval enforces on the smoke run
+assert len(runs_df) == len(run_dirs) and np.isfinite(runs_df[cols].to_numpy(dtype=float)).all()
+assert ((runs_df[cols] >= 0) & (runs_df[cols] <= 1)).all().all()
+assert all(p.exists() and p.stat().st_size > 0 for p in written)
+assert all((tables / f"{prefix}_{n}").exists() for n in ("runs.csv", "summary.csv", "summary.md"))
