@@ -21,7 +21,8 @@ T_SWEEP_HIDDENS := 32 64
 STUDENT_EPOCHS := 3
 
 RUNS := results/runs/students
-STUDENT_THREADS ?= 1   # torch threads per student run; use `make -j2` to run two at once
+# torch threads per student run; use `make -j2` to run two at once
+STUDENT_THREADS ?= 1
 # ordered by priority: every comparison for seed 0 first, then seeds 1 and 2, then the T sweep
 GRID_HIDDENS := 64 32 16 128 256
 MAIN := $(foreach s,$(SEEDS),$(foreach h,$(GRID_HIDDENS),$(foreach a,$(ARCHS),\
@@ -29,7 +30,8 @@ MAIN := $(foreach s,$(SEEDS),$(foreach h,$(GRID_HIDDENS),$(foreach a,$(ARCHS),\
 TSWEEP := $(foreach s,$(SEEDS),$(foreach h,$(T_SWEEP_HIDDENS),$(foreach a,$(ARCHS),$(foreach t,$(T_SWEEP),\
           $(RUNS)/$(a)_h$(h)_T$(t)_a$(ALPHA)_s$(s)/metrics.json))))
 STUDENTS := $(MAIN) $(filter-out $(MAIN),$(TSWEEP))
-TEACHER := results/runs/teacher/metrics.json
+# the teacher's checkpoint and cached logits (not committed: rebuilt when missing)
+TEACHER := cache/teacher.done
 
 .PHONY: colab help venv test pytest smoke reproduce teacher students report benchmark clean-smoke
 
@@ -82,6 +84,7 @@ test: pytest smoke ## unit tests, then the notebooks on smoke parameters (what C
 $(TEACHER): | $(NB)/teacher.ipynb
 	@mkdir -p $(EXEC)
 	$(PAPERMILL) $(NB)/teacher.ipynb $(EXEC)/teacher.ipynb
+	touch $@
 
 teacher: $(TEACHER) ## fine-tune the teacher, cache its logits (resumable)
 
