@@ -60,6 +60,8 @@ tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)
 sns.set_theme(style="whitegrid", context="notebook")
 teacher = json.loads((runs_dir / "teacher" / "metrics.json").read_text())
+teacher_name = ("all-MiniLM-L6-v2" if "minilm" in teacher["params"]["teacher_path"].lower()
+                else teacher["params"]["teacher_path"])  # what "auto" resolved to
 rows = []
 for f in sorted((runs_dir / "students").glob("*/metrics.json")):
     r = json.loads(f.read_text())
@@ -78,7 +80,7 @@ assert len(runs), f"no student runs under {runs_dir / 'students'}"
 stale = runs[runs.teacher_checkpoint != teacher["checkpoint_hash"]]
 if len(stale):
     print(f"WARNING: {len(stale)} runs used another teacher checkpoint:", stale.name.tolist())
-print(f"{len(runs)} student runs; teacher ({teacher['params']['teacher']}, trained at T={teacher['T_train']}) "
+print(f"{len(runs)} student runs; teacher ({teacher_name}, trained at T={teacher['T_train']}) "
       f"test accuracy {teacher['test']['accuracy']:.4f}")
 runs.to_csv(tables / "student_runs.csv", index=False)
 
@@ -113,7 +115,7 @@ for (arch, hidden), g in main.groupby(["arch", "hidden"]):
 summary = pd.DataFrame(summary).sort_values(["arch", "hidden"])
 summary.to_csv(tables / "students.csv", index=False)
 
-md = [f"Teacher: {teacher['params']['teacher']} fine-tuned at T = {teacher['T_train']:g}, test accuracy "
+md = [f"Teacher: {teacher_name} fine-tuned at T = {teacher['T_train']:g}, test accuracy "
       f"{teacher['test']['accuracy']:.4f}, ROC-AUC {teacher['test']['roc_auc']:.4f}. KD: T = {main_T:g}, "
       f"alpha = {main_alpha:g}. Mean ± std over seeds; Δ = KD − scratch paired by seed (p: paired t-test).", "",
       "| arch | hidden | seeds | scratch acc | KD acc | Δ acc | KD better | p | scratch F1 | KD F1 | scratch AUC | KD AUC |",
