@@ -102,7 +102,7 @@ students: $(STUDENTS) ## the student grid (scratch and KD, hidden sizes, T sweep
 results/tables/students.md: $(STUDENTS) $(NB)/report.ipynb
 	$(PAPERMILL) $(NB)/report.ipynb $(EXEC)/report.ipynb
 
-report: ## tables and figures from whatever runs exist
+report: $(NB)/report.ipynb ## tables and figures from whatever runs exist
 	$(PAPERMILL) $(NB)/report.ipynb $(EXEC)/report.ipynb
 
 reproduce: $(STAMP) $(TEACHER) $(STUDENTS) results/tables/students.md ## the whole study, incrementally
