@@ -20,6 +20,7 @@
 # %% tags=["parameters"]
 main_T = 2.0          # the temperature of the main scratch-vs-KD comparison
 main_alpha = 0.5      # and its alpha
+main_epochs = 3       # the epoch budget of the main grid (runs with another budget are reported apart)
 roc_hidden = 64       # hidden size whose ROC curves are drawn
 update_readme = True  # rewrite the headline block of README.md (only for the real results folder)
 
@@ -93,7 +94,9 @@ def pm(x):
     return f"{x.mean():.4f} ± {x.std(ddof=1):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
 
 
-main = runs[(runs.kind == "scratch") | ((runs["T"] == main_T) & (runs.alpha == main_alpha))]
+budget = runs[runs.epochs == main_epochs]
+main = budget[(budget.kind == "scratch") | ((budget["T"] == main_T) & (budget.alpha == main_alpha))]
+assert len(main), f"no runs with the main budget of {main_epochs} epochs"
 summary = []
 for (arch, hidden), g in main.groupby(["arch", "hidden"]):
     sc, kd = g[g.kind == "scratch"].set_index("seed"), g[g.kind == "KD"].set_index("seed")
@@ -166,7 +169,7 @@ fig.tight_layout()
 fig.savefig(figures / "accuracy_vs_hidden.png", dpi=120)
 
 # %% Accuracy vs temperature (the T sweep), with the scratch baseline as a reference
-sweep = runs[(runs.kind == "KD") & (runs.alpha == main_alpha)]
+sweep = budget[(budget.kind == "KD") & (budget.alpha == main_alpha)]
 sweep_sizes = sorted(h for h, g in sweep.groupby("hidden") if g["T"].nunique() > 1)
 tsum = sweep[sweep.hidden.isin(sweep_sizes)].groupby(["arch", "hidden", "T"]).accuracy.agg(["mean", "std", "count"]).reset_index()
 tsum.to_csv(tables / "t_sweep.csv", index=False)
@@ -177,7 +180,7 @@ if sweep_sizes:
         d = sweep[sweep.hidden == h]
         sns.lineplot(data=d, x="T", y="accuracy", hue="arch", markers=True, marker="o", errorbar="sd", ax=ax)
         for arch, c in zip(sorted(d.arch.unique()), sns.color_palette()):
-            base = runs[(runs.kind == "scratch") & (runs.arch == arch) & (runs.hidden == h)].accuracy
+            base = main[(main.kind == "scratch") & (main.arch == arch) & (main.hidden == h)].accuracy
             if len(base):
                 ax.axhline(base.mean(), color=c, ls="--", lw=1, label=f"{arch} scratch")
         ax.set_xscale("log", base=2)
@@ -186,6 +189,30 @@ if sweep_sizes:
     fig.tight_layout()
     fig.savefig(figures / "accuracy_vs_T.png", dpi=120)
 tsum
+
+# %% A longer epoch budget: scratch vs KD (T, alpha of the main comparison) at each budget that was run
+other = sorted(set(runs.epochs) - {main_epochs})
+ep_md = []
+if other:
+    longer = runs[((runs.kind == "scratch") | ((runs["T"] == main_T) & (runs.alpha == main_alpha)))]
+    sizes = longer[longer.epochs.isin(other)][["arch", "hidden"]].drop_duplicates()
+    ep_md = ["| arch | hidden | epochs | seeds | scratch acc | KD acc | Δ acc (paired) | KD better | KD best epoch |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    ep_rows = []
+    for _, (arch, hidden) in sizes.sort_values(["arch", "hidden"]).iterrows():
+        for e, g in longer[(longer.arch == arch) & (longer.hidden == hidden)].groupby("epochs"):
+            sc, kd = g[g.kind == "scratch"].set_index("seed"), g[g.kind == "KD"].set_index("seed")
+            paired = sc.index.intersection(kd.index)
+            d = (kd.loc[paired, "accuracy"] - sc.loc[paired, "accuracy"]).to_numpy()
+            ep_rows.append({"arch": arch, "hidden": hidden, "epochs": e, "seeds": len(paired),
+                            "scratch_accuracy": sc.accuracy.mean(), "kd_accuracy": kd.accuracy.mean(),
+                            "acc_diff_mean": d.mean() if len(d) else np.nan})
+            ep_md.append(f"| {arch} | {hidden} | {e} | {len(paired)} | {pm(sc.accuracy)} | {pm(kd.accuracy)} | "
+                         f"{(f'{d.mean():+.4f} ± {d.std(ddof=1):.4f}' if len(d) > 1 else f'{d.mean():+.4f}') if len(d) else '–'} | "
+                         f"{int((d > 0).sum())}/{len(d)} | {', '.join(str(int(b)) for b in kd.best_epoch)} |")
+    pd.DataFrame(ep_rows).to_csv(tables / "epochs.csv", index=False)
+    (tables / "epochs.md").write_text("\n".join(ep_md) + "\n")
+    print("\n".join(ep_md))
 
 # %% ROC curves: teacher and the students of one size (seed 0), scratch vs KD
 z = np.load(runs_dir / "teacher" / "test_scores.npz")
@@ -226,7 +253,9 @@ real = paths.RESULTS == (paths.ROOT / "results").resolve()
 if update_readme and real and readme.exists():
     block = ("<!-- headline:start (written by notebooks/report.py; do not edit by hand) -->\n"
              + (tables / "students.md").read_text() + "\nAgainst the original study (its numbers as published):\n\n"
-             + (tables / "vs_original.md").read_text() + "<!-- headline:end -->")
+             + (tables / "vs_original.md").read_text()
+             + (f"\nA longer budget (main grid: {main_epochs} epochs):\n\n" + (tables / "epochs.md").read_text() if ep_md else "")
+             + "<!-- headline:end -->")
     text = readme.read_text()
     new = re.sub(r"<!-- headline:start.*?<!-- headline:end -->", lambda _: block, text, flags=re.S)
     readme.write_text(new)
@@ -238,3 +267,5 @@ for f in ["students.csv", "students.md", "student_runs.csv", "vs_original.csv"]:
 for f in ["accuracy_vs_hidden.png", "roc_curves.png", "cost_vs_accuracy.png"]:
     assert (figures / f).stat().st_size > 0, f
 assert runs[METRICS].apply(lambda c: c.between(0, 1)).all().all()
+if other:
+    assert (tables / "epochs.md").exists() and len(ep_md) > 2
