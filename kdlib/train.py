@@ -273,6 +273,11 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
 
+    def load_cached_teacher(path):
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        teacher.load_state_dict(ck["teacher"])
+        opt_t.load_state_dict(ck["opt_t"])
+
     sampler = train_loader.batch_sampler
     for meta in tqdm(range(start, meta_epochs), desc="meta-epochs", initial=start, total=meta_epochs):
         teacher.train()
@@ -283,10 +288,8 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
             if cache_file is not None and cache_file.exists():
                 cached = cache_file
                 continue
-            if cached is not None:
-                ck = torch.load(cached, map_location="cpu", weights_only=False)
-                teacher.load_state_dict(ck["teacher"])
-                opt_t.load_state_dict(ck["opt_t"])
+            if cached is not None:  # train on from the newest cached epoch
+                load_cached_teacher(cached)
                 cached = None
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(k)
@@ -300,10 +303,8 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
             if cache_file is not None:
                 cache_file.parent.mkdir(parents=True, exist_ok=True)
                 _save({"teacher": teacher.state_dict(), "opt_t": opt_t.state_dict(), "epoch": k + 1}, cache_file)
-        if cached is not None:
-            ck = torch.load(cached, map_location="cpu", weights_only=False)
-            teacher.load_state_dict(ck["teacher"])
-            opt_t.load_state_dict(ck["opt_t"])
+        if cached is not None:  # every teacher epoch of this meta-epoch was cached
+            load_cached_teacher(cached)
         teacher.eval()
         student.train()
         split_gen = torch.Generator().manual_seed(seed * 100003 + meta)
