@@ -34,10 +34,16 @@ STUDENTS := $(MAIN) $(filter-out $(MAIN),$(TSWEEP))
 BUDGET_EPOCHS := 6
 BUDGET := $(foreach s,$(SEEDS),$(RUNS)/gru_h64_T1_a0_s$(s)_e$(BUDGET_EPOCHS)/metrics.json \
           $(RUNS)/gru_h64_T$(T_MAIN)_a$(ALPHA)_s$(s)_e$(BUDGET_EPOCHS)/metrics.json)
+# optional, not in reproduce yet: KD on a transfer set. The teacher labels TRANSFER_N unlabelled
+# reviews (IMDB "unsupervised", ~30 ms each on 2 CPU threads); GRU-64 KD students train on train +
+# that set; their scratch twins are the main-grid runs (same seeds and epochs)
+TRANSFER_N := 50000
+TRANSFER_DONE := cache/teacher_transfer$(TRANSFER_N).done
+TRANSFER := $(foreach s,$(SEEDS),$(RUNS)/gru_h64_T$(T_MAIN)_a$(ALPHA)_s$(s)_e$(STUDENT_EPOCHS)_x$(TRANSFER_N)/metrics.json)
 # the teacher's checkpoint and cached logits (not committed: rebuilt when missing)
 TEACHER := cache/teacher.done
 
-.PHONY: colab help venv test pytest smoke reproduce teacher students students-budget report benchmark clean-smoke
+.PHONY: colab help venv test pytest smoke reproduce teacher teacher-transfer students students-budget students-transfer report benchmark clean-smoke
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,7 +74,7 @@ colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links fo
 
 # ---- tests ----------------------------------------------------------------------------------
 # smoke runs: notebooks/smoke/<entry>.yaml runs notebooks/<entry up to the first "-">.py, in this order
-SMOKE_NBS := teacher student-scratch student student-e2-scratch student-e2 report
+SMOKE_NBS := teacher student-scratch student student-e2-scratch student-e2 student-x report
 # the PU / online-distillation study (issue 4) adds its notebooks, grid and targets here
 include mk/pu.mk
 SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
@@ -92,19 +98,31 @@ $(TEACHER): | $(NB)/teacher.ipynb
 
 teacher: $(TEACHER) ## fine-tune the teacher, cache its logits (resumable)
 
-# run name: <arch>_h<hidden>_T<T>_a<alpha>_s<seed>[_e<epochs>]; alpha 0 is the from-scratch baseline;
-# without _e the run trains for STUDENT_EPOCHS
+$(TRANSFER_DONE): | $(TEACHER)
+	@mkdir -p $(EXEC)
+	$(PAPERMILL) $(NB)/teacher.ipynb $(EXEC)/teacher_transfer.ipynb -p transfer_n $(TRANSFER_N)
+	touch $@
+
+teacher-transfer: $(TRANSFER_DONE) ## the trained teacher also labels TRANSFER_N unlabelled reviews (a KD transfer set)
+
+$(TRANSFER): | $(TRANSFER_DONE)
+
+# run name: <arch>_h<hidden>_T<T>_a<alpha>_s<seed>[_e<epochs>[_x<transfer_n>]]; alpha 0 is the
+# from-scratch baseline; without _e the run trains for STUDENT_EPOCHS; _x adds a transfer set
 $(RUNS)/%/metrics.json: | $(TEACHER) $(NB)/student.ipynb
 	@mkdir -p $(EXEC)/students
 	$(eval W := $(subst _, ,$*))
 	$(PAPERMILL) $(NB)/student.ipynb $(EXEC)/students/$*.ipynb \
 	  -p arch $(word 1,$(W)) -p hidden $(patsubst h%,%,$(word 2,$(W))) -p T $(patsubst T%,%,$(word 3,$(W))) \
 	  -p alpha $(patsubst a%,%,$(word 4,$(W))) -p seed $(patsubst s%,%,$(word 5,$(W))) \
-	  -p epochs $(if $(word 6,$(W)),$(patsubst e%,%,$(word 6,$(W))),$(STUDENT_EPOCHS)) -p threads $(STUDENT_THREADS) -p name $*
+	  -p epochs $(if $(word 6,$(W)),$(patsubst e%,%,$(word 6,$(W))),$(STUDENT_EPOCHS)) -p threads $(STUDENT_THREADS) -p name $* \
+	  $(if $(word 7,$(W)),-p transfer_n $(patsubst x%,%,$(word 7,$(W))))
 
 students: $(STUDENTS) ## the student grid (scratch and KD, hidden sizes, T sweep, seeds)
 
 students-budget: $(BUDGET) ## GRU-64 scratch vs KD with a longer epoch budget (BUDGET_EPOCHS, 3 seeds)
+
+students-transfer: $(TRANSFER) ## optional: GRU-64 KD on train + the teacher-labelled transfer set (3 seeds)
 
 results/tables/students.md: $(STUDENTS) $(BUDGET) $(NB)/report.ipynb
 	$(PAPERMILL) $(NB)/report.ipynb $(EXEC)/report.ipynb

@@ -100,6 +100,23 @@ def load_imdb(splits: Sequence[str] = ("train", "test"), source: str = "auto",
     return out
 
 
+TRANSFER_ID_OFFSET = 1_000_000  # transfer-set ids never collide with train/val/test ids
+
+
+def imdb_transfer_set(n: int, seed: int = 0, source: str = "auto") -> pd.DataFrame:
+    """`n` reviews of IMDB's unlabelled "unsupervised" split (label -1), a seeded subsample: the
+    transfer set that the teacher labels for KD. Ids are offset by `TRANSFER_ID_OFFSET`, so one
+    `TeacherLogits` can hold train and transfer logits together."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"transfer set size must be a positive integer, got {n}")
+    df = load_imdb(("unsupervised",), source=source)["unsupervised"]
+    source_name = df.attrs.get("source")
+    df = subsample(df, int(n), seed=seed, stratify=None)
+    df["id"] = df["id"] + TRANSFER_ID_OFFSET
+    df.attrs["source"] = source_name
+    return df
+
+
 def train_val_split(df: pd.DataFrame, val_frac: float = 0.1, seed: int = 0,
                     stratify: str | None = "label") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Deterministic (seeded) split of a training frame into train and validation.

@@ -46,13 +46,25 @@ def kd_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor | None, lab
     the soft targets alone. With a single logit z, sigmoid(z) equals the 2-class softmax of the
     logits (0, z), so this is exactly Hinton-style softmax KD on the margin. The teacher logit is
     detached (no gradient reaches the teacher).
+
+    Unlabelled examples (label -1, e.g. a transfer set the teacher labelled) take part in the
+    soft-target term only: the BCE is the mean over the labelled examples of the batch (0 when there
+    are none), the KL the mean over all. They need alpha > 0.
     """
     _check_T_alpha(T, alpha)
     loss = student_logit.new_zeros(())
     if alpha < 1:
         if labels is None:
             raise ValueError("labels are needed when alpha < 1")
-        loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(student_logit, labels.to(student_logit.dtype))
+        labelled = labels >= 0
+        if not bool(labelled.all()):
+            if alpha == 0:
+                raise ValueError("unlabelled examples (label -1) need alpha > 0: only the teacher can teach them")
+            if labelled.any():
+                loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(
+                    student_logit[labelled], labels[labelled].to(student_logit.dtype))
+        else:
+            loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(student_logit, labels.to(student_logit.dtype))
     if alpha > 0:
         if teacher_logit is None:
             raise ValueError("teacher logits are needed when alpha > 0")

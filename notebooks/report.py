@@ -69,6 +69,7 @@ for f in sorted((runs_dir / "students").glob("*/metrics.json")):
     p = r["params"]
     rows.append({"name": r["name"], "arch": p["arch"], "hidden": p["hidden"], "T": float(p["T"]),
                  "alpha": float(p["alpha"]), "seed": p["seed"], "epochs": p["epochs"],
+                 "transfer_n": int(p.get("transfer_n") or 0),
                  "kind": "scratch" if float(p["alpha"]) == 0 else "KD", **r["test"],
                  "train_seconds": r["train_seconds"], "seconds_per_epoch": r["seconds_per_epoch"],
                  "ms_batch1": r["latency"]["ms_per_example_batch1"],
@@ -94,7 +95,7 @@ def pm(x):
     return f"{x.mean():.4f} ± {x.std(ddof=1):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
 
 
-budget = runs[runs.epochs == main_epochs]
+budget = runs[(runs.epochs == main_epochs) & (runs.transfer_n == 0)]
 main = budget[(budget.kind == "scratch") | ((budget["T"] == main_T) & (budget.alpha == main_alpha))]
 assert len(main), f"no runs with the main budget of {main_epochs} epochs"
 summary = []
@@ -190,25 +191,32 @@ if sweep_sizes:
     fig.savefig(figures / "accuracy_vs_T.png", dpi=120)
 tsum
 
-# %% A longer epoch budget: scratch vs KD (T, alpha of the main comparison) at each budget that was run
-other = sorted(set(runs.epochs) - {main_epochs})
+# %% Other budgets and a transfer set: scratch vs KD (T, alpha of the main comparison) per variant
+# A variant is (epochs, transfer set size); its scratch twin is the scratch run with the same epochs
+# and seed (a scratch student cannot learn from unlabelled reviews).
+kd_main = (runs.kind == "KD") & (runs["T"] == main_T) & (runs.alpha == main_alpha)
+variants = runs[kd_main & ((runs.epochs != main_epochs) | (runs.transfer_n > 0))]
+other = sorted(set(map(tuple, variants[["epochs", "transfer_n"]].to_numpy())))
 ep_md = []
 if other:
-    longer = runs[((runs.kind == "scratch") | ((runs["T"] == main_T) & (runs.alpha == main_alpha)))]
-    sizes = longer[longer.epochs.isin(other)][["arch", "hidden"]].drop_duplicates()
-    ep_md = ["| arch | hidden | epochs | seeds | scratch acc | KD acc | Δ acc (paired) | KD better | KD best epoch |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    ep_md = ["| arch | hidden | epochs | transfer set | seeds | scratch acc | KD acc | Δ acc (paired) | KD better | KD best epoch |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     ep_rows = []
-    for _, (arch, hidden) in sizes.sort_values(["arch", "hidden"]).iterrows():
-        for e, g in longer[(longer.arch == arch) & (longer.hidden == hidden)].groupby("epochs"):
-            sc, kd = g[g.kind == "scratch"].set_index("seed"), g[g.kind == "KD"].set_index("seed")
+    for (arch, hidden), g in runs[kd_main | (runs.kind == "scratch")].groupby(["arch", "hidden"]):
+        if not len(variants[(variants.arch == arch) & (variants.hidden == hidden)]):
+            continue
+        kd_g = g[g.kind == "KD"]
+        for (e, x), kd in kd_g.groupby(["epochs", "transfer_n"]):
+            sc = g[(g.kind == "scratch") & (g.epochs == e)].set_index("seed")
+            kd = kd.set_index("seed")
             paired = sc.index.intersection(kd.index)
             d = (kd.loc[paired, "accuracy"] - sc.loc[paired, "accuracy"]).to_numpy()
-            ep_rows.append({"arch": arch, "hidden": hidden, "epochs": e, "seeds": len(paired),
-                            "scratch_accuracy": sc.accuracy.mean(), "kd_accuracy": kd.accuracy.mean(),
+            ep_rows.append({"arch": arch, "hidden": hidden, "epochs": e, "transfer_n": x, "seeds": len(paired),
+                            "scratch_accuracy": sc.loc[paired, "accuracy"].mean(), "kd_accuracy": kd.accuracy.mean(),
                             "acc_diff_mean": d.mean() if len(d) else np.nan})
-            ep_md.append(f"| {arch} | {hidden} | {e} | {len(paired)} | {pm(sc.accuracy)} | {pm(kd.accuracy)} | "
-                         f"{(f'{d.mean():+.4f} ± {d.std(ddof=1):.4f}' if len(d) > 1 else f'{d.mean():+.4f}') if len(d) else '–'} | "
+            diff = (f"{d.mean():+.4f} ± {d.std(ddof=1):.4f}" if len(d) > 1 else f"{d.mean():+.4f}") if len(d) else "–"
+            ep_md.append(f"| {arch} | {hidden} | {e} | {x or '–'} | {len(paired)} | "
+                         f"{pm(sc.loc[paired, 'accuracy']) if len(paired) else '–'} | {pm(kd.accuracy)} | {diff} | "
                          f"{int((d > 0).sum())}/{len(d)} | {', '.join(str(int(b)) for b in kd.best_epoch)} |")
     pd.DataFrame(ep_rows).to_csv(tables / "epochs.csv", index=False)
     (tables / "epochs.md").write_text("\n".join(ep_md) + "\n")
@@ -254,7 +262,7 @@ if update_readme and real and readme.exists():
     block = ("<!-- headline:start (written by notebooks/report.py; do not edit by hand) -->\n"
              + (tables / "students.md").read_text() + "\nAgainst the original study (its numbers as published):\n\n"
              + (tables / "vs_original.md").read_text()
-             + (f"\nA longer budget (main grid: {main_epochs} epochs):\n\n" + (tables / "epochs.md").read_text() if ep_md else "")
+             + (f"\nOther budgets and a transfer set (main grid: {main_epochs} epochs, no transfer set):\n\n" + (tables / "epochs.md").read_text() if ep_md else "")
              + "<!-- headline:end -->")
     text = readme.read_text()
     new = re.sub(r"<!-- headline:start.*?<!-- headline:end -->", lambda _: block, text, flags=re.S)

@@ -15,7 +15,9 @@
 # the teacher's logits from the cache written by `teacher.py` (looked up by example id, so the
 # shuffled batches are safe). A baseline (`alpha=0`) and its KD twin with the same `seed` start
 # from identical weights and see the same batches in the same order for the same number of epochs.
-# The best validation epoch is evaluated on the full test set.
+# The best validation epoch is evaluated on the full test set. With `transfer_n > 0` the KD student
+# also trains on that many unlabelled reviews labelled by the teacher alone (soft-target term only;
+# the teacher must have cached them: `make teacher-transfer`); its scratch twin cannot use them.
 
 # %% tags=["parameters"]
 arch = "gru"          # "gru" | "cnn"
@@ -31,6 +33,7 @@ dropout = 0.2
 bidirectional = False  # GRU only
 threads = 0           # torch CPU threads; 0 keeps torch's default (make runs students with 1, two at a time)
 teacher_run = "teacher"  # results/runs/<teacher_run>/metrics.json, written by teacher.py
+transfer_n = 0        # KD only: also train on this many teacher-labelled unlabelled reviews (0: none)
 name = ""             # run folder results/runs/students/<name>; empty: derived from the parameters
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
@@ -69,12 +72,20 @@ if not teacher_file.exists():
     raise FileNotFoundError(f"{teacher_file} not found: run the teacher first (make teacher)")
 teacher_info = json.loads(teacher_file.read_text())
 tp = teacher_info["params"]
-name = name or f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}"
+if int(transfer_n) != transfer_n or transfer_n < 0:
+    raise ValueError(f"transfer_n must be an integer >= 0, got {transfer_n}")
+if transfer_n and alpha == 0:
+    raise ValueError("transfer_n > 0 needs alpha > 0: only the teacher labels the transfer set")
+cached_transfer = teacher_info["logits"].get("transfer", {}).get("n", 0)
+if transfer_n > cached_transfer:
+    raise ValueError(f"transfer_n={transfer_n} but the teacher cached logits for {cached_transfer} unlabelled "
+                     f"reviews: rerun the teacher with transfer_n >= {transfer_n} (make teacher-transfer)")
+name = name or f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" + (f"_x{transfer_n}" if transfer_n else "")
 device = models.default_device()
 params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, seed=seed, epochs=epochs, lr=lr,
               batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
               max_len=tp["max_len"], teacher_run=teacher_run, teacher=tp["teacher"],
-              teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"],
+              teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"], transfer_n=transfer_n,
               threads=torch.get_num_threads(), split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
               test_subset=tp["test_subset"], name=name, device=str(device))
 print(json.dumps(params, indent=1))
@@ -95,6 +106,20 @@ tok = models.load_tokenizer(tp["teacher"])
 ds = {s: data.SeqDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"])
       for s, df in splits.items()}
 teacher_logits = {s: data.TeacherLogits.load(paths.ROOT / teacher_info["logits"][s]["path"]) for s in ("train", "test")}
+if transfer_n:  # the teacher's transfer set (same seed), cut to transfer_n, joins train with label -1
+    transfer_df = data.imdb_transfer_set(cached_transfer, seed=tp["split_seed"])
+    if data.content_hash(transfer_df[["id", "text"]]) != teacher_info["logits"]["transfer"]["data_hash"]:
+        raise ValueError("the transfer set differs from the one the teacher's logits were computed on")
+    transfer_df = data.subsample(transfer_df, transfer_n, seed=seed, stratify=None)
+    t_all = data.TeacherLogits.load(paths.ROOT / teacher_info["logits"]["transfer"]["path"])
+    tr = ds["train"]
+    ds["train"] = data.SeqDataset(tr.token_ids + data.cached_token_ids(transfer_df, tok, tp["max_len"]),
+                                  np.concatenate([tr.labels, transfer_df["label"].to_numpy()]),
+                                  np.concatenate([tr.ids, transfer_df["id"].to_numpy()]), allow_unlabelled=True)
+    teacher_logits["train"] = data.TeacherLogits(
+        np.concatenate([teacher_logits["train"].ids.numpy(), transfer_df["id"].to_numpy()]),
+        np.concatenate([teacher_logits["train"].logits.numpy(), t_all[transfer_df["id"].to_numpy()].numpy()]))
+    print(f"train: {len(tr)} labelled + {len(transfer_df)} teacher-labelled transfer reviews")
 
 # %% Train: same initial weights and batch order for a baseline and its KD twin
 train.seed_everything(seed)

@@ -15,6 +15,8 @@
 # from train), **at temperature 1** (plain cross-entropy), reports its test metrics, and writes
 # its logits for train, validation and test to a cache keyed by the checkpoint's and the data's
 # content hash. The students (`student.py`) read those logits; the teacher never runs per student.
+# With `transfer_n > 0` it also labels that many unlabelled reviews (IMDB "unsupervised"), a
+# transfer set for KD; rerunning with it on a trained teacher only adds those logits.
 #
 # Resumable: the fine-tune checkpoints every `ckpt_every` steps and continues where it stopped.
 #
@@ -41,6 +43,8 @@ test_subset = None    # int: a stratified subset of test (smoke runs only)
 attention_dropout = 0.0  # 0.1 in the pretrained config; 0 makes a CPU training step ~3x faster (hidden dropout stays)
 amp = True            # bf16 autocast (CPU with AVX-512 BF16, or GPU)
 ckpt_every = 100      # steps between resumable checkpoints
+transfer_n = 0        # also cache logits for this many unlabelled reviews (IMDB "unsupervised"): a
+                      # transfer set for KD (student.py `transfer_n`); a trained teacher is not retrained
 name = "teacher"      # results/runs/<name>/ and cache/teacher/<name>/
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
@@ -69,12 +73,15 @@ import torch
 from kdlib import data, metrics, models, paths, train
 
 assert T_train > 0, f"T_train must be > 0, got {T_train}"
+if int(transfer_n) != transfer_n or transfer_n < 0:
+    raise ValueError(f"transfer_n must be an integer >= 0, got {transfer_n}")
 device = models.default_device()
 teacher_path = models.resolve_teacher(teacher)
 params = dict(teacher=teacher, teacher_path=teacher_path, max_len=max_len, epochs=epochs, lr=lr,
               batch_size=batch_size, warmup_frac=warmup_frac, weight_decay=weight_decay, T_train=T_train,
               val_frac=val_frac, split_seed=split_seed, seed=seed, train_subset=train_subset,
-              test_subset=test_subset, attention_dropout=attention_dropout, amp=amp, device=str(device), torch=torch.__version__)
+              test_subset=test_subset, attention_dropout=attention_dropout, amp=amp, transfer_n=transfer_n,
+              device=str(device), torch=torch.__version__)
 print(json.dumps(params, indent=1))
 out_dir = paths.run_dir(name)
 work = paths.cache_dir() / "teacher" / name
@@ -90,6 +97,10 @@ tok = models.load_tokenizer(teacher)
 splits = {"train": train_df, "val": val_df, "test": test_df}
 token_ids = {s: data.cached_token_ids(df, tok, max_len) for s, df in splits.items()}
 datasets = {s: data.SeqDataset(token_ids[s], df["label"], df["id"]) for s, df in splits.items()}
+if transfer_n:  # unlabelled reviews the teacher labels for the students (ids offset, label -1)
+    splits["transfer"] = data.imdb_transfer_set(transfer_n, seed=split_seed)
+    datasets["transfer"] = data.SeqDataset(data.cached_token_ids(splits["transfer"], tok, max_len),
+                                           splits["transfer"]["label"], splits["transfer"]["id"], allow_unlabelled=True)
 print({s: len(d) for s, d in datasets.items()}, "| truncated at", max_len, "tokens:",
       {s: f"{np.mean(d.lengths >= max_len):.0%}" for s, d in datasets.items()})
 
@@ -120,8 +131,11 @@ train_seconds = time.time() - t0  # this call only: a resumed run counts its las
 best_ckpt = ckpt_dir / "best.pt"
 ckpt_hash = data.content_hash(best_ckpt.read_bytes())
 logit_files = {}
-for s, loader in {"train": data.make_loader(datasets["train"], 128, shuffle=False, pad_id=pad),
-                  "val": val_loader, "test": test_loader}.items():
+logit_loaders = {"train": data.make_loader(datasets["train"], 128, shuffle=False, pad_id=pad),
+                 "val": val_loader, "test": test_loader}
+if transfer_n:
+    logit_loaders["transfer"] = data.make_loader(datasets["transfer"], 128, shuffle=False, pad_id=pad)
+for s, loader in logit_loaders.items():
     data_hash = data.content_hash(splits[s][["id", "text"]])
     path = paths.cache_dir() / "teacher_logits" / f"{name}-{ckpt_hash}-{s}-{data_hash}.npz"
     if not path.exists():

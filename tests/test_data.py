@@ -95,6 +95,27 @@ def test_load_imdb_unsupervised_allows_minus_one(imdb_dir):
     assert (out["unsupervised"]["label"] == -1).all()
 
 
+def test_imdb_transfer_set_seeded_subsample_with_offset_ids(imdb_dir):
+    df = _imdb_frame(30, 2, offset=5000)
+    df["label"] = -1
+    df.to_parquet(imdb_dir / "imdb" / "unsupervised.parquet")
+    a = data.imdb_transfer_set(10, seed=3, source="local")
+    b = data.imdb_transfer_set(10, seed=3, source="local")
+    c = data.imdb_transfer_set(10, seed=4, source="local")
+    assert len(a) == 10 and (a["label"] == -1).all()
+    assert a.equals(b) and not a["id"].equals(c["id"])
+    assert (a["id"] >= data.TRANSFER_ID_OFFSET).all() and a["id"].is_unique
+    assert a.attrs["source"].startswith("local")
+    full = data.load_imdb(("unsupervised",), source="local", verbose=False)["unsupervised"]
+    assert (full.set_index("id").loc[a["id"] - data.TRANSFER_ID_OFFSET, "text"].to_numpy() == a["text"].to_numpy()).all()
+    # ids never meet the train ids, so train and transfer logits share one TeacherLogits
+    train = data.load_imdb(("train",), source="local", verbose=False)["train"]
+    assert not set(train["id"]) & set(a["id"])
+    for bad in (0, -5, 2.5):
+        with pytest.raises(ValueError, match="positive integer"):
+            data.imdb_transfer_set(bad, source="local")
+
+
 def test_check_binary_labels():
     data.check_binary_labels([0, 1, 1, 0])
     data.check_binary_labels([0, 1, -1], allow_unlabelled=True)

@@ -292,3 +292,20 @@ def test_nnpu_rejects_bad_prior_directly():
     with pytest.raises(ValueError):
         losses.nnpu_loss(tt(POS_SCORES), torch.tensor(POS_LABELS), 1.0)
     assert math.isfinite(losses.nnpu_loss(tt(POS_SCORES), torch.tensor(POS_LABELS), 0.99).item())
+
+
+def test_kd_loss_unlabelled_examples_take_the_soft_term_only():
+    # examples 1 and 3 unlabelled (-1): BCE over examples 0 and 2, KL over all four
+    y = tt([1.0, -1.0, 1.0, -1.0])
+    s, t = np.asarray(S), np.asarray(TT)
+    T, alpha = 2.0, 0.3
+    q, p = np_sigmoid(s / T), np_sigmoid(t / T)
+    kl = (p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))).mean()
+    bce = -np.log(np_sigmoid(s[[0, 2]])).mean()
+    expected = (1 - alpha) * bce + alpha * T * T * kl
+    assert losses.kd_loss(tt(S), tt(TT), y, T=T, alpha=alpha).item() == pytest.approx(expected, rel=1e-10)
+    # a batch with no labelled example: the soft term alone
+    none = losses.kd_loss(tt(S), tt(TT), tt([-1.0] * 4), T=T, alpha=alpha).item()
+    assert none == pytest.approx(alpha * T * T * kl, rel=1e-10)
+    with pytest.raises(ValueError, match="alpha > 0"):
+        losses.kd_loss(tt(S), tt(TT), y, T=T, alpha=0.0)
