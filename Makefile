@@ -34,10 +34,12 @@ STUDENTS := $(MAIN) $(filter-out $(MAIN),$(TSWEEP))
 BUDGET_EPOCHS := 6
 BUDGET := $(foreach s,$(SEEDS),$(RUNS)/gru_h64_T1_a0_s$(s)_e$(BUDGET_EPOCHS)/metrics.json \
           $(RUNS)/gru_h64_T$(T_MAIN)_a$(ALPHA)_s$(s)_e$(BUDGET_EPOCHS)/metrics.json)
-# optional, not in reproduce yet: KD on a transfer set. The teacher labels TRANSFER_N unlabelled
-# reviews (IMDB "unsupervised", ~30 ms each on 2 CPU threads); GRU-64 KD students train on train +
-# that set; their scratch twins are the main-grid runs (same seeds and epochs)
-TRANSFER_N := 50000
+# optional, not in reproduce yet: KD on a transfer set. The teacher labels TRANSFER_N of the 50k
+# unlabelled reviews (IMDB "unsupervised"; ~30 ms a review on 2 CPU threads, so 25k take ~13 min
+# on an idle CPU); GRU-64 KD students train on train + that set (about 2x the examples per epoch);
+# their scratch twins are the main-grid runs (same seeds and epochs)
+TRANSFER_N := 25000
+TRANSFER_THREADS ?= 0
 TRANSFER_DONE := cache/teacher_transfer$(TRANSFER_N).done
 TRANSFER := $(foreach s,$(SEEDS),$(RUNS)/gru_h64_T$(T_MAIN)_a$(ALPHA)_s$(s)_e$(STUDENT_EPOCHS)_x$(TRANSFER_N)/metrics.json)
 # the teacher's checkpoint and cached logits (not committed: rebuilt when missing)
@@ -100,7 +102,7 @@ teacher: $(TEACHER) ## fine-tune the teacher, cache its logits (resumable)
 
 $(TRANSFER_DONE): | $(TEACHER)
 	@mkdir -p $(EXEC)
-	$(PAPERMILL) $(NB)/teacher.ipynb $(EXEC)/teacher_transfer.ipynb -p transfer_n $(TRANSFER_N)
+	$(PAPERMILL) $(NB)/teacher.ipynb $(EXEC)/teacher_transfer.ipynb -p transfer_n $(TRANSFER_N) -p threads $(TRANSFER_THREADS)
 	touch $@
 
 teacher-transfer: $(TRANSFER_DONE) ## the trained teacher also labels TRANSFER_N unlabelled reviews (a KD transfer set)

@@ -45,6 +45,7 @@ amp = True            # bf16 autocast (CPU with AVX-512 BF16, or GPU)
 ckpt_every = 100      # steps between resumable checkpoints
 transfer_n = 0        # also cache logits for this many unlabelled reviews (IMDB "unsupervised"): a
                       # transfer set for KD (student.py `transfer_n`); a trained teacher is not retrained
+threads = 0           # torch CPU threads; 0 keeps torch's default
 name = "teacher"      # results/runs/<name>/ and cache/teacher/<name>/
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
@@ -75,6 +76,8 @@ from kdlib import data, metrics, models, paths, train
 assert T_train > 0, f"T_train must be > 0, got {T_train}"
 if int(transfer_n) != transfer_n or transfer_n < 0:
     raise ValueError(f"transfer_n must be an integer >= 0, got {transfer_n}")
+if threads:
+    torch.set_num_threads(int(threads))
 device = models.default_device()
 teacher_path = models.resolve_teacher(teacher)
 params = dict(teacher=teacher, teacher_path=teacher_path, max_len=max_len, epochs=epochs, lr=lr,
@@ -148,9 +151,16 @@ for s, loader in logit_loaders.items():
         test_out = {"ids": z["ids"], "logits": z["logits"], "labels": test_df.set_index("id").loc[z["ids"], "label"].to_numpy()}
 
 test_metrics = metrics.binary_metrics(test_out["labels"], test_out["logits"])
-batch = next(iter(data.make_loader(datasets["test"], 32, shuffle=True, seed=0, pad_id=pad)))
-model.eval()
-lat = metrics.latency(model, batch, repeats=5, warmup=1)
+# a rerun on the same weights (e.g. to add transfer logits) keeps the timings taken when they were trained
+prev = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").exists() else {}
+if prev.get("checkpoint_hash") == ckpt_hash and "latency" in prev:
+    lat = prev["latency"]
+    train_seconds = max(train_seconds, prev.get("train_seconds_last_leg", 0.0))
+    print("same checkpoint as the saved run: its latency and train time are kept")
+else:
+    batch = next(iter(data.make_loader(datasets["test"], 32, shuffle=True, seed=0, pad_id=pad)))
+    model.eval()
+    lat = metrics.latency(model, batch, repeats=5, warmup=1)
 print("teacher test:", {k: round(v, 4) for k, v in test_metrics.items()})
 
 # %% Save: metrics.json (with the resolved parameters) and the test scores for ROC curves
@@ -159,7 +169,9 @@ result = {"params": params, "test": test_metrics, "history": history, "T_train":
           "params_count": models.count_parameters(model), "size": metrics.model_size(model),
           "latency": lat, "train_seconds_last_leg": train_seconds,
           "source": imdb["train"].attrs.get("source"), "kdlib": __import__("kdlib").__version__}
-(out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
+tmp = out_dir / "metrics.json.tmp"  # written whole, then moved: student runs may be reading it
+tmp.write_text(json.dumps(result, indent=1, default=str))
+tmp.replace(out_dir / "metrics.json")
 (out_dir / "params.json").write_text(json.dumps(params, indent=1))
 np.savez_compressed(out_dir / "test_scores.npz", ids=test_out["ids"].astype(np.int32),
                     logits=test_out["logits"].astype(np.float16), labels=test_out["labels"].astype(np.int8))
