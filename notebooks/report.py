@@ -22,6 +22,7 @@ main_T = 2.0          # the temperature of the main scratch-vs-KD comparison
 main_alpha = 0.5      # and its alpha
 main_epochs = 3       # the epoch budget of the main grid (runs with another budget are reported apart)
 roc_hidden = 64       # hidden size whose ROC curves are drawn
+target = ("gru", 64, 0.88)  # the performance target: this student, distilled, at or above this test accuracy
 update_readme = True  # rewrite the headline block of README.md (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
@@ -255,12 +256,57 @@ axes[1].annotate("teacher", (teacher["latency"]["ms_per_example_batch1"], teache
 fig.tight_layout()
 fig.savefig(figures / "cost_vs_accuracy.png", dpi=120)
 
+# %% Findings in plain numbers, computed from the tables above (the README quotes this block)
+pairs = []
+for (arch, hidden), g in main.groupby(["arch", "hidden"]):
+    sc, kd = g[g.kind == "scratch"].set_index("seed"), g[g.kind == "KD"].set_index("seed")
+    for sd in sc.index.intersection(kd.index):
+        pairs.append({"arch": arch, "hidden": hidden, "seed": sd, "d": kd.loc[sd, "accuracy"] - sc.loc[sd, "accuracy"]})
+pairs = pd.DataFrame(pairs)
+find = []
+if len(pairs):
+    find.append(f"- KD (T = {main_T:g}, alpha = {main_alpha:g}, {main_epochs} epochs) beat its from-scratch twin in "
+                f"{int((pairs.d > 0).sum())} of {len(pairs)} paired runs (arch × hidden × seed); mean gain "
+                f"{pairs.d.mean():+.4f} accuracy (GRU {pairs[pairs.arch == 'gru'].d.mean():+.4f}, "
+                f"CNN {pairs[pairs.arch == 'cnn'].d.mean():+.4f}).")
+    multi = summary[summary.seeds > 1]
+    if len(multi):
+        nseeds = f"{multi.seeds.min()}" if multi.seeds.min() == multi.seeds.max() else f"{multi.seeds.min()}–{multi.seeds.max()}"
+        find.append(f"- With {nseeds} seeds per cell, {int((multi.acc_diff_p < 0.05).sum())} of "
+                    f"{len(multi)} arch × hidden cells show a gain with paired p < 0.05; the smallest mean gain is "
+                    f"{multi.acc_diff_mean.min():+.4f} ({multi.loc[multi.acc_diff_mean.idxmin(), 'arch'].upper()}-"
+                    f"{multi.loc[multi.acc_diff_mean.idxmin(), 'hidden']}), the largest {multi.acc_diff_mean.max():+.4f} "
+                    f"({multi.loc[multi.acc_diff_mean.idxmax(), 'arch'].upper()}-{multi.loc[multi.acc_diff_mean.idxmax(), 'hidden']}).")
+best_student = main[main.kind == "KD"].groupby(["arch", "hidden"]).accuracy.mean()
+if len(best_student):
+    (a, h), acc = best_student.idxmax(), best_student.max()
+    find.append(f"- The best distilled student on the main budget ({a.upper()}-{h}, {acc:.4f}) stays "
+                f"{teacher['test']['accuracy'] - acc:.4f} below the teacher ({teacher['test']['accuracy']:.4f}).")
+for h in sweep_sizes:
+    for arch in sorted(sweep.arch.unique()):
+        t = tsum[(tsum.arch == arch) & (tsum.hidden == h)]
+        if len(t) > 1:
+            find.append(f"- T sweep, {arch.upper()}-{h}: best mean accuracy at T = {t.loc[t['mean'].idxmax(), 'T']:g} "
+                        f"({t['mean'].max():.4f}); spread over T {t['mean'].max() - t['mean'].min():.4f} "
+                        f"(seeds per T: {t['count'].min()}{'' if t['count'].min() == t['count'].max() else '–' + str(t['count'].max())}).")
+ta, th, tacc = target
+cand = runs[(runs.kind == "KD") & (runs.arch == ta) & (runs.hidden == th)]
+if len(cand):
+    by = cand.groupby(["T", "alpha", "epochs", "transfer_n"]).accuracy.agg(["mean", "count"]).reset_index()
+    b = by.loc[by["mean"].idxmax()]
+    find.append(f"- Target {ta.upper()}-{th} distilled ≥ {tacc}: best mean so far {b['mean']:.4f} (T = {b['T']:g}, "
+                f"alpha = {b['alpha']:g}, {int(b['epochs'])} epochs, transfer set {int(b['transfer_n']) or 'none'}, "
+                f"{int(b['count'])} seeds): {'met' if b['mean'] >= tacc else 'not met'}.")
+(tables / "findings.md").write_text("\n".join(find) + "\n")
+print("\n".join(find))
+
 # %% The headline block of README.md, regenerated from the tables (real results folder only)
 readme = paths.ROOT / "README.md"
 real = paths.RESULTS == (paths.ROOT / "results").resolve()
 if update_readme and real and readme.exists():
     block = ("<!-- headline:start (written by notebooks/report.py; do not edit by hand) -->\n"
-             + (tables / "students.md").read_text() + "\nAgainst the original study (its numbers as published):\n\n"
+             + (tables / "students.md").read_text() + "\n" + (tables / "findings.md").read_text()
+             + "\nAgainst the original study (its numbers as published):\n\n"
              + (tables / "vs_original.md").read_text()
              + (f"\nOther budgets and a transfer set (main grid: {main_epochs} epochs, no transfer set):\n\n" + (tables / "epochs.md").read_text() if ep_md else "")
              + "<!-- headline:end -->")
@@ -270,7 +316,7 @@ if update_readme and real and readme.exists():
     print("README.md headline updated" if new != text else "README.md headline unchanged")
 
 # %% Checks that nbval enforces on the smoke run
-for f in ["students.csv", "students.md", "student_runs.csv", "vs_original.csv"]:
+for f in ["students.csv", "students.md", "student_runs.csv", "vs_original.csv", "findings.md"]:
     assert (tables / f).exists(), f
 for f in ["accuracy_vs_hidden.png", "roc_curves.png", "cost_vs_accuracy.png"]:
     assert (figures / f).stat().st_size > 0, f
