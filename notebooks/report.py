@@ -297,6 +297,12 @@ if len(cand):
     find.append(f"- Target {ta.upper()}-{th} distilled ≥ {tacc}: best mean so far {b['mean']:.4f} (T = {b['T']:g}, "
                 f"alpha = {b['alpha']:g}, {int(b['epochs'])} epochs, transfer set {int(b['transfer_n']) or 'none'}, "
                 f"{int(b['count'])} seeds): {'met' if b['mean'] >= tacc else 'not met'}.")
+teacher_s = sum(e.get("seconds", 0.0) for e in teacher["history"]["epochs"])
+grid = runs[(runs.epochs == main_epochs) & (runs.transfer_n == 0)]
+find.append(f"- Compute as measured: teacher fine-tune {teacher_s / 3600:.1f} h ({len(teacher['history']['epochs'])} epochs; "
+            f"logits not included); {len(grid)} main-grid and T-sweep student runs {grid.train_seconds.sum() / 3600:.1f} "
+            f"core-hours of training, {grid.train_seconds.sum() / 7200:.1f} h two at a time on 2 cores; together "
+            f"{(teacher_s + grid.train_seconds.sum() / 2) / 3600:.1f} h (target: about 4 h for teacher + grid).")
 (tables / "findings.md").write_text("\n".join(find) + "\n")
 print("\n".join(find))
 
