@@ -86,6 +86,10 @@ if len(stale):
 print(f"{len(runs)} student runs; teacher ({teacher_name}, trained at T={teacher['T_train']}) "
       f"test accuracy {teacher['test']['accuracy']:.4f}")
 runs.to_csv(tables / "student_runs.csv", index=False)
+(tables / "report_params.json").write_text(json.dumps(
+    {"main_T": main_T, "main_alpha": main_alpha, "main_epochs": main_epochs, "roc_hidden": roc_hidden,
+     "target": list(target), "runs": len(runs), "teacher": teacher_name, "teacher_T_train": teacher["T_train"],
+     "teacher_checkpoint": teacher["checkpoint_hash"]}, indent=1))
 
 # %% Scratch vs KD per arch and hidden size: mean ± std over seeds, paired difference
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
