@@ -57,14 +57,11 @@ def kd_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor | None, lab
         if labels is None:
             raise ValueError("labels are needed when alpha < 1")
         labelled = labels >= 0
-        if not bool(labelled.all()):
-            if alpha == 0:
-                raise ValueError("unlabelled examples (label -1) need alpha > 0: only the teacher can teach them")
-            if labelled.any():
-                loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(
-                    student_logit[labelled], labels[labelled].to(student_logit.dtype))
-        else:
-            loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(student_logit, labels.to(student_logit.dtype))
+        if alpha == 0 and not bool(labelled.all()):
+            raise ValueError("unlabelled examples (label -1) need alpha > 0: only the teacher can teach them")
+        if labelled.any():
+            loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(
+                student_logit[labelled], labels[labelled].to(student_logit.dtype))
     if alpha > 0:
         if teacher_logit is None:
             raise ValueError("teacher logits are needed when alpha > 0")

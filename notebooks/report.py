@@ -100,13 +100,15 @@ def pm(x):
     return f"{x.mean():.4f} ± {x.std(ddof=1):.4f}" if len(x) > 1 else f"{x.mean():.4f}"
 
 
-budget = runs[(runs.epochs == main_epochs) & (runs.transfer_n == 0)]
-main = budget[(budget.kind == "scratch") | ((budget["T"] == main_T) & (budget.alpha == main_alpha))]
+main_budget = runs[(runs.epochs == main_epochs) & (runs.transfer_n == 0)]  # the grid, T sweep included
+main = main_budget[(main_budget.kind == "scratch") | ((main_budget["T"] == main_T) & (main_budget.alpha == main_alpha))]
 assert len(main), f"no runs with the main budget of {main_epochs} epochs"
-summary = []
+summary, pairs = [], []  # pairs: one row per (arch, hidden, seed) with the paired accuracy difference
 for (arch, hidden), g in main.groupby(["arch", "hidden"]):
     sc, kd = g[g.kind == "scratch"].set_index("seed"), g[g.kind == "KD"].set_index("seed")
     paired = sc.index.intersection(kd.index)
+    pairs += [{"arch": arch, "hidden": hidden, "seed": sd, "d": kd.loc[sd, "accuracy"] - sc.loc[sd, "accuracy"]}
+              for sd in paired]
     row = {"arch": arch, "hidden": hidden, "seeds": len(paired)}
     for m in METRICS:
         row[f"scratch_{m}"] = sc[m].mean()
@@ -175,7 +177,7 @@ fig.tight_layout()
 fig.savefig(figures / "accuracy_vs_hidden.png", dpi=120)
 
 # %% Accuracy vs temperature (the T sweep), with the scratch baseline as a reference
-sweep = budget[(budget.kind == "KD") & (budget.alpha == main_alpha)]
+sweep = main_budget[(main_budget.kind == "KD") & (main_budget.alpha == main_alpha)]
 sweep_sizes = sorted(h for h, g in sweep.groupby("hidden") if g["T"].nunique() > 1)
 tsum = sweep[sweep.hidden.isin(sweep_sizes)].groupby(["arch", "hidden", "T"]).accuracy.agg(["mean", "std", "count"]).reset_index()
 tsum.to_csv(tables / "t_sweep.csv", index=False)
@@ -201,9 +203,8 @@ tsum
 # and seed (a scratch student cannot learn from unlabelled reviews).
 kd_main = (runs.kind == "KD") & (runs["T"] == main_T) & (runs.alpha == main_alpha)
 variants = runs[kd_main & ((runs.epochs != main_epochs) | (runs.transfer_n > 0))]
-other = sorted(set(map(tuple, variants[["epochs", "transfer_n"]].to_numpy())))
 ep_md = []
-if other:
+if len(variants):
     ep_md = ["| arch | hidden | epochs | transfer set | seeds | scratch acc | KD acc | Δ acc (paired) | KD better | KD best epoch |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     ep_rows = []
@@ -261,11 +262,6 @@ fig.tight_layout()
 fig.savefig(figures / "cost_vs_accuracy.png", dpi=120)
 
 # %% Findings in plain numbers, computed from the tables above (the README quotes this block)
-pairs = []
-for (arch, hidden), g in main.groupby(["arch", "hidden"]):
-    sc, kd = g[g.kind == "scratch"].set_index("seed"), g[g.kind == "KD"].set_index("seed")
-    for sd in sc.index.intersection(kd.index):
-        pairs.append({"arch": arch, "hidden": hidden, "seed": sd, "d": kd.loc[sd, "accuracy"] - sc.loc[sd, "accuracy"]})
 pairs = pd.DataFrame(pairs)
 find = []
 if len(pairs):
@@ -276,7 +272,7 @@ if len(pairs):
     multi = summary[summary.seeds > 1]
     if len(multi):
         nseeds = f"{multi.seeds.min()}" if multi.seeds.min() == multi.seeds.max() else f"{multi.seeds.min()}–{multi.seeds.max()}"
-        find.append(f"- With {nseeds} seeds per cell, {int((multi.acc_diff_p < 0.05).sum())} of "
+        find.append(f"- With {nseeds} seeds per cell, {int(((multi.acc_diff_p < 0.05) & (multi.acc_diff_mean > 0)).sum())} of "
                     f"{len(multi)} arch × hidden cells show a gain with paired p < 0.05; the smallest mean gain is "
                     f"{multi.acc_diff_mean.min():+.4f} ({multi.loc[multi.acc_diff_mean.idxmin(), 'arch'].upper()}-"
                     f"{multi.loc[multi.acc_diff_mean.idxmin(), 'hidden']}), the largest {multi.acc_diff_mean.max():+.4f} "
@@ -302,7 +298,7 @@ if len(cand):
                 f"alpha = {b['alpha']:g}, {int(b['epochs'])} epochs, transfer set {int(b['transfer_n']) or 'none'}, "
                 f"{int(b['count'])} seeds): {'met' if b['mean'] >= tacc else 'not met'}.")
 teacher_s = sum(e.get("seconds", 0.0) for e in teacher["history"]["epochs"])
-grid = runs[(runs.epochs == main_epochs) & (runs.transfer_n == 0)]
+grid = main_budget
 find.append(f"- Compute as measured: teacher fine-tune {teacher_s / 3600:.1f} h ({len(teacher['history']['epochs'])} epochs; "
             f"logits not included); {len(grid)} main-grid and T-sweep student runs {grid.train_seconds.sum() / 3600:.1f} "
             f"core-hours of training, {grid.train_seconds.sum() / 7200:.1f} h two at a time on 2 cores; together "
@@ -331,5 +327,5 @@ for f in ["students.csv", "students.md", "student_runs.csv", "vs_original.csv", 
 for f in ["accuracy_vs_hidden.png", "roc_curves.png", "cost_vs_accuracy.png"]:
     assert (figures / f).stat().st_size > 0, f
 assert runs[METRICS].apply(lambda c: c.between(0, 1)).all().all()
-if other:
+if len(variants):
     assert (tables / "epochs.md").exists() and len(ep_md) > 2
