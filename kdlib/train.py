@@ -111,7 +111,8 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
     ckpt_dir: where `last.pt` (for resuming, every epoch and every `ckpt_every` steps) and
     `best.pt` (best validation weights) are written; an existing `last.pt` is resumed from.
     At the end the best weights are loaded into `model`, and the returned history says which
-    epoch they come from. `on_epoch_end(epoch, history)` / `on_step(epoch, step)` are hooks.
+    epoch they come from; each epoch's row has its `seconds` (training + validation), counted
+    over interruptions, so their sum is the run's training time however many legs it took. `on_epoch_end(epoch, history)` / `on_step(epoch, step)` are hooks.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -134,7 +135,7 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         scheduler.load_state_dict(ck["scheduler"])
         history, start_epoch, start_step = ck["history"], ck["epoch"], ck["step"]
         rng_to_restore = ck["rng"]
-        running = ck.get("running", (0.0, 0))  # (loss sum, steps) of a partly done epoch
+        running = tuple(ck.get("running", (0.0, 0))) + (0.0,)  # (loss sum, steps[, seconds]) of a partly done epoch
         if (ckpt_dir / "best.pt").exists():
             best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)
         print(f"[kdlib] resuming {desc} from {ckpt_dir / 'last.pt'}: epoch {start_epoch + 1}, step {start_step}")
@@ -147,17 +148,18 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         if ckpt_dir:
             _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch, "step": step,
-                   "rng": torch.random.get_rng_state(), "running": (total, n) if step else (0.0, 0)},
+                   "rng": torch.random.get_rng_state(),
+                   "running": (total, n, done + time.time() - t0) if step else (0.0, 0, 0.0)},
                   ckpt_dir / "last.pt")
 
     for epoch in range(start_epoch, epochs):
         if hasattr(train_loader.batch_sampler, "set_epoch"):
             train_loader.batch_sampler.set_epoch(epoch)
         model.train()
-        t0, total, n = time.time(), 0.0, 0
+        t0, total, n, done = time.time(), 0.0, 0, 0.0  # done: seconds of this epoch before a resume
         skip = start_step if epoch == start_epoch else 0
-        if skip:  # resumed mid-epoch: the epoch's train loss also counts the steps already done
-            total, n = running
+        if skip:  # resumed mid-epoch: the epoch's train loss and time also count the steps already done
+            total, n, done = running[:3]
         bar = tqdm(train_loader, desc=f"{desc} epoch {epoch + 1}/{epochs}", total=steps_per_epoch, leave=False)
         for step, batch in enumerate(bar):
             if step < skip:
@@ -181,7 +183,7 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
             if on_step:
                 on_step(epoch, step)
         val = evaluate(model, val_loader, device, amp, desc="validate")
-        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "seconds": time.time() - t0,
+        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "seconds": done + time.time() - t0,
                **{f"val_{k}": v for k, v in val.items()}}
         history["epochs"].append(row)
         if val[select] > history["best_score"]:

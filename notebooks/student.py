@@ -131,10 +131,10 @@ train_loader = data.make_loader(ds["train"], batch_size, shuffle=True, seed=seed
 val_loader = data.make_loader(ds["val"], 256, shuffle=False, pad_id=pad)
 test_loader = data.make_loader(ds["test"], 256, shuffle=False, pad_id=pad)
 ckpt_dir = paths.cache_dir() / "students" / name / data.content_hash(json.dumps(params, sort_keys=True))
-t0 = time.time()
 history = train.fit(student, train_loader, val_loader, train.kd_objective(teacher_logits["train"], T, alpha),
                     epochs=epochs, lr=lr, select="accuracy", ckpt_dir=ckpt_dir, device=device, desc=name)
-train_seconds = time.time() - t0
+# the epochs' own times (training + validation), summed over every leg of an interrupted run
+train_seconds = float(sum(r["seconds"] for r in history["epochs"]))
 
 # %% Test: the best validation checkpoint on the full test set
 out = train.predict(student, test_loader, device, desc="test")

@@ -1,5 +1,6 @@
 """Training loops on a learnable toy task: label = whether token 5 appears in the sequence."""
 import random
+import time
 
 import numpy as np
 import pytest
@@ -189,6 +190,28 @@ def test_fit_resume_mid_epoch_gives_same_weights(uninterrupted_fit, tmp_path, st
     _assert_same_weights(model, ref_model)
     assert _strip_time(hist) == _strip_time(ref_hist)
     assert hist["best_epoch"] == ref_hist["best_epoch"]
+
+
+def test_fit_epoch_seconds_count_the_time_before_an_interruption(tmp_path):
+    """A run resumed mid-epoch reports that epoch's full time (both legs), so summed epoch
+    seconds are the run's training time however many legs it took."""
+    ck = tmp_path / "B"
+    train.seed_everything(0)
+
+    def slow_then_stop(epoch, step):
+        if epoch == 1:
+            time.sleep(0.1)  # steps 0-1 sleep before the step-3 checkpoint: that leg took >= 0.2 s
+            if step == 3:
+                raise Interrupt
+
+    with pytest.raises(Interrupt):
+        _run_fit(ck, on_step=slow_then_stop)
+    assert torch.load(ck / "last.pt", weights_only=False)["step"] == 3
+    t0 = time.time()
+    _, hist = _run_fit(ck)  # the second leg sleeps nowhere
+    second_leg = time.time() - t0
+    assert hist["epochs"][1]["seconds"] >= 0.2
+    assert second_leg < 0.2 or hist["epochs"][1]["seconds"] >= second_leg  # not just this leg's time
 
 
 def test_fit_resume_at_epoch_boundary_gives_same_weights(uninterrupted_fit, tmp_path):
