@@ -32,6 +32,8 @@ emb_dim = 128
 dropout = 0.2
 bidirectional = False  # GRU only
 threads = 0           # torch CPU threads; 0 keeps torch's default (make runs students with 1, two at a time)
+flush_denormal = False  # flush denormal floats to zero: a GRU's first epoch runs ~3x faster on x86 CPUs
+                      # (values below 1e-38 only change); the committed grid ran without it
 teacher_run = "teacher"  # results/runs/<teacher_run>/metrics.json, written by teacher.py
 transfer_n = 0        # KD only: also train on this many teacher-labelled unlabelled reviews (0: none)
 name = ""             # run folder results/runs/students/<name>; empty: derived from the parameters
@@ -64,8 +66,11 @@ import kdlib
 from kdlib import data, losses, metrics, models, paths, train
 
 losses._check_T_alpha(T, alpha)
+if not isinstance(flush_denormal, bool):
+    raise ValueError(f"flush_denormal must be True or False, got {flush_denormal!r}")
 if threads:
     torch.set_num_threads(int(threads))
+torch.set_flush_denormal(flush_denormal)
 models.build_student(arch, hidden, 2, seed)  # raises on an unknown arch or a hidden size out of range
 teacher_file = paths.RESULTS / "runs" / teacher_run / "metrics.json"
 if not teacher_file.exists():
@@ -86,7 +91,7 @@ params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, seed=seed, epochs=epoc
               batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
               max_len=tp["max_len"], teacher_run=teacher_run, teacher=tp["teacher"],
               teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"], transfer_n=transfer_n,
-              threads=torch.get_num_threads(), split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
+              threads=torch.get_num_threads(), flush_denormal=flush_denormal, split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
               test_subset=tp["test_subset"], name=name, device=str(device))
 print(json.dumps(params, indent=1))
 if teacher_info["T_train"] != 1.0:
