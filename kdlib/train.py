@@ -7,6 +7,7 @@ state, so an interrupted run resumes and ends with the same weights as an uninte
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import random
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import losses, metrics
-from .data import TeacherLogits
+from .data import TeacherLogits, content_hash
 
 
 def seed_everything(seed: int) -> None:
@@ -238,7 +239,9 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
     (meta_epochs=M, teacher_epochs=t) and (meta_epochs=1, teacher_epochs=M*t) (offline KD).
     teacher_cache: a folder, keyed by the caller on everything else that shapes the teacher
     (data, loss, model, lr, batch size, seed); after each teacher epoch k its state and optimiser
-    go to `teacher_epoch{k}.pt` there, and an epoch already there is loaded instead of trained.
+    go to `teacher_epoch{k}.pt` there, and an epoch already there is loaded instead of trained;
+    the teacher's metrics on each eval loader go to `teacher_epoch{k}_eval.json` (keyed by the
+    loader's examples and batch size) and are read back instead of recomputed.
     on_student_epoch(meta, epoch, teacher, student): called after each student epoch (0-based),
     e.g. to log finer than per meta-epoch.
     """
@@ -279,6 +282,22 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
         ck = torch.load(path, map_location="cpu", weights_only=False)
         teacher.load_state_dict(ck["teacher"])
         opt_t.load_state_dict(ck["opt_t"])
+
+    def evaluate_cached_teacher(name, loader, k):
+        """The teacher's metrics on `loader` after its k-th epoch; with a teacher cache they are
+        computed once per (epoch, loader contents) and read back by every later run."""
+        ds = loader.dataset
+        if teacher_cache is None or k < 1 or not hasattr(ds, "ids"):
+            return evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
+        path = Path(teacher_cache) / f"teacher_epoch{k}_eval.json"
+        key = f"{name}-" + content_hash(ds.ids, ds.labels, ds.lengths, getattr(loader.batch_sampler, "batch_size", None))
+        known = json.loads(path.read_text()) if path.exists() else {}
+        if key not in known:
+            known[key] = evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(known, indent=1))
+            os.replace(tmp, path)
+        return known[key]
 
     sampler = train_loader.batch_sampler
     for meta in tqdm(range(start, meta_epochs), desc="meta-epochs", initial=start, total=meta_epochs):
@@ -336,7 +355,10 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
                 student.train()
         for name, loader in eval_loaders.items():
             for who, model in (("teacher", teacher), ("student", student)):
-                m = evaluate(model, loader, device, amp, desc=f"eval {who} {name}")
+                if who == "teacher":
+                    m = evaluate_cached_teacher(name, loader, (meta + 1) * teacher_epochs)
+                else:
+                    m = evaluate(model, loader, device, amp, desc=f"eval {who} {name}")
                 log.append({"meta_epoch": meta + 1, "model": who, "split": name, **m})
         summary = ", ".join(f"{r['model']} {r['split']} auc {r['roc_auc']:.3f}" for r in log if r["meta_epoch"] == meta + 1)
         print(f"[kdlib] meta-epoch {meta + 1}: {summary}")

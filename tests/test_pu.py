@@ -119,13 +119,18 @@ def test_teacher_trajectory_shared_online_offline_and_cached(toy_data, tmp_path)
     offline, _ = _online(toy_data, tmp_path, 1, 2, 2, 0.5, 0.5)
     other, _ = _online(toy_data, tmp_path, 2, 1, 2, 0.0, 1.0)  # another setting, another student schedule
     cache = tmp_path / "teacher-cache"
-    first, _ = _online(toy_data, tmp_path, 2, 1, 1, 1.0, 0.0, cache=cache)
-    assert sorted(p.name for p in cache.iterdir()) == ["teacher_epoch1.pt", "teacher_epoch2.pt"]
+    first, first_log = _online(toy_data, tmp_path, 2, 1, 1, 1.0, 0.0, cache=cache)
+    assert sorted(p.name for p in cache.iterdir()) == ["teacher_epoch1.pt", "teacher_epoch1_eval.json",
+                                                      "teacher_epoch2.pt", "teacher_epoch2_eval.json"]
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    again, _ = _online(toy_data, tmp_path, 1, 2, 1, 0.5, 0.5, cache=cache)  # offline, read from the cache
-    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == mtimes  # nothing retrained
+    again, again_log = _online(toy_data, tmp_path, 1, 2, 1, 0.5, 0.5, cache=cache)  # offline, read from the cache
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == mtimes  # nothing retrained or re-evaluated
     for sd in (offline, other, first, again):
         assert all(torch.equal(online[k], sd[k]) for k in online)
+    # the teacher's metrics read from the cache are the ones computed without it
+    teacher_rows = [r for r in log if r["model"] == "teacher"]
+    assert [r for r in first_log if r["model"] == "teacher"] == teacher_rows
+    assert [r for r in again_log if r["model"] == "teacher"] == [dict(r, meta_epoch=1) for r in teacher_rows[1:]]
     assert {(r["meta_epoch"], r["model"]) for r in log} == {(1, "teacher"), (1, "student"), (2, "teacher"), (2, "student")}
 
 
