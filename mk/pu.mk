@@ -51,6 +51,16 @@ pu_grid = $(foreach s,$(PU_SEEDS),$(foreach d,$(1),$(foreach st,$(2),\
   $(foreach x,$(4),$(PU_RUNS)/$(d)_$(x)_off_$(st)_s$(s)/metrics.json))))
 PU_SPLICE := $(call pu_grid,$(PU_SPLICE_DATA),$(PU_SPLICE_STUDENTS),$(PU_ONLINE),$(PU_OFFLINE))
 PU_IMDB   := $(call pu_grid,$(PU_IMDB_DATA),$(PU_IMDB_STUDENTS),$(PU_IMDB_ONLINE),$(PU_OFFLINE))
+# Runs sharing a teacher trajectory (data, loss, seed) wait for the first of them (the first online
+# setting with that loss, on the first student), which trains it: under make -j a teacher is never
+# trained twice at once, and the trajectories of different losses and seeds still run side by side.
+# $(call pu_order,data,students,online settings,offline settings)
+pu_order = $(foreach s,$(PU_SEEDS),$(foreach st,$(2),$(foreach m,on off,$(foreach x,$(if $(filter on,$(m)),$(3),$(4)),\
+  $(eval _t := $(PU_RUNS)/$(1)_$(x)_$(m)_$(st)_s$(s)/metrics.json)\
+  $(eval _l := $(PU_RUNS)/$(1)_$(firstword $(filter $(word 1,$(subst _, ,$(x)))_%,$(3)))_on_$(firstword $(2))_s$(s)/metrics.json)\
+  $(if $(filter $(_t),$(_l)),,$(eval $(_t): | $(_l)))))))
+$(call pu_order,$(PU_SPLICE_DATA),$(PU_SPLICE_STUDENTS),$(PU_ONLINE),$(PU_OFFLINE))
+$(call pu_order,$(PU_IMDB_DATA),$(PU_IMDB_STUDENTS),$(PU_IMDB_ONLINE),$(PU_OFFLINE))
 # optional, not part of reproduce: splice students at hidden 16 and 256 (online, the three PU settings)
 PU_SPLICE_HIDDEN := $(call pu_grid,$(PU_SPLICE_DATA),gru16 gru256 cnn16 cnn256,$(PU_MAIN),)
 PU_REPORT := results/tables/pu_summary.md
