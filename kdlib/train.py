@@ -113,7 +113,8 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
     `best.pt` (best validation weights) are written; an existing `last.pt` is resumed from.
     At the end the best weights are loaded into `model`, and the returned history says which
     epoch they come from; each epoch's row has its `seconds` (training + validation), counted
-    over interruptions, so their sum is the run's training time however many legs it took. `on_epoch_end(epoch, history)` / `on_step(epoch, step)` are hooks.
+    over interruptions, so their sum is the run's training time however many legs it took.
+    `on_epoch_end(epoch, history)` / `on_step(epoch, step)` are hooks.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -136,7 +137,8 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         scheduler.load_state_dict(ck["scheduler"])
         history, start_epoch, start_step = ck["history"], ck["epoch"], ck["step"]
         rng_to_restore = ck["rng"]
-        running = tuple(ck.get("running", (0.0, 0))) + (0.0,)  # (loss sum, steps[, seconds]) of a partly done epoch
+        # (loss sum, steps, seconds) of a partly done epoch; checkpoints before the seconds existed have two
+        running = (*ck.get("running", (0.0, 0)), 0.0)[:3]
         if (ckpt_dir / "best.pt").exists():
             best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)
         print(f"[kdlib] resuming {desc} from {ckpt_dir / 'last.pt'}: epoch {start_epoch + 1}, step {start_step}")
@@ -160,7 +162,7 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         t0, total, n, done = time.time(), 0.0, 0, 0.0  # done: seconds of this epoch before a resume
         skip = start_step if epoch == start_epoch else 0
         if skip:  # resumed mid-epoch: the epoch's train loss and time also count the steps already done
-            total, n, done = running[:3]
+            total, n, done = running
         bar = tqdm(train_loader, desc=f"{desc} epoch {epoch + 1}/{epochs}", total=steps_per_epoch, leave=False)
         for step, batch in enumerate(bar):
             if step < skip:
@@ -294,7 +296,7 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
         known = json.loads(path.read_text()) if path.exists() else {}
         if key not in known:
             known[key] = evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # runs under make -j never share a temp file
             tmp.write_text(json.dumps(known, indent=1))
             os.replace(tmp, path)
         return known[key]

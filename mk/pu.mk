@@ -27,10 +27,10 @@ PU_ARGS_splice := -p meta_epochs 5 -p teacher_epochs 2 -p student_epochs 2 -p ba
 # 2000 train reviews at 128 tokens, 1000 test reviews, train metrics on 500 of the train reviews,
 # the offline MiniLM teacher (bert-base-uncased when the hub answers: teacher=auto), GRU-64 and
 # CNN-64 students. nnPU (the extra) is left out here: each loss kind costs one more teacher
-# trajectory per seed. Two threads (one run at a time,
-# -j1): on an idle CPU a teacher step (batch 32, 128 tokens, bf16) takes 1.0 s vs 1.6 s on one.
-# Denormals flushed to zero: without it a fresh GRU student's first epoch took 10x its later ones
-# (the splice grid ran before this switch existed and keeps it off).
+# trajectory per seed. Two threads per run: on an idle CPU a teacher step (batch 32, 128 tokens,
+# bf16) takes 1.0 s against 1.6 s on one. Denormals flushed to zero: without it a fresh GRU
+# student's first epoch took about 10x its later ones (the splice grid ran before this switch
+# existed and keeps it off).
 PU_IMDB_DATA     := imdb_pi0.3_c0.2
 PU_IMDB_STUDENTS := gru64 cnn64
 PU_IMDB_ONLINE   := $(PU_MAIN) $(PU_REFS)
