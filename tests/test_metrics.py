@@ -110,3 +110,13 @@ def test_latency_positive_and_restores_mode():
     assert out["batch_size"] == 4
     assert out["ms_per_example_batch1"] > 0 and out["ms_per_example_batched"] > 0
     assert m.training
+
+
+def test_busy_seconds_counts_overlaps_once():
+    assert metrics.busy_seconds([]) == 0.0
+    assert metrics.busy_seconds([(0, 10)]) == 10.0
+    # two side by side (overlap 5), one nested, a gap, then one touching the next
+    assert metrics.busy_seconds([(0, 10), (5, 20), (6, 7), (30, 40), (40, 45)]) == 35.0
+    assert metrics.busy_seconds([(30, 40), (0, 10)]) == 20.0  # order does not matter
+    with pytest.raises(ValueError):
+        metrics.busy_seconds([(5, 1)])
