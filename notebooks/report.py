@@ -300,7 +300,7 @@ if len(cand):
     find.append(f"- Target {ta.upper()}-{th} distilled ≥ {tacc}: best mean so far {b['mean']:.4f} (T = {b['T']:g}, "
                 f"alpha = {b['alpha']:g}, {int(b['epochs'])} epochs, transfer set {int(b['transfer_n']) or 'none'}, "
                 f"{int(b['count'])} seeds): {'met' if b['mean'] >= tacc else 'not met'}.")
-teacher_s = teacher.get("fine_tune_seconds", sum(e.get("seconds", 0.0) for e in teacher["history"]["epochs"]))
+teacher_s = sum(e["seconds"] for e in teacher["history"]["epochs"])  # every leg of the fine-tune
 logits_s = sum(teacher.get("logits_seconds", {}).values())
 grid = main_budget
 line = (f"- Compute as measured: teacher fine-tune {teacher_s / 60:.0f} min ({len(teacher['history']['epochs'])} epochs), "

@@ -125,12 +125,10 @@ def teacher_loss(logits, batch):  # cross-entropy at T_train (T=1: the plain los
     return torch.nn.functional.binary_cross_entropy_with_logits(logits / T_train, batch["labels"])
 
 
-t0 = time.time()
 history = train.fit(model, train_loader, val_loader, teacher_loss, epochs=epochs, lr=lr,
                     weight_decay=weight_decay, schedule="linear", warmup_frac=warmup_frac,
                     select="accuracy", ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, device=device,
-                    amp=amp, desc="teacher")
-train_seconds = time.time() - t0  # this call only: a resumed run counts its last leg
+                    amp=amp, desc="teacher")  # its epochs' seconds count every leg of a resumed run
 
 # %% Test metrics, and logits for every split, cached by checkpoint and data hash
 best_ckpt = ckpt_dir / "best.pt"
@@ -155,13 +153,12 @@ for s, loader in logit_loaders.items():
         test_out = {"ids": z["ids"], "logits": z["logits"], "labels": test_df.set_index("id").loc[z["ids"], "label"].to_numpy()}
 
 test_metrics = metrics.binary_metrics(test_out["labels"], test_out["logits"])
-# a rerun on the same weights (e.g. to add transfer logits) keeps the timings taken when they were trained
+# a rerun on the same weights (e.g. to add transfer logits) keeps the latency and timings already recorded
 prev = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").exists() else {}
 same_weights = prev.get("checkpoint_hash") == ckpt_hash
 if same_weights and "latency" in prev:
     lat = prev["latency"]
-    train_seconds = max(train_seconds, prev.get("train_seconds_last_leg", 0.0))
-    print("same checkpoint as the saved run: its latency and train time are kept")
+    print("same checkpoint as the saved run: its latency and timings are kept")
 else:
     batch = next(iter(data.make_loader(datasets["test"], 32, shuffle=True, seed=0, pad_id=pad)))
     model.eval()
@@ -172,8 +169,7 @@ print("teacher test:", {k: round(v, 4) for k, v in test_metrics.items()})
 result = {"params": params, "test": test_metrics, "history": history, "T_train": T_train,
           "checkpoint_hash": ckpt_hash, "checkpoint": str(best_ckpt), "logits": logit_files,
           "params_count": models.count_parameters(model), "size": metrics.model_size(model),
-          "latency": lat, "train_seconds_last_leg": train_seconds,
-          "fine_tune_seconds": float(sum(r["seconds"] for r in history["epochs"])),  # every leg, training + validation
+          "latency": lat,
           "logits_seconds": {**(prev.get("logits_seconds", {}) if same_weights else {}), **logits_seconds},
           # wall-clock interval of every completed execution on these weights (a killed leg is not listed)
           "executions": (prev.get("executions", []) if same_weights else [])
