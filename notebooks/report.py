@@ -301,10 +301,12 @@ if len(cand):
                 f"alpha = {b['alpha']:g}, {int(b['epochs'])} epochs, transfer set {int(b['transfer_n']) or 'none'}, "
                 f"{int(b['count'])} seeds): {'met' if b['mean'] >= tacc else 'not met'}.")
 teacher_s = sum(e["seconds"] for e in teacher["history"]["epochs"])  # every leg of the fine-tune
-logits_s = sum(teacher.get("logits_seconds", {}).values())
+logits_s = sum(v for k, v in teacher.get("logits_seconds", {}).items() if k != "transfer")
+transfer_s = teacher.get("logits_seconds", {}).get("transfer", 0)
 grid = main_budget
 line = (f"- Compute as measured: teacher fine-tune {teacher_s / 60:.0f} min ({len(teacher['history']['epochs'])} epochs), "
-        f"its logits {logits_s / 60:.0f} min; {len(grid)} main-grid and T-sweep student runs "
+        f"its logits {logits_s / 60:.0f} min" + (f" (and {transfer_s / 60:.0f} min labelling the transfer set)" if transfer_s else "")
+        + f"; {len(grid)} main-grid and T-sweep student runs "
         f"{grid.train_seconds.sum() / 3600:.1f} core-hours of training")
 executions = teacher.get("executions", [])
 if executions and grid.started.notna().all():  # wall clock: the time at least one run was executing
