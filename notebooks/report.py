@@ -301,20 +301,23 @@ if len(cand):
                 f"alpha = {b['alpha']:g}, {int(b['epochs'])} epochs, transfer set {int(b['transfer_n']) or 'none'}, "
                 f"{int(b['count'])} seeds): {'met' if b['mean'] >= tacc else 'not met'}.")
 teacher_s = sum(e["seconds"] for e in teacher["history"]["epochs"])  # every leg of the fine-tune
-logits_s = sum(teacher.get("logits_seconds", {}).values())
+logits_s = sum(v for k, v in teacher.get("logits_seconds", {}).items() if k != "transfer")
+transfer_s = teacher.get("logits_seconds", {}).get("transfer", 0)
 grid = main_budget
 line = (f"- Compute as measured: teacher fine-tune {teacher_s / 60:.0f} min ({len(teacher['history']['epochs'])} epochs), "
-        f"its logits {logits_s / 60:.0f} min; {len(grid)} main-grid and T-sweep student runs "
+        f"its logits {logits_s / 60:.0f} min" + (f" (and {transfer_s / 60:.0f} min labelling the transfer set)" if transfer_s else "")
+        + f"; {len(grid)} main-grid and T-sweep student runs "
         f"{grid.train_seconds.sum() / 3600:.1f} core-hours of training")
 executions = teacher.get("executions", [])
 if executions and grid.started.notna().all():  # wall clock: the time at least one run was executing
     walls = {}
-    for label, sel in [("teacher + grid", grid), ("all of `make reproduce`", runs)]:
-        intervals = [(e["started"], e["finished"]) for e in executions] + list(zip(sel.started, sel.finished))
+    for label, sel, legs in [("teacher + grid", grid, [e for e in executions if not e.get("transfer_n")]),
+                             ("the whole IMDB study", runs, executions)]:  # + budget, transfer set and its labelling
+        intervals = [(e["started"], e["finished"]) for e in legs] + list(zip(sel.started, sel.finished))
         walls[label] = metrics.busy_seconds(intervals)
     line += (f"; wall clock (from each run's recorded start and end, runs side by side counted once, "
              f"pauses between sessions not counted): teacher + grid {walls['teacher + grid'] / 3600:.1f} h, "
-             f"all of `make reproduce` {walls['all of `make reproduce`'] / 3600:.1f} h; time target (teacher + grid "
+             f"the whole IMDB study {walls['the whole IMDB study'] / 3600:.1f} h; time target (teacher + grid "
              f"≤ {target_hours:g} h): {'met' if walls['teacher + grid'] <= target_hours * 3600 else 'not met'}.")
 else:
     line += (f", {grid.train_seconds.sum() / 7200:.1f} h two at a time on 2 cores; together "
