@@ -301,8 +301,9 @@ if len(cand):
                 f"alpha = {b['alpha']:g}, {int(b['epochs'])} epochs, transfer set {int(b['transfer_n']) or 'none'}, "
                 f"{int(b['count'])} seeds): {'met' if b['mean'] >= tacc else 'not met'}.")
 teacher_s = sum(e["seconds"] for e in teacher["history"]["epochs"])  # every leg of the fine-tune
-logits_s = sum(v for k, v in teacher.get("logits_seconds", {}).items() if k != "transfer")
-transfer_s = teacher.get("logits_seconds", {}).get("transfer", 0)
+logits_seconds = teacher.get("logits_seconds", {})
+logits_s = sum(v for k, v in logits_seconds.items() if k != "transfer")
+transfer_s = logits_seconds.get("transfer", 0)
 grid = main_budget
 line = (f"- Compute as measured: teacher fine-tune {teacher_s / 60:.0f} min ({len(teacher['history']['epochs'])} epochs), "
         f"its logits {logits_s / 60:.0f} min" + (f" (and {transfer_s / 60:.0f} min labelling the transfer set)" if transfer_s else "")
@@ -311,7 +312,10 @@ line = (f"- Compute as measured: teacher fine-tune {teacher_s / 60:.0f} min ({le
 executions = teacher.get("executions", [])
 if executions and grid.started.notna().all():  # wall clock: the time at least one run was executing
     walls = {}
-    for label, sel, legs in [("teacher + grid", grid, [e for e in executions if not e.get("transfer_n")]),
+    # a teacher execution that only labelled the transfer set is not part of teacher + grid (older records
+    # lack "logits": such a leg is one run with transfer_n); one that also fine-tuned counts whole
+    labelling = [set(e.get("logits", ["transfer"] if e.get("transfer_n") else [])) == {"transfer"} for e in executions]
+    for label, sel, legs in [("teacher + grid", grid, [e for e, lab in zip(executions, labelling) if not lab]),
                              ("the whole IMDB study", runs, executions)]:  # + budget, transfer set and its labelling
         intervals = [(e["started"], e["finished"]) for e in legs] + list(zip(sel.started, sel.finished))
         walls[label] = metrics.busy_seconds(intervals)

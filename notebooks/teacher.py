@@ -171,9 +171,11 @@ result = {"params": params, "test": test_metrics, "history": history, "T_train":
           "params_count": models.count_parameters(model), "size": metrics.model_size(model),
           "latency": lat,
           "logits_seconds": {**(prev.get("logits_seconds", {}) if same_weights else {}), **logits_seconds},
-          # wall-clock interval of every completed execution on these weights (a killed leg is not listed)
+          # wall-clock interval of every completed execution on these weights (a killed leg is not listed),
+          # and the splits whose logits it computed (the report tells fine-tune legs from transfer labelling)
           "executions": (prev.get("executions", []) if same_weights else [])
-                        + [{"started": started, "finished": time.time(), "transfer_n": transfer_n}],
+                        + [{"started": started, "finished": time.time(), "transfer_n": transfer_n,
+                            "logits": sorted(logits_seconds)}],
           "source": imdb["train"].attrs.get("source"), "kdlib": __import__("kdlib").__version__}
 tmp = out_dir / "metrics.json.tmp"  # written whole, then moved: student runs may be reading it
 tmp.write_text(json.dumps(result, indent=1, default=str))
