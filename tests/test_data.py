@@ -70,7 +70,7 @@ def test_load_imdb_missing_file(imdb_dir):
     with pytest.raises(FileNotFoundError, match=r"test\.parquet"):
         data.load_imdb(source="local")
     # the split that exists still loads
-    assert len(data.load_imdb(splits=("train",), source="local")["train"]) == 40
+    assert len(data.load_imdb(splits=("train",), source="local", drop_test_duplicates=False)["train"]) == 40
 
 
 def test_load_imdb_wrong_schema(imdb_dir):

@@ -1,0 +1,2 @@
+"""Progress bars: `tqdm.auto` (widgets in Jupyter, text elsewhere)."""
+from tqdm.auto import tqdm  # noqa: F401
