@@ -125,7 +125,7 @@ def drop_overlap(df: pd.DataFrame, others: Sequence[pd.DataFrame], what: str, te
     drop = pd.Series(norm).isin(seen).to_numpy()
     n_overlap = int(drop.sum())
     if dedupe:
-        drop |= pd.Series(norm).duplicated().to_numpy()
+        drop = drop | pd.Series(norm).duplicated().to_numpy()
     out = df[~drop].reset_index(drop=True)
     out.attrs = {**df.attrs, "dropped": {"overlap": n_overlap, "repeats": int(drop.sum()) - n_overlap}}
     if verbose:
