@@ -91,7 +91,9 @@ def load_imdb(splits: Sequence[str] = ("train", "test"), source: str = "auto",
     if used is None:
         folder = paths.data_dir() / "imdb"
         frames = {s: _read_parquet(folder / f"{s}.parquet", ["text", "label"])[["text", "label"]] for s in splits}
-        used = f"local: {folder}"
+        from .provenance import rel
+
+        used = f"local: {rel(folder)}"  # recorded with the data: never a machine path
     if verbose:
         print(f"[kdlib] IMDB source -> {used}")
     out = {}
