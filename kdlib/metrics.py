@@ -1,16 +1,16 @@
 """Metrics: classification quality from scikit-learn, calibration, latency, model size."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from sklearn import metrics as skm
 
 
 def sigmoid(z) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    return 1.0 / (1.0 + np.exp(-z))
+    """scipy's `expit`, in float64."""
+    from scipy.special import expit
+
+    return expit(np.asarray(z, dtype=np.float64))
 
 
 def expected_calibration_error(labels, probs, n_bins: int = 15) -> float:
@@ -74,7 +74,10 @@ def model_size(model: torch.nn.Module) -> dict[str, float]:
 @torch.no_grad()
 def latency(model: torch.nn.Module, batch: dict, repeats: int = 20, warmup: int = 3) -> dict[str, float]:
     """Inference latency in ms per example: batch size 1 (first example of `batch`) and the whole
-    `batch` at once. Median over `repeats` timed calls after `warmup` calls."""
+    `batch` at once. Median of `repeats` timed calls (`torch.utils.benchmark.Timer`, which
+    synchronises CUDA itself) after `warmup` calls."""
+    from torch.utils import benchmark
+
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -84,14 +87,9 @@ def latency(model: torch.nn.Module, batch: dict, repeats: int = 20, warmup: int 
     def timeit(i, m):
         for _ in range(warmup):
             model(i, m)
-        ts = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(i, m)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            ts.append(time.perf_counter() - t0)
-        return float(np.median(ts)) * 1000
+        timer = benchmark.Timer(stmt="model(i, m)", globals={"model": model, "i": i, "m": m},
+                                num_threads=torch.get_num_threads())
+        return float(np.median([timer.timeit(1).mean for _ in range(repeats)])) * 1000
 
     out = {"ms_per_example_batch1": timeit(ids[:1, :n1], mask[:1, :n1]),
            "ms_per_example_batched": timeit(ids, mask) / len(ids), "batch_size": int(len(ids))}

@@ -35,12 +35,15 @@ info = json.loads((paths.RESULTS / "runs" / args.teacher_run / "metrics.json").r
 tp = info["params"]
 imdb = data.load_imdb(("train",), verbose=False)
 train_df, _ = data.train_val_split(imdb["train"], val_frac=tp["val_frac"], seed=tp["split_seed"])
-tok = models.load_tokenizer(tp["teacher"])
+if "provenance" not in info:
+    raise SystemExit(f"the teacher run {args.teacher_run!r} predates recorded teachers: rerun it (make teacher)")
+rec = info["provenance"]["teacher"]  # exactly the recorded teacher and tokenizer, hub or not
+tok = models.load_recorded_tokenizer(rec)
 ids_all = data.cached_token_ids(train_df, tok, tp["max_len"])
 sub = np.random.default_rng(0).choice(len(train_df), size=min(args.n, len(train_df)), replace=False)
 ds = data.SeqDataset([ids_all[i] for i in sub], train_df["label"].to_numpy()[sub], train_df["id"].to_numpy()[sub])
-teacher_logits = data.TeacherLogits.load(paths.ROOT / info["logits"]["train"]["path"])
-teacher = models.load_teacher(tp["teacher"], checkpoint=info["checkpoint"]).eval()
+teacher_logits = data.TeacherLogits.load(paths.cache_dir() / info["logits"]["train"]["cache_path"])
+teacher = models.load_teacher(rec["name"], checkpoint=paths.ROOT / info["checkpoint"]).eval()
 T, alpha, pad = 2.0, 0.5, tok.pad_token_id
 n_full = len(train_df)
 
