@@ -181,6 +181,9 @@ result = {"params": params, "test": test_metrics, "history": history, "T_train":
           "executions": (prev.get("executions", []) if same_weights else [])
                         + [{"started": started, "finished": time.time(), "transfer_n": transfer_n,
                             "logits": sorted(logits_seconds)}],
+          # duplicates dropped: train reviews that are test reviews; pool reviews that are labelled ones or repeats
+          "dropped": {"train_in_test": imdb["train"].attrs.get("dropped", {}).get("overlap"),
+                      "transfer_pool": splits["transfer"].attrs.get("dropped") if transfer_n else None},
           "source": imdb["train"].attrs.get("source"), "kdlib": __import__("kdlib").__version__}
 tmp = out_dir / "metrics.json.tmp"  # written whole, then moved: student runs may be reading it
 tmp.write_text(json.dumps(result, indent=1, default=str))
