@@ -12,6 +12,10 @@
   replicates of the whole family), with a Wilcoxon signed-rank test on the same cell means as a
   distribution-free check.
 
+Which runs may share a table: `code_version(record)` names the code that made a run (from its
+provenance block; runs from before that block existed are `EARLIER`), and `majority(versions,
+finished)` picks the version shared by most runs (ties: the version of the most recently finished).
+
 Fewer than two usable pairs (or cells), or differences that are all equal (up to rounding), give
 NaN for the tests and intervals, never an error.
 """
@@ -91,3 +95,36 @@ def pooled(d, cells, confidence: float = 0.95) -> dict:
     if (means != 0).any():
         out["p_wilcoxon"] = float(stats.wilcoxon(means).pvalue)
     return out
+
+
+EARLIER = "unrecorded (earlier pipeline)"
+
+
+def code_version(record: dict) -> str:
+    """The code version of a run's metrics.json: kdlib's source hash, the notebook's hash and the
+    teacher's weights hash from its provenance block; `EARLIER` when the run records none."""
+    prov = record.get("provenance") or {}
+    if not prov.get("kdlib_sources"):
+        return EARLIER
+    notebook = prov.get("notebook") or {}
+    weights = (prov.get("teacher") or {}).get("weights_hash")
+    return ", ".join([f"kdlib {prov['kdlib_sources']}"]
+                     + ([f"{notebook.get('name', 'notebook')}.py {notebook['hash']}"] if notebook.get("hash") else [])
+                     + ([f"teacher weights {weights}"] if weights else []))
+
+
+def majority(versions, finished=None):
+    """The value of `versions` shared by most entries; a tie goes to the tied value of the entry
+    with the latest `finished` time (NaN or missing times count as oldest). None when empty."""
+    versions = list(versions)
+    if not versions:
+        return None
+    finished = [np.nan] * len(versions) if finished is None else [float(f) for f in finished]
+    counts = {v: versions.count(v) for v in versions}
+    top = max(counts.values())
+    tied = [v for v in counts if counts[v] == top]
+    if len(tied) == 1:
+        return tied[0]
+    latest = {v: max((f for w, f in zip(versions, finished) if w == v and np.isfinite(f)), default=-np.inf)
+              for v in tied}
+    return max(tied, key=lambda v: latest[v])

@@ -95,3 +95,19 @@ def test_pooled_with_one_cell_gives_nan():
 def test_pooled_without_spread_between_cells_gives_nan():
     r = stats.pooled([0.1, 0.3, 0.2, 0.2], ["a", "a", "b", "b"])  # both cell means 0.2 (up to rounding)
     assert r["n_cells"] == 2 and r["mean"] == pytest.approx(0.2) and np.isnan(r["p"]) and np.isnan(r["ci_low"])
+
+
+def test_code_version_reads_the_provenance_block_and_names_old_runs():
+    assert stats.code_version({"params": {}}) == stats.EARLIER == "unrecorded (earlier pipeline)"
+    rec = {"provenance": {"kdlib_sources": "abc", "notebook": {"name": "student", "hash": "def"},
+                          "teacher": {"weights_hash": "123"}}}
+    assert stats.code_version(rec) == "kdlib abc, student.py def, teacher weights 123"
+    other = {"provenance": {**rec["provenance"], "notebook": {"name": "student", "hash": "xyz"}}}
+    assert stats.code_version(other) != stats.code_version(rec)
+
+
+def test_majority_counts_then_breaks_ties_by_the_latest_run():
+    assert stats.majority(["a", "b", "a"]) == "a"
+    assert stats.majority(["a", "b", "b", "a"], [1, 5, 2, 3]) == "b"  # tie: "b" finished last (5)
+    assert stats.majority(["a", "b"], [4, np.nan]) == "a"  # an unrecorded time counts as oldest
+    assert stats.majority([]) is None
