@@ -115,7 +115,8 @@ def code_version(record: dict) -> str:
 
 def majority(versions, finished=None):
     """The value of `versions` shared by most entries; a tie goes to the tied value of the entry
-    with the latest `finished` time (NaN or missing times count as oldest). None when empty."""
+    with the latest `finished` time (NaN or missing times count as oldest; with no time recorded,
+    the tied value seen first). None when empty."""
     versions = list(versions)
     if not versions:
         return None

@@ -110,4 +110,5 @@ def test_majority_counts_then_breaks_ties_by_the_latest_run():
     assert stats.majority(["a", "b", "a"]) == "a"
     assert stats.majority(["a", "b", "b", "a"], [1, 5, 2, 3]) == "b"  # tie: "b" finished last (5)
     assert stats.majority(["a", "b"], [4, np.nan]) == "a"  # an unrecorded time counts as oldest
+    assert stats.majority(["b", "a"], [np.nan, np.nan]) == "b"  # no time recorded: the first seen
     assert stats.majority([]) is None
