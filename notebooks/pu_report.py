@@ -27,6 +27,17 @@
 #
 # A group is one (dataset, prior, labelled fraction, student). Runs with fewer than `min_seeds`
 # seeds are kept in the tables (with their n) and drawn all the same.
+#
+# * **Never a mix**: a group's tables use one code version (the one shared by most of its runs),
+#   each (data, loss, seed) one teacher trajectory, and each setting one set of parameters; every
+#   other run is left out and listed with its reason in `results/tables/pu_left_out.csv`.
+# * **Nothing chosen on test**: every setting is reported (none is picked as "best"); teacher and
+#   student are taken at the end of their fixed budget; the F1 threshold comes from the PU
+#   validation set.
+# * **Statistics** (`kdlib.stats`): the student − teacher gap per setting with its 95% CI and
+#   Holm-adjusted p (family: every setting of the table); online − offline per setting, paired by
+#   seed (same PU construction and teacher trajectory), with Holm over the settings run both ways
+#   and a pooled test with settings as the unit.
 
 # %% tags=["parameters"]
 runs = "pu"          # read results/runs/<runs>/*/
@@ -62,7 +73,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from kdlib import paths  # noqa: E402
+from kdlib import paths, provenance, stats  # noqa: E402
 
 if not isinstance(min_seeds, int) or min_seeds < 1:
     raise ValueError(f"min_seeds must be an integer >= 1, got {min_seeds!r}")
@@ -73,12 +84,13 @@ if not run_dirs:
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
 tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)
-params = dict(runs=runs, min_seeds=min_seeds, prefix=prefix, n_runs=len(run_dirs), results=str(paths.RESULTS))
+params = dict(runs=runs, min_seeds=min_seeds, prefix=prefix, n_runs=len(run_dirs), results=provenance.rel(paths.RESULTS))
 print(json.dumps(params, indent=1))
 
 # %% Load every run
 LOSS_NAMES = {"imbalanced_nnpu": "imbalanced nnPU", "nnpu": "nnPU", "naive": "naive PN", "supervised": "supervised"}
 LOSS_ORDER = ["imbalanced_nnpu", "nnpu", "naive", "supervised"]
+SEED_OR_MACHINE = {"seed", "data_seed", "name", "device", "threads", "teacher_path"}  # teacher_path: a machine path
 rows, logs, scores = [], [], {}
 for d in run_dirs:
     m = json.loads((d / "metrics.json").read_text())
@@ -91,9 +103,15 @@ for d in run_dirs:
            "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
            "beta": p["beta"], "setting": setting, "seed": p["seed"],
            "budget": f"M={p['meta_epochs']} te={p['teacher_epochs']} se={p['student_epochs']}",
-           "seconds": m["seconds"]["total"]}
+           "seconds": m["seconds"]["total"], "code_version": stats.code_version(m),
+           "finished": m.get("execution", {}).get("finished", np.nan),
+           "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], p["loss"], p["seed"]),
+           "teacher_cache": m.get("teacher_cache") or "unrecorded",
+           # what must agree within a setting: every parameter but the seed and where/how fast it ran
+           "signature": json.dumps({**{k: v for k, v in p.items() if k not in SEED_OR_MACHINE},
+                                    "teacher_desc": m.get("teacher_desc")}, sort_keys=True, default=str)}
     for who in ("teacher", "student"):
-        for k in ("roc_auc", "pr_auc", "f1"):
+        for k in ("accuracy", "roc_auc", "pr_auc", "f1"):
             row[f"{who}_{k}"] = m[who]["test"][k]
     rows.append(row)
     lg = pd.read_csv(d / "log.csv")
@@ -101,25 +119,73 @@ for d in run_dirs:
     logs.append(lg)
     z = np.load(d / "test_scores.npz")
     scores[d.name] = {k: z[k].astype(np.float32) for k in ("labels", "teacher", "student")}
-runs_df = pd.DataFrame(rows)
+all_runs = pd.DataFrame(rows)
+
+# %% Which runs make the tables: one code version per group, one teacher trajectory, one set of parameters per setting
+# 1. per group (one table): the code version shared by most of its runs (a tie: the most recently finished
+#    run's; runs from before the provenance block are "unrecorded (earlier pipeline)");
+# 2. per (data, loss, seed): the teacher trajectory (teacher cache) shared by most of the remaining runs;
+# 3. per setting (group, mode, loss, alpha, beta): the parameters shared by most of the remaining runs.
+# Everything else is left out, with the reason, in <prefix>_left_out.csv.
+reason = pd.Series("", index=all_runs.index)
+
+
+def leave_out_minority(col, by, why):
+    live = all_runs[reason == ""]
+    for key, g in live.groupby(by, sort=False):
+        keep = stats.majority(g[col], g["finished"])
+        for i in g.index[g[col] != keep]:
+            reason[i] = why(all_runs.loc[i], keep, g)
+
+
+leave_out_minority("code_version", "group", lambda r, keep, g: (
+    f"code version '{r.code_version}'; table {r.group} uses '{keep}' ({int((g.code_version == keep).sum())} of {len(g)} runs)"))
+leave_out_minority("teacher_cache", "teacher_key", lambda r, keep, g: (
+    f"teacher trajectory {r.teacher_cache}; the other runs of this data, loss and seed use {keep}"))
+
+
+def param_diff(sig, keep):
+    a, b = json.loads(sig), json.loads(keep)
+    return ", ".join(f"{k}={a.get(k)!r} (rest of the setting: {b.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+
+
+leave_out_minority("signature", ["group", "mode", "loss", "alpha", "beta"], lambda r, keep, g: (
+    f"parameters differ from the rest of its setting: {param_diff(r.signature, keep)}"))
+all_runs["reason"] = reason
+left_out = all_runs[reason != ""][["run", "group", "setting", "mode", "seed", "code_version", "reason"]]
+left_out.to_csv(tables / f"{prefix}_left_out.csv", index=False)
+runs_df = all_runs[reason == ""].drop(columns=["reason", "teacher_key", "signature"])
+assert len(runs_df), "every run was left out"
+versions = runs_df.groupby("group").code_version.first()
+prov = (f"Runs: {len(runs_df)} of {len(all_runs)} used; code version: "
+        + ("; ".join(f"{g}: {v}" for g, v in versions.items()) if versions.nunique() > 1 else versions.iloc[0]) + ". "
+        + (f"{len(left_out)} runs left out (see tables/{prefix}_left_out.csv)." if len(left_out) else "No run left out."))
+params.update(n_used=len(runs_df), left_out=len(left_out))
+print(prov)
+if len(left_out):
+    print(left_out.to_string(index=False))
 runs_df["loss"] = pd.Categorical(runs_df["loss"], LOSS_ORDER, ordered=True)
 runs_df["mode"] = pd.Categorical(runs_df["mode"], ["online", "offline"], ordered=True)
 runs_df = runs_df.sort_values(["group", "mode", "loss", "alpha", "beta", "seed"]).reset_index(drop=True)
-log_df = pd.concat(logs, ignore_index=True).drop(columns="mode").merge(
+log_df = pd.concat(logs, ignore_index=True).drop(columns="mode").merge(  # inner join: used runs only
     runs_df[["run", "group", "mode", "setting", "seed"]].astype({"mode": str}), on="run")
 runs_df.to_csv(tables / f"{prefix}_runs.csv", index=False)
 print(len(runs_df), "runs;", runs_df.groupby(["group", "mode"], observed=True).size().to_dict())
 
 # %% Table: final test metrics per setting, mean ± std over seeds, and whether the student reached its teacher
+# gap = student − teacher test ROC-AUC of the same run: mean [95% CI], paired t-test, Holm over every
+# setting of the table (all groups and modes).
 keys = ["group", "mode", "loss", "alpha", "beta", "setting"]
-cols = [f"{w}_{k}" for w in ("teacher", "student") for k in ("roc_auc", "pr_auc", "f1")]
+cols = [f"{w}_{k}" for w in ("teacher", "student") for k in ("accuracy", "roc_auc", "pr_auc", "f1")]
 agg = runs_df.groupby(keys, observed=True).agg(
     n=("seed", "nunique"), **{f"{c}_mean": (c, "mean") for c in cols}, **{f"{c}_std": (c, "std") for c in cols})
-reached = runs_df.assign(r=runs_df["student_roc_auc"] >= runs_df["teacher_roc_auc"],
-                         gap=runs_df["student_roc_auc"] - runs_df["teacher_roc_auc"])
-agg["reached"] = reached.groupby(keys, observed=True)["r"].sum()
-agg["gap_mean"] = reached.groupby(keys, observed=True)["gap"].mean()
+agg["reached"] = (runs_df["student_roc_auc"] >= runs_df["teacher_roc_auc"]).groupby(
+    [runs_df[k] for k in keys], observed=True).sum()
+gap = {k: stats.paired(g["student_roc_auc"], g["teacher_roc_auc"]) for k, g in runs_df.groupby(keys, observed=True)}
+for name, field in (("gap_mean", "diff"), ("gap_ci_low", "ci_low"), ("gap_ci_high", "ci_high"), ("gap_p", "p")):
+    agg[name] = pd.Series({k: v[field] for k, v in gap.items()})
 summary = agg.reset_index()
+summary["gap_p_holm"] = stats.holm(summary["gap_p"])
 summary.to_csv(tables / f"{prefix}_summary.csv", index=False)
 thin = summary[summary["n"] < min_seeds]
 if len(thin):
@@ -130,20 +196,87 @@ def pm(mean, std):
     return f"{mean:.3f} ± {std:.3f}" if np.isfinite(std) else f"{mean:.3f}"
 
 
-lines = [f"# PU / online distillation: final test metrics ({len(runs_df)} runs)", "",
-         "Mean ± std over seeds. F1 at the threshold that marks the known prior of the PU validation set "
-         "positive (no true labels used for any choice). *reached*: seeds where the student's test ROC-AUC "
-         ">= its teacher's; *gap*: mean student - teacher ROC-AUC. Offline = teacher fully trained first, "
-         "then distilled, at the same total budget. The supervised (true labels) and naive PN (unlabelled = "
-         "negative) rows are the references.", ""]
+def diff_ci(mean, lo, hi):
+    return (f"{mean:+.3f}" if np.isfinite(mean) else "–") + (f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else "")
+
+
+def pval(p):
+    return "–" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def p_is(p):
+    return "p " + ("< 0.001" if np.isfinite(p) and p < 0.001 else f"= {pval(p)}")
+
+
+lines = [f"# PU / online distillation: final test metrics ({len(runs_df)} runs)", "", prov, "",
+         "Mean ± std over seeds. Accuracy and F1 at the threshold that marks the known prior of the PU validation "
+         "set positive (no true labels used for any choice; no setting is chosen: all are reported). *reached*: "
+         "seeds where the student's test ROC-AUC >= its teacher's; *gap*: student − teacher ROC-AUC of the same "
+         f"run, mean [95% CI]; *p Holm*: paired t-test, Holm-adjusted over all {len(summary)} settings of this "
+         "file. Offline = teacher fully trained first, then distilled, at the same total budget. The supervised "
+         "(true labels) and naive PN (unlabelled = negative) rows are the references.", ""]
 for (group, mode), g in summary.groupby(["group", "mode"], sort=False, observed=True):
     lines += [f"## {group} · {mode}", "",
-              "| setting | n | teacher ROC-AUC | teacher PR-AUC | teacher F1 | student ROC-AUC | student PR-AUC "
-              "| student F1 | reached | gap |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "| setting | n | teacher acc | teacher ROC-AUC | teacher PR-AUC | teacher F1 | student acc | student ROC-AUC "
+              "| student PR-AUC | student F1 | reached | gap [95% CI] | p Holm |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in g.iterrows():
         cells = [pm(r[f"{c}_mean"], r[f"{c}_std"]) for c in cols]
         lines.append(f"| {r['setting']} | {r['n']} | " + " | ".join(cells)
-                     + f" | {int(r['reached'])}/{r['n']} | {r['gap_mean']:+.3f} |")
+                     + f" | {int(r['reached'])}/{r['n']} | {diff_ci(r['gap_mean'], r['gap_ci_low'], r['gap_ci_high'])} "
+                     f"| {pval(r['gap_p_holm'])} |")
+    lines.append("")
+
+# %% Online vs offline at the same budget: the student's test ROC-AUC and accuracy, paired by seed
+# Same seed = same PU construction and the same teacher trajectory. Per setting run both ways: the mean
+# difference online − offline [95% CI], paired t-test, Holm over these settings; pooled with settings as
+# the unit (t-test and Wilcoxon signed-rank on the per-setting mean differences).
+oo_keys = ["group", "loss", "alpha", "beta", "setting"]
+oo, oo_pairs = [], []
+for key, g in runs_df.groupby(oo_keys, observed=True, sort=False):
+    on = g[g["mode"] == "online"].set_index("seed")
+    off = g[g["mode"] == "offline"].set_index("seed")
+    seeds = on.index.intersection(off.index)
+    if not len(seeds):
+        continue
+    row = dict(zip(oo_keys, key), n=len(seeds))
+    for m in ("roc_auc", "accuracy"):
+        r = stats.paired(on.loc[seeds, f"student_{m}"], off.loc[seeds, f"student_{m}"])
+        row.update({f"{m}_online": r["mean_a"], f"{m}_offline": r["mean_b"], f"{m}_diff": r["diff"],
+                    f"{m}_ci_low": r["ci_low"], f"{m}_ci_high": r["ci_high"], f"{m}_p": r["p"],
+                    f"{m}_online_better": r["wins"]})
+    oo.append(row)
+    oo_pairs += [{"cell": f"{key[0]} {key[-1]}", "group": key[0], "seed": sd,
+                  **{f"d_{m}": on.loc[sd, f"student_{m}"] - off.loc[sd, f"student_{m}"] for m in ("roc_auc", "accuracy")}}
+                 for sd in seeds]
+oo = pd.DataFrame(oo)
+oo_pairs = pd.DataFrame(oo_pairs, columns=["cell", "group", "seed", "d_roc_auc", "d_accuracy"])
+oo_pool = pd.DataFrame([{"settings": label, **{f"{m}_{k}": v for m in ("roc_auc", "accuracy")
+                                               for k, v in stats.pooled(sel[f"d_{m}"], sel["cell"]).items()}}
+                        for label, sel in [("all", oo_pairs)] + [(g, oo_pairs[oo_pairs.group == g])
+                                                                 for g in dict.fromkeys(oo_pairs.group)]])
+if len(oo):
+    for m in ("roc_auc", "accuracy"):
+        oo[f"{m}_p_holm"] = stats.holm(oo[f"{m}_p"])
+    oo.to_csv(tables / f"{prefix}_online_offline.csv", index=False)
+    oo_pool.to_csv(tables / f"{prefix}_online_offline_pooled.csv", index=False)
+    lines += ["## Online − offline (student, same budget), paired by seed", "",
+              f"Mean difference [95% CI]; p Holm: paired t-test, Holm-adjusted over the {len(oo)} settings run both ways "
+              "(one family for ROC-AUC, one for accuracy); online better: seeds.", "",
+              "| group | setting | n | ROC-AUC online | ROC-AUC offline | Δ ROC-AUC [95% CI] | p Holm | online better "
+              "| Δ accuracy [95% CI] | p Holm |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in oo.iterrows():
+        lines.append(f"| {r['group']} | {r['setting']} | {r['n']} | {r['roc_auc_online']:.3f} | {r['roc_auc_offline']:.3f} | "
+                     f"{diff_ci(r['roc_auc_diff'], r['roc_auc_ci_low'], r['roc_auc_ci_high'])} | {pval(r['roc_auc_p_holm'])} | "
+                     f"{r['roc_auc_online_better']}/{r['n']} | {diff_ci(r['accuracy_diff'], r['accuracy_ci_low'], r['accuracy_ci_high'])} "
+                     f"| {pval(r['accuracy_p_holm'])} |")
+    lines += ["", "Pooled, settings as the unit (t-test and Wilcoxon signed-rank on the per-setting mean differences):", "",
+              "| settings | settings (pairs) | Δ ROC-AUC [95% CI] | p (t) | p (Wilcoxon) | Δ accuracy [95% CI] | p (t) | p (Wilcoxon) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for _, r in oo_pool.iterrows():
+        lines.append(f"| {r['settings']} | {r['roc_auc_n_cells']} ({r['roc_auc_n_pairs']}) | "
+                     f"{diff_ci(r['roc_auc_mean'], r['roc_auc_ci_low'], r['roc_auc_ci_high'])} | {pval(r['roc_auc_p'])} | "
+                     f"{pval(r['roc_auc_p_wilcoxon'])} | {diff_ci(r['accuracy_mean'], r['accuracy_ci_low'], r['accuracy_ci_high'])} | "
+                     f"{pval(r['accuracy_p'])} | {pval(r['accuracy_p_wilcoxon'])} |")
     lines.append("")
 (tables / f"{prefix}_summary.md").write_text("\n".join(lines))
 print("\n".join(lines))
@@ -153,20 +286,36 @@ readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
     import re
 
-    block = ["<!-- pu:start (written by notebooks/pu_report.py; do not edit by hand) -->",
-             "Test ROC-AUC, mean ± std over seeds (n); online | offline at the same budget. Full table with "
-             "PR-AUC and F1: `results/tables/pu_summary.md`.", ""]
+    block = ["<!-- pu:start (written by notebooks/pu_report.py; do not edit by hand) -->", prov]
+    if (runs_df.code_version == stats.EARLIER).all():
+        block.append(f"The PU numbers below come from the earlier pipeline: none of these {len(runs_df)} runs records a "
+                     "provenance block (kdlib source and notebook hashes).")
+    block += ["", "Test ROC-AUC, mean ± std over seeds (n); online | offline at the same budget; online − offline: "
+              "paired by seed, mean [95% CI] and paired t-test p, Holm-adjusted over the settings run both ways. "
+              f"Full table with accuracy, PR-AUC, F1 and the student − teacher gaps: `results/tables/{prefix}_summary.md`.", ""]
     for group, g in summary.groupby("group", sort=False, observed=True):
-        block += [f"**{group}**", "", "| setting | teacher | student online | student offline | student reached teacher |",
-                  "|---|---|---|---|---|"]
+        block += [f"**{group}**", "", "| setting | teacher | student online | student offline | online − offline "
+                  "| p Holm | student reached teacher |", "|---|---|---|---|---|---|---|"]
         for setting, h in g.groupby("setting", sort=False, observed=True):
             on, off = h[h["mode"] == "online"], h[h["mode"] == "offline"]
             first = on if len(on) else off
             cell = lambda d: (pm(d["student_roc_auc_mean"].iloc[0], d["student_roc_auc_std"].iloc[0])
                               + f" ({d['n'].iloc[0]})") if len(d) else "—"
+            o = oo[(oo["group"] == group) & (oo["setting"] == setting)] if len(oo) else oo
+            diff = (diff_ci(o["roc_auc_diff"].iloc[0], o["roc_auc_ci_low"].iloc[0], o["roc_auc_ci_high"].iloc[0]) + " | "
+                    + pval(o["roc_auc_p_holm"].iloc[0])) if len(o) else "— | —"
             block.append(f"| {setting} | {pm(first['teacher_roc_auc_mean'].iloc[0], first['teacher_roc_auc_std'].iloc[0])} "
-                         f"| {cell(on)} | {cell(off)} | {int(h['reached'].sum())}/{int(h['n'].sum())} |")
+                         f"| {cell(on)} | {cell(off)} | {diff} | {int(h['reached'].sum())}/{int(h['n'].sum())} |")
         block.append("")
+    if len(oo):
+        a = oo_pool.iloc[0]
+        up = int(((oo["roc_auc_p_holm"] < 0.05) & (oo["roc_auc_diff"] > 0)).sum())
+        down = int(((oo["roc_auc_p_holm"] < 0.05) & (oo["roc_auc_diff"] < 0)).sum())
+        block += [f"Online − offline, student test ROC-AUC, pooled over the {a['roc_auc_n_cells']} settings run both ways "
+                  f"(settings as the unit): {diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} "
+                  f"(t-test {p_is(a['roc_auc_p'])}, Wilcoxon signed-rank {p_is(a['roc_auc_p_wilcoxon'])}); per setting, "
+                  f"after Holm: {up} with online ahead, {down} with offline ahead at p Holm < 0.05. Accuracy: "
+                  f"{diff_ci(a['accuracy_mean'], a['accuracy_ci_low'], a['accuracy_ci_high'])} ({p_is(a['accuracy_p'])}).", ""]
     block.append("<!-- pu:end -->")
     text = readme.read_text()
     readme.write_text(re.sub(r"<!-- pu:start.*?<!-- pu:end -->", lambda _: "\n".join(block), text, flags=re.S))
@@ -252,7 +401,10 @@ for group, gr in runs_df.groupby("group", sort=False):
 (tables / f"{prefix}_report_params.json").write_text(json.dumps(params, indent=1))
 
 # %% Checks that nbval enforces on the smoke run
-assert len(runs_df) == len(run_dirs) and np.isfinite(runs_df[cols].to_numpy(dtype=float)).all()
+assert len(runs_df) + len(left_out) == len(run_dirs) and (tables / f"{prefix}_left_out.csv").exists()
+assert runs_df.groupby("group").code_version.nunique().max() == 1  # one code version per table
+assert (summary["gap_p_holm"].fillna(1) >= summary["gap_p"].fillna(0)).all()  # Holm never lowers a p
+assert np.isfinite(runs_df[cols].to_numpy(dtype=float)).all()
 assert ((runs_df[cols] >= 0) & (runs_df[cols] <= 1)).all().all()
 assert all(p.exists() and p.stat().st_size > 0 for p in written)
 assert all((tables / f"{prefix}_{n}").exists() for n in ("runs.csv", "summary.csv", "summary.md"))

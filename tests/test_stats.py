@@ -1,0 +1,114 @@
+"""kdlib.stats against textbook numbers, hand-worked examples and independent scipy calls."""
+import numpy as np
+import pytest
+from scipy import stats as sst
+
+from kdlib import stats
+
+# Student's sleep data (Cushny & Peebles; R's `sleep`): extra hours of sleep of 10 patients on two drugs.
+DRUG1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+DRUG2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def test_paired_matches_the_textbook_sleep_example():
+    # R: t.test(extra ~ group, data = sleep, paired = TRUE) -> t = -4.0621, df = 9,
+    # p-value = 0.002833, 95% CI -2.4598858 -0.7001142, mean difference -1.58 (group 1 - group 2)
+    r = stats.paired(DRUG2, DRUG1)
+    assert r["n"] == 10 and r["wins"] == 9 and r["losses"] == 0  # one patient unchanged
+    assert r["diff"] == pytest.approx(1.58)
+    assert r["ci_low"] == pytest.approx(0.7001142, abs=1e-6)
+    assert r["ci_high"] == pytest.approx(2.4598858, abs=1e-6)
+    assert r["p"] == pytest.approx(0.002833, abs=5e-7)
+    assert r["mean_a"] == pytest.approx(np.mean(DRUG2)) and r["mean_b"] == pytest.approx(np.mean(DRUG1))
+    # d_z = mean / sd of the differences = 1.58 / 1.229995
+    assert r["d_z"] == pytest.approx(1.58 / 1.229995, rel=1e-5)
+    # the same p from scipy's own paired test
+    assert r["p"] == pytest.approx(sst.ttest_rel(DRUG2, DRUG1).pvalue)
+
+
+def test_paired_effect_size_interval_inverts_the_noncentral_t():
+    r = stats.paired(DRUG2, DRUG1)
+    n, t_obs = 10, r["d_z"] * np.sqrt(10)
+    # at the bounds the observed t is the 97.5% / 2.5% point of the noncentral t (independent: scipy.stats.nct)
+    assert sst.nct.cdf(t_obs, n - 1, r["d_z_ci_low"] * np.sqrt(n)) == pytest.approx(0.975, abs=1e-6)
+    assert sst.nct.cdf(t_obs, n - 1, r["d_z_ci_high"] * np.sqrt(n)) == pytest.approx(0.025, abs=1e-6)
+    assert r["d_z_ci_low"] < r["d_z"] < r["d_z_ci_high"]
+    # direction: swapping the samples mirrors the interval
+    s = stats.paired(DRUG1, DRUG2)
+    assert s["d_z_ci_low"] == pytest.approx(-r["d_z_ci_high"]) and s["ci_high"] == pytest.approx(-r["ci_low"])
+
+
+def test_paired_with_fewer_than_two_pairs_or_no_spread_gives_nan():
+    one = stats.paired([0.8], [0.7])
+    assert one["n"] == 1 and one["diff"] == pytest.approx(0.1) and one["wins"] == 1
+    assert all(np.isnan(one[k]) for k in ("p", "ci_low", "ci_high", "d_z", "d_z_ci_low", "diff_sd"))
+    none = stats.paired([], [])
+    assert none["n"] == 0 and np.isnan(none["diff"]) and np.isnan(none["mean_a"])
+    flat = stats.paired([0.8, 0.9, 1.0], [0.7, 0.8, 0.9])  # every difference the same
+    assert flat["n"] == 3 and flat["wins"] == 3 and np.isnan(flat["p"]) and np.isnan(flat["d_z"])
+
+
+def test_paired_drops_pairs_with_a_nan_and_rejects_unequal_lengths():
+    r = stats.paired([0.9, np.nan, 0.8, 0.85], [0.7, 0.6, np.nan, 0.8])
+    assert r["n"] == 2 and r["diff"] == pytest.approx((0.2 + 0.05) / 2)
+    assert r["p"] == pytest.approx(sst.ttest_rel([0.9, 0.85], [0.7, 0.8]).pvalue)
+    with pytest.raises(ValueError):
+        stats.paired([1, 2], [1, 2, 3])
+
+
+def test_holm_against_a_hand_worked_example():
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> max so far 0.06
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(stats.holm([0.5, 0.6]), [1.0, 1.0])  # capped at 1
+
+
+def test_holm_leaves_nan_out_of_the_family():
+    out = stats.holm([0.01, np.nan, 0.04])  # a family of 2: 0.01*2, max(0.04*1, 0.02)
+    np.testing.assert_allclose(out[[0, 2]], [0.02, 0.04])
+    assert np.isnan(out[1])
+    assert np.isnan(stats.holm([np.nan, np.nan])).all() and len(stats.holm([])) == 0
+
+
+def test_pooled_treats_cells_as_the_unit():
+    d = [1, 2, 3, 0, 1, 4]
+    cells = ["a", "a", "a", "b", "b", "c"]  # cell means 2, 0.5, 4
+    r = stats.pooled(d, cells)
+    assert (r["n_pairs"], r["n_cells"], r["wins"], r["losses"]) == (6, 3, 5, 0)
+    assert r["mean"] == pytest.approx(6.5 / 3)
+    m = np.array([2, 0.5, 4])
+    se = m.std(ddof=1) / np.sqrt(3)
+    assert r["p"] == pytest.approx(2 * sst.t.sf(m.mean() / se, 2))
+    assert r["ci_low"] == pytest.approx(m.mean() - sst.t.ppf(0.975, 2) * se)
+    assert r["ci_high"] == pytest.approx(m.mean() + sst.t.ppf(0.975, 2) * se)
+    # signed-rank, exact: all 3 cell means positive -> two-sided p = 2 / 2**3
+    assert r["p_wilcoxon"] == pytest.approx(0.25)
+
+
+def test_pooled_with_one_cell_gives_nan():
+    r = stats.pooled([0.01, 0.02], ["a", "a"])
+    assert r["n_cells"] == 1 and r["mean"] == pytest.approx(0.015)
+    assert np.isnan(r["p"]) and np.isnan(r["p_wilcoxon"]) and np.isnan(r["ci_low"])
+    e = stats.pooled([], [])
+    assert e["n_cells"] == 0 and np.isnan(e["mean"])
+
+
+def test_pooled_without_spread_between_cells_gives_nan():
+    r = stats.pooled([0.1, 0.3, 0.2, 0.2], ["a", "a", "b", "b"])  # both cell means 0.2 (up to rounding)
+    assert r["n_cells"] == 2 and r["mean"] == pytest.approx(0.2) and np.isnan(r["p"]) and np.isnan(r["ci_low"])
+
+
+def test_code_version_reads_the_provenance_block_and_names_old_runs():
+    assert stats.code_version({"params": {}}) == stats.EARLIER == "unrecorded (earlier pipeline)"
+    rec = {"provenance": {"kdlib_sources": "abc", "notebook": {"name": "student", "hash": "def"},
+                          "teacher": {"weights_hash": "123"}}}
+    assert stats.code_version(rec) == "kdlib abc, student.py def, teacher weights 123"
+    other = {"provenance": {**rec["provenance"], "notebook": {"name": "student", "hash": "xyz"}}}
+    assert stats.code_version(other) != stats.code_version(rec)
+
+
+def test_majority_counts_then_breaks_ties_by_the_latest_run():
+    assert stats.majority(["a", "b", "a"]) == "a"
+    assert stats.majority(["a", "b", "b", "a"], [1, 5, 2, 3]) == "b"  # tie: "b" finished last (5)
+    assert stats.majority(["a", "b"], [4, np.nan]) == "a"  # an unrecorded time counts as oldest
+    assert stats.majority(["b", "a"], [np.nan, np.nan]) == "b"  # no time recorded: the first seen
+    assert stats.majority([]) is None
