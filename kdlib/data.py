@@ -230,7 +230,7 @@ def encode_texts(texts: Sequence[str], tokenizer, max_len: int, batch_size: int 
     """Token ids of each text (special tokens included), truncated to `max_len`, unpadded."""
     if max_len < 2:
         raise ValueError(f"max_len must be >= 2, got {max_len}")
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     if isinstance(tokenizer, DNATokenizer):
         return [ids[:max_len] for ids in tokenizer(texts)]

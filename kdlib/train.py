@@ -18,10 +18,10 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import losses, metrics
 from .data import TeacherLogits, content_hash
+from .progress import tqdm
 
 
 def seed_everything(seed: int) -> None:
