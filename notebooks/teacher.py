@@ -88,7 +88,7 @@ import json
 import numpy as np
 import torch
 
-from kdlib import checks, data, metrics, models, paths, train
+from kdlib import checks, data, metrics, models, paths, provenance, train
 
 # every parameter, before any data or weights load (the tokenizer gives the teacher's token limit)
 checks.integer("max_len", max_len, 2, checks.teacher_tokens("teacher", teacher), note="the teacher's token limit")
@@ -112,8 +112,9 @@ checks.folder("name", name)
 if threads:
     torch.set_num_threads(int(threads))
 device = models.default_device()
-teacher_path = models.resolve_teacher(teacher)
-params = dict(teacher=teacher, teacher_path=teacher_path, max_len=max_len, epochs=epochs, lr=lr,
+teacher_rec = models.teacher_record(teacher)  # "auto" resolves here, once; everything after loads this record
+teacher_path = teacher_rec["path"]
+params = dict(teacher=teacher_rec["name"], teacher_path=teacher_path, max_len=max_len, epochs=epochs, lr=lr,
               batch_size=batch_size, warmup_frac=warmup_frac, weight_decay=weight_decay, T_train=T_train,
               val_frac=val_frac, split_seed=split_seed, seed=seed, train_subset=train_subset,
               test_subset=test_subset, attention_dropout=attention_dropout, amp=amp, transfer_n=transfer_n,
@@ -129,7 +130,7 @@ train_df, val_df = data.train_val_split(imdb["train"], val_frac=val_frac, seed=s
 train_df = data.subsample(train_df, train_subset, seed=split_seed)
 val_df = data.subsample(val_df, None if train_subset is None else max(64, train_subset // 4), seed=split_seed)
 test_df = data.subsample(imdb["test"], test_subset, seed=split_seed)
-tok = models.load_tokenizer(teacher)
+tok = models.load_recorded_tokenizer(teacher_rec)
 splits = {"train": train_df, "val": val_df, "test": test_df}
 token_ids = {s: data.cached_token_ids(df, tok, max_len) for s, df in splits.items()}
 datasets = {s: data.SeqDataset(token_ids[s], df["label"], df["id"]) for s, df in splits.items()}
@@ -141,11 +142,14 @@ print({s: len(d) for s, d in datasets.items()}, "| truncated at", max_len, "toke
       {s: f"{np.mean(d.lengths >= max_len):.0%}" for s, d in datasets.items()})
 
 # %% Fine-tune (resumes from work/last.pt when interrupted)
-run_key = data.content_hash(teacher_path, max_len, epochs, lr, batch_size, warmup_frac, weight_decay,
-                            T_train, attention_dropout, seed, data.content_hash(train_df[["id", "text"]]))
+inputs = {s: data.content_hash(df[["id", "text"]]) for s, df in splits.items()}
+# keyed by code, parameters, teacher weights and data: a checkpoint made otherwise is never resumed from
+run_key = provenance.run_key({k: v for k, v in params.items() if k not in ("transfer_n", "device")},
+                             teacher_rec, inputs["train"], inputs["val"])
 ckpt_dir = work / f"ckpt-{run_key}"
 train.seed_everything(seed)
-model = models.load_teacher(teacher, attention_dropout=attention_dropout).to(device)
+determinism = provenance.set_determinism(device)
+model = models.load_teacher(teacher_rec["name"], attention_dropout=attention_dropout).to(device)
 pad = tok.pad_token_id
 train_loader = data.make_loader(datasets["train"], batch_size, shuffle=True, seed=seed, pad_id=pad)
 val_loader = data.make_loader(datasets["val"], 128, shuffle=False, pad_id=pad)
@@ -158,7 +162,7 @@ def teacher_loss(logits, batch):  # cross-entropy at T_train (T=1: the plain los
 
 history = train.fit(model, train_loader, val_loader, teacher_loss, epochs=epochs, lr=lr,
                     weight_decay=weight_decay, schedule="linear", warmup_frac=warmup_frac,
-                    select="accuracy", ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, device=device,
+                    select="accuracy", seed=seed, ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, device=device,
                     amp=amp, desc="teacher")  # its epochs' seconds count every leg of a resumed run
 
 # %% Test metrics, and logits for every split, cached by checkpoint and data hash
@@ -178,7 +182,7 @@ for s, loader in logit_loaders.items():
         logits_seconds[s] = time.time() - t0
         data.TeacherLogits(out["ids"], out["logits"]).save(path, checkpoint=ckpt_hash, data=data_hash, T_train=T_train)
     z = np.load(path)
-    logit_files[s] = {"path": str(path.relative_to(paths.ROOT)) if path.is_relative_to(paths.ROOT) else str(path),
+    logit_files[s] = {"cache_path": path.relative_to(paths.cache_dir()).as_posix(),  # under KDLIB_CACHE
                       "data_hash": data_hash, "n": int(len(z["ids"]))}
     if s == "test":
         test_out = {"ids": z["ids"], "logits": z["logits"], "labels": test_df.set_index("id").loc[z["ids"], "label"].to_numpy()}
@@ -198,7 +202,8 @@ print("teacher test:", {k: round(v, 4) for k, v in test_metrics.items()})
 
 # %% Save: metrics.json (with the resolved parameters) and the test scores for ROC curves
 result = {"params": params, "test": test_metrics, "history": history, "T_train": T_train,
-          "checkpoint_hash": ckpt_hash, "checkpoint": str(best_ckpt), "logits": logit_files,
+          "checkpoint_hash": ckpt_hash, "checkpoint": provenance.rel(best_ckpt), "logits": logit_files,
+          "provenance": provenance.record("teacher", inputs=inputs, teacher=teacher_rec, determinism=determinism),
           "params_count": models.count_parameters(model), "size": metrics.model_size(model),
           "latency": lat,
           "logits_seconds": {**(prev.get("logits_seconds", {}) if same_weights else {}), **logits_seconds},
@@ -219,3 +224,4 @@ np.savez_compressed(out_dir / "test_scores.npz", ids=test_out["ids"].astype(np.i
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert 0.0 <= test_metrics["accuracy"] <= 1.0 and 0.0 <= test_metrics["roc_auc"] <= 1.0
 assert (out_dir / "metrics.json").exists() and all(v["n"] == len(splits[s]) for s, v in logit_files.items())
+assert result["provenance"]["teacher"]["name"] != "auto" and str(paths.ROOT) not in (out_dir / "metrics.json").read_text()

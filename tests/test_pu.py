@@ -105,7 +105,7 @@ def _online(toy_data, tmp_path, meta, te, se, alpha, beta, cache=None, kind="imb
     loss = losses.pu_loss(kind, prior=0.4)
     seen = []
     log = train.online_distill(teacher, student, loader, {"train": data.make_loader(ds, 64, shuffle=False)},
-                               loss, loss, alpha=alpha, beta=beta, meta_epochs=meta, teacher_epochs=te,
+                               loss, loss, alpha=alpha, label_share=beta, meta_epochs=meta, teacher_epochs=te,
                                student_epochs=se, seed=0, teacher_cache=cache,
                                on_student_epoch=lambda m, e, t, s: seen.append((m, e)))
     assert seen == [(m, e) for m in range(meta) for e in range(se)]

@@ -147,8 +147,9 @@ def test_fit_linear_schedule_warms_up_and_decays():
                   on_step=on_step)
     finally:
         torch.optim.AdamW = orig
-    # warm = 2 steps; lr after step s (scheduler already stepped) = lambda(s + 1)
-    expected = [min((s + 2) / 2, max(0.0, (8 - s - 1) / 6)) for s in range(8)]
+    # transformers' schedule, warm = 2 steps: lambda(t) = t / 2 while t < 2, then (8 - t) / 6;
+    # lr after step s (scheduler already stepped) = lambda(s + 1)
+    expected = [(s + 1) / 2 if s + 1 < 2 else max(0.0, (8 - s - 1) / 6) for s in range(8)]
     np.testing.assert_allclose(lrs, expected)
 
 
@@ -362,7 +363,7 @@ def test_online_distill_logs_both_models_per_split_and_meta_epoch(student_arch):
     train.seed_everything(0)
     teacher, student, tr, evals = _online_setup(student_arch=student_arch)
     t0, s0 = _state(teacher), _state(student)
-    log = train.online_distill(teacher, student, tr, evals, losses.naive_pu_loss, losses.naive_pu_loss, alpha=0.5, beta=0.5, T=2.0, meta_epochs=2, teacher_lr=1e-2, student_lr=1e-2)
+    log = train.online_distill(teacher, student, tr, evals, losses.naive_pu_loss, losses.naive_pu_loss, alpha=0.5, label_share=0.5, T=2.0, meta_epochs=2, teacher_lr=1e-2, student_lr=1e-2)
     assert len(log) == 8
     for split in ("val", "test"):
         rows = [r for r in log if r["split"] == split]
@@ -394,7 +395,7 @@ def test_online_distill_alpha_beta_extremes(alpha, beta):
 
     s0 = _state(student)
     log = train.online_distill(teacher, student, tr, evals, losses.naive_pu_loss, student_loss,
-                               alpha=alpha, beta=beta, T=2.0, meta_epochs=2, teacher_lr=1e-2, student_lr=1e-2)
+                               alpha=alpha, label_share=beta, T=2.0, meta_epochs=2, teacher_lr=1e-2, student_lr=1e-2)
     assert len(log) == 8
     assert any(not torch.equal(v, s0[k]) for k, v in student.state_dict().items())
     n_train_batches, n_eval_batches = len(tr), sum(len(l) for l in evals.values())
@@ -413,39 +414,39 @@ def test_online_distill_with_pu_losses():
     train.seed_everything(0)
     teacher, student, tr, evals = _online_setup(pu=True)
     pu = losses.pu_loss("nnpu", prior=0.5)
-    log = train.online_distill(teacher, student, tr, evals, pu, pu, alpha=0.5, beta=0.5, T=1.0,
+    log = train.online_distill(teacher, student, tr, evals, pu, pu, alpha=0.5, label_share=0.5, T=1.0,
                                meta_epochs=2, teacher_lr=1e-2, student_lr=1e-2)
     assert len(log) == 8
     assert all(np.isfinite(r["roc_auc"]) for r in log)
     imb = losses.pu_loss("imbalanced_nnpu", prior=0.5, target_prior=0.5)
-    log2 = train.online_distill(teacher, student, tr, evals, imb, imb, alpha=0.3, beta=0.7, meta_epochs=1)
+    log2 = train.online_distill(teacher, student, tr, evals, imb, imb, alpha=0.3, label_share=0.7, meta_epochs=1)
     assert len(log2) == 4
 
 
 @pytest.mark.parametrize("beta", [-0.1, 1.1])
 def test_online_distill_rejects_bad_beta(beta):
     teacher, student, tr, evals = _online_setup(n_train=16)
-    with pytest.raises(ValueError, match="beta"):
+    with pytest.raises(ValueError, match="label_share"):
         train.online_distill(teacher, student, tr, evals, losses.naive_pu_loss, losses.naive_pu_loss,
-                             alpha=0.5, beta=beta, meta_epochs=1)
+                             alpha=0.5, label_share=beta, meta_epochs=1)
 
 
 def test_online_distill_rejects_bad_alpha_T_and_epochs():
     teacher, student, tr, evals = _online_setup(n_train=16)
     args = (teacher, student, tr, evals, losses.naive_pu_loss, losses.naive_pu_loss)
     with pytest.raises(ValueError):
-        train.online_distill(*args, alpha=1.5, beta=0.5)
+        train.online_distill(*args, alpha=1.5, label_share=0.5)
     with pytest.raises(ValueError):
-        train.online_distill(*args, alpha=0.5, beta=0.5, T=0)
+        train.online_distill(*args, alpha=0.5, label_share=0.5, T=0)
     with pytest.raises(ValueError, match="meta_epochs"):
-        train.online_distill(*args, alpha=0.5, beta=0.5, meta_epochs=0)
+        train.online_distill(*args, alpha=0.5, label_share=0.5, meta_epochs=0)
 
 
 def _online_run(meta_epochs, ckpt_dir=None):
     teacher, student, tr, evals = _online_setup()
     teacher.dropout.p = student.dropout.p = 0.3
     log = train.online_distill(teacher, student, tr, evals, losses.naive_pu_loss, losses.naive_pu_loss,
-                               alpha=0.5, beta=0.5, T=2.0, meta_epochs=meta_epochs, seed=3,
+                               alpha=0.5, label_share=0.5, T=2.0, meta_epochs=meta_epochs, seed=3,
                                teacher_lr=1e-2, student_lr=1e-2, ckpt_dir=ckpt_dir)
     return teacher, student, log
 
