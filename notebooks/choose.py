@@ -1,0 +1,95 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2b · A choice made on validation: e.g. each architecture's learning rate
+#
+# Reads the candidate runs' `metrics.json` (student runs record their `params`, the `history` of
+# epochs with validation metrics, and `best_epoch`), scores each by `metric` at its best epoch,
+# and picks the highest (ties: the first candidate in the given order). Writes
+# `{"choice": {key: value}, "metric": ..., "candidates": [...]}` to `out`; student runs read the
+# `choice` through their `choices` parameter. Only validation is read: the test set plays no part.
+# Paths are relative to the results folder (`kdlib.paths.RESULTS`).
+
+# %% tags=["parameters"]
+candidates = ["runs/students/lr_sweep/gru_h64_T1_a0_s0_lr0.002/metrics.json"]  # metrics.json of each candidate run
+keys = ["lr"]             # the parameters chosen (read from each candidate's params)
+metric = "val_accuracy"   # a validation column of the history, higher is better
+out = "choices/lr_gru.json"  # where the choice is written
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("kdlib") is None:
+    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
+    if os.path.exists("../pyproject.toml"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
+    else:
+        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
+        sys.path.insert(0, os.path.abspath("kdlib"))
+
+# %% Check the parameters, read the candidates
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from kdlib import paths
+
+if isinstance(candidates, str) or not candidates:
+    raise ValueError(f"candidates must be a non-empty list of metrics.json paths, got {candidates!r}")
+if isinstance(keys, str) or not keys:
+    raise ValueError(f"keys must be a non-empty list of parameter names, got {keys!r}")
+if not metric.startswith("val_"):
+    raise ValueError(f"metric must be a validation metric (val_...), got {metric!r}: a choice never reads test")
+
+
+def resolve(p):
+    p = Path(p)
+    return p if p.is_absolute() else paths.RESULTS / p
+
+
+rows = []
+for c in candidates:
+    run = json.loads(resolve(c).read_text())
+    history, best = run["history"], run["best_epoch"]
+    at_best = [r for r in history if r["epoch"] == best]
+    if len(at_best) != 1 or metric not in at_best[0]:
+        raise ValueError(f"{c}: no {metric} at its best epoch {best}")
+    missing = [k for k in keys if k not in run["params"]]
+    if missing:
+        raise ValueError(f"{c}: its params lack {missing}")
+    score = float(at_best[0][metric])
+    if not math.isfinite(score):
+        raise ValueError(f"{c}: {metric} is {score}")
+    rows.append({"path": str(c), "params": {k: run["params"][k] for k in keys}, "best_epoch": best, "score": score})
+
+# %% Choose: the highest score; ties go to the first candidate in the given order
+best_i = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
+choice = rows[best_i]["params"]
+result = {"choice": choice, "metric": metric, "candidates": rows}
+table = pd.DataFrame([{**r["params"], "best_epoch": r["best_epoch"], metric: r["score"],
+                       "chosen": "<-" if i == best_i else ""} for i, r in enumerate(rows)])
+print(table.to_string(index=False))
+print("choice:", json.dumps(choice))
+out_file = resolve(out)
+out_file.parent.mkdir(parents=True, exist_ok=True)
+tmp = out_file.with_suffix(".json.tmp")
+tmp.write_text(json.dumps(result, indent=1) + "\n")
+tmp.replace(out_file)
+
+# %% Checks that nbval enforces on the smoke run
+assert json.loads(out_file.read_text())["choice"] == choice
+assert rows[best_i]["score"] == max(r["score"] for r in rows)

@@ -1,0 +1,72 @@
+"""Which finished runs were made with other parameters than config/study.yaml declares.
+
+Snakemake reruns a run whose parameters changed only when it has its own record of the last run
+(.snakemake/, never committed): in a fresh clone it trusts every result that exists. This reads
+the parameters each run recorded in its metrics.json instead, and lists the runs that disagree
+with the config (and those not run yet), with the command that reruns them. It never fails.
+
+    python workflow/stale.py [config/study.yaml]
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import study  # noqa: E402
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+def differences(declared: dict, recorded: dict) -> dict:
+    """Parameters both hold with other values: name -> (declared, recorded)."""
+    return {k: (v, recorded[k]) for k, v in declared.items() if k in recorded and not _same(v, recorded[k])}
+
+
+def check(config: dict, root: Path) -> dict:
+    """{rule: {"stale": {run: differences}, "missing": [runs]}} over every declared run."""
+    s = study.Study(config)
+    tables = {"teacher": {s.teacher.get("name", "teacher"): (s.teacher, f"results/runs/{s.teacher.get('name', 'teacher')}/metrics.json")},
+              "student": {n: (p, f"results/runs/students/{n}/metrics.json") for n, p in s.students.items()},
+              "pu_run pu_run_gpu": {n: (p, f"results/runs/pu/{n}/metrics.json") for n, p in s.pu.items()}}
+    out = {}
+    for rule, runs in tables.items():
+        stale, missing = {}, []
+        for n, (p, path) in runs.items():
+            f = root / path
+            if not f.exists():
+                missing.append(n)
+                continue
+            d = differences(p, json.loads(f.read_text()).get("params", {}))
+            if d:
+                stale[n] = d
+        out[rule] = {"stale": stale, "missing": missing}
+    return out
+
+
+def main(argv):
+    cfg = Path(argv[1]) if len(argv) > 1 else Path("config/study.yaml")
+    root = cfg.resolve().parent.parent
+    for rule, r in check(study.load(cfg), root).items():
+        if r["stale"]:
+            print(f"{rule}: {len(r['stale'])} finished runs disagree with {cfg} (recorded vs declared):")
+            for n, d in list(r["stale"].items())[:5]:
+                print(f"  {n}: " + ", ".join(f"{k} {rec!r} -> {dec!r}" for k, (dec, rec) in d.items()))
+            if len(r["stale"]) > 5:
+                print(f"  ... and {len(r['stale']) - 5} more")
+            print(f"  Snakemake has no record of them in a fresh checkout: rerun with `snakemake --forcerun {rule}`"
+                  " (every run of the rule) or remove their folders.")
+        if r["missing"]:
+            print(f"{rule}: {len(r['missing'])} declared runs not run yet, e.g. {r['missing'][0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,194 @@
+"""The study's runs, from config/study.yaml: name -> parameters, never the other way round.
+
+A *group* of runs is a mapping with
+    fixed:  parameters every run of the group gets
+    grid:   axes (name -> list of values); the runs are their product, the first axis outermost.
+            A value that is a mapping sets several parameters at once (e.g. {T: 1, alpha: 0}).
+    name:   a template of the run's name, filled from the run's parameters (floats as %g; values
+            listed under `codes` are written by their code, e.g. prior None -> "nat").
+Two groups may declare the same run (the T sweep repeats the main grid's T = 2): same name and
+same parameters is one run; same name with other parameters is an error.
+
+`Study(config)` expands the config once; workflow/Snakefile looks every run's parameters up here by
+name, and tests/test_workflow.py checks the expansion. Nothing here parses a name.
+"""
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from pathlib import Path
+
+FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def load(path) -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def _value_for_name(key, value, codes):
+    table = codes.get(key, {})
+    if value in table:
+        return table[value]
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value
+
+
+def run_name(template: str, params: dict, codes: dict | None = None) -> str:
+    codes = codes or {}
+    try:
+        return template.format(**{k: _value_for_name(k, v, codes) for k, v in params.items()})
+    except KeyError as e:
+        raise ValueError(f"name template {template!r} uses {e}, which is not a parameter of the run {params}")
+
+
+def expand(group: dict, inherited: dict | None = None, codes: dict | None = None,
+           where: str = "group") -> dict[str, dict]:
+    """The runs of one group: name -> parameters (including `name`), in declared order."""
+    unknown = set(group) - {"fixed", "grid", "name", "gpu", "optional"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: fixed, grid, name, gpu, optional)")
+    if "name" not in group:
+        raise ValueError(f"{where}: needs a `name` template")
+    base = {**(inherited or {}), **(group.get("fixed") or {})}
+    axes = list((group.get("grid") or {}).items())
+    for axis, values in axes:
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{where}: grid axis {axis!r} needs a non-empty list of values, got {values!r}")
+    runs: dict[str, dict] = {}
+    for combo in itertools.product(*[values for _, values in axes]):
+        params = dict(base)
+        for (axis, _), value in zip(axes, combo):
+            if isinstance(value, dict):
+                params.update(value)
+            else:
+                params[axis] = value
+        name = run_name(group["name"], params, codes)
+        params["name"] = name
+        _add(runs, name, params, where)
+    return runs
+
+
+def _add(runs: dict, name: str, params: dict, where: str):
+    for k, v in params.items():
+        if isinstance(v, str) and FLOATISH.match(v):
+            raise ValueError(f"{where}: {name}: {k}={v!r} is a string (YAML reads 5e-4 as text): write {float(v)!r}")
+    if name in runs and runs[name] != params:
+        raise ValueError(f"{where}: two runs named {name!r} with different parameters:\n"
+                         f"  {runs[name]}\n  {params}")
+    runs.setdefault(name, params)
+
+
+class Study:
+    """Every run of both studies, expanded from the config dict."""
+
+    def __init__(self, config: dict):
+        imdb, pu = config["imdb"], config["pu"]
+
+        # ---- IMDB: teacher, its transfer-set labelling, choices, students, report ----------------
+        self.teacher = dict(imdb["teacher"])
+        self.transfer = dict(imdb["transfer"])
+        if self.transfer.get("name", "teacher") != self.teacher.get("name", "teacher"):
+            raise ValueError("imdb.transfer must label the transfer set with the teacher it follows (same name)")
+        st = imdb["students"]
+        self.student_fixed = dict(st.get("fixed") or {})
+        self.students: dict[str, dict] = {}
+        self.student_groups: dict[str, list[str]] = {}
+        self.sweeps: set[str] = set()             # groups of choice sweeps (not in the report)
+        # choices: each is a small sweep of student runs; one choice file per value of `per`
+        self.choices: dict[str, dict] = {}       # choice file stem (lr_gru) -> spec
+        self.choice_of: dict[tuple, str] = {}     # (choice, value of `per`) -> stem
+        for cname, spec in (imdb.get("choices") or {}).items():
+            unknown = set(spec) - {"per", "keys", "metric", "candidates"}
+            if unknown:
+                raise ValueError(f"imdb.choices.{cname}: unknown keys {sorted(unknown)}")
+            cands = expand(spec["candidates"], self.student_fixed, where=f"imdb.choices.{cname}")
+            for n, p in cands.items():
+                p.setdefault("choices", "")
+                _add(self.students, n, p, f"imdb.choices.{cname}")
+            self.student_groups[f"{cname}_sweep"] = list(cands)
+            self.sweeps.add(f"{cname}_sweep")
+            per = spec["per"]
+            for value in dict.fromkeys(p[per] for p in cands.values()):
+                stem = f"{cname}_{value}"
+                self.choices[stem] = {
+                    "choice": cname, "per": {per: value}, "keys": list(spec["keys"]), "metric": spec["metric"],
+                    "candidates": [n for n, p in cands.items() if p[per] == value]}
+                self.choice_of[(cname, value)] = stem
+        choose = st.get("choose")
+        if choose and choose not in (imdb.get("choices") or {}):
+            raise ValueError(f"imdb.students.choose: no choice named {choose!r} under imdb.choices")
+        self.student_choice: dict[str, str] = {}  # student -> choice stem it reads
+        for gname, group in st["groups"].items():
+            runs = expand(group, self.student_fixed, where=f"imdb.students.groups.{gname}")
+            for n, p in runs.items():
+                if choose:
+                    per = imdb["choices"][choose]["per"]
+                    stem = self.choice_of.get((choose, p[per]))
+                    if stem is None:
+                        raise ValueError(f"{n}: no {choose} choice for {per}={p[per]!r} (add it to the sweep)")
+                    p["choices"] = self.choice_path(stem)
+                    self.student_choice[n] = stem
+                else:
+                    p.setdefault("choices", "")
+                if p.get("transfer_n", 0) > self.transfer["transfer_n"]:
+                    raise ValueError(f"{n}: transfer_n={p['transfer_n']} but the teacher labels only "
+                                     f"{self.transfer['transfer_n']} (imdb.transfer.transfer_n)")
+                _add(self.students, n, p, f"imdb.students.groups.{gname}")
+            self.student_groups[gname] = list(runs)
+        self.reported_students = list(dict.fromkeys(
+            n for g, names in self.student_groups.items() if g not in self.sweeps for n in names))
+        self.report = dict(imdb.get("report") or {})
+
+        # ---- PU study --------------------------------------------------------------------------
+        codes = pu.get("codes") or {}
+        ignores = set(pu.get("teacher_ignores") or [])
+        self.pu: dict[str, dict] = {}
+        self.pu_groups: dict[str, list[str]] = {}
+        self.pu_gpu: set[str] = set()
+        self.pu_optional: set[str] = set()
+        for gname, group in pu["groups"].items():
+            runs = expand({"name": pu["name"], **group}, None, codes, where=f"pu.groups.{gname}")
+            for n, p in runs.items():
+                _add(self.pu, n, p, f"pu.groups.{gname}")
+            self.pu_groups[gname] = list(runs)
+            if group.get("gpu"):
+                self.pu_gpu.update(runs)
+            if group.get("optional"):
+                self.pu_optional.add(gname)
+        # runs that share a teacher trajectory (all parameters but those in teacher_ignores) wait for
+        # the first of them in declared order, which trains and caches it
+        first: dict[str, str] = {}
+        self.pu_leader: dict[str, str] = {}
+        for n, p in self.pu.items():
+            tkey = repr(sorted((k, repr(v)) for k, v in p.items() if k not in ignores))
+            if tkey in first:
+                self.pu_leader[n] = first[tkey]
+            else:
+                first[tkey] = n
+        self.reported_pu = [n for g, names in self.pu_groups.items() if g not in self.pu_optional for n in names]
+        self.pu_report = dict(pu.get("report") or {})
+
+    @staticmethod
+    def choice_path(stem: str) -> str:
+        return f"results/choices/{stem}.json"
+
+
+def notebook_parameters(py: Path) -> dict:
+    """The names and default values (as source text) of the parameters cell of a jupytext notebook."""
+    cells = re.split(r"(?m)^# %%", Path(py).read_text())
+    cell = [c for c in cells if c.startswith(' tags=["parameters"]')]
+    if len(cell) != 1:
+        raise ValueError(f"{py}: needs exactly one cell tagged parameters")
+    body = cell[0].split("\n", 1)[1]
+    tree = ast.parse(body)
+    return {t.id: ast.get_source_segment(body, node.value)
+            for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+
+
+def undeclared(params: dict, py: Path) -> set[str]:
+    """Parameters a run passes that the notebook's parameters cell does not declare."""
+    return set(params) - set(notebook_parameters(py))
