@@ -12,6 +12,16 @@ PAPERMILL := $(PY) -m papermill --log-output --progress-bar
 CORES ?= $(shell nproc)
 # the local profile (profiles/default); ARGS passes anything else, e.g. make students ARGS=-n
 SNAKEMAKE := $(PY) -m snakemake --workflow-profile profiles/default --cores $(CORES) $(ARGS)
+# Snakemake decides once per invocation what runs; a run whose input is ancient() (all are: see
+# workflow/Snakefile) is not rerun in the pass that remakes that input, even when its params (which
+# carry the upstream run's key) changed. So the study targets call it until a dry run finds nothing
+# to do (at most 5 passes: teacher -> lr sweep -> choice -> students -> report).
+define snake_until_done
+	for pass in 1 2 3 4 5; do \
+	  $(SNAKEMAKE) $(1) || exit 1; \
+	  $(SNAKEMAKE) --dry-run --quiet rules -- $(1) 2>&1 | grep -q "Nothing to be done" && exit 0; \
+	done; echo "still something to do after 5 passes" >&2; exit 1
+endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
   students-budget students-transfer report benchmark pu pu-splice pu-splice-hidden pu-imdb pu-report clean-smoke
@@ -69,46 +79,46 @@ test: pytest smoke dry-run ## unit tests, the notebooks on smoke parameters, the
 
 # ---- the study (workflow/Snakefile, config/study.yaml) --------------------------------------
 reproduce: $(STAMP) ## the whole study, incrementally, with this machine's cores (CORES=...)
-	$(SNAKEMAKE) all
+	$(call snake_until_done,all)
 
 teacher: $(STAMP) ## fine-tune the teacher, cache its logits (resumable)
-	$(SNAKEMAKE) teacher
+	$(call snake_until_done,teacher)
 
 teacher-transfer: $(STAMP) ## the trained teacher also labels the transfer set (imdb.transfer in the config)
-	$(SNAKEMAKE) teacher_transfer
+	$(call snake_until_done,teacher_transfer)
 
 choices: $(STAMP) ## the lr sweeps and each architecture's lr choice (results/choices/)
-	$(SNAKEMAKE) choices
+	$(call snake_until_done,choices)
 
 students: $(STAMP) ## every student run (main grid, T sweep, budget, transfer set, lr sweeps)
-	$(SNAKEMAKE) students
+	$(call snake_until_done,students)
 
 students-budget: $(STAMP) ## GRU-64 scratch vs KD with another epoch budget
-	$(SNAKEMAKE) students_budget
+	$(call snake_until_done,students_budget)
 
 students-transfer: $(STAMP) ## GRU-64 KD on train + the teacher-labelled transfer set
-	$(SNAKEMAKE) students_transfer
+	$(call snake_until_done,students_transfer)
 
 report: $(STAMP) ## study 1's tables and figures (computes the runs they need first)
-	$(SNAKEMAKE) report
+	$(call snake_until_done,report)
 
 benchmark: $(STAMP) ## our student epoch vs a naive loop; teacher fine-tune throughput
 	$(SNAKEMAKE) --forcerun benchmark -- benchmark
 
 pu: $(STAMP) ## the whole PU study: both grids, then the PU report
-	$(SNAKEMAKE) pu
+	$(call snake_until_done,pu)
 
 pu-splice: $(STAMP) ## PU study, splice grid (resumable)
-	$(SNAKEMAKE) pu_splice
+	$(call snake_until_done,pu_splice)
 
 pu-splice-hidden: $(STAMP) ## optional: splice students at hidden 16 and 256
-	$(SNAKEMAKE) pu_splice_hidden
+	$(call snake_until_done,pu_splice_hidden)
 
 pu-imdb: $(STAMP) ## PU study, IMDB-PU grid (MiniLM teacher; hours on a CPU; resumable)
-	$(SNAKEMAKE) pu_imdb
+	$(call snake_until_done,pu_imdb)
 
 pu-report: $(STAMP) ## PU tables and figures (computes the runs they need first)
-	$(SNAKEMAKE) pu_report
+	$(call snake_until_done,pu_report)
 
 clean-smoke: ## remove smoke-test outputs
 	rm -rf build/smoke

@@ -1,0 +1,114 @@
+"""The Snakemake workflow: runs declared once as data, names built from parameters, reruns on a change.
+
+The dry run of the whole study is `make dry-run` (part of `make test`); here: the config's
+expansion, and the rerun mechanism on a tiny workflow with the study's own rerun triggers.
+"""
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+import study  # noqa: E402
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+@pytest.fixture(scope="module")
+def S():
+    return study.Study(study.load(ROOT / "config" / "study.yaml"))
+
+
+def test_config_expands_to_the_declared_grids(S):
+    # main 3 seeds x 5 sizes x 2 archs x (scratch, KD) + the T sweep's other T (3 x 2 x 2 x 3)
+    # + budget 6 + transfer 3 + lr sweep 2 archs x 4 rates
+    assert len(S.students) == 60 + 36 + 6 + 3 + 8
+    assert len(S.reported_pu) == 60 + 54
+    assert "gru_h64_T2_a0.5_s0" in S.students and "cnn_h32_T8_a0.5_s2" in S.students
+    assert S.students["gru_h64_T2_a0.5_s0"]["patience"] == 3
+    assert "splice_pinat_c0.2_innpu_a0.5_b0.5_off_gru64_s1" in S.pu
+
+
+def test_every_name_is_built_from_its_parameters_and_every_parameter_is_declared(S):
+    for runs, nb in ((S.students, "student"), (S.pu, "online_pu")):
+        for name, params in runs.items():
+            assert params["name"] == name
+            assert not study.undeclared(params, ROOT / "notebooks" / f"{nb}.py"), name
+
+
+def test_rules_never_parse_parameters_out_of_a_file_name():
+    text = (ROOT / "workflow" / "Snakefile").read_text()
+    assert not re.search(r"wildcards?\.\w+\.split|wc\.\w+\.split", text)
+    assert "lookup(S." in text  # parameters are looked up by name
+
+
+def test_conflicting_declarations_of_one_run_are_refused():
+    group = {"name": "r{seed}", "fixed": {"lr": 0.1}, "grid": {"seed": [0, 0]}}
+    assert list(study.expand(group)) == ["r0"]
+    with pytest.raises(ValueError, match="different parameters"):
+        study.expand({"name": "r", "grid": {"lr": [0.1, 0.2]}})
+    with pytest.raises(ValueError, match="string"):
+        study.expand({"name": "r", "fixed": {"lr": "5e-4"}})
+
+
+TINY = """
+import json
+RUNS = json.load(open("runs.json"))
+rule all:
+    input: "report.txt"
+rule run:
+    output: "out/{name}.txt"
+    params: p=lambda wc: json.dumps(RUNS[wc.name], sort_keys=True), code=config.get("code", "c1")
+    shell: "echo {params.p:q} > {output}"
+rule report:  # as in workflow/Snakefile: ancient inputs, the runs' keys in its params
+    input: ancient(expand("out/{name}.txt", name=sorted(RUNS)))
+    output: "report.txt"
+    params: upstream=json.dumps([RUNS, config.get("code", "c1")], sort_keys=True)
+    shell: "cat {input} > {output}"
+"""
+
+
+def _snake(folder, *extra, dry=True):
+    out = subprocess.run(SNAKEMAKE + ["--rerun-triggers", "params", "input", "code", "software-env", "--cores", "1",
+                                      *(["--dry-run"] if dry else ["--quiet"]), *extra],
+                         cwd=folder, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return set(re.findall(r"(?m)^    output: (\S+)", out.stdout))
+
+
+def _set(folder, runs):
+    (folder / "runs.json").write_text(json.dumps(runs))
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs a shell")
+def test_a_changed_parameter_or_code_hash_reruns_that_run_then_its_report_only(tmp_path):
+    """A run whose parameters change reruns, and only it; the report that reads it (its inputs are
+    ancient(), its params carry the runs' keys) follows in the next pass, which is why the Makefile
+    calls Snakemake until a dry run finds nothing to do."""
+    (tmp_path / "Snakefile").write_text(textwrap.dedent(TINY))
+    _set(tmp_path, {"a": {"lr": 0.1}, "b": {"lr": 0.2}})
+    _snake(tmp_path, dry=False)
+    assert _snake(tmp_path) == set()
+    _set(tmp_path, {"a": {"lr": 0.1}, "b": {"lr": 0.3}})
+    assert _snake(tmp_path) == {"out/b.txt"}
+    _snake(tmp_path, dry=False)
+    assert _snake(tmp_path) == {"report.txt"}
+    _snake(tmp_path, dry=False)
+    assert _snake(tmp_path) == set()
+    assert _snake(tmp_path, "--config", "code=c2") == {"out/a.txt", "out/b.txt"}  # a code change reruns every run
+
+
+def test_the_profiles_use_content_triggers_not_dates():
+    for profile in ("default", "slurm"):
+        cfg = yaml.safe_load((ROOT / "profiles" / profile / "config.yaml").read_text())
+        assert "mtime" not in cfg["rerun-triggers"] and "params" in cfg["rerun-triggers"]
+    slurm = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    assert slurm["executor"] == "slurm" and slurm["set-resources"]["teacher"]["gpu"] == 1
+    assert "snake_until_done" in (ROOT / "Makefile").read_text()
