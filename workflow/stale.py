@@ -1,4 +1,5 @@
-"""Which finished runs were made with other parameters than config/study.yaml declares.
+"""Which finished runs were made with other parameters than config/study.yaml declares, or by other
+kdlib sources than the checkout's.
 
 Snakemake reruns a run whose parameters changed only when it has its own record of the last run
 (.snakemake/, never committed): in a fresh clone it trusts every result that exists. This reads
@@ -15,6 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import study  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kdlib.provenance import source_hash  # noqa: E402
+
+CODE = source_hash()
 
 
 def _same(a, b) -> bool:
@@ -44,7 +50,11 @@ def check(config: dict, root: Path) -> dict:
             if not f.exists():
                 missing.append(n)
                 continue
-            d = differences(p, json.loads(f.read_text()).get("params", {}))
+            rec = json.loads(f.read_text())
+            d = differences(p, rec.get("params", {}))
+            code = (rec.get("provenance") or {}).get("kdlib_sources", "unrecorded (earlier pipeline)")
+            if code != CODE:  # made by other kdlib sources (or before runs recorded them)
+                d["kdlib sources"] = (CODE, code)
             if d:
                 stale[n] = d
         out[rule] = {"stale": stale, "missing": missing}
