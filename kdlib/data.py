@@ -64,8 +64,8 @@ def load_imdb(splits: Sequence[str] = ("train", "test"), source: str = "auto",
               verbose: bool = True, drop_test_duplicates: bool = True) -> dict[str, pd.DataFrame]:
     """IMDB reviews as DataFrames with columns ``id, text, label``.
 
-    IMDB's train split holds 123 reviews whose (normalised) text is also a test review: with
-    `drop_test_duplicates` they are dropped from train (ids keep their original rows), so no
+    IMDB's train split holds reviews whose (normalised) text is also a test review (the teacher
+    run records how many): with `drop_test_duplicates` they are dropped from train (ids keep their original rows), so no
     test text is ever trained on or used for a choice; test is kept whole.
 
     source: "hub" (``datasets.load_dataset("stanfordnlp/imdb")``), "local" (the parquet files in
@@ -142,8 +142,8 @@ TRANSFER_ID_OFFSET = 1_000_000  # transfer-set ids never collide with train/val/
 def imdb_transfer_set(n: int | None, seed: int = 0, source: str = "auto") -> pd.DataFrame:
     """`n` reviews (None: all) of IMDB's unlabelled "unsupervised" split (label -1), a seeded
     subsample: the transfer set that the teacher labels for KD. The pool is first deduplicated by
-    normalised text against every labelled review (train, validation and test: 270 of the 50,000
-    are test reviews) and against itself. Ids are offset by `TRANSFER_ID_OFFSET`, so one
+    normalised text against every labelled review (train, validation and test; some are test
+    reviews) and against itself. Ids are offset by `TRANSFER_ID_OFFSET`, so one
     `TeacherLogits` can hold train and transfer logits together."""
     if n is not None and (int(n) != n or n < 1):
         raise ValueError(f"transfer set size must be a positive integer or None (the whole pool), got {n}")

@@ -4,12 +4,17 @@ Every run records `record(...)` beside its metrics, and keys its checkpoint fold
 `run_key(...)`, so a finished checkpoint made by other code, parameters or inputs is never reused
 silently. Paths are written relative to the repository root (`rel`), never as machine paths.
 
-The workflow (workflow/Snakefile) computes the same `source_hash()` and `notebook_hash()` and
-passes them to its rules as parameters: a change of kdlib or of a notebook reruns the runs that
-depend on it, and only those.
+The code version of a run is two hashes, both blind to comments, docstrings and layout:
+`notebook_hash(name)`, of the notebook's code, and `code_hash(name)`, of the kdlib definitions
+that notebook uses (the functions, classes and module-level names it reaches, followed through
+kdlib, with the imports they read). The workflow (workflow/Snakefile) computes the same two and
+passes them to its rules as parameters: a change of code reruns the runs whose notebook reaches
+it, and only those.
 """
 from __future__ import annotations
 
+import ast
+import copy
 import hashlib
 import json
 import os
@@ -30,9 +35,140 @@ def _sha1_files(files, root: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def source_hash() -> str:
-    """sha1 (12 hex) of kdlib's sources: every kdlib/*.py, by name and content."""
-    return _sha1_files(PACKAGE.glob("*.py"), PACKAGE)
+def _code_text(node: ast.AST) -> str:
+    """The code of `node` without comments, docstrings or layout (an AST dump)."""
+    node = copy.deepcopy(node)
+    for n in ast.walk(node):
+        body = getattr(n, "body", None)
+        if (isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            n.body = body[1:] or [ast.Pass()]
+    return ast.dump(node)
+
+
+def _kdlib_import(stmt: ast.AST, modules: set[str], in_package: bool) -> dict:
+    """Local names a kdlib import binds: name -> ("module", m) or ("def", m, attr)."""
+    out = {}
+    if isinstance(stmt, ast.Import):
+        for a in stmt.names:
+            parts = a.name.split(".")
+            if parts[0] == "kdlib":
+                out[a.asname or "kdlib"] = ("module", parts[1] if len(parts) > 1 and a.asname else "__init__")
+    elif isinstance(stmt, ast.ImportFrom):
+        mod = stmt.module or ""
+        if stmt.level and in_package:
+            src = mod
+        elif not stmt.level and (mod == "kdlib" or mod.startswith("kdlib.")):
+            src = mod[len("kdlib."):] if "." in mod else ""
+        else:
+            return out
+        for a in stmt.names:
+            if not src and a.name in modules:
+                out[a.asname or a.name] = ("module", a.name)
+            else:
+                out[a.asname or a.name] = ("def", src or "__init__", a.name)
+    return out
+
+
+def _bound(stmt: ast.AST) -> set[str]:
+    """Names a top-level statement binds (not the local names of the functions it defines)."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, ast.alias):
+        return {stmt.asname or stmt.name.split(".")[0]}
+    if isinstance(stmt, ast.Name):
+        return {stmt.id} if isinstance(stmt.ctx, ast.Store) else set()
+    return set().union(set(), *[_bound(c) for c in ast.iter_child_nodes(stmt)])
+
+
+def _refs(node: ast.AST, aliases: dict, local: set[str], module: str) -> set[tuple[str, str]]:
+    """The kdlib definitions `node` reads: (module, name); name "*" is the whole module."""
+    out, attr_of = set(), set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and aliases.get(n.value.id, ("",))[0] == "module":
+            out.add((aliases[n.value.id][1], n.attr))
+            attr_of.add(id(n.value))
+    for n in ast.walk(node):
+        if not isinstance(n, ast.Name) or id(n) in attr_of:
+            continue
+        if n.id in aliases:
+            a = aliases[n.id]
+            out.add((a[1], "*") if a[0] == "module" else (a[1], a[2]))
+        elif n.id in local:
+            out.add((module, n.id))
+    return out
+
+
+def _parse_package(package: Path) -> dict:
+    """module -> {"units": name -> [code texts], "refs": name -> refs, "always": [unit names]}."""
+    modules = {p.stem for p in package.glob("*.py")}
+    table = {}
+    for m in sorted(modules):
+        tree = ast.parse((package / f"{m}.py").read_text())
+        aliases = {}
+        for n in ast.walk(tree):
+            aliases.update(_kdlib_import(n, modules, in_package=True))
+        units, nodes, always = {}, {}, []
+        for i, stmt in enumerate(tree.body):
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)) and _kdlib_import(stmt, modules, True):
+                continue
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+                continue  # the module's docstring
+            names = _bound(stmt)
+            plain = isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
+                                      ast.AnnAssign, ast.AugAssign, ast.Import, ast.ImportFrom))
+            if not plain:  # if/try/with/calls at module level: part of the module whatever is used
+                names = {f"<statement {i}>"} | names
+                always.append(f"<statement {i}>")
+            for name in names:
+                units.setdefault(name, []).append(_code_text(stmt))
+                nodes.setdefault(name, []).append(stmt)
+        local = set(units)
+        refs = {name: set().union(*[_refs(s, aliases, local, m) for s in stmts]) for name, stmts in nodes.items()}
+        table[m] = {"units": units, "refs": refs, "always": always}
+    return table
+
+
+def used_code(notebook: str | Path, package: Path | None = None, table: dict | None = None) -> set:
+    """The kdlib definitions `notebook` (a name under notebooks/, or a file) reaches: (module, name)."""
+    path = Path(notebook) if Path(notebook).suffix == ".py" else paths.NOTEBOOKS / f"{notebook}.py"
+    table = table or _parse_package(Path(package or PACKAGE))
+    tree = ast.parse(path.read_text())
+    aliases = {}
+    for n in ast.walk(tree):
+        aliases.update(_kdlib_import(n, set(table), in_package=False))
+    todo, seen = list(_refs(tree, aliases, set(), "")), set()
+    while todo:
+        m, name = todo.pop()
+        if (m, name) in seen or m not in table:
+            continue
+        seen.add((m, name))
+        unit = table[m]
+        todo.extend((m, a) for a in unit["always"])
+        if name == "*":
+            todo.extend((m, n) for n in unit["units"])
+        elif name in table and m == "__init__":
+            todo.append((name, "*"))  # kdlib.<module> used through the package
+        elif name not in unit["units"]:
+            todo.append((m, "*"))  # a name kdlib does not define plainly: count the module whole
+        else:
+            todo.extend(unit["refs"][name])
+    return seen
+
+
+def code_hash(notebook: str | Path, package: Path | None = None) -> str:
+    """sha1 (12 hex) of the kdlib definitions `notebook` (a name under notebooks/, or a file) uses:
+    every function, class and module-level name it reaches, followed through kdlib, with the
+    imports they read; a module used as a whole (passed around, not as `module.name`) counts whole.
+    A change elsewhere in kdlib, or to a comment or docstring, leaves it unchanged."""
+    table = _parse_package(Path(package or PACKAGE))
+    seen = used_code(notebook, table=table)
+    h = hashlib.sha1()
+    for m, name in sorted(k for k in seen if k[1] != "*"):
+        for text in table[m]["units"].get(name, []):
+            h.update(f"{m}.{name}\0{text}\0".encode())
+    return h.hexdigest()[:12]
 
 
 def file_hash(path: str | Path) -> str:
@@ -49,9 +185,11 @@ def file_hash(path: str | Path) -> str:
     return h.hexdigest()[:12]
 
 
-def notebook_hash(name: str) -> str:
-    """sha1 (12 hex) of the jupytext source notebooks/<name>.py (what papermill runs is made from it)."""
-    return file_hash(paths.NOTEBOOKS / f"{name}.py")
+def notebook_hash(name: str | Path) -> str:
+    """sha1 (12 hex) of the code of the jupytext source notebooks/<name>.py (what papermill runs is
+    made from it), or of a .py file: its markdown, comments and layout do not count."""
+    path = Path(name) if Path(name).suffix == ".py" else paths.NOTEBOOKS / f"{name}.py"
+    return hashlib.sha1(_code_text(ast.parse(path.read_text())).encode()).hexdigest()[:12]
 
 
 def rel(path: str | Path) -> str:
@@ -67,16 +205,17 @@ def rel(path: str | Path) -> str:
     return "<external>/" + "/".join(path.parts[-2:])
 
 
-def run_key(*parts) -> str:
-    """A short hash of the code version and `parts` (parameters, input hashes): the name of a run's
-    checkpoint folder, so that a checkpoint made by other code or inputs is never resumed from."""
-    blob = json.dumps([source_hash(), *parts], sort_keys=True, default=str)
+def run_key(notebook: str, *parts) -> str:
+    """A short hash of the code version of `notebook` (its code and the kdlib code it uses) and
+    `parts` (parameters, input hashes): the name of a run's checkpoint folder, so that a checkpoint
+    made by other code or inputs is never resumed from."""
+    blob = json.dumps([code_hash(notebook), notebook_hash(notebook), *parts], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
 def record(notebook: str, inputs: dict | None = None, teacher: dict | None = None, **extra) -> dict:
-    """The provenance block of a run: kdlib's source hash, the notebook's hash, the hashes of its
-    inputs (name -> hash), the resolved teacher (name, path relative to the root, weights hash),
+    """The provenance block of a run: the hash of the kdlib code the notebook uses, the notebook's
+    hash, the hashes of its inputs (name -> hash), the resolved teacher (name, path relative to the root, weights hash),
     library versions, and anything in `extra` (e.g. the determinism settings)."""
     import torch
 
@@ -86,7 +225,7 @@ def record(notebook: str, inputs: dict | None = None, teacher: dict | None = Non
             versions[lib] = __import__(lib).__version__
         except ImportError:  # pragma: no cover - optional
             pass
-    return {"kdlib_sources": source_hash(), "notebook": {"name": notebook, "hash": notebook_hash(notebook)},
+    return {"kdlib_code": code_hash(notebook), "notebook": {"name": notebook, "hash": notebook_hash(notebook)},
             "inputs": dict(inputs or {}), "teacher": teacher, "versions": versions, **extra}
 
 

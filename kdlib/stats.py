@@ -101,14 +101,16 @@ EARLIER = "unrecorded (earlier pipeline)"
 
 
 def code_version(record: dict) -> str:
-    """The code version of a run's metrics.json: kdlib's source hash, the notebook's hash and the
-    teacher's weights hash from its provenance block; `EARLIER` when the run records none."""
+    """The code version of a run's metrics.json: the hash of the kdlib code its notebook uses (of
+    all kdlib's sources in runs made before that), the notebook's hash and the teacher's weights
+    hash from its provenance block; `EARLIER` when the run records none."""
     prov = record.get("provenance") or {}
-    if not prov.get("kdlib_sources"):
+    code = prov.get("kdlib_code") or prov.get("kdlib_sources")
+    if not code:
         return EARLIER
     notebook = prov.get("notebook") or {}
     weights = (prov.get("teacher") or {}).get("weights_hash")
-    return ", ".join([f"kdlib {prov['kdlib_sources']}"]
+    return ", ".join([f"kdlib {code}"]
                      + ([f"{notebook.get('name', 'notebook')}.py {notebook['hash']}"] if notebook.get("hash") else [])
                      + ([f"teacher weights {weights}"] if weights else []))
 

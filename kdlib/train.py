@@ -22,7 +22,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import losses, metrics
 from .data import TeacherLogits, content_hash

@@ -265,7 +265,7 @@ student_model = models.build_student(arch, hidden, vocab, seed=seed + 1)
 loss_fn = losses.pu_loss(loss, prior=prior_u, target_prior=target_prior)
 teacher_key = data.content_hash(dataset, pu_train["hash"], len(train_df), loss, prior_u, target_prior, teacher_desc,
                                 teacher_lr, batch_size, k_pos, amp, kmer if dataset == "splice" else max_len, seed,
-                                str(device), torch.__version__, flush_denormal, provenance.source_hash(),
+                                str(device), torch.__version__, flush_denormal, provenance.code_hash("online_pu"),
                                 None if teacher_rec is None else teacher_rec["weights_hash"])
 teacher_cache = paths.cache_dir() / "pu_teacher" / f"{dataset}-{loss_code}-s{seed}-{teacher_key}"
 print("teacher:", teacher_desc, models.count_parameters(teacher_model), "| student:", arch, hidden,
@@ -295,7 +295,7 @@ def offline_log(meta, e, teacher_m, student_m):
 
 # online: resumable per meta-epoch (an interrupted run continues where it stopped); offline keeps
 # its finer log in memory, so it restarts (its teacher comes from the cache anyway)
-ckpt_dir = (paths.cache_dir() / "pu_runs" / f"{name}-{provenance.run_key(params, pu_train['hash'], k_pos)}"
+ckpt_dir = (paths.cache_dir() / "pu_runs" / f"{name}-{provenance.run_key('online_pu', params, pu_train['hash'], k_pos)}"
             if mode == "online" else None)
 determinism = provenance.set_determinism(device)
 t0 = time.time()

@@ -18,7 +18,7 @@
 # its own stream keyed by seed and epoch) and stop by the same rule: when validation accuracy has
 # not improved for `patience` epochs, or at the `epochs` cap. The best validation epoch is
 # evaluated on the full test set, for reporting only. The run records what made it (kdlib's
-# source hash, this notebook's hash, the teacher and data hashes: `kdlib.provenance`). With `transfer_n > 0` the KD student
+# code it uses, this notebook's code, the teacher and data hashes: `kdlib.provenance`). With `transfer_n > 0` the KD student
 # also trains on that many unlabelled reviews labelled by the teacher alone (soft-target term only;
 # the teacher must have cached them: `make teacher-transfer`); its scratch twin cannot use them.
 
@@ -187,7 +187,7 @@ inputs = {s: teacher_info["logits"][s]["data_hash"] for s in splits} | {
     "transfer": teacher_info["logits"]["transfer"]["data_hash"] if transfer_n else None,
     "choices": provenance.file_hash(paths.ROOT / choices) if choices else None}
 # keyed by code, parameters and inputs: a checkpoint made by other code or data is never resumed from
-ckpt_dir = paths.cache_dir() / "students" / name / provenance.run_key(params, inputs)
+ckpt_dir = paths.cache_dir() / "students" / name / provenance.run_key("student", params, inputs)
 history = train.fit(student, train_loader, val_loader, train.kd_objective(teacher_logits["train"], T, alpha),
                     epochs=epochs, patience=patience, seed=seed, lr=lr, select="accuracy", ckpt_dir=ckpt_dir,
                     device=device, desc=name)
@@ -226,6 +226,6 @@ assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert all(0.0 <= test_metrics[k] <= 1.0 for k in ("accuracy", "precision", "recall", "f1", "roc_auc"))
 assert test_metrics["n"] == len(test_df)
 assert (run_dir / "metrics.json").exists() and (run_dir / "test_scores.npz").exists()
-assert result["provenance"]["kdlib_sources"] == provenance.source_hash()
+assert result["provenance"]["kdlib_code"] == provenance.code_hash("student")
 assert str(paths.ROOT) not in (run_dir / "metrics.json").read_text()  # no machine path in a committed result
 assert result["stopped"]["reason"] in ("patience", "cap") and result["stopped"]["epochs_run"] <= epochs

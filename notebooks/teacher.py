@@ -144,7 +144,7 @@ print({s: len(d) for s, d in datasets.items()}, "| truncated at", max_len, "toke
 # %% Fine-tune (resumes from work/last.pt when interrupted)
 inputs = {s: data.content_hash(df[["id", "text"]]) for s, df in splits.items()}
 # keyed by code, parameters, teacher weights and data: a checkpoint made otherwise is never resumed from
-run_key = provenance.run_key({k: v for k, v in params.items() if k not in ("transfer_n", "device")},
+run_key = provenance.run_key("teacher", {k: v for k, v in params.items() if k not in ("transfer_n", "device")},
                              teacher_rec, inputs["train"], inputs["val"])
 ckpt_dir = work / f"ckpt-{run_key}"
 train.seed_everything(seed)

@@ -115,20 +115,107 @@ def test_determinism_settings_are_reported():
 
 def test_provenance_record_names_code_notebook_inputs_and_teacher():
     rec = provenance.record("student", inputs={"train": "abc"}, teacher={"name": "minilm", "weights_hash": "x"})
-    assert rec["kdlib_sources"] == provenance.source_hash() and len(rec["kdlib_sources"]) == 12
-    assert rec["notebook"] == {"name": "student", "hash": provenance.file_hash(paths.NOTEBOOKS / "student.py")}
+    assert rec["kdlib_code"] == provenance.code_hash("student") and len(rec["kdlib_code"]) == 12
+    assert rec["notebook"] == {"name": "student", "hash": provenance.notebook_hash("student")}
     assert rec["inputs"] == {"train": "abc"} and rec["teacher"]["name"] == "minilm"
 
 
-def test_source_hash_changes_with_any_kdlib_source(tmp_path, monkeypatch):
+LIB_A = '''"""module a"""
+import math
+
+SCALE = 2
+
+
+def used(x):
+    """doc"""
+    return helper(x) * SCALE  # a comment
+
+
+def helper(x):
+    return math.sqrt(x)
+
+
+def unused():
+    return 0
+'''
+LIB_B = '''from .a import helper
+
+
+def twice(x):
+    return 2 * helper(x)
+
+
+def other():
+    return 1
+'''
+
+
+def _package(tmp_path, a=LIB_A, b=LIB_B):
     pkg = tmp_path / "kdlib"
-    pkg.mkdir()
-    (pkg / "a.py").write_text("x = 1\n")
-    monkeypatch.setattr(provenance, "PACKAGE", pkg)
-    h1 = provenance.source_hash()
-    k1 = provenance.run_key({"lr": 1})
-    (pkg / "a.py").write_text("x = 2\n")
-    assert provenance.source_hash() != h1 and provenance.run_key({"lr": 1}) != k1
+    pkg.mkdir(exist_ok=True)
+    (pkg / "a.py").write_text(a)
+    (pkg / "b.py").write_text(b)
+    return pkg
+
+
+def _hash(tmp_path, notebook: str, **lib) -> str:
+    nb = tmp_path / "nb.py"
+    nb.write_text(notebook)
+    return provenance.code_hash(nb, package=_package(tmp_path, **lib))
+
+
+NB_A = "from kdlib import a\n\nprint(a.used(4))\n"
+NB_B = "from kdlib.b import twice\n\nprint(twice(4))\n"
+
+
+def test_code_hash_follows_what_the_notebook_reaches(tmp_path):
+    h = _hash(tmp_path, NB_A)
+    # code the notebook reaches, directly or through another function or a module-level name
+    assert _hash(tmp_path, NB_A, a=LIB_A.replace("math.sqrt(x)", "math.sqrt(x + 1)")) != h
+    assert _hash(tmp_path, NB_A, a=LIB_A.replace("SCALE = 2", "SCALE = 3")) != h
+    assert _hash(tmp_path, NB_A, a=LIB_A.replace("import math", "import cmath as math")) != h
+    # code it never reaches, comments, docstrings and layout
+    assert _hash(tmp_path, NB_A, a=LIB_A.replace("return 0", "return 1")) == h
+    assert _hash(tmp_path, NB_A, b=LIB_B.replace("2 * helper", "3 * helper")) == h
+    assert _hash(tmp_path, NB_A, a=LIB_A.replace('"""doc"""', '"""other doc"""').replace("# a comment", "")
+                 .replace("return helper(x) * SCALE", "return (helper(x)\n            * SCALE)")) == h
+
+
+def test_code_hash_follows_imports_across_modules_and_whole_module_use(tmp_path):
+    h = _hash(tmp_path, NB_B)
+    assert _hash(tmp_path, NB_B, a=LIB_A.replace("math.sqrt(x)", "math.sqrt(x + 1)")) != h  # b.twice -> a.helper
+    assert _hash(tmp_path, NB_B, a=LIB_A.replace("return 0", "return 1")) == h
+    assert _hash(tmp_path, NB_B, b=LIB_B.replace("return 1", "return 2")) == h
+    # a module passed around as a whole counts whole
+    whole = "from kdlib import a\n\nprint(getattr(a, 'used')(4))\n"
+    assert _hash(tmp_path, whole, a=LIB_A.replace("return 0", "return 1")) != _hash(tmp_path, whole)
+    # a name kdlib does not define plainly also counts its module whole
+    missing = "from kdlib import a\n\nprint(a.nowhere)\n"
+    assert _hash(tmp_path, missing, a=LIB_A.replace("return 0", "return 1")) != _hash(tmp_path, missing)
+
+
+def test_notebook_hash_ignores_markdown_and_comments(tmp_path):
+    nb = tmp_path / "nb.py"
+    nb.write_text("# %% [markdown]\n# Some text\n\n# %%\nx = 1  # one\n")
+    h = provenance.notebook_hash(nb)
+    nb.write_text("# %% [markdown]\n# Other text\n\n# %%\nx = 1\n")
+    assert provenance.notebook_hash(nb) == h
+    nb.write_text("# %% [markdown]\n# Other text\n\n# %%\nx = 2\n")
+    assert provenance.notebook_hash(nb) != h
+
+
+def test_run_key_changes_with_the_code_a_notebook_uses(monkeypatch):
+    k1 = provenance.run_key("student", {"lr": 1})
+    monkeypatch.setattr(provenance, "code_hash", lambda nb, package=None: "other")
+    assert provenance.run_key("student", {"lr": 1}) != k1
+
+
+def test_every_notebook_reaches_only_defined_kdlib_code():
+    """No notebook reads a kdlib name that kdlib lacks (which would count a whole module)."""
+    table = provenance._parse_package(provenance.PACKAGE)
+    for nb in sorted(paths.NOTEBOOKS.glob("*.py")):
+        used = provenance.used_code(nb, table=table)
+        assert not {m for m, n in used if n == "*"}, nb.name
 
 
 def test_rel_never_returns_a_machine_path(tmp_path):

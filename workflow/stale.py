@@ -1,5 +1,5 @@
 """Which finished runs were made with other parameters than config/study.yaml declares, or by other
-kdlib sources than the checkout's.
+code than the checkout's (their notebook, or the kdlib code it uses).
 
 Snakemake reruns a run whose parameters changed only when it has its own record of the last run
 (.snakemake/, never committed): in a fresh clone it trusts every result that exists. This reads
@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import study  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kdlib.provenance import source_hash  # noqa: E402
+from kdlib.provenance import code_hash, notebook_hash  # noqa: E402
 
-CODE = source_hash()
+EARLIER = "unrecorded (earlier pipeline)"
 
 
 def _same(a, b) -> bool:
@@ -39,11 +39,12 @@ def differences(declared: dict, recorded: dict) -> dict:
 def check(config: dict, root: Path) -> dict:
     """{rule: {"stale": {run: differences}, "missing": [runs]}} over every declared run."""
     s = study.Study(config)
-    tables = {"teacher": {s.teacher.get("name", "teacher"): (s.teacher, f"results/runs/{s.teacher.get('name', 'teacher')}/metrics.json")},
-              "student": {n: (p, f"results/runs/students/{n}/metrics.json") for n, p in s.students.items()},
-              "pu_run pu_run_gpu": {n: (p, f"results/runs/pu/{n}/metrics.json") for n, p in s.pu.items()}}
+    tables = {"teacher": ("teacher", {s.teacher.get("name", "teacher"): (s.teacher, f"results/runs/{s.teacher.get('name', 'teacher')}/metrics.json")}),
+              "student": ("student", {n: (p, f"results/runs/students/{n}/metrics.json") for n, p in s.students.items()}),
+              "pu_run pu_run_gpu": ("online_pu", {n: (p, f"results/runs/pu/{n}/metrics.json") for n, p in s.pu.items()})}
     out = {}
-    for rule, runs in tables.items():
+    for rule, (notebook, runs) in tables.items():
+        code = {"kdlib code": code_hash(notebook), "notebook": notebook_hash(notebook)}
         stale, missing = {}, []
         for n, (p, path) in runs.items():
             f = root / path
@@ -52,9 +53,10 @@ def check(config: dict, root: Path) -> dict:
                 continue
             rec = json.loads(f.read_text())
             d = differences(p, rec.get("params", {}))
-            code = (rec.get("provenance") or {}).get("kdlib_sources", "unrecorded (earlier pipeline)")
-            if code != CODE:  # made by other kdlib sources (or before runs recorded them)
-                d["kdlib sources"] = (CODE, code)
+            prov = rec.get("provenance") or {}
+            made = {"kdlib code": prov.get("kdlib_code") or prov.get("kdlib_sources") or EARLIER, "notebook": (prov.get("notebook") or {}).get("hash", EARLIER)}
+            # made by other code (or before runs recorded it)
+            d.update({k: (code[k], made[k]) for k in code if made[k] != code[k]})
             if d:
                 stale[n] = d
         out[rule] = {"stale": stale, "missing": missing}
