@@ -4,7 +4,7 @@
 notebook, which then holds widget placeholders ("HBox(children=...)") and no readable progress. A
 kernel can tell who drives it: papermill (through nbclient) and nbval send every execute request with
 allow_stdin=False (nobody answers `input()`), while JupyterLab, Notebook, Colab and VS Code allow
-input. Widgets also need ipywidgets (Colab has it; without it tqdm.auto falls back to text).
+input. Widgets need ipywidgets, a dependency of kdlib (Colab has it too).
 
 KDLIB_PROGRESS=text or KDLIB_PROGRESS=widgets overrides the detection.
 """

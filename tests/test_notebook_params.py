@@ -279,6 +279,13 @@ def test_progress_is_plain_text_outside_a_kernel(monkeypatch):
     assert "from .progress import tqdm" in Path(data.__file__).read_text()
 
 
+def test_widget_bars_can_be_drawn():
+    """ipywidgets is installed with kdlib, so a Jupyter frontend gets widget bars, not text."""
+    import tqdm.notebook
+
+    assert tqdm.notebook.IProgress is not None
+
+
 PROBE = "from kdlib import progress\nprint(progress.interactive(), type(progress.tqdm(range(2))).__module__)"
 
 
