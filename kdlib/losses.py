@@ -4,6 +4,7 @@ All functions take raw scores (logits), never sigmoid outputs, and return a batc
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,8 +37,18 @@ def soft_target_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor, T
     return T * T * binary_kl_with_logits(teacher_logit.detach() / T, student_logit / T).mean()
 
 
+def target_kl(student_logit: torch.Tensor, target_prob: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    """T^2 * mean KL(Bern(p) || Bern(sigmoid(s/T))) for target probabilities p in [0, 1]: a
+    teacher's soft targets (then equal to `soft_target_loss`), its hard labels (0/1) or smoothed
+    labels. KL = BCE(s/T, p) - H(p), so hard targets give the plain BCE."""
+    _check_T_alpha(T, 0.0)
+    p = target_prob.detach().to(student_logit.dtype)
+    entropy = -(torch.xlogy(p, p) + torch.xlogy(1 - p, 1 - p))
+    return T * T * (F.binary_cross_entropy_with_logits(student_logit / T, p, reduction="none") - entropy).mean()
+
+
 def kd_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor | None, labels: torch.Tensor | None,
-            T: float = 2.0, alpha: float = 0.5) -> torch.Tensor:
+            T: float = 2.0, alpha: float = 0.5, target_prob: torch.Tensor | None = None) -> torch.Tensor:
     """Knowledge-distillation loss for single-logit binary models:
 
         (1 - alpha) * BCE(s, y) + alpha * T^2 * KL(sigmoid(t/T) || sigmoid(s/T))
@@ -45,7 +56,8 @@ def kd_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor | None, lab
     alpha is how much the student listens to the teacher: 0 trains from the labels alone, 1 from
     the soft targets alone. With a single logit z, sigmoid(z) equals the 2-class softmax of the
     logits (0, z), so this is exactly Hinton-style softmax KD on the margin. The teacher logit is
-    detached (no gradient reaches the teacher).
+    detached (no gradient reaches the teacher). `target_prob` replaces the teacher's softened
+    outputs by other targets in the same slot (`target_kl`: its hard labels, smoothed labels).
 
     Unlabelled examples (label -1, e.g. a transfer set the teacher labelled) take part in the
     soft-target term only: the BCE is the mean over the labelled examples of the batch (0 when there
@@ -63,10 +75,40 @@ def kd_loss(student_logit: torch.Tensor, teacher_logit: torch.Tensor | None, lab
             loss = loss + (1 - alpha) * F.binary_cross_entropy_with_logits(
                 student_logit[labelled], labels[labelled].to(student_logit.dtype))
     if alpha > 0:
-        if teacher_logit is None:
-            raise ValueError("teacher logits are needed when alpha > 0")
-        loss = loss + alpha * soft_target_loss(student_logit, teacher_logit, T)
+        if target_prob is not None:
+            loss = loss + alpha * target_kl(student_logit, target_prob, T)
+        elif teacher_logit is None:
+            raise ValueError("teacher logits (or target_prob) are needed when alpha > 0")
+        else:
+            loss = loss + alpha * soft_target_loss(student_logit, teacher_logit, T)
     return loss
+
+
+def binary_entropy(p) -> np.ndarray:
+    """Entropy in nats of Bernoulli(p), elementwise (scipy's `entr`)."""
+    from scipy.special import entr
+
+    p = np.asarray(p, dtype=np.float64)
+    return entr(p) + entr(1 - p)
+
+
+def matched_smoothing(teacher_logits, T: float) -> float:
+    """The label-smoothing epsilon whose smoothed labels (1 - eps/2 for the true class, eps/2 for
+    the other) have the mean entropy of the teacher's outputs at temperature T, sigmoid(t/T): the
+    control that gives a student targets exactly as soft as the teacher's, without its knowledge."""
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    _check_T_alpha(T, 0.0)
+    t = np.asarray(teacher_logits, dtype=np.float64)
+    if t.size == 0 or not np.isfinite(t).all():
+        raise ValueError("teacher_logits must be a non-empty array of finite logits")
+    h = float(binary_entropy(expit(t / T)).mean())
+    if h <= 0:
+        return 0.0
+    if h >= np.log(2):
+        return 1.0
+    return float(brentq(lambda eps: binary_entropy(1 - eps / 2) - h, 0.0, 1.0, xtol=1e-12))
 
 
 def sigmoid_loss(z: torch.Tensor, y: float) -> torch.Tensor:

@@ -28,6 +28,39 @@ def expected_calibration_error(labels, probs, n_bins: int = 15) -> float:
     return float(ece)
 
 
+def fit_temperature(logits, labels) -> float:
+    """Temperature scaling (Guo et al. 2017): the T > 0 that minimises the log loss of
+    sigmoid(logits / T) on `labels`, fitted on validation; accuracy and ROC-AUC do not change."""
+    from scipy.optimize import minimize_scalar
+
+    z, y = np.asarray(logits, dtype=np.float64), np.asarray(labels).astype(int)
+    if z.shape != y.shape or z.size == 0 or not np.isfinite(z).all() or set(np.unique(y)) - {0, 1}:
+        raise ValueError("fit_temperature needs finite logits and 0/1 labels of the same non-empty shape")
+
+    def nll(log_t):
+        return skm.log_loss(y, sigmoid(z / np.exp(log_t)), labels=[0, 1])
+
+    return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
+                                        options={"xatol": 1e-6}).x))
+
+
+def calibration(labels, logits, temperature: float = 1.0, n_bins: int = 15) -> dict:
+    """ECE, log loss and Brier score of sigmoid(logits / temperature), and the reliability
+    diagram's bins (scikit-learn's `calibration_curve`, equal-width bins of the positive-class
+    probability: mean predicted probability, observed positive share, count)."""
+    from sklearn.calibration import calibration_curve
+
+    y = np.asarray(labels).astype(int)
+    probs = sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
+    observed, predicted = calibration_curve(y, probs, n_bins=n_bins, strategy="uniform")
+    # the bin of each example as calibration_curve draws it (its "uniform" edges), for the counts
+    counts = np.bincount(np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], probs), minlength=n_bins)
+    return {"temperature": float(temperature), "ece": expected_calibration_error(y, probs, n_bins),
+            "log_loss": float(skm.log_loss(y, probs, labels=[0, 1])), "brier": float(skm.brier_score_loss(y, probs)),
+            "bins": {"predicted": predicted.tolist(), "observed": observed.tolist(),
+                     "count": counts[counts > 0].tolist()}}
+
+
 def binary_metrics(labels, logits, threshold: float = 0.5) -> dict[str, float]:
     """accuracy, precision, recall, f1 (at probability `threshold`), roc_auc, pr_auc (average
     precision), ece, positive_rate and n, from labels in {0, 1} and raw logits."""

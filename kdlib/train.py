@@ -85,15 +85,37 @@ def bce_objective() -> Callable:
     return lambda logits, batch: losses.kd_loss(logits, None, batch["labels"].to(logits.device), T=1.0, alpha=0.0)
 
 
-def kd_objective(teacher_logits: TeacherLogits, T: float, alpha: float) -> Callable:
-    """Offline KD: `losses.kd_loss` with teacher logits looked up by the batch's example ids."""
+TARGETS = ("soft", "hard", "smoothed")
+
+
+def kd_objective(teacher_logits: TeacherLogits, T: float, alpha: float, targets: str = "soft",
+                 smoothing: float = 0.0) -> Callable:
+    """Offline KD: `losses.kd_loss` with teacher logits looked up by the batch's example ids.
+
+    `targets` fills the teacher's slot of the loss: "soft", its outputs at T; "hard", its argmax
+    labels (self-training on unlabelled examples; T must be 1); "smoothed", the true labels
+    smoothed by `smoothing` (no teacher at all: the label-smoothing control; T must be 1)."""
     losses._check_T_alpha(T, alpha)
+    if targets not in TARGETS:
+        raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
+    if targets != "soft" and T != 1:
+        raise ValueError(f"targets={targets!r} are not softened: T must be 1, got {T}")
+    if not 0 <= smoothing <= 1 or (smoothing and targets != "smoothed"):
+        raise ValueError(f"smoothing must be in [0, 1] and only with targets='smoothed', got {smoothing}")
     if alpha == 0:
         return bce_objective()
 
     def loss_fn(logits, batch):
+        labels = batch["labels"].to(logits.device)
+        if targets == "smoothed":
+            if bool((labels < 0).any()):
+                raise ValueError("targets='smoothed' needs labels: unlabelled examples have none to smooth")
+            p = labels.to(logits.dtype) * (1 - smoothing) + smoothing / 2
+            return losses.kd_loss(logits, None, labels, T=T, alpha=alpha, target_prob=p)
         t = teacher_logits[batch["ids"]].to(logits.device)
-        return losses.kd_loss(logits, t, batch["labels"].to(logits.device), T=T, alpha=alpha)
+        if targets == "hard":
+            return losses.kd_loss(logits, None, labels, T=T, alpha=alpha, target_prob=(t > 0).to(logits.dtype))
+        return losses.kd_loss(logits, t, labels, T=T, alpha=alpha)
     return loss_fn
 
 

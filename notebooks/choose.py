@@ -13,8 +13,9 @@
 #
 # Reads the candidate runs' `metrics.json` (student runs record their `params`, the `history` of
 # epochs with validation metrics, and `best_epoch`), scores each by `metric` at its best epoch,
-# and picks the highest (ties: the first candidate in the given order). Writes
-# `{"choice": {key: value}, "metric": ..., "candidates": [...]}` to `out`; student runs read the
+# groups the candidates by the values of `keys` (e.g. a (T, alpha) setting over seeds and sizes),
+# and picks the group with the highest mean score (ties: the group met first in the given order).
+# Writes `{"choice": {key: value}, "metric": ..., "groups": [...], "candidates": [...]}` to `out`; student runs read the
 # `choice` through their `choices` parameter. Only validation is read: the test set plays no part.
 # Paths are relative to the results folder (`kdlib.paths.RESULTS`).
 
@@ -60,6 +61,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kdlib import checks, paths
@@ -98,12 +100,18 @@ for c in candidates:
         raise ValueError(f"{c}: {metric} is {score}")
     rows.append({"path": str(c), "params": {k: run["params"][k] for k in keys}, "best_epoch": best, "score": score})
 
-# %% Choose: the highest score; ties go to the first candidate in the given order
-best_i = max(range(len(rows)), key=lambda i: (rows[i]["score"], -i))
-choice = rows[best_i]["params"]
-result = {"choice": choice, "metric": metric, "candidates": rows}
-table = pd.DataFrame([{**r["params"], "best_epoch": r["best_epoch"], metric: r["score"],
-                       "chosen": "<-" if i == best_i else ""} for i, r in enumerate(rows)])
+# %% Choose: the highest mean score over each setting's runs; ties go to the setting met first
+groups: dict[str, dict] = {}
+for r in rows:
+    g = groups.setdefault(json.dumps(r["params"], sort_keys=True), {"params": r["params"], "scores": []})
+    g["scores"].append(r["score"])
+summary = [{"params": g["params"], "n": len(g["scores"]), "mean": float(np.mean(g["scores"])),
+            "sd": float(np.std(g["scores"], ddof=1)) if len(g["scores"]) > 1 else None} for g in groups.values()]
+best_i = max(range(len(summary)), key=lambda i: (summary[i]["mean"], -i))
+choice = summary[best_i]["params"]
+result = {"choice": choice, "metric": metric, "groups": summary, "candidates": rows}
+table = pd.DataFrame([{**g["params"], "runs": g["n"], f"mean {metric}": g["mean"], "sd": g["sd"],
+                       "chosen": "<-" if i == best_i else ""} for i, g in enumerate(summary)])
 print(table.to_string(index=False))
 print("choice:", json.dumps(choice))
 out_file = resolve(out)
@@ -114,4 +122,5 @@ tmp.replace(out_file)
 
 # %% Checks that nbval enforces on the smoke run
 assert json.loads(out_file.read_text())["choice"] == choice
-assert rows[best_i]["score"] == max(r["score"] for r in rows)
+assert summary[best_i]["mean"] == max(g["mean"] for g in summary)
+assert sum(g["n"] for g in summary) == len(rows)

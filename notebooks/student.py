@@ -27,9 +27,14 @@ arch = "gru"          # "gru" | "cnn"
 hidden = 64           # GRU hidden size / CNN filters per kernel size, 16..256
 T = 2.0               # distillation temperature (> 0); unused when alpha is 0
 alpha = 0.5           # how much the student listens to the teacher: 0 from scratch, 1 soft targets only
+targets = "soft"      # what fills the teacher's slot of the loss: "soft", its outputs at T; "hard", its argmax
+                      # labels (T must be 1; on a transfer set: self-training); "smoothed", the true labels smoothed
+                      # to the mean entropy of the teacher's outputs at T (the label-smoothing control; trained at T = 1)
 seed = 0              # initial weights and batch order
 epochs = 30           # the cap: training stops earlier when validation accuracy has not improved for `patience` epochs
 patience = 3          # epochs without a validation improvement before stopping (same rule for scratch and KD)
+match_steps = ""      # a student run's name: train for as many optimizer steps as it took (epochs rounded up, no
+                      # early stopping; best validation epoch kept): scratch on train alone vs KD on train + transfer
 lr = 2e-3             # overridden by `choices` when given
 choices = ""          # a JSON file written by notebooks/choose.py (e.g. results/choices/lr_gru.json): its "choice"
                       # dict (e.g. {"lr": 0.002}, chosen on validation) overrides these parameters; "" = none
@@ -80,13 +85,14 @@ import time
 
 started = time.time()  # this execution's wall clock (the study's compute line is built from these)
 import json
+import math
 import platform
 
 import numpy as np
 import torch
 
 import kdlib
-from kdlib import checks, data, metrics, models, paths, provenance, train
+from kdlib import checks, data, losses, metrics, models, paths, provenance, train
 
 checks.text("choices", choices, empty_ok=True)
 if choices:  # parameters chosen on validation by notebooks/choose.py (checked below with the others)
@@ -101,6 +107,12 @@ checks.one_of("arch", arch, models.ARCHS)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
 checks.number("T", T, 0, low_open=True)
 checks.number("alpha", alpha, 0, 1)
+checks.one_of("targets", targets, train.TARGETS)
+if targets != "soft" and alpha == 0:
+    checks.fail("targets", targets, "'soft' when alpha is 0 (nothing fills the teacher's slot)")
+if targets == "hard" and T != 1:
+    checks.fail("targets", targets, "'soft' or 'smoothed' when T is not 1 (argmax labels are not softened)")
+checks.folder("match_steps", match_steps, empty_ok=True)
 checks.integer("seed", seed, 0)
 checks.integer("epochs", epochs, 1)
 checks.integer("patience", patience, 1)
@@ -127,13 +139,25 @@ if "provenance" not in teacher_info:
 teacher_rec = teacher_info["provenance"]["teacher"]  # the resolved teacher: never "auto"
 if transfer_n and alpha == 0:
     raise ValueError("transfer_n > 0 needs alpha > 0: only the teacher labels the transfer set")
+if transfer_n and targets == "smoothed":
+    raise ValueError("transfer_n > 0 needs the teacher's targets (soft or hard): smoothed labels need true labels")
+steps_run = None
+if match_steps:  # the run whose optimizer steps this one matches must have finished
+    steps_file = paths.RESULTS / "runs" / "students" / match_steps / "metrics.json"
+    if not steps_file.exists():
+        raise FileNotFoundError(f"match_steps={match_steps!r}: {steps_file} not found: run it first")
+    steps_run = json.loads(steps_file.read_text())
+    if "optimizer_steps" not in steps_run:
+        raise ValueError(f"match_steps={match_steps!r}: its metrics.json records no optimizer_steps (rerun it)")
 cached_transfer = teacher_info["logits"].get("transfer", {}).get("n", 0)
 if transfer_n > cached_transfer:
     raise ValueError(f"transfer_n={transfer_n} but the teacher cached logits for {cached_transfer} unlabelled "
                      f"reviews: rerun the teacher with transfer_n >= {transfer_n} (make teacher-transfer)")
-name = name or f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" + (f"_x{transfer_n}" if transfer_n else "")
+name = name or (f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" + (f"_{targets}" if targets != "soft" else "")
+                + (f"_x{transfer_n}" if transfer_n else "") + (f"_steps-{match_steps}" if match_steps else ""))
 device = models.default_device()
-params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, seed=seed, epochs=epochs, patience=patience, lr=lr, choices=choices,
+params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, targets=targets, seed=seed, epochs=epochs, patience=patience,
+              match_steps=match_steps, lr=lr, choices=choices,
               batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
               max_len=tp["max_len"], teacher_run=teacher_run, teacher=teacher_rec["name"],
               teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"], transfer_n=transfer_n,
@@ -173,6 +197,10 @@ if transfer_n:  # the teacher's transfer set (same seed), cut to transfer_n, joi
     print(f"train: {len(tr)} labelled + {len(transfer_df)} teacher-labelled transfer reviews")
 
 # %% Train: same initial weights and batch order for a baseline and its KD twin
+smoothing = 0.0
+if targets == "smoothed":  # as soft as the teacher's outputs at T, on average, without its knowledge
+    smoothing = losses.matched_smoothing(teacher_logits["train"][ds["train"].ids].numpy(), T)
+    print(f"label smoothing {smoothing:.4f}: the mean entropy of the teacher's outputs at T={T:g}")
 train.seed_everything(seed)
 determinism = provenance.set_determinism(device)
 student = models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim, dropout=dropout,
@@ -186,17 +214,25 @@ inputs = {s: teacher_info["logits"][s]["data_hash"] for s in splits} | {
     "teacher_checkpoint": teacher_info["checkpoint_hash"],
     "transfer": teacher_info["logits"]["transfer"]["data_hash"] if transfer_n else None,
     "choices": provenance.file_hash(paths.ROOT / choices) if choices else None}
+if steps_run is not None:  # as many optimizer steps as the matched run took, no early stopping
+    inputs["match_steps"] = provenance.file_hash(steps_file)
+    epochs, patience = math.ceil(steps_run["optimizer_steps"] / len(train_loader)), None
+    print(f"{steps_run['optimizer_steps']} optimizer steps of {match_steps}: {epochs} epochs here, no early stopping")
 # keyed by code, parameters and inputs: a checkpoint made by other code or data is never resumed from
 ckpt_dir = paths.cache_dir() / "students" / name / provenance.run_key("student", params, inputs)
-history = train.fit(student, train_loader, val_loader, train.kd_objective(teacher_logits["train"], T, alpha),
-                    epochs=epochs, patience=patience, seed=seed, lr=lr, select="accuracy", ckpt_dir=ckpt_dir,
-                    device=device, desc=name)
+objective = train.kd_objective(teacher_logits["train"], 1.0 if targets == "smoothed" else T, alpha, targets, smoothing)
+history = train.fit(student, train_loader, val_loader, objective, epochs=epochs, patience=patience, seed=seed, lr=lr,
+                    select="accuracy", ckpt_dir=ckpt_dir, device=device, desc=name)
 # the epochs' own times (training + validation), summed over every leg of an interrupted run
 train_seconds = float(sum(r["seconds"] for r in history["epochs"]))
 
-# %% Test: the best validation checkpoint on the full test set
+# %% Test: the best validation checkpoint on the full test set; calibration, raw and temperature-scaled on validation
 out = train.predict(student, test_loader, device, desc="test")
+val_out = train.predict(student, val_loader, device, desc="val")
 test_metrics = metrics.binary_metrics(out["labels"], out["logits"])
+calib_T = metrics.fit_temperature(val_out["logits"], val_out["labels"])
+calib = {"raw": metrics.calibration(out["labels"], out["logits"]),
+         "scaled": metrics.calibration(out["labels"], out["logits"], calib_T)}
 agree = float(np.mean((out["logits"] > 0) == (teacher_logits["test"][out["ids"]].numpy() > 0)))
 lat = metrics.latency(student.cpu(), next(iter(data.make_loader(ds["test"], 64, shuffle=True, seed=0, pad_id=pad))))
 print(f"{name}: test accuracy {test_metrics['accuracy']:.4f}, ROC-AUC {test_metrics['roc_auc']:.4f}, "
@@ -207,6 +243,8 @@ run_dir = paths.run_dir("students", name)
 best_val = {k[4:]: v for k, v in history["epochs"][history["best_epoch"] - 1].items() if k.startswith("val_")}
 result = {"name": name, "params": params, "test": test_metrics, "teacher_agreement": agree,
           "best_epoch": history["best_epoch"], "val": best_val, "stopped": history["stopped"],
+          "optimizer_steps": len(history["epochs"]) * len(train_loader), "smoothing": smoothing,
+          "calibration": calib,
           "history": history["epochs"],
           "provenance": provenance.record("student", inputs=inputs, teacher=teacher_rec, determinism=determinism),
           "train_seconds": train_seconds, "seconds_per_epoch": train_seconds / max(1, len(history["epochs"])),
@@ -220,6 +258,8 @@ result = {"name": name, "params": params, "test": test_metrics, "teacher_agreeme
 (run_dir / "params.json").write_text(json.dumps(params, indent=1))
 np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32),
                     logits=out["logits"].astype(np.float16))
+np.savez_compressed(run_dir / "val_scores.npz", ids=val_out["ids"].astype(np.int32),
+                    logits=val_out["logits"].astype(np.float16))
 
 # %% Checks that nbval enforces on the smoke run
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
@@ -229,3 +269,5 @@ assert (run_dir / "metrics.json").exists() and (run_dir / "test_scores.npz").exi
 assert result["provenance"]["kdlib_code"] == provenance.code_hash("student")
 assert str(paths.ROOT) not in (run_dir / "metrics.json").read_text()  # no machine path in a committed result
 assert result["stopped"]["reason"] in ("patience", "cap") and result["stopped"]["epochs_run"] <= epochs
+assert calib["scaled"]["log_loss"] <= calib["raw"]["log_loss"] + 0.05  # fitted on validation, scored on test
+assert (targets == "smoothed") == (smoothing > 0)
