@@ -25,11 +25,11 @@
 # %% tags=["parameters"]
 arch = "gru"          # "gru" | "cnn"
 hidden = 64           # GRU hidden size / CNN filters per kernel size, 16..256
-T = 2.0               # distillation temperature (> 0); unused when alpha is 0
+T = 2.0               # distillation temperature (> 0); unused when alpha is 0 or targets are "hard"
 alpha = 0.5           # how much the student listens to the teacher: 0 from scratch, 1 soft targets only
 targets = "soft"      # what fills the teacher's slot of the loss: "soft", its outputs at T; "hard", its argmax
-                      # labels (T must be 1; on a transfer set: self-training); "smoothed", the true labels smoothed
-                      # to the mean entropy of the teacher's outputs at T (the label-smoothing control; trained at T = 1)
+                      # labels (on a transfer set: self-training); "smoothed", the true labels smoothed to the mean
+                      # entropy of the teacher's outputs at T (the label-smoothing control); both trained at T = 1
 seed = 0              # initial weights and batch order
 epochs = 30           # the cap: training stops earlier when validation accuracy has not improved for `patience` epochs
 patience = 3          # epochs without a validation improvement before stopping (same rule for scratch and KD)
@@ -46,7 +46,8 @@ threads = 0           # torch CPU threads; 0 keeps torch's default (make runs st
 flush_denormal = True  # flush denormal floats to zero: a fresh GRU's epoch runs ~3x faster on x86 CPUs
                       # (only values below 1e-38 change)
 teacher_run = "teacher"  # results/runs/<teacher_run>/metrics.json, written by teacher.py
-transfer_n = 0        # KD only: also train on this many teacher-labelled unlabelled reviews (0: none)
+transfer_n = 0        # KD only: also train on this many teacher-labelled unlabelled reviews (0: none; "all": every one
+                      # the teacher labelled)
 name = ""             # run folder results/runs/students/<name>; empty: derived from the parameters
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
@@ -110,8 +111,6 @@ checks.number("alpha", alpha, 0, 1)
 checks.one_of("targets", targets, train.TARGETS)
 if targets != "soft" and alpha == 0:
     checks.fail("targets", targets, "'soft' when alpha is 0 (nothing fills the teacher's slot)")
-if targets == "hard" and T != 1:
-    checks.fail("targets", targets, "'soft' or 'smoothed' when T is not 1 (argmax labels are not softened)")
 checks.folder("match_steps", match_steps, empty_ok=True)
 checks.integer("seed", seed, 0)
 checks.integer("epochs", epochs, 1)
@@ -124,7 +123,8 @@ checks.boolean("bidirectional", bidirectional)
 checks.integer("threads", threads, 0)
 checks.boolean("flush_denormal", flush_denormal)
 checks.folder("teacher_run", teacher_run)
-checks.integer("transfer_n", transfer_n, 0)
+if transfer_n != "all":
+    checks.integer("transfer_n", transfer_n, 0)
 checks.folder("name", name, empty_ok=True)
 if threads:
     torch.set_num_threads(int(threads))
@@ -150,7 +150,10 @@ if match_steps:  # the run whose optimizer steps this one matches must have fini
     if "optimizer_steps" not in steps_run:
         raise ValueError(f"match_steps={match_steps!r}: its metrics.json records no optimizer_steps (rerun it)")
 cached_transfer = teacher_info["logits"].get("transfer", {}).get("n", 0)
-if transfer_n > cached_transfer:
+transfer_count = cached_transfer if transfer_n == "all" else transfer_n  # the reviews used
+if transfer_n == "all" and not cached_transfer:
+    raise ValueError("transfer_n='all' but the teacher cached no transfer set: rerun it with transfer_n (make teacher-transfer)")
+if transfer_count > cached_transfer:
     raise ValueError(f"transfer_n={transfer_n} but the teacher cached logits for {cached_transfer} unlabelled "
                      f"reviews: rerun the teacher with transfer_n >= {transfer_n} (make teacher-transfer)")
 name = name or (f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" + (f"_{targets}" if targets != "soft" else "")
@@ -160,7 +163,7 @@ params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, targets=targets, seed=
               match_steps=match_steps, lr=lr, choices=choices,
               batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
               max_len=tp["max_len"], teacher_run=teacher_run, teacher=teacher_rec["name"],
-              teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"], transfer_n=transfer_n,
+              teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"], transfer_n=transfer_n, transfer_count=transfer_count,
               threads=torch.get_num_threads(), flush_denormal=flush_denormal, split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
               test_subset=tp["test_subset"], name=name, device=str(device))
 print(json.dumps(params, indent=1))
@@ -185,7 +188,7 @@ if transfer_n:  # the teacher's transfer set (same seed), cut to transfer_n, joi
     transfer_df = data.imdb_transfer_set(cached_transfer, seed=tp["split_seed"])
     if data.content_hash(transfer_df[["id", "text"]]) != teacher_info["logits"]["transfer"]["data_hash"]:
         raise ValueError("the transfer set differs from the one the teacher's logits were computed on")
-    transfer_df = data.subsample(transfer_df, transfer_n, seed=seed, stratify=None)
+    transfer_df = data.subsample(transfer_df, transfer_count, seed=seed, stratify=None)
     t_all = data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"]["transfer"]["cache_path"])
     tr = ds["train"]
     ds["train"] = data.SeqDataset(tr.token_ids + data.cached_token_ids(transfer_df, tok, tp["max_len"]),
@@ -220,7 +223,7 @@ if steps_run is not None:  # as many optimizer steps as the matched run took, no
     print(f"{steps_run['optimizer_steps']} optimizer steps of {match_steps}: {epochs} epochs here, no early stopping")
 # keyed by code, parameters and inputs: a checkpoint made by other code or data is never resumed from
 ckpt_dir = paths.cache_dir() / "students" / name / provenance.run_key("student", params, inputs)
-objective = train.kd_objective(teacher_logits["train"], 1.0 if targets == "smoothed" else T, alpha, targets, smoothing)
+objective = train.kd_objective(teacher_logits["train"], T if targets == "soft" else 1.0, alpha, targets, smoothing)
 history = train.fit(student, train_loader, val_loader, objective, epochs=epochs, patience=patience, seed=seed, lr=lr,
                     select="accuracy", ckpt_dir=ckpt_dir, device=device, desc=name)
 # the epochs' own times (training + validation), summed over every leg of an interrupted run

@@ -43,8 +43,8 @@ test_subset = None    # int: a stratified subset of test (smoke runs only)
 attention_dropout = 0.0  # 0.1 in the pretrained config; 0 makes a CPU training step ~3x faster (hidden dropout stays)
 amp = True            # bf16 autocast (CPU with AVX-512 BF16, or GPU)
 ckpt_every = 100      # steps between resumable checkpoints
-transfer_n = 0        # also cache logits for this many unlabelled reviews (IMDB "unsupervised"): a
-                      # transfer set for KD (student.py `transfer_n`); a trained teacher is not retrained
+transfer_n = 0        # also cache logits for this many unlabelled reviews (IMDB "unsupervised"; "all": the whole
+                      # deduplicated pool): a transfer set for KD (student.py `transfer_n`); a trained teacher is not retrained
 threads = 0           # torch CPU threads; 0 keeps torch's default
 name = "teacher"      # results/runs/<name>/ and cache/teacher/<name>/
 
@@ -106,7 +106,8 @@ checks.optional(checks.integer, "test_subset", test_subset, 2)
 checks.number("attention_dropout", attention_dropout, 0, 1, high_open=True)
 checks.boolean("amp", amp)
 checks.integer("ckpt_every", ckpt_every, 1)
-checks.integer("transfer_n", transfer_n, 0)
+if transfer_n != "all":
+    checks.integer("transfer_n", transfer_n, 0)
 checks.integer("threads", threads, 0)
 checks.folder("name", name)
 if threads:
@@ -135,7 +136,7 @@ splits = {"train": train_df, "val": val_df, "test": test_df}
 token_ids = {s: data.cached_token_ids(df, tok, max_len) for s, df in splits.items()}
 datasets = {s: data.SeqDataset(token_ids[s], df["label"], df["id"]) for s, df in splits.items()}
 if transfer_n:  # unlabelled reviews the teacher labels for the students (ids offset, label -1)
-    splits["transfer"] = data.imdb_transfer_set(transfer_n, seed=split_seed)
+    splits["transfer"] = data.imdb_transfer_set(None if transfer_n == "all" else transfer_n, seed=split_seed)
     datasets["transfer"] = data.SeqDataset(data.cached_token_ids(splits["transfer"], tok, max_len),
                                            splits["transfer"]["label"], splits["transfer"]["id"], allow_unlabelled=True)
 print({s: len(d) for s, d in datasets.items()}, "| truncated at", max_len, "tokens:",
