@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-budget students-transfer report benchmark pu pu-splice pu-splice-hidden pu-imdb pu-report clean-smoke
+  students-controls students-transfer report benchmark pu pu-splice pu-splice-hidden pu-imdb pu-report clean-smoke
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -81,8 +81,8 @@ test: pytest smoke dry-run ## unit tests, the notebooks on smoke parameters, the
 reproduce: $(STAMP) ## the whole study, incrementally, with this machine's cores (CORES=...)
 	$(call snake_until_done,all)
 
-teacher: $(STAMP) ## fine-tune the teacher, cache its logits (resumable)
-	$(call snake_until_done,teacher)
+teacher: $(STAMP) ## fine-tune the teachers (T_train 1 and the T_train 2 control), cache their logits (resumable)
+	$(call snake_until_done,teachers)
 
 teacher-transfer: $(STAMP) ## the trained teacher also labels the transfer set (imdb.transfer in the config)
 	$(call snake_until_done,teacher_transfer)
@@ -93,11 +93,11 @@ choices: $(STAMP) ## the lr sweeps and each architecture's lr choice (results/ch
 students: $(STAMP) ## every student run (main grid, T sweep, budget, transfer set, lr sweeps)
 	$(call snake_until_done,students)
 
-students-budget: $(STAMP) ## GRU-64 scratch vs KD with another epoch budget
-	$(call snake_until_done,students_budget)
+students-controls: $(STAMP) ## hard-label, label-smoothing and T_train = 2 teacher controls at hidden 32 and 64
+	$(call snake_until_done,students_controls students_teacher_T2)
 
-students-transfer: $(STAMP) ## GRU-64 KD on train + the teacher-labelled transfer set
-	$(call snake_until_done,students_transfer)
+students-transfer: $(STAMP) ## hidden 64 on train + the teacher-labelled pool: KD, self-training, scratch with as many steps
+	$(call snake_until_done,students_transfer students_transfer_steps)
 
 report: $(STAMP) ## study 1's tables and figures (computes the runs they need first)
 	$(call snake_until_done,report)

@@ -27,13 +27,39 @@ def S():
 
 
 def test_config_expands_to_the_declared_grids(S):
-    # main 3 seeds x 5 sizes x 2 archs x (scratch, KD) + the T sweep's other T (3 x 2 x 2 x 3)
-    # + budget 6 + transfer 3 + lr sweep 2 archs x 4 rates
-    assert len(S.students) == 60 + 36 + 6 + 3 + 8
+    # lr sweep 2 archs x 4 rates; kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T;
+    # scratch 5 seeds x 3 sizes x 2 + 3 x 2 x 2; kd 9 x 2 + 3 x 2 x 2; controls 3 x 2 x 2 x 2;
+    # T_train 2 teacher 3 x 2 x 2; transfer 3 x 2 x 2 + steps 3 x 2
+    assert len(S.students) == 8 + 96 + 30 + 12 + 18 + 12 + 24 + 12 + 12 + 6
     assert len(S.reported_pu) == 60 + 54
-    assert "gru_h64_T2_a0.5_s0" in S.students and "cnn_h32_T8_a0.5_s2" in S.students
-    assert S.students["gru_h64_T2_a0.5_s0"]["patience"] == 3
-    assert "splice_pinat_c0.2_innpu_a0.5_b0.5_off_gru64_s1" in S.pu
+    assert set(S.teachers) == {"teacher", "teacher_T2"} and S.teachers["teacher_T2"]["T_train"] == 2.0
+    assert S.transfer == {**S.teachers["teacher"], "transfer_n": "all"}
+    assert S.students["gru_h64_scratch_s4"]["patience"] == 3
+    assert S.students["cnn_h32_T8_a1_s2"]["choices"] == "results/choices/lr_cnn.json"  # the kd sweep reads lr
+    assert S.students["cnn_h16_kd_s4"]["choices"] == "results/choices/kd_cnn.json"
+    assert S.choices["kd_gru"]["keys"] == ["T", "alpha", "lr"] and len(S.choices["kd_gru"]["candidates"]) == 48
+    assert S.students["gru_h64_scratch_steps_s1"]["match_steps"] == "gru_h64_soft_xall_s1"
+    assert "gru_h64_T2_a0.5_s0" in S.students and "splice_pinat_c0.2_innpu_a0.5_b0.5_off_gru64_s1" in S.pu
+
+
+def test_group_choices_templates_and_references_are_checked():
+    def study_with(**students):
+        cfg = study.load(ROOT / "config" / "study.yaml")
+        cfg["imdb"]["students"]["groups"] = students
+        return study.Study(cfg)
+
+    with pytest.raises(ValueError, match="no choice named 'nope'"):
+        study_with(g={"name": "r{seed}", "choose": "nope", "grid": {"seed": [0], "arch": ["gru"]}})
+    with pytest.raises(ValueError, match="not a declared student run"):
+        study_with(g={"name": "r{seed}", "fixed": {"arch": "gru", "match_steps": "x{seed}"}, "grid": {"seed": [0]}})
+    with pytest.raises(ValueError, match="not one of imdb.teachers"):
+        study_with(g={"name": "r{seed}", "fixed": {"arch": "gru", "teacher_run": "t9"}, "grid": {"seed": [0]}})
+    with pytest.raises(ValueError, match="labels"):
+        study_with(g={"name": "r{seed}", "fixed": {"arch": "gru", "teacher_run": "teacher_T2", "transfer_n": 10},
+                      "grid": {"seed": [0]}})
+    s = study_with(a={"name": "a{seed}", "fixed": {"arch": "cnn"}, "grid": {"seed": [0]}},
+                   b={"name": "b{seed}", "fixed": {"arch": "cnn", "match_steps": "a{seed}"}, "grid": {"seed": [0]}})
+    assert s.students["b0"]["match_steps"] == "a0"
 
 
 def test_every_name_is_built_from_its_parameters_and_every_parameter_is_declared(S):

@@ -39,7 +39,7 @@ def differences(declared: dict, recorded: dict) -> dict:
 def check(config: dict, root: Path) -> dict:
     """{rule: {"stale": {run: differences}, "missing": [runs]}} over every declared run."""
     s = study.Study(config)
-    tables = {"teacher": ("teacher", {s.teacher.get("name", "teacher"): (s.teacher, f"results/runs/{s.teacher.get('name', 'teacher')}/metrics.json")}),
+    tables = {"teacher": ("teacher", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.teachers.items()}),
               "student": ("student", {n: (p, f"results/runs/students/{n}/metrics.json") for n, p in s.students.items()}),
               "pu_run pu_run_gpu": ("online_pu", {n: (p, f"results/runs/pu/{n}/metrics.json") for n, p in s.pu.items()})}
     out = {}

@@ -6,6 +6,10 @@ A *group* of runs is a mapping with
             A value that is a mapping sets several parameters at once (e.g. {T: 1, alpha: 0}).
     name:   a template of the run's name, filled from the run's parameters (floats as %g; values
             listed under `codes` are written by their code, e.g. prior None -> "nat").
+    choose: (IMDB students) the choice made on validation its runs read (imdb.choices), instead
+            of the students' own `choose`.
+A parameter's string value that holds "{...}" is a template too, filled like the name (e.g.
+match_steps: "{arch}_h64_kd_xall_s{seed}": the run this one matches).
 Two groups may declare the same run (the T sweep repeats the main grid's T = 2): same name and
 same parameters is one run; same name with other parameters is an error.
 
@@ -48,9 +52,9 @@ def run_name(template: str, params: dict, codes: dict | None = None) -> str:
 def expand(group: dict, inherited: dict | None = None, codes: dict | None = None,
            where: str = "group") -> dict[str, dict]:
     """The runs of one group: name -> parameters (including `name`), in declared order."""
-    unknown = set(group) - {"fixed", "grid", "name", "gpu", "optional"}
+    unknown = set(group) - {"fixed", "grid", "name", "gpu", "optional", "choose"}
     if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: fixed, grid, name, gpu, optional)")
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: fixed, grid, name, gpu, optional, choose)")
     if "name" not in group:
         raise ValueError(f"{where}: needs a `name` template")
     base = {**(inherited or {}), **(group.get("fixed") or {})}
@@ -66,6 +70,9 @@ def expand(group: dict, inherited: dict | None = None, codes: dict | None = None
                 params.update(value)
             else:
                 params[axis] = value
+        for k, v in list(params.items()):
+            if isinstance(v, str) and "{" in v:
+                params[k] = run_name(v, params, codes)
         name = run_name(group["name"], params, codes)
         params["name"] = name
         _add(runs, name, params, where)
@@ -88,57 +95,45 @@ class Study:
     def __init__(self, config: dict):
         imdb, pu = config["imdb"], config["pu"]
 
-        # ---- IMDB: teacher, its transfer-set labelling, choices, students, report ----------------
-        self.teacher = dict(imdb["teacher"])
-        self.transfer = dict(imdb["transfer"])
-        if self.transfer.get("name", "teacher") != self.teacher.get("name", "teacher"):
-            raise ValueError("imdb.transfer must label the transfer set with the teacher it follows (same name)")
+        # ---- IMDB: teachers, the transfer-set labelling, choices, students, report ---------------
+        self.teachers = {n: {**(p or {}), "name": n} for n, p in imdb["teachers"].items()}
+        transfer = dict(imdb["transfer"])
+        if transfer.get("name") not in self.teachers:
+            raise ValueError(f"imdb.transfer.name must be one of imdb.teachers {sorted(self.teachers)}")
+        # the labelling reruns the teacher notebook on a trained teacher: same parameters + transfer_n
+        self.transfer = {**self.teachers[transfer["name"]], **transfer}
         st = imdb["students"]
         self.student_fixed = dict(st.get("fixed") or {})
         self.students: dict[str, dict] = {}
         self.student_groups: dict[str, list[str]] = {}
         self.sweeps: set[str] = set()             # groups of choice sweeps (not in the report)
-        # choices: each is a small sweep of student runs; one choice file per value of `per`
+        self.student_choice: dict[str, str] = {}  # student -> choice stem it reads
+        # choices, in declared order (a sweep may read an earlier choice, e.g. the lr): each is a
+        # small sweep of student runs; one choice file per value of `per`
         self.choices: dict[str, dict] = {}       # choice file stem (lr_gru) -> spec
         self.choice_of: dict[tuple, str] = {}     # (choice, value of `per`) -> stem
+        self.choice_per: dict[str, str] = {}      # choice -> the parameter it is made per (e.g. arch)
         for cname, spec in (imdb.get("choices") or {}).items():
             unknown = set(spec) - {"per", "keys", "metric", "candidates"}
             if unknown:
                 raise ValueError(f"imdb.choices.{cname}: unknown keys {sorted(unknown)}")
-            cands = expand(spec["candidates"], self.student_fixed, where=f"imdb.choices.{cname}")
-            for n, p in cands.items():
-                p.setdefault("choices", "")
-                _add(self.students, n, p, f"imdb.choices.{cname}")
+            where = f"imdb.choices.{cname}"
+            cands = self._student_group(spec["candidates"], spec["candidates"].get("choose"), where)
             self.student_groups[f"{cname}_sweep"] = list(cands)
             self.sweeps.add(f"{cname}_sweep")
-            per = spec["per"]
+            per = self.choice_per[cname] = spec["per"]
             for value in dict.fromkeys(p[per] for p in cands.values()):
                 stem = f"{cname}_{value}"
                 self.choices[stem] = {
                     "choice": cname, "per": {per: value}, "keys": list(spec["keys"]), "metric": spec["metric"],
                     "candidates": [n for n, p in cands.items() if p[per] == value]}
                 self.choice_of[(cname, value)] = stem
-        choose = st.get("choose")
-        if choose and choose not in (imdb.get("choices") or {}):
-            raise ValueError(f"imdb.students.choose: no choice named {choose!r} under imdb.choices")
-        self.student_choice: dict[str, str] = {}  # student -> choice stem it reads
         for gname, group in st["groups"].items():
-            runs = expand(group, self.student_fixed, where=f"imdb.students.groups.{gname}")
-            for n, p in runs.items():
-                if choose:
-                    per = imdb["choices"][choose]["per"]
-                    stem = self.choice_of.get((choose, p[per]))
-                    if stem is None:
-                        raise ValueError(f"{n}: no {choose} choice for {per}={p[per]!r} (add it to the sweep)")
-                    p["choices"] = self.choice_path(stem)
-                    self.student_choice[n] = stem
-                else:
-                    p.setdefault("choices", "")
-                if p.get("transfer_n", 0) > self.transfer["transfer_n"]:
-                    raise ValueError(f"{n}: transfer_n={p['transfer_n']} but the teacher labels only "
-                                     f"{self.transfer['transfer_n']} (imdb.transfer.transfer_n)")
-                _add(self.students, n, p, f"imdb.students.groups.{gname}")
+            runs = self._student_group(group, group.get("choose", st.get("choose")), f"imdb.students.groups.{gname}")
             self.student_groups[gname] = list(runs)
+        for n, p in self.students.items():
+            if p.get("match_steps") and p["match_steps"] not in self.students:
+                raise ValueError(f"{n}: match_steps={p['match_steps']!r} is not a declared student run")
         self.reported_students = list(dict.fromkeys(
             n for g, names in self.student_groups.items() if g not in self.sweeps for n in names))
         self.report = dict(imdb.get("report") or {})
@@ -171,6 +166,34 @@ class Study:
                 first[tkey] = n
         self.reported_pu = [n for g, names in self.pu_groups.items() if g not in self.pu_optional for n in names]
         self.pu_report = dict(pu.get("report") or {})
+
+    def _student_group(self, group: dict, choose: str | None, where: str) -> dict[str, dict]:
+        """Expand one group of student runs, give each the choice file it reads, check its teacher
+        and transfer set, and add them to `students`."""
+        group = {k: v for k, v in group.items() if k != "choose"}
+        runs = expand(group, self.student_fixed, where=where)
+        for n, p in runs.items():
+            if choose:
+                if choose not in self.choice_per:
+                    raise ValueError(f"{where}: no choice named {choose!r} declared before it under imdb.choices")
+                per = self.choice_per[choose]
+                stem = self.choice_of.get((choose, p[per]))
+                if stem is None:
+                    raise ValueError(f"{n}: no {choose} choice for {per}={p[per]!r} (add it to the sweep)")
+                p["choices"] = self.choice_path(stem)
+                self.student_choice[n] = stem
+            else:
+                p.setdefault("choices", "")
+            teacher = p.get("teacher_run", "teacher")
+            if teacher not in self.teachers:
+                raise ValueError(f"{n}: teacher_run={teacher!r} is not one of imdb.teachers {sorted(self.teachers)}")
+            labelled, wanted = self.transfer["transfer_n"], p.get("transfer_n", 0)
+            if wanted and (teacher != self.transfer["name"] or (labelled != "all" and (
+                    wanted == "all" or wanted > labelled))):
+                raise ValueError(f"{n}: transfer_n={wanted!r} but teacher {self.transfer['name']!r} labels "
+                                 f"{labelled!r} reviews (imdb.transfer), for its own students only")
+            _add(self.students, n, p, where)
+        return runs
 
     @staticmethod
     def choice_path(stem: str) -> str:
