@@ -84,6 +84,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
@@ -250,6 +252,7 @@ def candidates(choice):
 kd_choices, lr_choices = choices_of(kd_choice), choices_of(lr_choice)
 for a, (f, c) in kd_choices.items():
     print(f"{a}: kd choice {f}: " + (json.dumps(c["choice"]) if c else "missing"))
+
 # %% Classify every run by its recorded parameters (never its name)
 # kind: scratch (alpha 0), steps (alpha 0 trained for the optimizer steps of another run), kd (soft targets
 # from the study's teacher, no transfer set), hard / smoothed (the controls: the teacher's argmax labels,
@@ -336,7 +339,7 @@ for _, g in all_runs[all_runs.left_out == ""].groupby(SETTING, dropna=False):
     if len(g) > 1:
         keep = g.finished.fillna(-np.inf).idxmax()
         leave_out(all_runs.index.isin(g.index.drop(keep)), "repeat",
-                  f"the same kind, cell, seed and setting as {all_runs.name[keep]}, which finished later (kept)")
+                  f"the same kind, cell, seed and setting as {all_runs.at[keep, 'name']}, which finished later (kept)")
 left_out = all_runs[all_runs.left_out != ""][["name", "kind", "left_out_as", "teacher_run", "teacher_checkpoint", "code_version", "left_out"]]
 left_out.rename(columns={"left_out": "reason"}).to_csv(tables / "left_out.csv", index=False)
 runs = all_runs[all_runs.left_out == ""].drop(columns=["left_out", "left_out_as"]).reset_index(drop=True)
@@ -345,6 +348,7 @@ runs.drop(columns="path").to_csv(tables / "student_runs.csv", index=False)
 print(f"{len(runs)} student runs used; {len(left_out)} left out (tables/left_out.csv)")
 left_out_counts = left_out.groupby("left_out_as", sort=False).size()
 left_out_counts.rename("runs left out")
+
 # %% Provenance: what the tables are made of
 def teacher_text(t):
     r = teachers[t]
@@ -510,6 +514,7 @@ main_md = "\n".join([
     "No scratch/KD seed pairs: no pooled test."])
 (tables / "students.md").write_text(main_md + "\n")
 print(main_md)
+
 # %% Figures of section 1: accuracy vs size; the paired gain of KD vs size and vs parameters
 ACC_LABEL = {"accuracy": f"test accuracy (share of {n_test:,} reviews correct)",
              "roc_auc": f"test ROC-AUC ({n_test:,} reviews)"}
@@ -559,7 +564,7 @@ def plot_gain(ax, m, x):
             ax.annotate(f"n={n}", (xv, yv), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour(arch))
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xscale("log", base=2 if x == "hidden" else 10)
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     if x == "hidden":
         ax.set_xticks(sorted(summary.hidden.unique()), labels=sorted(summary.hidden.unique()))
     ax.set_xlabel("hidden size (GRU units / CNN filters per width)" if x == "hidden"
@@ -628,6 +633,7 @@ if roc_drawn:
     fig.savefig(figures / "roc_curves.png")
 else:
     print(f"no scratch or KD runs at hidden {roc_hidden}: no ROC figure")
+
 # %% 2 · The T × alpha sweep: what each architecture's kd choice saw on validation, and the test set beside it
 # The sweep: the kd choice's candidate runs (soft KD from the study's teacher, no transfer set). The choice
 # took the setting with the best mean validation accuracy over all its candidates (every size and seed);
@@ -712,10 +718,8 @@ if len(sweep):
                                                                            "all sizes (what the choice used)"))
     fig.tight_layout()
     fig.savefig(figures / "kd_sweep.png")
+
 # %% Figures of paired differences (controls, transfer set): one point per cell and kind, with its 95% CI
-from matplotlib.lines import Line2D
-
-
 def legend_for(ax, kinds, cell_archs):
     """The scheme in the legend: a marker per kind (grey), a colour per architecture."""
     handles = ([Line2D([], [], color="0.4", marker=KIND[k][1], ls="none", label=KIND[k][0]) for k in kinds]
@@ -905,6 +909,7 @@ if len(controls):
     axes[1].set_title("each control vs KD at the chosen (T, alpha)")
     fig.tight_layout()
     fig.savefig(figures / "controls.png")
+
 # %% 4 · The transfer set: train + the teacher-labelled pool, KD and self-training; scratch with as many steps
 # KD on train + pool (the teacher's soft targets on the pool), self-training (its argmax labels on the pool),
 # scratch on train alone for as many optimizer steps as the KD run on train + pool took, and plain scratch;
@@ -1018,6 +1023,7 @@ calib_md = "\n".join([f"Test ECE ({N_BINS} equal-width confidence bins), mean ±
                       ""] + ([f"- {calib_sentence()}"] if calib_sentence() else []))
 (tables / "calibration.md").write_text(calib_md + "\n")
 print(calib_md)
+
 # %% Reliability diagram at hidden `calib_hidden`: scratch vs KD, raw and temperature-scaled, pooled over seeds
 EDGES = np.linspace(0.0, 1.0, N_BINS + 1)
 
@@ -1110,6 +1116,7 @@ time_line = (f"Compute as measured: teacher fine-tune " + ", ".join(f"{t} {m:.0f
              + f"; {len(study_runs)} student runs, {study_runs.train_seconds.sum() / 3600:.1f} core-hours of training. "
              + wall_line)
 print(time_line)
+
 # %% Findings in plain numbers, computed from the tables above; the short answer for README
 def cells_txt(frame):
     return ", ".join(cell_name(a, h) for a, h in zip(frame.arch, frame.hidden)) or "none"
@@ -1209,6 +1216,7 @@ headline = [s for s in [
     "The whole study, its tables, figures and method: [results/imdb.md](results/imdb.md)."] if s]
 (tables / "headline.md").write_text("".join(f"- {s}\n" for s in headline))
 print("\n".join(headline))
+
 # %% The study page results/imdb.md: the answer, the method, every table and figure (links relative to results/)
 def fig_md(name, alt):
     return f"![{alt}](figures/{name})" if (figures / name).exists() else f"(No figure: {alt.lower()} has no runs.)"
