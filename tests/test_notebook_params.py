@@ -36,8 +36,10 @@ BAD = {
     "online_pu": [("hidden", 64.5), ("seed", -1), ("data_seed", -1), ("teacher_lr", 0), ("student_lr", -1),
                   ("kmer", 20), ("meta_epochs", True), ("amp", "yes"), ("threads", -1), ("name", "a/b"),
                   ("positives_per_batch", 64)],
-    "report": [("main_T", 0), ("main_alpha", 0), ("main_alpha", 1.5), ("main_epochs", 0), ("roc_hidden", 8),
-               ("target", 0.88), ("target", ("lstm", 64, 0.88)), ("target", ("gru", 64, 1.5)),
+    "report": [("teacher_run", ""), ("teacher_run", "../teacher"), ("kd_choice", 5), ("kd_choice", "choices/kd.json"),
+               ("kd_choice", "/tmp/kd_{arch}.json"), ("kd_choice", "../choices/kd_{arch}.json"), ("lr_choice", ""),
+               ("lr_choice", "choices/lr_{size}.json"), ("roc_hidden", 8), ("roc_hidden", 64.0), ("calib_hidden", 512),
+               ("target", 0.895), ("target", ("lstm", 64, 0.895)), ("target", ("gru", 64, 1.5)),
                ("target_hours", 0), ("update_readme", "no")],
     "pu_report": [("runs", ""), ("runs", "../runs"), ("prefix", "a/b"), ("update_readme", "no")],
 }
@@ -46,7 +48,7 @@ EXTRA = {("online_pu", "max_len"): {"dataset": "imdb"}}
 BAD["online_pu"].append(("max_len", 100_000))
 # one per notebook, end to end through papermill
 PAPERMILL = [("teacher", "epochs", 0), ("student", "lr", -1), ("online_pu", "student_lr", -1),
-             ("report", "main_epochs", 0), ("pu_report", "update_readme", "no")]
+             ("report", "target_hours", 0), ("pu_report", "update_readme", "no")]
 # parameters the study passes (smoke files and the Makefile's grid), which must pass the checks
 GOOD = [(yaml.stem.split("-")[0], yaml.name) for yaml in sorted((ROOT / "notebooks" / "smoke").glob("*.yaml"))] + [
     ("teacher", {"transfer_n": 25000, "threads": 0}),
