@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark pu pu-splice pu-splice-hidden pu-imdb pu-report clean-smoke
+  students-controls students-transfer report benchmark pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -119,6 +119,11 @@ pu-imdb: $(STAMP) ## PU study, IMDB-PU grid (MiniLM teacher; hours on a CPU; res
 
 pu-report: $(STAMP) ## PU tables and figures (computes the runs they need first)
 	$(call snake_until_done,pu_report)
+
+unlock: $(STAMP) ## after a killed run: remove Snakemake's lock (refused while a snakemake of this checkout runs)
+	@if pgrep -f "[s]nakemake.*--workflow-profile profiles/default" >/dev/null; then \
+	  echo "a snakemake is still running here; not unlocking" >&2; exit 1; fi
+	$(SNAKEMAKE) --unlock
 
 clean-smoke: ## remove smoke-test outputs
 	rm -rf build/smoke
