@@ -87,6 +87,17 @@ def folder(name: str, value, empty_ok: bool = False):
     return value
 
 
+def run_name(name: str, value, empty_ok: bool = False):
+    """A run's name: one folder name or several joined by '/' (a sweep's subfolder, e.g.
+    "lr_sweep/gru_h64_..."), each part as `folder` allows; never absolute, never '.' or '..'."""
+    parts = value.split("/") if isinstance(value, str) and value else [value]
+    for part in parts:
+        if not isinstance(part, str) or "\\" in part or part in (".", "..") or not (part or (empty_ok and parts == [""])):
+            fail(name, value, "a run name: folder names joined by '/' (no '\\', no empty part, not '.' or '..'"
+                 + (", or empty)" if empty_ok else ", not empty)"))
+    return value
+
+
 def optional(check, name: str, value, *args, **kwargs):
     """None, or what `check(name, value, *args, **kwargs)` allows."""
     if value is None:

@@ -111,7 +111,7 @@ checks.number("alpha", alpha, 0, 1)
 checks.one_of("targets", targets, train.TARGETS)
 if targets != "soft" and alpha == 0:
     checks.fail("targets", targets, "'soft' when alpha is 0 (nothing fills the teacher's slot)")
-checks.folder("match_steps", match_steps, empty_ok=True)
+checks.run_name("match_steps", match_steps, empty_ok=True)
 checks.integer("seed", seed, 0)
 checks.integer("epochs", epochs, 1)
 checks.integer("patience", patience, 1)
@@ -125,7 +125,7 @@ checks.boolean("flush_denormal", flush_denormal)
 checks.folder("teacher_run", teacher_run)
 if transfer_n != "all":
     checks.integer("transfer_n", transfer_n, 0)
-checks.folder("name", name, empty_ok=True)
+checks.run_name("name", name, empty_ok=True)
 if threads:
     torch.set_num_threads(int(threads))
 torch.set_flush_denormal(flush_denormal)
