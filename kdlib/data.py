@@ -109,6 +109,30 @@ def load_imdb(splits: Sequence[str] = ("train", "test"), source: str = "auto",
     return out
 
 
+# IMDB's star ratings (1-4 negative, 7-10 positive; 5 and 6 are not in the data set): the classes
+# of the "rating" task, in order. The hub's stanfordnlp/imdb has no rating: the local files are its source.
+RATING_STARS = (1, 2, 3, 4, 7, 8, 9, 10)
+TASKS = {"binary": 2, "rating": len(RATING_STARS)}  # IMDB task -> number of classes
+
+
+def with_rating_labels(df: pd.DataFrame, split: str) -> pd.DataFrame:
+    """`df` (rows of IMDB `split` as `load_imdb(source="local")` gave them: ids are the file's rows)
+    with `label` replaced by the review's star class, an index into RATING_STARS, and a `stars`
+    column. The texts are checked against the file, and every rating against the binary label."""
+    if not str(df.attrs.get("source", "")).startswith("local"):
+        raise ValueError("the rating task needs the local IMDB files (the hub's stanfordnlp/imdb has no star "
+                         "rating): load them with load_imdb(..., source='local')")
+    rows = _read_parquet(paths.data_dir() / "imdb" / f"{split}.parquet", ["text", "label", "rating"]).iloc[df["id"]]
+    if not np.array_equal(rows["text"].to_numpy(), df["text"].to_numpy()):
+        raise ValueError(f"IMDB {split}: the reviews differ from the file's rows of the same ids")
+    stars = rows["rating"].to_numpy().astype(np.int64)
+    if not np.isin(stars, RATING_STARS).all() or not np.array_equal(stars >= 7, df["label"].to_numpy() == 1):
+        raise ValueError(f"IMDB {split}: ratings outside {RATING_STARS} or disagreeing with the binary labels")
+    out = df.assign(label=np.searchsorted(RATING_STARS, stars), stars=stars)
+    out.attrs = dict(df.attrs)
+    return out
+
+
 def normalise_text(texts) -> pd.Series:
     """Texts compared for duplicates: `<br />` as a space, lower case, runs of white space as one."""
     return (pd.Series(texts, dtype=str).str.replace("<br />", " ", regex=False).str.lower()
@@ -330,6 +354,21 @@ class SeqDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.token_ids[i], self.labels[i], self.ids[i]
+
+
+class ClassDataset(SeqDataset):
+    """A `SeqDataset` whose labels are classes 0..n_classes-1 (e.g. IMDB's star ratings), or -1
+    for unlabelled examples when `allow_unlabelled`."""
+
+    def __init__(self, token_ids: Sequence[np.ndarray], labels, ids=None, n_classes: int = 2,
+                 allow_unlabelled: bool = False):
+        labels = np.asarray(labels, dtype=np.int64)
+        bad = (labels >= n_classes) | (labels < (-1 if allow_unlabelled else 0))
+        if n_classes < 2 or bad.any():
+            raise ValueError(f"labels must be classes 0..{n_classes - 1}" + (" or -1" if allow_unlabelled else "")
+                             + f" (n_classes >= 2), found {sorted(set(labels[bad].tolist()))[:10]}")
+        super().__init__(token_ids, np.zeros_like(labels), ids)  # SeqDataset's checks of the sequences
+        self.labels = labels
 
 
 @dataclass

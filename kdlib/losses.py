@@ -1,6 +1,8 @@
-"""Losses for single-logit binary models: knowledge distillation and (imbalanced) nnPU.
+"""Losses: knowledge distillation for single-logit binary models and for K-class models (Hinton's
+softmax form), and (imbalanced) nnPU.
 
-All functions take raw scores (logits), never sigmoid outputs, and return a batch mean.
+All functions take raw scores (logits), never sigmoid or softmax outputs, and return a batch mean.
+A binary model has one logit per example (shape (B,)); a K-class model K of them (shape (B, K)).
 """
 from __future__ import annotations
 
@@ -92,23 +94,81 @@ def binary_entropy(p) -> np.ndarray:
     return entr(p) + entr(1 - p)
 
 
+def smoothed_entropy(eps: float, n_classes: int) -> float:
+    """Entropy in nats of a label smoothed by `eps` over `n_classes`: 1 - eps + eps/K on the true
+    class, eps/K on each other (eps = 1: uniform). At K = 2: `binary_entropy(1 - eps / 2)`."""
+    from scipy.special import entr
+
+    return float(entr(1 - eps + eps / n_classes) + (n_classes - 1) * entr(eps / n_classes))
+
+
 def matched_smoothing(teacher_logits, T: float) -> float:
-    """The label-smoothing epsilon whose smoothed labels (1 - eps/2 for the true class, eps/2 for
-    the other) have the mean entropy of the teacher's outputs at temperature T, sigmoid(t/T): the
-    control that gives a student targets exactly as soft as the teacher's, without its knowledge."""
+    """The label-smoothing epsilon (`smoothed_entropy`) whose smoothed labels have the mean entropy
+    of the teacher's outputs at temperature T: sigmoid(t/T) for single logits (shape (N,)),
+    softmax(t/T) for K-class logits (shape (N, K)). The control that gives a student targets
+    exactly as soft as the teacher's, without its knowledge."""
     from scipy.optimize import brentq
-    from scipy.special import expit
+    from scipy.special import entr, expit, softmax
 
     _check_T_alpha(T, 0.0)
     t = np.asarray(teacher_logits, dtype=np.float64)
-    if t.size == 0 or not np.isfinite(t).all():
-        raise ValueError("teacher_logits must be a non-empty array of finite logits")
-    h = float(binary_entropy(expit(t / T)).mean())
+    if t.size == 0 or t.ndim not in (1, 2) or not np.isfinite(t).all():
+        raise ValueError("teacher_logits must be a non-empty (N,) or (N, K) array of finite logits")
+    if t.ndim == 1:
+        k, h = 2, float(binary_entropy(expit(t / T)).mean())
+    else:
+        k, h = t.shape[1], float(entr(softmax(t / T, axis=1)).sum(axis=1).mean())
     if h <= 0:
         return 0.0
-    if h >= np.log(2):
+    if h >= np.log(k):
         return 1.0
-    return float(brentq(lambda eps: binary_entropy(1 - eps / 2) - h, 0.0, 1.0, xtol=1e-12))
+    return float(brentq(lambda eps: smoothed_entropy(eps, k) - h, 0.0, 1.0, xtol=1e-12))
+
+
+def softmax_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, labels: torch.Tensor | None,
+                    T: float = 2.0, alpha: float = 0.5, target_prob: torch.Tensor | None = None) -> torch.Tensor:
+    """Knowledge distillation for K-class models, logits of shape (B, K) (Hinton et al. 2015):
+
+        (1 - alpha) * CE(s, y) + alpha * T^2 * KL(softmax(t/T) || softmax(s/T))
+
+    The K-class form of `kd_loss`, with the same arguments and rules: the teacher is detached;
+    `target_prob` (B, K) replaces softmax(t/T) by other targets (its argmax one-hot, smoothed
+    labels); unlabelled examples (label -1) take part in the KL term only. At K = 2, the logits
+    (0, z) give exactly `kd_loss` on the single logit z (tests/test_losses.py).
+    """
+    _check_T_alpha(T, alpha)
+    if student_logits.ndim != 2:
+        raise ValueError(f"softmax_kd_loss needs (batch, classes) logits, got shape {tuple(student_logits.shape)}")
+    loss = student_logits.new_zeros(())
+    if alpha < 1:
+        if labels is None:
+            raise ValueError("labels are needed when alpha < 1")
+        labelled = labels >= 0
+        if alpha == 0 and not bool(labelled.all()):
+            raise ValueError("unlabelled examples (label -1) need alpha > 0: only the teacher can teach them")
+        if labelled.any():
+            loss = loss + (1 - alpha) * F.cross_entropy(student_logits[labelled], labels[labelled].long())
+    if alpha > 0:
+        if target_prob is None and teacher_logits is None:
+            raise ValueError("teacher logits (or target_prob) are needed when alpha > 0")
+        p = (target_prob if target_prob is not None else torch.softmax(teacher_logits / T, dim=1)).detach()
+        p = p.to(student_logits.dtype)
+        kl = (torch.xlogy(p, p) - p * torch.log_softmax(student_logits / T, dim=1)).sum(dim=1)
+        loss = loss + alpha * T * T * kl.mean()
+    return loss
+
+
+def collapse_to_binary(logits: torch.Tensor, positive, T: float = 1.0) -> torch.Tensor:
+    """Single logits z from K-class logits t (shape (N, K)) such that sigmoid(z / T) is the
+    probability the K-class model puts on the `positive` classes (a boolean mask of length K) at
+    temperature T: z = T * (logsumexp(t_pos / T) - logsumexp(t_neg / T)). A rating teacher read as
+    a binary one: its eight-way distribution collapsed to P(positive) at T."""
+    _check_T_alpha(T, 0.0)
+    positive = torch.as_tensor(positive, dtype=torch.bool)
+    if logits.ndim != 2 or positive.shape != (logits.shape[1],) or positive.all() or not positive.any():
+        raise ValueError("collapse_to_binary needs (N, K) logits and a mask of K classes with both sides non-empty")
+    t = logits / T
+    return T * (torch.logsumexp(t[:, positive], dim=1) - torch.logsumexp(t[:, ~positive], dim=1))
 
 
 def sigmoid_loss(z: torch.Tensor, y: float) -> torch.Tensor:

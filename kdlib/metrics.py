@@ -28,37 +28,106 @@ def expected_calibration_error(labels, probs, n_bins: int = 15) -> float:
     return float(ece)
 
 
+def probabilities(logits, temperature: float = 1.0) -> np.ndarray:
+    """sigmoid(z / T) of single logits (N,), the positive-class probability; softmax(z / T) of
+    K-class logits (N, K), the class probabilities; in float64."""
+    from scipy.special import softmax
+
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    return sigmoid(z) if z.ndim == 1 else softmax(z, axis=1)
+
+
+def _log_loss(labels, probs) -> float:
+    classes = [0, 1] if probs.ndim == 1 else list(range(probs.shape[1]))
+    return float(skm.log_loss(labels, probs, labels=classes))
+
+
 def fit_temperature(logits, labels) -> float:
     """Temperature scaling (Guo et al. 2017): the T > 0 that minimises the log loss of
-    sigmoid(logits / T) on `labels`, fitted on validation; accuracy and ROC-AUC do not change."""
+    sigmoid(logits / T) (single logits) or softmax(logits / T) (K-class logits) on `labels`,
+    fitted on validation; accuracy and ROC-AUC do not change."""
     from scipy.optimize import minimize_scalar
 
     z, y = np.asarray(logits, dtype=np.float64), np.asarray(labels).astype(int)
-    if z.shape != y.shape or z.size == 0 or not np.isfinite(z).all() or set(np.unique(y)) - {0, 1}:
-        raise ValueError("fit_temperature needs finite logits and 0/1 labels of the same non-empty shape")
+    k = 2 if z.ndim == 1 else z.shape[-1]
+    if z.shape[:1] != y.shape or y.ndim != 1 or z.ndim > 2 or z.size == 0 or not np.isfinite(z).all() \
+            or set(np.unique(y)) - set(range(k)):
+        raise ValueError("fit_temperature needs finite logits, (N,) or (N, K), and N labels in 0..K-1")
 
     def nll(log_t):
-        return skm.log_loss(y, sigmoid(z / np.exp(log_t)), labels=[0, 1])
+        return _log_loss(y, probabilities(z, np.exp(log_t)))
 
     return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
                                         options={"xatol": 1e-6}).x))
 
 
-def calibration(labels, logits, temperature: float = 1.0, n_bins: int = 15) -> dict:
-    """ECE, log loss and Brier score of sigmoid(logits / temperature), and the reliability
-    diagram's bins (scikit-learn's `calibration_curve`, equal-width bins of the positive-class
-    probability: mean predicted probability, observed positive share, count)."""
-    from sklearn.calibration import calibration_curve
+def _reliability(y, probs, n_bins):
+    """Reliability-diagram bins: of the positive-class probability for single logits (scikit-learn's
+    `calibration_curve`, observed positive share), of the top class's probability for K classes
+    (observed accuracy). Returns (predicted, observed, count) of the non-empty bins."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
+    if probs.ndim == 1:
+        from sklearn.calibration import calibration_curve
 
+        observed, predicted = calibration_curve(y, probs, n_bins=n_bins, strategy="uniform")
+        counts = np.bincount(np.searchsorted(edges, probs), minlength=n_bins)  # calibration_curve's bins
+        return predicted, observed, counts[counts > 0]
+    conf, correct = probs.max(axis=1), (probs.argmax(axis=1) == y).astype(float)
+    bins = np.searchsorted(edges, conf)
+    counts = np.bincount(bins, minlength=n_bins)
+    keep = counts > 0
+    predicted = np.bincount(bins, conf, n_bins)[keep] / counts[keep]
+    observed = np.bincount(bins, correct, n_bins)[keep] / counts[keep]
+    return predicted, observed, counts[keep]
+
+
+def calibration(labels, logits, temperature: float = 1.0, n_bins: int = 15) -> dict:
+    """ECE, log loss and Brier score of the probabilities at `temperature` (`probabilities`), and
+    the reliability diagram's equal-width bins (`_reliability`: mean predicted probability, observed
+    share, count). For K classes the ECE is the top-label one and the Brier score the multi-class
+    one (mean over examples of the squared distance to the one-hot label)."""
     y = np.asarray(labels).astype(int)
-    probs = sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
-    observed, predicted = calibration_curve(y, probs, n_bins=n_bins, strategy="uniform")
-    # the bin of each example as calibration_curve draws it (its "uniform" edges), for the counts
-    counts = np.bincount(np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], probs), minlength=n_bins)
-    return {"temperature": float(temperature), "ece": expected_calibration_error(y, probs, n_bins),
-            "log_loss": float(skm.log_loss(y, probs, labels=[0, 1])), "brier": float(skm.brier_score_loss(y, probs)),
-            "bins": {"predicted": predicted.tolist(), "observed": observed.tolist(),
-                     "count": counts[counts > 0].tolist()}}
+    probs = probabilities(logits, temperature)
+    predicted, observed, counts = _reliability(y, probs, n_bins)
+    if probs.ndim == 1:
+        ece, brier = expected_calibration_error(y, probs, n_bins), float(skm.brier_score_loss(y, probs))
+    else:
+        ece = top_label_ece(y, probs, n_bins)
+        brier = float(((probs - np.eye(probs.shape[1])[y]) ** 2).sum(axis=1).mean())
+    return {"temperature": float(temperature), "ece": ece, "log_loss": _log_loss(y, probs), "brier": brier,
+            "bins": {"predicted": predicted.tolist(), "observed": observed.tolist(), "count": counts.tolist()}}
+
+
+def top_label_ece(labels, probs, n_bins: int = 15) -> float:
+    """Top-label ECE of class probabilities (N, K): the |accuracy - confidence| gap of equal-width
+    bins of the top class's probability on [0, 1], weighted by bin size (Guo et al. 2017)."""
+    predicted, observed, counts = _reliability(np.asarray(labels).astype(int), np.asarray(probs, np.float64), n_bins)
+    return float(np.sum(counts * np.abs(observed - predicted)) / np.sum(counts))
+
+
+def multiclass_metrics(labels, logits, values=None) -> dict[str, float]:
+    """accuracy, macro_f1, top2_accuracy, log_loss, top-label ece and n from labels in 0..K-1 and
+    raw (N, K) logits (scikit-learn); with `values` (each class's number, e.g. its stars) also
+    mae: the mean absolute error of the predicted class's value."""
+    y = np.asarray(labels).astype(int)
+    probs = probabilities(logits)
+    k = probs.shape[1]
+    pred = probs.argmax(axis=1)
+    out = {"accuracy": float(skm.accuracy_score(y, pred)),
+           "macro_f1": float(skm.f1_score(y, pred, average="macro", labels=list(range(k)), zero_division=0)),
+           "top2_accuracy": float(skm.top_k_accuracy_score(y, probs, k=2, labels=list(range(k)))),
+           "log_loss": _log_loss(y, probs), "ece": top_label_ece(y, probs), "n": int(len(y))}
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        out["mae"] = float(skm.mean_absolute_error(values[y], values[pred]))
+    return out
+
+
+def classification_metrics(labels, logits, values=None) -> dict[str, float]:
+    """`binary_metrics` for single logits (N,), `multiclass_metrics` for K-class logits (N, K)."""
+    if np.ndim(logits) == 1:
+        return binary_metrics(labels, logits)
+    return multiclass_metrics(labels, logits, values)
 
 
 def binary_metrics(labels, logits, threshold: float = 0.5) -> dict[str, float]:

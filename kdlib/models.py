@@ -1,7 +1,8 @@
 """Models: the Hugging Face teacher and the GRU / CNN students.
 
 Every model maps ``(input_ids, attention_mask)`` to one logit per example (shape ``(B,)``);
-the positive-class probability is ``sigmoid(logit)``.
+the positive-class probability is ``sigmoid(logit)``. `with_classes` gives a model a K-way output
+layer instead: K logits per example (shape ``(B, K)``), class probabilities ``softmax(logits)``.
 """
 from __future__ import annotations
 
@@ -228,6 +229,27 @@ def build_student(arch: str, hidden: int, vocab_size: int, seed: int, **kwargs) 
         return cls(vocab_size, int(hidden), **kwargs)
     finally:
         torch.random.set_rng_state(state)
+
+
+def with_classes(model: nn.Module, n_classes: int, seed: int) -> nn.Module:
+    """`model` (a GRU/CNN student or a `Teacher`) with its one-logit output layer replaced by an
+    `n_classes`-way one, drawn from `seed` alone, the way the model's own layers are initialised
+    (PyTorch's default for students, the Hugging Face model's `_init_weights` for a teacher): the
+    rest of the model keeps its weights, so a K-class model and its binary twin share them."""
+    if int(n_classes) != n_classes or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes}")
+    owner, attr = (model.hf, "classifier") if isinstance(model, Teacher) else (model, "head")
+    old = getattr(owner, attr, None)
+    if not isinstance(old, nn.Linear) or old.out_features != 1:
+        raise ValueError(f"{type(model).__name__} has no one-logit output layer `{attr}` to replace")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        new = nn.Linear(old.in_features, int(n_classes)).to(old.weight.device)
+        if isinstance(model, Teacher):
+            model.hf._init_weights(new)
+            model.hf.config.num_labels = model.hf.num_labels = int(n_classes)
+    setattr(owner, attr, new)
+    return model
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

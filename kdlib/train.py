@@ -81,16 +81,36 @@ def _logits(model, batch, device, amp=False) -> torch.Tensor:
 
 
 def bce_objective() -> Callable:
-    """Plain binary cross-entropy on the batch labels (unlabelled examples raise)."""
-    return lambda logits, batch: losses.kd_loss(logits, None, batch["labels"].to(logits.device), T=1.0, alpha=0.0)
+    """Plain cross-entropy on the batch labels (unlabelled examples raise): binary cross-entropy for
+    single logits, the K-class one for (B, K) logits."""
+    def loss_fn(logits, batch):
+        loss = losses.kd_loss if logits.ndim == 1 else losses.softmax_kd_loss
+        return loss(logits, None, batch["labels"].to(logits.device), T=1.0, alpha=0.0)
+    return loss_fn
 
 
 TARGETS = ("soft", "hard", "smoothed")
 
 
+def _target_prob(logits, labels, t, targets, smoothing):
+    """What fills the teacher's slot for "hard" (its argmax) and "smoothed" (the true labels smoothed
+    by `smoothing`): the positive-class probability for single logits, class probabilities (B, K)
+    for K-class logits (smoothing eps: 1 - eps + eps/K on the true class, eps/K on the others)."""
+    if targets == "hard":
+        return (t > 0).to(logits.dtype) if logits.ndim == 1 else \
+            torch.nn.functional.one_hot(t.argmax(1), logits.shape[1]).to(logits.dtype)
+    if bool((labels < 0).any()):
+        raise ValueError("targets='smoothed' needs labels: unlabelled examples have none to smooth")
+    if logits.ndim == 1:
+        return labels.to(logits.dtype) * (1 - smoothing) + smoothing / 2
+    k = logits.shape[1]
+    return torch.nn.functional.one_hot(labels.long(), k).to(logits.dtype) * (1 - smoothing) + smoothing / k
+
+
 def kd_objective(teacher_logits: TeacherLogits, T: float, alpha: float, targets: str = "soft",
                  smoothing: float = 0.0) -> Callable:
-    """Offline KD: `losses.kd_loss` with teacher logits looked up by the batch's example ids.
+    """Offline KD: `losses.kd_loss` (single logits) or `losses.softmax_kd_loss` (K-class logits)
+    with teacher logits looked up by the batch's example ids.
 
     `targets` fills the teacher's slot of the loss: "soft", its outputs at T; "hard", its argmax
     labels (self-training on unlabelled examples; T must be 1); "smoothed", the true labels
@@ -107,15 +127,11 @@ def kd_objective(teacher_logits: TeacherLogits, T: float, alpha: float, targets:
 
     def loss_fn(logits, batch):
         labels = batch["labels"].to(logits.device)
-        if targets == "smoothed":
-            if bool((labels < 0).any()):
-                raise ValueError("targets='smoothed' needs labels: unlabelled examples have none to smooth")
-            p = labels.to(logits.dtype) * (1 - smoothing) + smoothing / 2
-            return losses.kd_loss(logits, None, labels, T=T, alpha=alpha, target_prob=p)
-        t = teacher_logits[batch["ids"]].to(logits.device)
-        if targets == "hard":
-            return losses.kd_loss(logits, None, labels, T=T, alpha=alpha, target_prob=(t > 0).to(logits.dtype))
-        return losses.kd_loss(logits, t, labels, T=T, alpha=alpha)
+        loss = losses.kd_loss if logits.ndim == 1 else losses.softmax_kd_loss
+        t = None if targets == "smoothed" else teacher_logits[batch["ids"]].to(logits.device)
+        if targets == "soft":
+            return loss(logits, t, labels, T=T, alpha=alpha)
+        return loss(logits, None, labels, T=T, alpha=alpha, target_prob=_target_prob(logits, labels, t, targets, smoothing))
     return loss_fn
 
 
@@ -191,7 +207,9 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         ckpt_dir: str | Path | None = None, ckpt_every: int | None = None, device=None, amp: bool = False,
         desc: str = "train", on_epoch_end: Callable | None = None, on_step: Callable | None = None) -> dict:
     """Train `model` until validation `select` has not improved for `patience` epochs (None: never
-    stop early) or `epochs` (the cap) are done; keep and load the best validation weights.
+    stop early) or `epochs` (the cap) are done; keep and load the best validation weights. The
+    validation metrics are `metrics.classification_metrics`: binary for single logits, K-class
+    for (B, K) logits.
 
     Epoch e draws its dropout from the stream (seed, e), so the same seed gives the same run
     whatever else the process does. schedule: "constant" or "linear" (warm-up over `warmup_frac`
@@ -219,7 +237,8 @@ def fit(model, train_loader, val_loader, loss_fn: Callable, epochs: int, lr: flo
         row = _train_epoch(model, optimizer, scheduler, train_loader, loss_fn, epoch, epochs, seed, device, amp,
                            grad_clip, ckpt_dir, history, state if epoch == state["epoch"] else None,
                            ckpt_every, desc, on_step)
-        val = evaluate(model, val_loader, device, amp, desc="validate")
+        out = predict(model, val_loader, device, amp, desc="validate")
+        val = metrics.classification_metrics(out["labels"], out["logits"])
         if not math.isfinite(val[select]):
             raise FloatingPointError(f"validation {select} is {val[select]} after epoch {epoch + 1}: "
                                      "stopped; the last checkpoint is kept")

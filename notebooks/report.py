@@ -226,7 +226,14 @@ def student_row(path):
             "started": execution.get("started", np.nan), "finished": execution.get("finished", np.nan)}
 
 
-all_runs = pd.DataFrame([student_row(f) for f in sorted((runs_dir / "students").rglob("metrics.json"))])
+def binary_study(path):
+    """A run of this study: a binary student taught by a binary teacher (the rating study's runs,
+    `task` or `teacher_task` "rating", have their own report)."""
+    p = read(path)["params"]
+    return p.get("task", "binary") == "binary" and p.get("teacher_task", "binary") == "binary"
+
+
+all_runs = pd.DataFrame([student_row(f) for f in sorted((runs_dir / "students").rglob("metrics.json")) if binary_study(f)])
 assert len(all_runs), f"no student runs under {runs_dir / 'students'}"
 teachers = {t: read(runs_dir / t / "metrics.json") for t in sorted({teacher_run, *all_runs.teacher_run})
             if (runs_dir / t / "metrics.json").exists()}

@@ -21,9 +21,16 @@
 # code it uses, this notebook's code, the teacher and data hashes: `kdlib.provenance`). With `transfer_n > 0` the KD student
 # also trains on that many unlabelled reviews labelled by the teacher alone (soft-target term only;
 # the teacher must have cached them: `make teacher-transfer`); its scratch twin cannot use them.
+#
+# `task="rating"` trains an eight-way student on the reviews' star ratings (1-4, 7-10 stars) from a
+# rating teacher (`teacher.py` with `task="rating"`): Hinton's softmax KD, `(1-alpha)·CE +
+# alpha·T²·KL(softmax(t/T) ‖ softmax(s/T))`, which at two classes is exactly the binary loss above.
+# A binary student may learn from a rating teacher: its eight-way distribution collapsed to
+# P(positive) at temperature T (`losses.collapse_to_binary`).
 
 # %% tags=["parameters"]
 arch = "gru"          # "gru" | "cnn"
+task = "binary"       # "binary": negative vs positive (single logit); "rating": the eight star ratings (needs a rating teacher)
 hidden = 64           # GRU hidden size / CNN filters per kernel size, 16..256
 T = 2.0               # distillation temperature (> 0); unused when alpha is 0 or targets are "hard"
 alpha = 0.5           # how much the student listens to the teacher: 0 from scratch, 1 soft targets only
@@ -105,6 +112,7 @@ if choices:  # parameters chosen on validation by notebooks/choose.py (checked b
     print("chosen on validation:", chosen)
 
 checks.one_of("arch", arch, models.ARCHS)
+checks.one_of("task", task, data.TASKS)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
 checks.number("T", T, 0, low_open=True)
 checks.number("alpha", alpha, 0, 1)
@@ -137,6 +145,10 @@ tp = teacher_info["params"]
 if "provenance" not in teacher_info:
     raise ValueError(f"{teacher_file} was written by the earlier pipeline (no recorded teacher): rerun the teacher")
 teacher_rec = teacher_info["provenance"]["teacher"]  # the resolved teacher: never "auto"
+teacher_task = tp.get("task", "binary")
+if task == "rating" and teacher_task != "rating":
+    raise ValueError(f"task='rating' needs a rating teacher: teacher_run={teacher_run!r} is a {teacher_task} teacher")
+n_classes = data.TASKS[task]
 if transfer_n and alpha == 0:
     raise ValueError("transfer_n > 0 needs alpha > 0: only the teacher labels the transfer set")
 if transfer_n and targets == "smoothed":
@@ -156,10 +168,10 @@ if transfer_n == "all" and not cached_transfer:
 if transfer_count > cached_transfer:
     raise ValueError(f"transfer_n={transfer_n} but the teacher cached logits for {cached_transfer} unlabelled "
                      f"reviews: rerun the teacher with transfer_n >= {transfer_n} (make teacher-transfer)")
-name = name or (f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" + (f"_{targets}" if targets != "soft" else "")
+name = name or (("rating_" if task == "rating" else "") + f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" + (f"_{targets}" if targets != "soft" else "")
                 + (f"_x{transfer_n}" if transfer_n else "") + (f"_steps-{match_steps}" if match_steps else ""))
 device = models.default_device()
-params = dict(arch=arch, hidden=hidden, T=T, alpha=alpha, targets=targets, seed=seed, epochs=epochs, patience=patience,
+params = dict(arch=arch, task=task, n_classes=n_classes, teacher_task=teacher_task, hidden=hidden, T=T, alpha=alpha, targets=targets, seed=seed, epochs=epochs, patience=patience,
               match_steps=match_steps, lr=lr, choices=choices,
               batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
               max_len=tp["max_len"], teacher_run=teacher_run, teacher=teacher_rec["name"],
@@ -171,29 +183,46 @@ if teacher_info["T_train"] != 1.0:
     print(f"WARNING: the teacher was trained at T={teacher_info['T_train']}, not 1: a T sweep is not clean")
 
 # %% Data: exactly the teacher's splits (same seed, same subsets), the shared token-id cache
-imdb = data.load_imdb(("train", "test"))
+imdb = data.load_imdb(("train", "test"), source="local" if task == "rating" else "auto")
 train_df, val_df = data.train_val_split(imdb["train"], val_frac=tp["val_frac"], seed=tp["split_seed"])
 train_df = data.subsample(train_df, tp["train_subset"], seed=tp["split_seed"])
 val_df = data.subsample(val_df, None if tp["train_subset"] is None else max(64, tp["train_subset"] // 4), seed=tp["split_seed"])
 test_df = data.subsample(imdb["test"], tp["test_subset"], seed=tp["split_seed"])
 splits = {"train": train_df, "val": val_df, "test": test_df}
+if task == "rating":  # the binary splits' reviews, labelled by their stars
+    splits = {s: data.with_rating_labels(df, "test" if s == "test" else "train") for s, df in splits.items()}
+    test_df = splits["test"]
 for s, df in splits.items():
     if data.content_hash(df[["id", "text"]]) != teacher_info["logits"][s]["data_hash"]:
         raise ValueError(f"the {s} split differs from the one the teacher's logits were computed on")
 tok = models.load_recorded_tokenizer(teacher_rec)
-ds = {s: data.SeqDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"])
+ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"], n_classes)
       for s, df in splits.items()}
-teacher_logits = {s: data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"][s]["cache_path"]) for s in ("train", "test")}
+
+
+def load_teacher_logits(split):
+    """The teacher's cached logits of `split`; a rating teacher teaching a binary student: collapsed
+    to P(positive) at T (hard labels: at T = 1, the side of the teacher's own distribution)."""
+    cached = data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"][split]["cache_path"])
+    if task == teacher_task:
+        return cached
+    at = 1.0 if targets == "hard" else T
+    positive = np.array(data.RATING_STARS) >= 7
+    return data.TeacherLogits(cached.ids.numpy(), losses.collapse_to_binary(cached.logits.double(), positive, at).numpy())
+
+
+teacher_logits = {s: load_teacher_logits(s) for s in ("train", "test")}
 if transfer_n:  # the teacher's transfer set (same seed), cut to transfer_n, joins train with label -1
     transfer_df = data.imdb_transfer_set(cached_transfer, seed=tp["split_seed"])
     if data.content_hash(transfer_df[["id", "text"]]) != teacher_info["logits"]["transfer"]["data_hash"]:
         raise ValueError("the transfer set differs from the one the teacher's logits were computed on")
     transfer_df = data.subsample(transfer_df, transfer_count, seed=seed, stratify=None)
-    t_all = data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"]["transfer"]["cache_path"])
+    t_all = load_teacher_logits("transfer")
     tr = ds["train"]
-    ds["train"] = data.SeqDataset(tr.token_ids + data.cached_token_ids(transfer_df, tok, tp["max_len"]),
-                                  np.concatenate([tr.labels, transfer_df["label"].to_numpy()]),
-                                  np.concatenate([tr.ids, transfer_df["id"].to_numpy()]), allow_unlabelled=True)
+    ds["train"] = data.ClassDataset(tr.token_ids + data.cached_token_ids(transfer_df, tok, tp["max_len"]),
+                                    np.concatenate([tr.labels, transfer_df["label"].to_numpy()]),
+                                    np.concatenate([tr.ids, transfer_df["id"].to_numpy()]), n_classes,
+                                    allow_unlabelled=True)
     teacher_logits["train"] = data.TeacherLogits(
         np.concatenate([teacher_logits["train"].ids.numpy(), transfer_df["id"].to_numpy()]),
         np.concatenate([teacher_logits["train"].logits.numpy(), t_all[transfer_df["id"].to_numpy()].numpy()]))
@@ -208,6 +237,8 @@ train.seed_everything(seed)
 determinism = provenance.set_determinism(device)
 student = models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim, dropout=dropout,
                                pad_id=tok.pad_token_id, **({"bidirectional": bidirectional} if arch == "gru" else {}))
+if n_classes > 2:  # an eight-way head; the rest starts as the binary twin's
+    student = models.with_classes(student, n_classes, seed)
 init_hash = data.content_hash(*[p.detach().numpy() for p in student.parameters()])
 pad = tok.pad_token_id
 train_loader = data.make_loader(ds["train"], batch_size, shuffle=True, seed=seed, pad_id=pad)
@@ -232,14 +263,20 @@ train_seconds = float(sum(r["seconds"] for r in history["epochs"]))
 # %% Test: the best validation checkpoint on the full test set; calibration, raw and temperature-scaled on validation
 out = train.predict(student, test_loader, device, desc="test")
 val_out = train.predict(student, val_loader, device, desc="val")
-test_metrics = metrics.binary_metrics(out["labels"], out["logits"])
+values = data.RATING_STARS if task == "rating" else None  # a rating student's error is also counted in stars
+test_metrics = metrics.classification_metrics(out["labels"], out["logits"], values)
 calib_T = metrics.fit_temperature(val_out["logits"], val_out["labels"])
 calib = {"raw": metrics.calibration(out["labels"], out["logits"]),
          "scaled": metrics.calibration(out["labels"], out["logits"], calib_T)}
-agree = float(np.mean((out["logits"] > 0) == (teacher_logits["test"][out["ids"]].numpy() > 0)))
+def predicted(logits):
+    return logits > 0 if logits.ndim == 1 else logits.argmax(1)
+
+
+agree = float(np.mean(predicted(out["logits"]) == predicted(teacher_logits["test"][out["ids"]].numpy())))
 lat = metrics.latency(student.cpu(), next(iter(data.make_loader(ds["test"], 64, shuffle=True, seed=0, pad_id=pad))))
-print(f"{name}: test accuracy {test_metrics['accuracy']:.4f}, ROC-AUC {test_metrics['roc_auc']:.4f}, "
-      f"agreement with teacher {agree:.3f}, best epoch {history['best_epoch']}")
+ranking = f"ROC-AUC {test_metrics['roc_auc']:.4f}" if n_classes == 2 else f"macro-F1 {test_metrics['macro_f1']:.4f}"
+print(f"{name}: test accuracy {test_metrics['accuracy']:.4f}, {ranking}, agreement with teacher {agree:.3f}, "
+      f"best epoch {history['best_epoch']}")
 
 # %% Save metrics.json (with the resolved parameters) and the test scores for ROC curves
 run_dir = paths.run_dir("students", name)
@@ -266,7 +303,9 @@ np.savez_compressed(run_dir / "val_scores.npz", ids=val_out["ids"].astype(np.int
 
 # %% Checks that nbval enforces on the smoke run
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
-assert all(0.0 <= test_metrics[k] <= 1.0 for k in ("accuracy", "precision", "recall", "f1", "roc_auc"))
+scores = ("accuracy", "precision", "recall", "f1", "roc_auc") if n_classes == 2 else ("accuracy", "macro_f1", "top2_accuracy")
+assert all(0.0 <= test_metrics[k] <= 1.0 for k in scores)
+assert out["logits"].shape == ((len(test_df),) if n_classes == 2 else (len(test_df), n_classes))
 assert test_metrics["n"] == len(test_df)
 assert (run_dir / "metrics.json").exists() and (run_dir / "test_scores.npz").exists()
 assert result["provenance"]["kdlib_code"] == provenance.code_hash("student")

@@ -18,6 +18,10 @@
 # With `transfer_n > 0` it also labels that many unlabelled reviews (IMDB "unsupervised"), a
 # transfer set for KD; rerunning with it on a trained teacher only adds those logits.
 #
+# `task="rating"` trains it on the eight star ratings of the same reviews instead (1-4 and 7-10
+# stars; an eight-way head, K-class cross-entropy at `T_train`), with exactly the binary teacher's
+# splits: the local IMDB files are its source (the hub's copy has no rating).
+#
 # Resumable: the fine-tune checkpoints every `ckpt_every` steps and continues where it stopped.
 #
 # Choices for the 2-core CPU default (MiniLM, offline): `max_len=256` covers the whole review for
@@ -28,6 +32,7 @@
 
 # %% tags=["parameters"]
 teacher = "auto"      # "minilm" (offline package), "bert-base-uncased" (hub), "auto": hub when reachable, else minilm
+task = "binary"       # "binary": negative vs positive; "rating": the eight star ratings (local IMDB files only)
 max_len = 256         # teacher tokens per review
 epochs = 2
 lr = 5e-5
@@ -91,6 +96,7 @@ import torch
 from kdlib import checks, data, metrics, models, paths, provenance, train
 
 # every parameter, before any data or weights load (the tokenizer gives the teacher's token limit)
+checks.one_of("task", task, data.TASKS)
 checks.integer("max_len", max_len, 2, checks.teacher_tokens("teacher", teacher), note="the teacher's token limit")
 checks.integer("epochs", epochs, 1)
 checks.number("lr", lr, 0, low_open=True)
@@ -115,7 +121,8 @@ if threads:
 device = models.default_device()
 teacher_rec = models.teacher_record(teacher)  # "auto" resolves here, once; everything after loads this record
 teacher_path = teacher_rec["path"]
-params = dict(teacher=teacher_rec["name"], teacher_path=teacher_path, max_len=max_len, epochs=epochs, lr=lr,
+n_classes = data.TASKS[task]
+params = dict(teacher=teacher_rec["name"], teacher_path=teacher_path, task=task, n_classes=n_classes, max_len=max_len, epochs=epochs, lr=lr,
               batch_size=batch_size, warmup_frac=warmup_frac, weight_decay=weight_decay, T_train=T_train,
               val_frac=val_frac, split_seed=split_seed, seed=seed, train_subset=train_subset,
               test_subset=test_subset, attention_dropout=attention_dropout, amp=amp, transfer_n=transfer_n,
@@ -126,15 +133,19 @@ work = paths.cache_dir() / "teacher" / name
 work.mkdir(parents=True, exist_ok=True)
 
 # %% Data: train/validation split carved from train, tokenised once into the shared cache
-imdb = data.load_imdb(("train", "test"))
+imdb = data.load_imdb(("train", "test"), source="local" if task == "rating" else "auto")
 train_df, val_df = data.train_val_split(imdb["train"], val_frac=val_frac, seed=split_seed)
 train_df = data.subsample(train_df, train_subset, seed=split_seed)
 val_df = data.subsample(val_df, None if train_subset is None else max(64, train_subset // 4), seed=split_seed)
 test_df = data.subsample(imdb["test"], test_subset, seed=split_seed)
 tok = models.load_recorded_tokenizer(teacher_rec)
 splits = {"train": train_df, "val": val_df, "test": test_df}
+if task == "rating":  # the same reviews and splits as the binary teacher's, labelled by their stars
+    splits = {s: data.with_rating_labels(df, "test" if s == "test" else "train") for s, df in splits.items()}
+    test_df = splits["test"]
+    print("star classes in train:", splits["train"]["stars"].value_counts().sort_index().to_dict())
 token_ids = {s: data.cached_token_ids(df, tok, max_len) for s, df in splits.items()}
-datasets = {s: data.SeqDataset(token_ids[s], df["label"], df["id"]) for s, df in splits.items()}
+datasets = {s: data.ClassDataset(token_ids[s], df["label"], df["id"], n_classes) for s, df in splits.items()}
 if transfer_n:  # unlabelled reviews the teacher labels for the students (ids offset, label -1)
     splits["transfer"] = data.imdb_transfer_set(None if transfer_n == "all" else transfer_n, seed=split_seed)
     datasets["transfer"] = data.SeqDataset(data.cached_token_ids(splits["transfer"], tok, max_len),
@@ -150,15 +161,20 @@ run_key = provenance.run_key("teacher", {k: v for k, v in params.items() if k no
 ckpt_dir = work / f"ckpt-{run_key}"
 train.seed_everything(seed)
 determinism = provenance.set_determinism(device)
-model = models.load_teacher(teacher_rec["name"], attention_dropout=attention_dropout).to(device)
+model = models.load_teacher(teacher_rec["name"], attention_dropout=attention_dropout)
+if n_classes > 2:  # an eight-way head in place of the single logit, drawn from the seed
+    model = models.with_classes(model, n_classes, seed)
+model = model.to(device)
 pad = tok.pad_token_id
 train_loader = data.make_loader(datasets["train"], batch_size, shuffle=True, seed=seed, pad_id=pad)
 val_loader = data.make_loader(datasets["val"], 128, shuffle=False, pad_id=pad)
 test_loader = data.make_loader(datasets["test"], 128, shuffle=False, pad_id=pad)
 
 
-def teacher_loss(logits, batch):  # cross-entropy at T_train (T=1: the plain loss)
-    return torch.nn.functional.binary_cross_entropy_with_logits(logits / T_train, batch["labels"])
+def teacher_loss(logits, batch):  # cross-entropy at T_train (T=1: the plain loss); K classes: its K-class form
+    if n_classes == 2:
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits / T_train, batch["labels"])
+    return torch.nn.functional.cross_entropy(logits / T_train, batch["labels"].long())
 
 
 history = train.fit(model, train_loader, val_loader, teacher_loss, epochs=epochs, lr=lr,
@@ -188,7 +204,8 @@ for s, loader in logit_loaders.items():
     if s == "test":
         test_out = {"ids": z["ids"], "logits": z["logits"], "labels": test_df.set_index("id").loc[z["ids"], "label"].to_numpy()}
 
-test_metrics = metrics.binary_metrics(test_out["labels"], test_out["logits"])
+test_metrics = metrics.classification_metrics(test_out["labels"], test_out["logits"],
+                                              data.RATING_STARS if task == "rating" else None)
 # a rerun on the same weights (e.g. to add transfer logits) keeps the latency and timings already recorded
 prev = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").exists() else {}
 same_weights = prev.get("checkpoint_hash") == ckpt_hash
@@ -202,7 +219,8 @@ else:
 print("teacher test:", {k: round(v, 4) for k, v in test_metrics.items()})
 
 # %% Save: metrics.json (with the resolved parameters) and the test scores for ROC curves
-result = {"params": params, "test": test_metrics, "history": history, "T_train": T_train,
+result = {"params": params, "test": test_metrics, "history": history, "T_train": T_train, "task": task,
+          "n_classes": n_classes,
           "checkpoint_hash": ckpt_hash, "checkpoint": provenance.rel(best_ckpt), "logits": logit_files,
           "provenance": provenance.record("teacher", inputs=inputs, teacher=teacher_rec, determinism=determinism),
           "params_count": models.count_parameters(model), "size": metrics.model_size(model),
@@ -226,6 +244,7 @@ np.savez_compressed(out_dir / "test_scores.npz", ids=test_out["ids"].astype(np.i
 
 # %% Checks that nbval enforces on the smoke run
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
-assert 0.0 <= test_metrics["accuracy"] <= 1.0 and 0.0 <= test_metrics["roc_auc"] <= 1.0
+assert 0.0 <= test_metrics["accuracy"] <= 1.0 and 0.0 <= test_metrics.get("roc_auc", 0.5) <= 1.0
+assert np.load(paths.cache_dir() / logit_files["test"]["cache_path"])["logits"].shape[1:] == ((n_classes,) if n_classes > 2 else ())
 assert (out_dir / "metrics.json").exists() and all(v["n"] == len(splits[s]) for s, v in logit_files.items())
 assert result["provenance"]["teacher"]["name"] != "auto" and str(paths.ROOT) not in (out_dir / "metrics.json").read_text()

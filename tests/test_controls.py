@@ -81,7 +81,7 @@ def test_fit_temperature_recovers_an_overconfident_scale():
     assert scaled["ece"] < raw["ece"] and scaled["log_loss"] < raw["log_loss"]
     assert sum(scaled["bins"]["count"]) == len(y)
     assert len(scaled["bins"]["count"]) == len(scaled["bins"]["predicted"]) == len(scaled["bins"]["observed"])
-    with pytest.raises(ValueError, match="0/1 labels"):
+    with pytest.raises(ValueError, match="labels in 0..K-1"):
         metrics.fit_temperature([1.0, 2.0], [0, 2])
 
 

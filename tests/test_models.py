@@ -178,3 +178,18 @@ def test_load_teacher_unknown_name_fails_fast_offline():
 
 def test_resolve_teacher_passthrough():
     assert models.resolve_teacher("some/local-folder") == "some/local-folder"
+
+
+def test_minilm_teacher_with_eight_classes(minilm):
+    teacher, tok = minilm
+    enc = tok(["a fine film", "a dull one"], padding=True, return_tensors="pt")
+    eight = models.with_classes(models.load_teacher("minilm"), 8, seed=0).eval()
+    again = models.with_classes(models.load_teacher("minilm"), 8, seed=0).eval()
+    with torch.no_grad():
+        out = eight(enc["input_ids"], enc["attention_mask"])
+    assert out.shape == (2, 8) and eight.hf.config.num_labels == 8
+    torch.testing.assert_close(eight.hf.classifier.weight, again.hf.classifier.weight, rtol=0, atol=0)
+    assert float(eight.hf.classifier.weight.std()) == pytest.approx(eight.hf.config.initializer_range, rel=0.1)
+    for (name, p), (_, q) in zip(teacher.named_parameters(), eight.named_parameters()):
+        if "classifier" not in name:
+            torch.testing.assert_close(p, q, rtol=0, atol=0)  # the pretrained body is untouched

@@ -278,12 +278,12 @@ def test_validation_never_shares_a_text_with_train():
 
 def test_fit_stops_after_patience_epochs_without_improvement(monkeypatch):
     scores = iter([0.6, 0.7, 0.65, 0.69, 0.7, 0.9])
-    monkeypatch.setattr(train, "evaluate", lambda *a, **k: {"accuracy": next(scores), "roc_auc": 0.5})
+    monkeypatch.setattr(train.metrics, "classification_metrics", lambda *a, **k: {"accuracy": next(scores), "roc_auc": 0.5})
     tr = data.make_loader(_ds(32, 0), 16, seed=0)
-    hist = train.fit(_student(), tr, None, train.bce_objective(), epochs=10, patience=3, select="accuracy")
+    hist = train.fit(_student(), tr, tr, train.bce_objective(), epochs=10, patience=3, select="accuracy")
     assert hist["best_epoch"] == 2 and hist["stopped"] == {"reason": "patience", "epochs_run": 5}
     scores = iter([0.6, 0.7])
-    hist = train.fit(_student(), tr, None, train.bce_objective(), epochs=2, patience=3, select="accuracy")
+    hist = train.fit(_student(), tr, tr, train.bce_objective(), epochs=2, patience=3, select="accuracy")
     assert hist["stopped"] == {"reason": "cap", "epochs_run": 2}
 
 
@@ -337,10 +337,10 @@ def test_kd_objective_with_alpha_0_rejects_unlabelled_examples():
 
 
 def test_nan_validation_score_raises_and_keeps_the_checkpoint(monkeypatch, tmp_path):
-    monkeypatch.setattr(train, "evaluate", lambda *a, **k: {"accuracy": float("nan"), "roc_auc": float("nan")})
+    monkeypatch.setattr(train.metrics, "classification_metrics", lambda *a, **k: {"accuracy": float("nan"), "roc_auc": float("nan")})
     tr = data.make_loader(_ds(32, 0), 16, seed=0)
     with pytest.raises(FloatingPointError, match="validation"):
-        train.fit(_student(), tr, None, train.bce_objective(), epochs=2, ckpt_dir=tmp_path)
+        train.fit(_student(), tr, tr, train.bce_objective(), epochs=2, ckpt_dir=tmp_path)
 
 
 # ---------------------------------------------------------------- F15: libraries over hand-written code
