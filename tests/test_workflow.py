@@ -30,9 +30,9 @@ def test_config_expands_to_the_declared_grids(S):
     # lr sweep 2 archs x 4 rates; kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T;
     # scratch 5 seeds x 3 sizes x 2 + 3 x 2 x 2; kd 9 x 2 + 3 x 2 x 2; controls 3 x 2 x 2 x 2;
     # T_train 2 teacher 3 x 2 x 2; transfer 3 x 2 x 2 + steps 3 x 2
-    assert len(S.students) == 8 + 96 + 30 + 12 + 18 + 12 + 24 + 12 + 12 + 6
+    assert len(S.parts["imdb"]["students"]) == 8 + 96 + 30 + 12 + 18 + 12 + 24 + 12 + 12 + 6
     assert len(S.reported_pu) == 60 + 54
-    assert set(S.teachers) == {"teacher", "teacher_T2"} and S.teachers["teacher_T2"]["T_train"] == 2.0
+    assert S.parts["imdb"]["teachers"] == ["teacher", "teacher_T2"] and S.teachers["teacher_T2"]["T_train"] == 2.0
     assert S.transfer == {**S.teachers["teacher"], "transfer_n": "all"}
     assert S.students["gru_h64_scratch_s4"]["patience"] == 3
     assert S.students["cnn_h32_T8_a1_s2"]["choices"] == "results/choices/lr_cnn.json"  # the kd sweep reads lr
@@ -40,6 +40,30 @@ def test_config_expands_to_the_declared_grids(S):
     assert S.choices["kd_gru"]["keys"] == ["T", "alpha", "lr"] and len(S.choices["kd_gru"]["candidates"]) == 48
     assert S.students["gru_h64_scratch_steps_s1"]["match_steps"] == "gru_h64_soft_xall_s1"
     assert "gru_h64_T2_a0.5_s0" in S.students and "splice_pinat_c0.2_innpu_a0.5_b0.5_off_gru64_s1" in S.pu
+
+
+def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
+    # kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T; scratch 3 x 4 x 2; kd 3 x 2 x 2;
+    # controls 3 x 2 x 2 x 2; binary students of the rating teacher 3 x 2 x 2
+    rating = S.parts["rating"]
+    assert len(rating["students"]) == 96 + 24 + 12 + 24 + 12 and len(S.students) == 230 + 168
+    assert rating["teachers"] == ["teacher_rating"] and S.teachers["teacher_rating"]["task"] == "rating"
+    assert rating["choices"] == ["rating_kd_gru", "rating_kd_cnn"]
+    assert not set(rating["students"]) & set(S.parts["imdb"]["students"])
+    sweep = S.students["rating_gru_h32_T4_a1_s2"]
+    assert sweep["task"] == "rating" and sweep["teacher_run"] == "teacher_rating"
+    assert sweep["choices"] == "results/choices/lr_gru.json" and sweep["epochs"] == 30  # study 1's lr and budget
+    assert S.students["rating_cnn_h128_kd_s1"]["choices"] == "results/choices/rating_kd_cnn.json"
+    binary = S.students["gru_h32_ratingteacher_s2"]
+    assert binary["task"] == "binary" and binary["choices"] == "results/choices/kd_gru.json"
+    assert "rating_controls" in S.student_groups and "controls" in S.student_groups  # prefixed, no clash
+    assert set(rating["reported"]) == set(rating["students"]) - set(S.student_groups["rating_kd_sweep"])
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    cfg["rating"]["teachers"] = {"teacher": {}}
+    with pytest.raises(ValueError, match="already declared"):
+        study.Study(cfg)
+    del cfg["rating"]
+    assert "rating" not in study.Study(cfg).parts  # the section is optional
 
 
 def test_group_choices_templates_and_references_are_checked():
@@ -52,7 +76,7 @@ def test_group_choices_templates_and_references_are_checked():
         study_with(g={"name": "r{seed}", "choose": "nope", "grid": {"seed": [0], "arch": ["gru"]}})
     with pytest.raises(ValueError, match="not a declared student run"):
         study_with(g={"name": "r{seed}", "fixed": {"arch": "gru", "match_steps": "x{seed}"}, "grid": {"seed": [0]}})
-    with pytest.raises(ValueError, match="not one of imdb.teachers"):
+    with pytest.raises(ValueError, match="not one of the declared teachers"):
         study_with(g={"name": "r{seed}", "fixed": {"arch": "gru", "teacher_run": "t9"}, "grid": {"seed": [0]}})
     with pytest.raises(ValueError, match="labels"):
         study_with(g={"name": "r{seed}", "fixed": {"arch": "gru", "teacher_run": "teacher_T2", "transfer_n": 10},

