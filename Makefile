@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -55,7 +55,7 @@ colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links fo
 
 # ---- tests ----------------------------------------------------------------------------------
 # smoke runs: notebooks/smoke/<entry>.yaml runs notebooks/<entry up to the first "-">.py, in this order
-SMOKE_NBS := teacher teacher-rating student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps choose choose-kd report rating_report online_pu pu_report
+SMOKE_NBS := teacher teacher-rating student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps choose choose-kd report splice_classes rating_report online_pu pu_report
 SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
 
 pytest: $(STAMP) ## unit tests of kdlib and of the workflow
@@ -110,6 +110,9 @@ rating: $(STAMP) ## study 3, binary vs eight classes: the rating teacher, its (T
 
 rating-teacher: $(STAMP) ## study 3's teacher, fine-tuned on the eight star ratings (logits cached; resumable)
 	$(call snake_until_done,rating_teachers)
+
+splice-classes: $(STAMP) ## study 3 on splice junctions: three classes vs EI vs rest, 3 seeds (minutes each)
+	$(call snake_until_done,splice_classes)
 
 pu: $(STAMP) ## the whole PU study: both grids, then the PU report
 	$(call snake_until_done,pu)

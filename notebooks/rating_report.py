@@ -28,6 +28,9 @@
 #   KD against scratch, eight classes and binary;
 # * `results/tables/rating_controls.md|csv`: eight-class KD against the hard-label and
 #   label-smoothing controls;
+# * `results/tables/rating_splice.md|csv`: the same question on splice junctions (three real classes
+#   vs EI against the rest, `splice_classes.py`): each (task, architecture)'s (T, alpha) chosen on
+#   the mean validation accuracy over seeds, its test gain over scratch paired by seed;
 # * figures `results/figures/rating_*.png`, the study page `results/rating.md` and README's block.
 #
 # Runs are classified by their recorded parameters, never their names. KD runs are those at their
@@ -379,6 +382,35 @@ for r in controls.itertuples():
                  f"{ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
 (tables / "rating_controls.md").write_text("\n".join(lines) + "\n")
 
+# %% Splice junctions: three real classes vs EI against the rest (splice_classes.py runs)
+splice_files = sorted((paths.RESULTS / "runs" / "splice_classes").glob("*/metrics.json"))
+splice = [read(f) for f in splice_files]
+splice_version = stats.majority([stats.code_version(r) for r in splice], [r["execution"]["finished"] for r in splice])
+splice_rows = pd.DataFrame([{"task": r["params"]["task"], "seed": r["params"]["seed"], "arch": s_["arch"], "kind": s_["kind"],
+                             "T": s_["T"], "alpha": s_["alpha"], "val": s_["val"]["accuracy"], "test": s_["test"]["accuracy"],
+                             "teacher_test": r["teacher"]["test"]["accuracy"]}
+                            for r in splice if stats.code_version(r) == splice_version for s_ in r["students"]])
+rows = []
+for (task, arch), g in splice_rows.groupby(["task", "arch"]) if len(splice_rows) else []:
+    kd = g[g.kind == "kd"]
+    chosen = kd.groupby(["T", "alpha"]).val.mean().idxmax()  # on validation, mean over seeds
+    at = kd[(kd["T"] == chosen[0]) & (kd.alpha == chosen[1])].set_index("seed").test
+    sc = g[g.kind == "scratch"].set_index("seed").test
+    seeds = sorted(set(at.index) & set(sc.index))
+    rows.append({"task": task, "arch": arch, "T": chosen[0], "alpha": chosen[1], "metric": "accuracy",
+                 "teacher": g.teacher_test.mean(), **stats.paired(at.loc[seeds].to_numpy(), sc.loc[seeds].to_numpy())})
+splice_tab = holm_by(pd.DataFrame(rows)) if rows else pd.DataFrame()
+splice_tab.to_csv(tables / "rating_splice.csv", index=False)
+SPLICE_TASK = {"three": "three classes (EI / IE / neither)", "ei": "EI vs rest (two classes)"}
+lines = ["| task | arch | chosen (T, alpha) on validation | teacher | scratch → KD (n) | Δ [95% CI] | p (Holm) |",
+         "|---|---|---|---|---|---|---|"]
+for r in splice_tab.itertuples():
+    lines.append(f"| {SPLICE_TASK.get(r.task, r.task)} | {r.arch.upper()}-64 | ({r.T:g}, {r.alpha:g}) | {num(r.teacher)} | "
+                 f"{num(r.mean_b)} → {num(r.mean_a)} ({r.n}) | {ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
+(tables / "rating_splice.md").write_text("\n".join(lines) + f"\n\nRuns: {len(splice)} (code version {splice_version}); "
+                                          "test accuracy, mean over seeds.\n")
+print("\n".join(lines))
+
 # %% Figure: the KD gain against hidden size, eight classes and two, with 95% CIs
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 sizes = sorted(runs.hidden.unique())
@@ -443,6 +475,10 @@ n_sig = int(((gain_diff.p_holm < 0.05) & (gain_diff["diff"] > 0)).sum()) if len(
 answer = [sentence("rating"), sentence("binary"),
           f"The eight-class gain exceeds the binary one in {n_cells_8_better} of {len(gain_diff)} cells "
           f"({n_sig} with a Holm-adjusted p < 0.05; table rating.md, last column)."]
+for task, g in splice_tab.groupby("task") if len(splice_tab) else []:
+    answer.append(f"Splice junctions, {SPLICE_TASK.get(task, task)}: KD − scratch " + "; ".join(
+        f"{r.arch.upper()}-64 {ci(r.diff, r.ci_low, r.ci_high)} (n = {r.n}, p Holm {pval(r.p_holm)})" for r in g.itertuples())
+        + " (table rating_splice.md).")
 (tables / "rating_findings.md").write_text("\n".join(f"- {s}" for s in answer) + "\n")
 page = "\n".join([
     "# Binary vs eight classes on the same reviews", "",
@@ -453,6 +489,7 @@ page = "\n".join([
     "## A binary student taught by the rating teacher", "", (tables / "rating_teacher.md").read_text(),
     "## Beyond the argmax", "", (tables / "rating_mass.md").read_text(), "![KL to the teacher](figures/rating_mass.png)", "",
     "## Controls (eight classes)", "", (tables / "rating_controls.md").read_text(),
+    "## Splice junctions: three classes vs EI against the rest", "", (tables / "rating_splice.md").read_text(),
     f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/rating_left_out.csv); code version {version}."])
 (paths.RESULTS / "rating.md").write_text(page)
 readme = paths.ROOT / "README.md"
@@ -465,14 +502,14 @@ if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and rea
     print("README.md rating block updated" if new != text else "README.md rating block unchanged (or no markers)")
 
 # %% Checks that nbval enforces on the smoke run
-for f in ("rating.md", "rating.csv", "rating_teacher.md", "rating_mass.md", "rating_controls.md", "rating_runs.csv",
+for f in ("rating.md", "rating.csv", "rating_teacher.md", "rating_mass.md", "rating_controls.md", "rating_runs.csv", "rating_splice.md",
           "rating_left_out.csv", "rating_findings.md"):
     assert (tables / f).exists(), f
 assert (figures / "rating_gain.png").stat().st_size > 0 and (paths.RESULTS / "rating.md").exists()
 assert set(runs.kind) <= {"scratch", "kd", "hard", "smoothed", "from_rating"} and runs.code_version.nunique() <= 1
 assert (runs.teacher_checkpoint == runs.teacher_run.map(current)).all()
 assert not runs.duplicated(["task", "kind", "arch", "hidden", "seed", "teacher_run"]).any()
-for frame in (gains, gain_diff, by_teacher, mass_tab, controls):
+for frame in (gains, gain_diff, by_teacher, mass_tab, controls, splice_tab):
     if len(frame):
         assert frame.p_holm.fillna(1).ge(frame.p.fillna(0) - 1e-12).all()  # Holm never lowers a p
         has = frame.ci_low.notna()

@@ -58,6 +58,8 @@ def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
     assert binary["task"] == "binary" and binary["choices"] == "results/choices/kd_gru.json"
     assert "rating_controls" in S.student_groups and "controls" in S.student_groups  # prefixed, no clash
     assert set(rating["reported"]) == set(rating["students"]) - set(S.student_groups["rating_kd_sweep"])
+    assert sorted(S.splice) == [f"splice_{t}_s{s}" for t in ("ei", "three") for s in (0, 1, 2)]
+    assert S.splice["splice_three_s2"] == {"task": "three", "seed": 2, "name": "splice_three_s2"}
     cfg = study.load(ROOT / "config" / "study.yaml")
     cfg["rating"]["teachers"] = {"teacher": {}}
     with pytest.raises(ValueError, match="already declared"):

@@ -116,9 +116,12 @@ class Study:
         # the labelling reruns the teacher notebook on a trained teacher: same parameters + transfer_n
         self.transfer = {**self.teachers[transfer["name"]], **transfer}
         self._add_runs("imdb", imdb)
+        self.splice: dict[str, dict] = {}  # splice junctions, three classes vs one against the rest
         if config.get("rating"):
             self._add_teachers("rating", config["rating"])
             self._add_runs("rating", config["rating"])
+            if config["rating"].get("splice"):
+                self.splice = expand(config["rating"]["splice"], where="rating.splice")
         for n, p in self.students.items():
             if p.get("match_steps") and p["match_steps"] not in self.students:
                 raise ValueError(f"{n}: match_steps={p['match_steps']!r} is not a declared student run")
