@@ -1,0 +1,86 @@
+"""Fusing several teachers (kdlib.fusion): hand values, the equivalence of the mean per-teacher KD
+loss and KD to the mean probability, stacking fitted on validation only, and the mimic-all student."""
+import numpy as np
+import pytest
+import torch
+from scipy.special import expit
+
+from kdlib import fusion, losses, models
+
+Z = np.array([[2.0, -1.0, 0.5, -3.0],   # teacher 1
+              [1.0, 1.0, -0.5, -1.0],   # teacher 2
+              [-0.5, -2.0, 0.2, 4.0]])  # teacher 3
+
+
+def test_mean_logits_and_mean_probs_hand_values():
+    np.testing.assert_allclose(fusion.mean_logits(Z), [2.5 / 3, -2 / 3, 0.2 / 3, 0.0])
+    for T in (1.0, 2.0, 4.0):
+        z = fusion.mean_probs(Z, T)
+        np.testing.assert_allclose(expit(z / T), expit(Z / T).mean(0), rtol=1e-12)
+    one = fusion.mean_probs(Z[:1], 3.0)  # one teacher: its own logit
+    np.testing.assert_allclose(one, Z[0], rtol=1e-10)
+
+
+def test_majority_vote_with_a_tie_broken_by_the_mean_probability():
+    np.testing.assert_array_equal(fusion.majority_vote(Z), [1, 0, 1, 0])  # votes 2/3, 1/3, 2/3, 1/3
+    two = np.array([[1.0, -1.0], [-3.0, 4.0]])  # a tie in both columns
+    np.testing.assert_array_equal(fusion.majority_vote(two), [0, 1])  # mean probabilities 0.39, 0.63
+    with pytest.raises(ValueError, match="teachers, examples"):
+        fusion.majority_vote([1.0, 2.0])
+
+
+def test_stacking_is_fitted_on_validation_and_weighs_the_informative_teacher():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    good = (2 * y - 1) * 2.0 + rng.normal(0, 1, 2000)
+    noise = rng.normal(0, 3, 2000)
+    stack = fusion.Stacking(np.stack([good, noise]), y)
+    assert stack.weights[0] > 5 * abs(stack.weights[1])
+    fused = stack.logits(np.stack([good, noise]))
+    assert fused.shape == (2000,) and np.mean((fused > 0) == y) > 0.9
+    with pytest.raises(ValueError, match="both classes"):
+        fusion.Stacking(np.stack([good, noise]), np.zeros(2000))
+
+
+@pytest.mark.parametrize("T,alpha", [(1.0, 0.5), (2.0, 1.0), (4.0, 0.3)])
+def test_mean_of_per_teacher_losses_has_the_gradient_of_kd_to_the_mean_probability(T, alpha):
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(32, 3, generator=g, dtype=torch.float64) * 2
+    y = (torch.rand(32, generator=g) < 0.5).double()
+    s1 = (torch.randn(32, generator=g, dtype=torch.float64) * 2).requires_grad_()
+    s2 = s1.detach().clone().requires_grad_()
+    mean_loss = fusion.per_teacher_kd_loss(s1, t, y, T=T, alpha=alpha)
+    fused = torch.as_tensor(fusion.mean_probs(t.T.numpy(), T))
+    to_mean = losses.kd_loss(s2, fused, y, T=T, alpha=alpha)
+    mean_loss.backward()
+    to_mean.backward()
+    torch.testing.assert_close(s1.grad, s2.grad, rtol=1e-9, atol=1e-12)
+    # the values differ by alpha T^2 (the teachers' mean entropy - the entropy of their mean), >= 0
+    p = torch.sigmoid(t / T)
+    h = lambda q: -(q * q.log() + (1 - q) * (1 - q).log())  # noqa: E731
+    gap = alpha * T * T * (h(p.mean(1)) - h(p).mean(1)).mean()
+    assert mean_loss.item() == pytest.approx(to_mean.item() + gap.item(), rel=1e-9)
+    assert gap.item() >= 0
+
+
+@pytest.mark.parametrize("arch", models.ARCHS)
+def test_mimic_all_trains_one_head_per_teacher_and_predicts_with_their_mean(arch):
+    student = fusion.MimicAll(models.build_student(arch, 16, 30, seed=1), 3, seed=1)
+    ids = torch.randint(1, 30, (5, 9))
+    mask = torch.ones_like(ids)
+    heads = student.train()(ids, mask)
+    assert heads.shape == (5, 3)
+    student.eval()
+    torch.testing.assert_close(student(ids, mask), student.student(ids, mask).mean(1))
+    t = torch.randn(5, 3)
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0])
+    loss = fusion.mimic_all_loss(heads, t, y, T=2.0, alpha=0.5)
+    want = 0.5 * torch.nn.functional.binary_cross_entropy_with_logits(heads.mean(1), y) + 0.5 * torch.stack(
+        [losses.soft_target_loss(heads[:, m], t[:, m], 2.0) for m in range(3)]).mean()
+    torch.testing.assert_close(loss, want)
+    loss.backward()
+    assert student.student.head.weight.grad is not None
+    with pytest.raises(ValueError, match="one-logit"):
+        fusion.MimicAll(student.student, 2, seed=0)
+    with pytest.raises(ValueError, match="must both be"):
+        fusion.mimic_all_loss(heads, t[:, :2], y)
