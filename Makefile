@@ -55,7 +55,7 @@ colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links fo
 
 # ---- tests ----------------------------------------------------------------------------------
 # smoke runs: notebooks/smoke/<entry>.yaml runs notebooks/<entry up to the first "-">.py, in this order
-SMOKE_NBS := teacher teacher-rating student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps choose choose-kd report splice_classes rating_report online_pu pu_report
+SMOKE_NBS := teacher teacher-rating teacher_kinds-tfidf_lr teacher_kinds-nbsvm teacher_kinds-bigru student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps student-linear choose choose-kd report splice_classes rating_report online_pu pu_report
 SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
 
 pytest: $(STAMP) ## unit tests of kdlib and of the workflow

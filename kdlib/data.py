@@ -133,6 +133,25 @@ def with_rating_labels(df: pd.DataFrame, split: str) -> pd.DataFrame:
     return out
 
 
+def imdb_splits(val_frac: float = 0.1, split_seed: int = 0, train_subset: int | None = None,
+                test_subset: int | None = None, task: str = "binary") -> dict[str, pd.DataFrame]:
+    """The study's IMDB splits {train, val, test} as a teacher run records them in its params:
+    validation carved from train (`train_val_split`), the seeded stratified subsets (validation a
+    quarter of `train_subset`, at least 64), and for task "rating" the star classes of the local
+    files (`with_rating_labels`). Notebooks that train other teachers on the MiniLM teacher's
+    splits build them here and check them against its recorded data hashes."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
+    imdb = load_imdb(("train", "test"), source="local" if task == "rating" else "auto")
+    train_df, val_df = train_val_split(imdb["train"], val_frac=val_frac, seed=split_seed)
+    splits = {"train": subsample(train_df, train_subset, seed=split_seed),
+              "val": subsample(val_df, None if train_subset is None else max(64, train_subset // 4), seed=split_seed),
+              "test": subsample(imdb["test"], test_subset, seed=split_seed)}
+    if task == "rating":
+        splits = {s: with_rating_labels(df, "test" if s == "test" else "train") for s, df in splits.items()}
+    return splits
+
+
 def normalise_text(texts) -> pd.Series:
     """Texts compared for duplicates: `<br />` as a space, lower case, runs of white space as one."""
     return (pd.Series(texts, dtype=str).str.replace("<br />", " ", regex=False).str.lower()

