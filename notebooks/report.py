@@ -227,10 +227,13 @@ def student_row(path):
 
 
 def binary_study(path):
-    """A run of this study: a binary student taught by a binary teacher (the rating study's runs,
-    `task` or `teacher_task` "rating", have their own report)."""
+    """A run of this study: a binary student taught by a binary teacher.py teacher (the rating
+    study's runs, `task` or `teacher_task` "rating", and students of teacher_kinds.py's teachers,
+    whose runs record a `kind`, belong to other studies)."""
     p = read(path)["params"]
-    return p.get("task", "binary") == "binary" and p.get("teacher_task", "binary") == "binary"
+    teacher_file = runs_dir / p.get("teacher_run", "teacher") / "metrics.json"
+    other_kind = teacher_file.exists() and "kind" in read(teacher_file)
+    return p.get("task", "binary") == "binary" and p.get("teacher_task", "binary") == "binary" and not other_kind
 
 
 all_runs = pd.DataFrame([student_row(f) for f in sorted((runs_dir / "students").rglob("metrics.json")) if binary_study(f)])
