@@ -169,9 +169,17 @@ def choice_of(template, arch):
     return read(f)["choice"]
 
 
-archs = sorted(all_runs.arch.unique())
+OWN = {"binary": binary_teacher, "rating": rating_teacher}  # each task's own teacher
+
+
+def compared(r):
+    """A run this comparison may use: taught by its task's own teacher, or a binary student of the rating teacher."""
+    return r.teacher_run == OWN[r.task] or (r.task, r.teacher_run) == ("binary", rating_teacher)
+
+
+# each (task, architecture) the comparison uses reads its choice (a binary student of the rating teacher: study 1's)
 choices = {(task, a): choice_of(kd_choice if task == "binary" else rating_kd_choice, a)
-           for task in ("binary", "rating") for a in archs}
+           for task, a in sorted({(r.task, r.arch) for r in all_runs.itertuples() if compared(r)})}
 
 
 def at_choice(r, keys=None):
@@ -183,8 +191,8 @@ def at_choice(r, keys=None):
 def kind_of(r):
     """scratch / kd / hard / smoothed for each task with its own teacher; from_rating: a binary student
     taught by the rating teacher; None: a run this comparison does not use."""
-    own = rating_teacher if r.task == "rating" else binary_teacher
-    if r.transfer or r.match_steps:
+    own = OWN[r.task]
+    if r.transfer or r.match_steps or not compared(r):
         return None
     if r.alpha == 0:  # at the lr the KD runs use (the lr sweep's other rates are not scratch twins)
         return "scratch" if r.teacher_run == own and at_choice(r, ["lr"]) else None
@@ -412,8 +420,20 @@ for r in splice_tab.itertuples():
 print("\n".join(lines))
 
 # %% Figure: the KD gain against hidden size, eight classes and two, with 95% CIs
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 sizes = sorted(runs.hidden.unique())
+
+
+def hidden_axis(ax, drawn):
+    """Hidden sizes on a log-2 axis, labelled by their values; a panel without runs (`drawn` False) says so."""
+    if drawn and sizes:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(h) for h in sizes])
+    else:
+        ax.text(0.5, 0.5, "no runs yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_xlabel("student hidden size (units; log scale)")
+
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 for ax, col, label, ylabel in ((axes[0], "diff", "KD − scratch, test accuracy", "paired difference in accuracy (95% CI)"),
                                (axes[1], "gap_closed", "share of the scratch → teacher gap closed",
                                 "Δ / (teacher − scratch accuracy)")):
@@ -428,9 +448,7 @@ for ax, col, label, ylabel in ((axes[0], "diff", "KD − scratch, test accuracy"
         for h, y, n in zip(g.hidden, g[col], g.n):
             ax.annotate(f"n={n}", (h, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=st["color"])
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(h) for h in sizes])
-    ax.set_xlabel("student hidden size (units; log scale)")
+    hidden_axis(ax, len(gains) > 0 and bool(np.isfinite(gains[col]).any()))
     ax.set_ylabel(ylabel)
     ax.set_title(label)
 axes[0].legend()
@@ -448,9 +466,7 @@ for ax, task in zip(axes, ("rating", "binary")):
                     label=f"{arch.upper()} {'KD' if kind == 'kd' else 'scratch'} (n = "
                           + (f"{m.size().min()}" if m.size().min() == m.size().max() else f"{m.size().min()}–{m.size().max()}")
                           + " seeds per point)")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(h) for h in sizes])
-    ax.set_xlabel("student hidden size (units; log scale)")
+    hidden_axis(ax, len(mass) > 0 and bool((mass.task == task).any()))
     ax.set_ylabel("KL(teacher ‖ student), nats")
     ax.set_title(f"{TASK_STYLE[task][0]}")
     ax.legend()
