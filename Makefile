@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -55,7 +55,7 @@ colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links fo
 
 # ---- tests ----------------------------------------------------------------------------------
 # smoke runs: notebooks/smoke/<entry>.yaml runs notebooks/<entry up to the first "-">.py, in this order
-SMOKE_NBS := teacher teacher-rating teacher_kinds-tfidf_lr teacher_kinds-nbsvm teacher_kinds-bigru student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps student-linear choose choose-kd report splice_classes rating_report online_pu pu_report
+SMOKE_NBS := teacher teacher-rating teacher_kinds-tfidf_lr teacher_kinds-nbsvm teacher_kinds-bigru teacher_snapshots student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps student-linear choose choose-kd report multi_student multi_student-single multi_student-vote multi_student-stacking multi_student-mimic multi_report splice_classes rating_report online_pu pu_report
 SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
 
 pytest: $(STAMP) ## unit tests of kdlib and of the workflow
@@ -113,6 +113,15 @@ rating-teacher: $(STAMP) ## study 3's teacher, fine-tuned on the eight star rati
 
 splice-classes: $(STAMP) ## study 3 on splice junctions: three classes vs EI vs rest, 3 seeds (minutes each)
 	$(call snake_until_done,splice_classes)
+
+multi: $(STAMP) ## study 4, several teachers: the other teachers, the snapshot ensemble, every multi-teacher student, the report
+	$(call snake_until_done,multi)
+
+multi-teachers: $(STAMP) ## study 4's teacher pool: TF-IDF + LR, NB-SVM, BiGRU, the MiniLM snapshot ensemble (logits cached)
+	$(call snake_until_done,multi_teachers)
+
+multi-report: $(STAMP) ## study 4's tables and figures (computes the runs they need first)
+	$(call snake_until_done,multi_report)
 
 pu: $(STAMP) ## the whole PU study: both grids, then the PU report
 	$(call snake_until_done,pu)

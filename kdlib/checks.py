@@ -108,6 +108,19 @@ def optional(check, name: str, value, *args, **kwargs):
         raise ParameterError(name, value, f"None or {err.allowed}") from None
 
 
+def items(name: str, value, check, *args, **kwargs) -> list:
+    """A non-empty list (or tuple) each of whose items `check(name, item, *args, **kwargs)` allows;
+    returned as a list."""
+    if not isinstance(value, (list, tuple)) or not value:
+        fail(name, value, "a non-empty list")
+    for item in value:
+        try:
+            check(name, item, *args, **kwargs)
+        except ParameterError as err:
+            raise ParameterError(name, value, f"a non-empty list, each item {err.allowed}") from None
+    return list(value)
+
+
 def teacher_tokens(name: str, teacher) -> int:
     """The most tokens the teacher `teacher` (a `models.resolve_teacher` name) takes: its tokenizer's
     model_max_length, else its config's max_position_embeddings. Loads the tokenizer (no data);

@@ -17,14 +17,23 @@ from KD to `mean_probs` at the same T by a constant (the teachers' mean entropy)
 gradients, so the same student (`test_fusion.py`). `per_teacher_kd_loss` computes it as written.
 "Mimic all" (`MimicAll`) gives the student one head per teacher, each matched to its teacher,
 and predicts with the heads' mean.
+
+`fuse` applies one fusion to every split; `disagreement` and `error_correlation` measure how
+diverse the teachers are; `by_validation` ranks them; `read_teacher_runs` and `split_logits` read
+the teacher runs (`teacher.py`, `teacher_kinds.py`, `teacher_snapshots.py`) a fusion is made of.
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import losses
+from . import losses, paths
+from .data import TeacherLogits
+
+FUSIONS = ("mean_logits", "mean_probs", "vote", "stacking")  # fused teachers; "mimic all" is a student
 
 
 def _check_logits(logits) -> np.ndarray:
@@ -73,6 +82,72 @@ class Stacking:
 
     def logits(self, logits) -> np.ndarray:
         return self.model.decision_function(_check_logits(logits).T)
+
+
+def fuse(method: str, logits: dict, val_labels=None, T: float = 1.0) -> dict:
+    """One fused teacher logit per example of every split, from the teachers' logits of each split
+    ({split: (M, N) array}). "stacking" is fitted on the "val" split with `val_labels` (validation
+    only); "vote" gives +1 / -1, the side of the majority (its targets are hard: read them at T = 1);
+    "mean_probs" averages at temperature T."""
+    if method not in FUSIONS:
+        raise ValueError(f"method must be one of {FUSIONS}, got {method!r}")
+    if method == "stacking":
+        if val_labels is None or "val" not in logits:
+            raise ValueError("stacking needs the teachers' validation logits (split 'val') and val_labels")
+        stack = Stacking(logits["val"], val_labels)
+        return {s: stack.logits(z) for s, z in logits.items()}
+    one = {"mean_logits": mean_logits, "mean_probs": lambda z: mean_probs(z, T),
+           "vote": lambda z: 2.0 * majority_vote(z) - 1.0}[method]
+    return {s: one(z) for s, z in logits.items()}
+
+
+def disagreement(logits) -> np.ndarray:
+    """(M, M): the share of examples on which teachers i and j predict different sides."""
+    side = _check_logits(logits) > 0
+    return (side[:, None, :] != side[None, :, :]).mean(axis=2)
+
+
+def error_correlation(logits, labels) -> np.ndarray:
+    """(M, M): the Pearson correlation of the teachers' errors (1 where a teacher is wrong), NaN
+    for a teacher that makes no error or nothing but errors."""
+    wrong = ((_check_logits(logits) > 0) != np.asarray(labels).astype(bool)[None, :]).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.corrcoef(wrong) if len(wrong) > 1 else np.ones((1, 1))
+
+
+def by_validation(val_logits, val_labels) -> np.ndarray:
+    """The teachers' indices from the best validation accuracy to the worst (ties: declared order)."""
+    acc = ((_check_logits(val_logits) > 0) == np.asarray(val_labels).astype(bool)[None, :]).mean(axis=1)
+    return np.argsort(-acc, kind="stable")
+
+
+def read_teacher_runs(names) -> list[dict]:
+    """The metrics.json of each teacher run results/runs/<name>/, checked to be binary teachers that
+    share one tokenizer and one set of splits (their recorded data hashes)."""
+    runs = []
+    for name in names:
+        f = paths.RESULTS / "runs" / name / "metrics.json"
+        if not f.exists():
+            raise FileNotFoundError(f"{f} not found: run teacher {name!r} first (make multi-teachers)")
+        run = json.loads(f.read_text())
+        if run.get("task", "binary") != "binary":
+            raise ValueError(f"teacher {name!r} is a {run['task']} teacher: fusions take binary teachers")
+        runs.append({**run, "name": name})
+    for split in ("train", "val", "test"):
+        hashes = {r["name"]: r["logits"][split]["data_hash"] for r in runs}
+        if len(set(hashes.values())) > 1:
+            raise ValueError(f"the teachers' {split} splits differ: {hashes}")
+    tokenizers = {r["name"]: r["provenance"]["teacher"].get("tokenizer_hash") for r in runs}
+    if len(set(tokenizers.values())) > 1:
+        raise ValueError(f"the teachers record different tokenizers: {tokenizers}")
+    return runs
+
+
+def split_logits(runs: list[dict], split: str, ids) -> np.ndarray:
+    """(M, N): each teacher run's cached logits of `split`, looked up for the example `ids`."""
+    ids = np.array(ids)  # a writable copy (pandas hands out read-only arrays)
+    return np.stack([TeacherLogits.load(paths.cache_dir() / r["logits"][split]["cache_path"])[ids].numpy()
+                     .astype(np.float64) for r in runs])
 
 
 def per_teacher_kd_loss(student_logit: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None,

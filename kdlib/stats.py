@@ -131,3 +131,19 @@ def majority(versions, finished=None):
     latest = {v: max((f for w, f in zip(versions, finished) if w == v and np.isfinite(f)), default=-np.inf)
               for v in tied}
     return max(tied, key=lambda v: latest[v])
+
+
+# ---- numbers as the reports write them ---------------------------------------------------------
+def fmt(x, f: str = ".4f") -> str:
+    """x in format `f`; "–" for None or a non-finite value."""
+    return "–" if x is None or not np.isfinite(x) else f"{x:{f}}"
+
+
+def fmt_ci(mean, lo, hi, f: str = "+.4f") -> str:
+    """A mean with its interval, "+0.0040 [+0.0010, +0.0070]"; the mean alone when there is none."""
+    return fmt(mean, f) + (f" [{lo:{f}}, {hi:{f}}]" if lo is not None and np.isfinite(lo) else "")
+
+
+def fmt_p(p) -> str:
+    """A p-value: "< 0.001", "0.034", or "–" when there is none."""
+    return "–" if p is None or not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")

@@ -173,6 +173,42 @@ def _scheduler(optimizer, schedule: str, total_steps: int, warmup_frac: float):
     return get_linear_schedule_with_warmup(optimizer, max(1, int(total_steps * warmup_frac)), total_steps)
 
 
+def cosine_restart_rate(step: int, lr: float, cycle_steps: int, warmup_steps: int = 0) -> float:
+    """The rate of optimizer step `step` (0-based) under cosine annealing with warm restarts
+    (Loshchilov & Hutter 2017), the schedule of snapshot ensembles (Huang et al. 2017): every cycle
+    of `cycle_steps` starts at `lr` and falls to 0 along a half cosine; the first `warmup_steps`
+    steps of the first cycle are scaled by a linear warm-up, (step + 1) / warmup_steps."""
+    if int(cycle_steps) != cycle_steps or cycle_steps < 1 or warmup_steps < 0:
+        raise ValueError(f"cycle_steps must be an integer >= 1 and warmup_steps >= 0, got {cycle_steps}, {warmup_steps}")
+    rate = lr * 0.5 * (1 + math.cos(math.pi * (step % cycle_steps) / cycle_steps))
+    return rate * min(1.0, (step + 1) / warmup_steps) if step < warmup_steps else rate
+
+
+@contextlib.contextmanager
+def cosine_restarts(model, lr: float, cycle_steps: int, warmup_steps: int = 0):
+    """Inside the block, the optimizer over `model`'s parameters (e.g. `fit`'s, run with
+    schedule="constant") takes each step at `cosine_restart_rate` of its own step count. A global
+    optimizer pre-step hook sets the rate from the count the optimizer keeps in its state, which
+    `fit` checkpoints: a resumed run goes on along the same schedule."""
+    cosine_restart_rate(0, lr, cycle_steps, warmup_steps)  # checks the arguments
+    mine = {id(p) for p in model.parameters()}
+
+    def set_rate(optimizer, args, kwargs):
+        if not any(id(p) in mine for g in optimizer.param_groups for p in g["params"]):
+            return
+        done = max((int(st["step"]) for st in optimizer.state.values() if "step" in st), default=0)
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_restart_rate(done, lr, cycle_steps, warmup_steps)
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(set_rate)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def _step(model, optimizer, loss, grad_clip) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -115,18 +115,6 @@ def style(arch, task):
     return {"color": ARCH_COLOUR.get(arch, "0.5"), "marker": marker, "ls": ls}
 
 
-def num(x, f=".4f"):
-    return "–" if x is None or not np.isfinite(x) else f"{x:{f}}"
-
-
-def ci(mean, lo, hi, f="+.4f"):
-    return num(mean, f) + (f" [{lo:{f}}, {hi:{f}}]" if np.isfinite(lo) else "")
-
-
-def pval(p):
-    return "–" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
-
-
 def read(path):
     return json.loads(Path(path).read_text())
 
@@ -299,16 +287,16 @@ for arch, hidden in cells:
     part = []
     for t in ("rating", "binary"):
         r = g[t]
-        part += [f"{num(r.mean_b)} → {num(r.mean_a)} ({r.n})", ci(r["diff"], r.ci_low, r.ci_high), pval(r.p_holm),
-                 num(r.gap_closed, ".0%") if np.isfinite(r.gap_closed) else "–"]
-    lines.append(f"| {arch.upper()} | {hidden} | " + " | ".join(part) + f" | {ci(dd['diff'], dd.ci_low, dd.ci_high)} ({dd.n}) |")
+        part += [f"{stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n})", stats.fmt_ci(r["diff"], r.ci_low, r.ci_high), stats.fmt_p(r.p_holm),
+                 stats.fmt(r.gap_closed, ".0%") if np.isfinite(r.gap_closed) else "–"]
+    lines.append(f"| {arch.upper()} | {hidden} | " + " | ".join(part) + f" | {stats.fmt_ci(dd['diff'], dd.ci_low, dd.ci_high)} ({dd.n}) |")
 pooled_line = "Pooled over the cells (cells as the unit, one-sample t-test on the cell means): " + "; ".join(
-    f"{TASK_STYLE[t][0]} Δ {ci(pooled_gain[t]['mean'], pooled_gain[t]['ci_low'], pooled_gain[t]['ci_high'])}, "
-    f"p {pval(pooled_gain[t]['p'])} ({pooled_gain[t]['n_cells']} cells, {pooled_gain[t]['n_pairs']} pairs)"
+    f"{TASK_STYLE[t][0]} Δ {stats.fmt_ci(pooled_gain[t]['mean'], pooled_gain[t]['ci_low'], pooled_gain[t]['ci_high'])}, "
+    f"p {stats.fmt_p(pooled_gain[t]['p'])} ({pooled_gain[t]['n_cells']} cells, {pooled_gain[t]['n_pairs']} pairs)"
     for t in ("rating", "binary")) + "."
-teacher_line = (f"Teachers (test accuracy): eight classes {num(teacher_acc['rating'])} "
-                f"(MAE {num(teachers[rating_teacher]['test'].get('mae', np.nan), '.2f')} stars), "
-                f"two classes {num(teacher_acc['binary'])}. Gap closed: Δ / (teacher − scratch accuracy).")
+teacher_line = (f"Teachers (test accuracy): eight classes {stats.fmt(teacher_acc['rating'])} "
+                f"(MAE {stats.fmt(teachers[rating_teacher]['test'].get('mae', np.nan), '.2f')} stars), "
+                f"two classes {stats.fmt(teacher_acc['binary'])}. Gap closed: Δ / (teacher − scratch accuracy).")
 (tables / "rating.md").write_text("\n".join(lines) + "\n\n" + pooled_line + "\n\n" + teacher_line + "\n")
 print("\n".join(lines), "\n", pooled_line)
 
@@ -321,8 +309,8 @@ for arch, hidden in cells:
 by_teacher = holm_by(pd.DataFrame(rows)) if rows else pd.DataFrame()
 lines = ["| arch | hidden | binary teacher → rating teacher (n) | Δ [95% CI] | p (Holm) |", "|---|---|---|---|---|"]
 for r in by_teacher.itertuples():
-    lines.append(f"| {r.arch.upper()} | {r.hidden} | {num(r.mean_b)} → {num(r.mean_a)} ({r.n}) | "
-                 f"{ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
+    lines.append(f"| {r.arch.upper()} | {r.hidden} | {stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n}) | "
+                 f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)} | {stats.fmt_p(r.p_holm)} |")
 (tables / "rating_teacher.md").write_text("\n".join(lines) + "\n")
 by_teacher.drop(columns=["seeds"], errors="ignore").to_csv(tables / "rating_teacher.csv", index=False)
 print("\n".join(lines))
@@ -372,7 +360,7 @@ NAMES = {"kl_to_teacher": "KL(teacher ‖ student), nats", "second_choice": "agr
 lines = ["| arch | hidden | task | measure | scratch → KD (n) | Δ [95% CI] | p (Holm) |", "|---|---|---|---|---|---|---|"]
 for r in mass_tab.itertuples():
     lines.append(f"| {r.arch.upper()} | {r.hidden} | {TASK_STYLE[r.task][0]} | {NAMES[r.metric]} | "
-                 f"{num(r.mean_b)} → {num(r.mean_a)} ({r.n}) | {ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
+                 f"{stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n}) | {stats.fmt_ci(r.diff, r.ci_low, r.ci_high)} | {stats.fmt_p(r.p_holm)} |")
 (tables / "rating_mass.md").write_text("\n".join(lines) + "\n")
 
 # %% Eight-class controls: KD against the teacher's hard labels and against matched label smoothing
@@ -386,8 +374,8 @@ controls = holm_by(pd.DataFrame(rows), ["control", "metric"]) if rows else pd.Da
 controls.to_csv(tables / "rating_controls.csv", index=False)
 lines = ["| arch | hidden | control | control → KD (n) | KD − control [95% CI] | p (Holm) |", "|---|---|---|---|---|---|"]
 for r in controls.itertuples():
-    lines.append(f"| {r.arch.upper()} | {r.hidden} | {r.control} | {num(r.mean_b)} → {num(r.mean_a)} ({r.n}) | "
-                 f"{ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
+    lines.append(f"| {r.arch.upper()} | {r.hidden} | {r.control} | {stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n}) | "
+                 f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)} | {stats.fmt_p(r.p_holm)} |")
 (tables / "rating_controls.md").write_text("\n".join(lines) + "\n")
 
 # %% Splice junctions: three real classes vs EI against the rest (splice_classes.py runs)
@@ -413,8 +401,8 @@ SPLICE_TASK = {"three": "three classes (EI / IE / neither)", "ei": "EI vs rest (
 lines = ["| task | arch | chosen (T, alpha) on validation | teacher | scratch → KD (n) | Δ [95% CI] | p (Holm) |",
          "|---|---|---|---|---|---|---|"]
 for r in splice_tab.itertuples():
-    lines.append(f"| {SPLICE_TASK.get(r.task, r.task)} | {r.arch.upper()}-64 | ({r.T:g}, {r.alpha:g}) | {num(r.teacher)} | "
-                 f"{num(r.mean_b)} → {num(r.mean_a)} ({r.n}) | {ci(r.diff, r.ci_low, r.ci_high)} | {pval(r.p_holm)} |")
+    lines.append(f"| {SPLICE_TASK.get(r.task, r.task)} | {r.arch.upper()}-64 | ({r.T:g}, {r.alpha:g}) | {stats.fmt(r.teacher)} | "
+                 f"{stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n}) | {stats.fmt_ci(r.diff, r.ci_low, r.ci_high)} | {stats.fmt_p(r.p_holm)} |")
 (tables / "rating_splice.md").write_text("\n".join(lines) + f"\n\nRuns: {len(splice)} (code version {splice_version}); "
                                           "test accuracy, mean over seeds.\n")
 print("\n".join(lines))
@@ -479,11 +467,11 @@ fig.savefig(figures / "rating_mass.png")
 def sentence(task):
     p = pooled_gain[task]
     if not np.isfinite(p["ci_low"]):
-        return f"{TASK_STYLE[task][0]}: too few cells or seeds for an interval (mean Δ {num(p['mean'], '+.4f')})."
+        return f"{TASK_STYLE[task][0]}: too few cells or seeds for an interval (mean Δ {stats.fmt(p['mean'], '+.4f')})."
     sure = ("an interval above zero" if p["ci_low"] > 0 else "an interval below zero" if p["ci_high"] < 0
             else "an interval that crosses zero")
-    return (f"{TASK_STYLE[task][0]}: mean KD gain {ci(p['mean'], p['ci_low'], p['ci_high'])} test accuracy over "
-            f"{p['n_cells']} cells, {sure} (p {pval(p['p'])}).")
+    return (f"{TASK_STYLE[task][0]}: mean KD gain {stats.fmt_ci(p['mean'], p['ci_low'], p['ci_high'])} test accuracy over "
+            f"{p['n_cells']} cells, {sure} (p {stats.fmt_p(p['p'])}).")
 
 
 n_cells_8_better = int((gain_diff["diff"] > 0).sum()) if len(gain_diff) else 0
@@ -493,7 +481,7 @@ answer = [sentence("rating"), sentence("binary"),
           f"({n_sig} with a Holm-adjusted p < 0.05; table rating.md, last column)."]
 for task, g in splice_tab.groupby("task") if len(splice_tab) else []:
     answer.append(f"Splice junctions, {SPLICE_TASK.get(task, task)}: KD − scratch " + "; ".join(
-        f"{r.arch.upper()}-64 {ci(r.diff, r.ci_low, r.ci_high)} (n = {r.n}, p Holm {pval(r.p_holm)})" for r in g.itertuples())
+        f"{r.arch.upper()}-64 {stats.fmt_ci(r.diff, r.ci_low, r.ci_high)} (n = {r.n}, p Holm {stats.fmt_p(r.p_holm)})" for r in g.itertuples())
         + " (table rating_splice.md).")
 (tables / "rating_findings.md").write_text("\n".join(f"- {s}" for s in answer) + "\n")
 page = "\n".join([

@@ -88,19 +88,10 @@ from kdlib import checks, data, metrics, models, paths, provenance, train
 TASKS = {"three": ["EI", "IE", "N"], "ei": None}  # task -> its classes' junctions (None: EI vs rest, one logit)
 checks.one_of("task", task, TASKS)
 checks.integer("seed", seed, 0)
-if not isinstance(archs, (list, tuple)) or not archs:
-    checks.fail("archs", archs, f"a non-empty list of {models.ARCHS}")
-for a in archs:
-    checks.one_of("archs", a, models.ARCHS)
+checks.items("archs", archs, checks.one_of, models.ARCHS)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
-if not isinstance(Ts, (list, tuple)) or not Ts:
-    checks.fail("Ts", Ts, "a non-empty list of temperatures > 0")
-for t in Ts:
-    checks.number("Ts", t, 0, low_open=True)
-if not isinstance(alphas, (list, tuple)) or not alphas:
-    checks.fail("alphas", alphas, "a non-empty list of numbers in (0, 1]")
-for a in alphas:
-    checks.number("alphas", a, 0, 1, low_open=True)
+checks.items("Ts", Ts, checks.number, 0, low_open=True)
+checks.items("alphas", alphas, checks.number, 0, 1, low_open=True)
 checks.integer("epochs", epochs, 1)
 checks.integer("patience", patience, 1)
 checks.number("teacher_lr", teacher_lr, 0, low_open=True)

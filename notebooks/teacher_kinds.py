@@ -86,10 +86,7 @@ from kdlib import checks, data, metrics, models, paths, provenance, train
 KINDS = ("tfidf_lr", "nbsvm", "bigru")
 checks.one_of("kind", kind, KINDS)
 checks.folder("reference", reference)
-if not isinstance(Cs, (list, tuple)) or not Cs:
-    checks.fail("Cs", Cs, "a non-empty list of numbers > 0")
-for c in Cs:
-    checks.number("Cs", c, 0, low_open=True)
+checks.items("Cs", Cs, checks.number, 0, low_open=True)
 checks.integer("max_features", max_features, 1)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
 checks.integer("epochs", epochs, 1)

@@ -84,3 +84,35 @@ def test_mimic_all_trains_one_head_per_teacher_and_predicts_with_their_mean(arch
         fusion.MimicAll(student.student, 2, seed=0)
     with pytest.raises(ValueError, match="must both be"):
         fusion.mimic_all_loss(heads, t[:, :2], y)
+
+
+def test_fuse_applies_one_fusion_to_every_split_and_fits_stacking_on_validation_only():
+    rng = np.random.default_rng(1)
+    y_val = rng.integers(0, 2, 400)
+    val = np.stack([(2 * y_val - 1) * 2.0 + rng.normal(0, 1, 400), rng.normal(0, 1, 400), rng.normal(0, 1, 400)])
+    logits = {"train": Z, "val": val, "test": Z[:, :2]}
+    out = fusion.fuse("mean_probs", logits, T=2.0)
+    np.testing.assert_allclose(out["train"], fusion.mean_probs(Z, 2.0))
+    np.testing.assert_allclose(fusion.fuse("mean_logits", logits)["test"], Z[:, :2].mean(0))
+    np.testing.assert_array_equal(fusion.fuse("vote", logits)["train"], [1, -1, 1, -1])
+    stacked = fusion.fuse("stacking", logits, y_val)
+    np.testing.assert_allclose(stacked["train"], fusion.Stacking(val, y_val).logits(Z))
+    with pytest.raises(ValueError, match="val_labels"):
+        fusion.fuse("stacking", logits)
+    with pytest.raises(ValueError, match="method must be one of"):
+        fusion.fuse("median", logits)
+
+
+def test_disagreement_and_error_correlation_hand_values():
+    z = np.array([[1.0, 1.0, -1.0, -1.0],
+                  [1.0, -1.0, -1.0, 1.0],
+                  [1.0, 1.0, -1.0, -1.0]])
+    y = np.array([1, 1, 0, 1])
+    d = fusion.disagreement(z)
+    np.testing.assert_allclose(d, [[0, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0]])
+    # errors: teacher 1 and 3 wrong on the 4th only, teacher 2 on the 2nd only
+    c = fusion.error_correlation(z, y)
+    np.testing.assert_allclose(c, [[1, -1 / 3, 1], [-1 / 3, 1, -1 / 3], [1, -1 / 3, 1]])
+    assert np.isnan(fusion.error_correlation(z, [1, 1, 0, 0])[0, 1])  # teacher 1 makes no error
+    np.testing.assert_array_equal(fusion.by_validation(z, y), [0, 1, 2])  # all 3/4: declared order
+    np.testing.assert_array_equal(fusion.by_validation(z, [1, 0, 0, 1]), [1, 0, 2])  # 2/4, 4/4, 2/4

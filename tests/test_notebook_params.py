@@ -43,6 +43,13 @@ BAD = {
                ("target", 0.895), ("target", ("lstm", 64, 0.895)), ("target", ("gru", 64, 1.5)),
                ("target_hours", 0), ("update_readme", "no")],
     "pu_report": [("runs", ""), ("runs", "../runs"), ("prefix", "a/b"), ("update_readme", "no")],
+    "teacher_snapshots": [("reference", "../teacher"), ("cycles", 1), ("cycle_epochs", 0), ("lr", 0),
+                          ("warmup_frac", 1.0), ("seed", -1), ("transfer_n", -1), ("name", "a/b")],
+    "multi_student": [("teachers", []), ("teachers", "teacher"), ("teachers", ["teacher", "teacher"]),
+                      ("teachers", ["../t"]), ("top", 2), ("top", -1), ("fusion", "median"), ("alpha", 0),
+                      ("T", 0), ("hidden", 8), ("name", "/tmp/x")],
+    "multi_report": [("teachers", []), ("curve_fusion", "median"), ("kd_choice", "choices/kd.json"),
+                     ("update_readme", "no")],
 }
 # overrides a bad value needs to be reached (max_len is checked against the imdb teacher's tokenizer)
 EXTRA = {("online_pu", "max_len"): {"dataset": "imdb"}}
@@ -140,14 +147,18 @@ def _declared_runs():
 
     s = study.Study(study.load(ROOT / "config" / "study.yaml"))
     return ([("teacher", p) for p in s.teachers.values()] + [("teacher", s.transfer)]
-            + [("student", p) for p in s.students.values()] + [("online_pu", p) for p in s.pu.values()])
+            + [("student", p) for p in s.students.values()] + [("online_pu", p) for p in s.pu.values()]
+            + [("teacher_kinds", p) for p in s.kinds.values()] + [("teacher_snapshots", p) for p in s.snapshots.values()]
+            + [("multi_student", p) for p in s.multi.values()] + [("multi_report", s.multi_report)]
+            + [("splice_classes", p) for p in s.splice.values()])
 
 
 def test_every_declared_run_passes_its_notebooks_checks(sandbox):
     """What the study will run passes the checks (a run refused at its check cell stops a grid
     hours in). Choice files do not exist here: a run reading one is checked without it."""
     runs = _declared_runs()
-    assert {stem for stem, _ in runs} == {"teacher", "student", "online_pu"} and len(runs) > 200
+    assert {stem for stem, _ in runs} == {"teacher", "student", "online_pu", "teacher_kinds", "teacher_snapshots",
+                                          "multi_student", "multi_report", "splice_classes"} and len(runs) > 200
     for stem, params in runs:
         params = {k: v for k, v in params.items() if k != "choices"}
         _run_check_cell(stem, params, only_checks=True)

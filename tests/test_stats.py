@@ -112,3 +112,10 @@ def test_majority_counts_then_breaks_ties_by_the_latest_run():
     assert stats.majority(["a", "b"], [4, np.nan]) == "a"  # an unrecorded time counts as oldest
     assert stats.majority(["b", "a"], [np.nan, np.nan]) == "b"  # no time recorded: the first seen
     assert stats.majority([]) is None
+
+
+def test_report_number_formats():
+    assert stats.fmt(0.12345) == "0.1235" and stats.fmt(float("nan")) == "–" and stats.fmt(None) == "–"
+    assert stats.fmt_ci(0.004, 0.001, 0.007) == "+0.0040 [+0.0010, +0.0070]"
+    assert stats.fmt_ci(0.004, float("nan"), float("nan")) == "+0.0040"
+    assert stats.fmt_p(0.0004) == "< 0.001" and stats.fmt_p(0.0342) == "0.034" and stats.fmt_p(float("nan")) == "–"

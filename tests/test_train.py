@@ -153,6 +153,59 @@ def test_fit_linear_schedule_warms_up_and_decays():
     np.testing.assert_allclose(lrs, expected)
 
 
+def test_cosine_restart_rate_hand_values():
+    lr, c = 1.0, 4
+    rates = [train.cosine_restart_rate(s, lr, c) for s in range(9)]
+    half = 0.5 * (1 + np.cos(np.pi / 4))
+    np.testing.assert_allclose(rates, [1, half, 0.5, 1 - half, 1, half, 0.5, 1 - half, 1], atol=1e-12)
+    warm = [train.cosine_restart_rate(s, lr, c, warmup_steps=2) for s in range(5)]
+    np.testing.assert_allclose(warm, [0.5, half, 0.5, 1 - half, 1], atol=1e-12)
+    with pytest.raises(ValueError, match="cycle_steps"):
+        train.cosine_restart_rate(0, lr, 0)
+
+
+def _cosine_fit(ckpt_dir, on_step=None):
+    tr, va = _loaders()  # 10 steps per epoch
+    m = _student(dropout=0.3)
+    with train.cosine_restarts(m, 1e-2, cycle_steps=10, warmup_steps=3):
+        h = train.fit(m, tr, va, train.bce_objective(), epochs=2, lr=1e-2, schedule="constant",
+                      ckpt_dir=ckpt_dir, ckpt_every=3, on_step=on_step)
+    return m, h
+
+
+def test_cosine_restarts_set_each_steps_rate_and_resume_along_the_schedule(tmp_path):
+    seen = []
+    orig = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):  # the rate each step is taken at (the pre-step hook has run before this)
+        out = orig(self, *a, **k)
+        seen.append(self.param_groups[0]["lr"])
+        return out
+    torch.optim.AdamW.step = spy
+    try:
+        train.seed_everything(0)
+        ref, _ = _cosine_fit(tmp_path / "A")
+    finally:
+        torch.optim.AdamW.step = orig
+    np.testing.assert_allclose(seen, [train.cosine_restart_rate(s, 1e-2, 10, 3) for s in range(20)])
+    # outside the block the optimizer keeps its own rate
+    plain = torch.optim.AdamW([torch.nn.Parameter(torch.ones(2))], lr=0.5)
+    plain.param_groups[0]["params"][0].grad = torch.ones(2)
+    plain.step()
+    assert plain.param_groups[0]["lr"] == 0.5
+
+    train.seed_everything(0)
+
+    def stop(epoch, step):
+        if epoch == 1 and step == 4:
+            raise Interrupt
+    with pytest.raises(Interrupt):
+        _cosine_fit(tmp_path / "B", on_step=stop)
+    train.seed_everything(7)
+    resumed, _ = _cosine_fit(tmp_path / "B")
+    _assert_same_weights(resumed, ref)
+
+
 def _run_fit(ckpt_dir, epochs=3, on_step=None, on_epoch_end=None, ckpt_every=3):
     tr, va = _loaders()  # 10 steps per epoch
     m = _student(dropout=0.3)  # dropout: the RNG state must be restored for an exact resume

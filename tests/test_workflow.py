@@ -68,6 +68,27 @@ def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
     assert "rating" not in study.Study(cfg).parts  # the section is optional
 
 
+def test_the_multi_teacher_study_declares_its_teachers_pool_and_students(S):
+    # 3 seeds x 2 archs x 9 arms (the best single teacher, 5 fusions of all 7, mean_probs of 2, 3, 5)
+    assert len(S.multi) == 54 and S.snapshot_runs("teacher_snap") == ["teacher_snap1", "teacher_snap2", "teacher_snap3"]
+    assert S.pool[0] == "teacher" and len(S.pool) == 7 and set(S.kinds) <= set(S.pool)
+    run = S.multi["cnn_h64_mimic_all_m7_s2"]
+    assert run["teachers"] == S.pool and run["choices"] == "results/choices/kd_cnn.json" and run["fusion"] == "mimic_all"
+    assert S.multi_report["teachers"] == S.pool
+    for name, params in S.multi.items():
+        assert params["name"] == name and not study.undeclared(params, ROOT / "notebooks" / "multi_student.py")
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    cfg["multi"]["pool"] = ["teacher", "teacher_snap4"]
+    with pytest.raises(ValueError, match="teacher_snap4"):
+        study.Study(cfg)
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    cfg["multi"]["kinds"]["teacher_T2"] = {"kind": "nbsvm"}
+    with pytest.raises(ValueError, match="already declared"):
+        study.Study(cfg)
+    del cfg["multi"]
+    assert study.Study(cfg).multi == {}  # the section is optional
+
+
 def test_group_choices_templates_and_references_are_checked():
     def study_with(**students):
         cfg = study.load(ROOT / "config" / "study.yaml")

@@ -41,7 +41,11 @@ def check(config: dict, root: Path) -> dict:
     s = study.Study(config)
     tables = {"teacher": ("teacher", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.teachers.items()}),
               "student": ("student", {n: (p, f"results/runs/students/{n}/metrics.json") for n, p in s.students.items()}),
-              "pu_run pu_run_gpu": ("online_pu", {n: (p, f"results/runs/pu/{n}/metrics.json") for n, p in s.pu.items()})}
+              "pu_run pu_run_gpu": ("online_pu", {n: (p, f"results/runs/pu/{n}/metrics.json") for n, p in s.pu.items()}),
+              "teacher_kind": ("teacher_kinds", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.kinds.items()}),
+              **{f"teacher_snapshots_{n}": ("teacher_snapshots", {t: (p, f"results/runs/{t}/metrics.json")
+                                                                   for t in s.snapshot_runs(n)}) for n, p in s.snapshots.items()},
+              "multi_student": ("multi_student", {n: (p, f"results/runs/multi/{n}/metrics.json") for n, p in s.multi.items()})}
     out = {}
     for rule, (notebook, runs) in tables.items():
         code = {"kdlib code": code_hash(notebook), "notebook": notebook_hash(notebook)}

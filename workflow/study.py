@@ -122,6 +122,13 @@ class Study:
             self._add_runs("rating", config["rating"])
             if config["rating"].get("splice"):
                 self.splice = expand(config["rating"]["splice"], where="rating.splice")
+        self.kinds: dict[str, dict] = {}      # teacher_kinds.py runs
+        self.snapshots: dict[str, dict] = {}  # teacher_snapshots.py runs (each makes <name>1 .. <name><cycles>)
+        self.multi: dict[str, dict] = {}      # multi_student.py runs
+        self.multi_choice: dict[str, str] = {}
+        self.multi_report: dict = {}
+        if config.get("multi"):
+            self._add_multi(config["multi"])
         for n, p in self.students.items():
             if p.get("match_steps") and p["match_steps"] not in self.students:
                 raise ValueError(f"{n}: match_steps={p['match_steps']!r} is not a declared student run")
@@ -225,6 +232,45 @@ class Study:
                                  f"{labelled!r} reviews (imdb.transfer), for its own students only")
             _add(self.students, n, p, where)
         return runs
+
+    def snapshot_runs(self, name: str) -> list[str]:
+        """The teacher runs one snapshot-ensemble run makes: <name>1 .. <name><cycles>."""
+        return [f"{name}{m}" for m in range(1, int(self.snapshots[name].get("cycles", 3)) + 1)]
+
+    def _add_multi(self, spec: dict) -> None:
+        """Study 4, several teachers: the other teacher kinds, the snapshot ensembles, the pool the
+        students choose from, the multi-teacher students (each reading an IMDB choice) and the report."""
+        unknown = set(spec) - {"kinds", "snapshots", "pool", "students", "report"}
+        if unknown:
+            raise ValueError(f"multi: unknown keys {sorted(unknown)}")
+        made = set(self.teachers)
+        for section, table in (("kinds", self.kinds), ("snapshots", self.snapshots)):
+            for n, p in (spec.get(section) or {}).items():
+                if n in made or n in table:
+                    raise ValueError(f"multi.{section}: {n!r} is already declared")
+                table[n] = {**(p or {}), "name": n}
+                ref = table[n].get("reference", "teacher")
+                if ref not in self.teachers:
+                    raise ValueError(f"multi.{section}.{n}: reference={ref!r} is not a declared teacher")
+                made.update(self.snapshot_runs(n) if section == "snapshots" else [n])
+        pool = list(spec.get("pool") or [])
+        if not pool or len(set(pool)) != len(pool) or set(pool) - made:
+            raise ValueError(f"multi.pool must list declared teachers without repeats; unknown: {sorted(set(pool) - made)}")
+        self.pool = pool
+        group = dict(spec.get("students") or {})
+        choose = group.pop("choose", None)
+        for n, p in expand(group, where="multi.students").items():
+            p.setdefault("teachers", list(pool))
+            if set(p["teachers"]) - made:
+                raise ValueError(f"multi: {n} names undeclared teachers {sorted(set(p['teachers']) - made)}")
+            if choose:
+                stem = self.choice_of.get((choose, p.get(self.choice_per.get(choose, ""))))
+                if stem is None:
+                    raise ValueError(f"multi: {n}: no {choose!r} choice declared for it (imdb.choices)")
+                p["choices"] = self.choice_path(stem)
+                self.multi_choice[n] = stem
+            _add(self.multi, n, p, "multi.students")
+        self.multi_report = {"teachers": list(pool), **(spec.get("report") or {})}
 
     @staticmethod
     def choice_path(stem: str) -> str:

