@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -55,7 +55,7 @@ colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links fo
 
 # ---- tests ----------------------------------------------------------------------------------
 # smoke runs: notebooks/smoke/<entry>.yaml runs notebooks/<entry up to the first "-">.py, in this order
-SMOKE_NBS := teacher teacher-rating teacher_kinds-tfidf_lr teacher_kinds-nbsvm teacher_kinds-bigru teacher_snapshots student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps student-linear choose choose-kd report multi_student multi_student-single multi_student-vote multi_student-stacking multi_student-mimic multi_report splice_classes rating_report online_pu pu_report
+SMOKE_NBS := teacher teacher-rating teacher-n48 teacher_kinds-tfidf_lr teacher_kinds-nbsvm teacher_kinds-bigru teacher_snapshots student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps student-linear student-n48-scratch student-n48 student-n48-x choose choose-kd report budget_report teacher_layers teacher_layers-n48 layer_student layer_student-probe layer_student-none layer_student-n48 transformer_student transformer_student-ft layers_report multi_student multi_student-single multi_student-vote multi_student-stacking multi_student-mimic multi_report splice_classes rating_report online_pu pu_report
 SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
 
 pytest: $(STAMP) ## unit tests of kdlib and of the workflow
@@ -113,6 +113,24 @@ rating-teacher: $(STAMP) ## study 3's teacher, fine-tuned on the eight star rati
 
 splice-classes: $(STAMP) ## study 3 on splice junctions: three classes vs EI vs rest, 3 seeds (minutes each)
 	$(call snake_until_done,splice_classes)
+
+budget: $(STAMP) ## study 5, the label budget: a MiniLM teacher per n, scratch / KD / KD + pool students, the report
+	$(call snake_until_done,budget)
+
+budget-teachers: $(STAMP) ## study 5's teachers, fine-tuned on n labelled reviews (each labels the unlabelled pool)
+	$(call snake_until_done,budget_teachers)
+
+budget-report: $(STAMP) ## study 5's learning curves (computes the runs they need first)
+	$(call snake_until_done,budget_report)
+
+layers: $(STAMP) ## study 5's critical layers and transformer student: probes, layer students, MiniLM-3 students, the report
+	$(call snake_until_done,layers)
+
+layers-probes: $(STAMP) ## a linear probe on every teacher layer (and the layers' pooled states cached)
+	$(call snake_until_done,layers_probes)
+
+transformer: $(STAMP) ## MiniLM cut to every other layer: fine-tuned, distilled, distilled with hidden states
+	$(call snake_until_done,transformer)
 
 multi: $(STAMP) ## study 4, several teachers: the other teachers, the snapshot ensemble, every multi-teacher student, the report
 	$(call snake_until_done,multi)

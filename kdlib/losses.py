@@ -259,3 +259,21 @@ def pu_loss(kind: str, prior: float | None = None, target_prior: float = 0.5, ri
         return lambda s, y: nnpu_loss(s, y, prior, risk_floor, gamma)
     _check_prior(target_prior, "target_prior")
     return lambda s, y: imbalanced_nnpu_loss(s, y, prior, target_prior, risk_floor, gamma)
+
+
+HINT_LOSSES = ("mse", "cosine")
+
+
+def hint_loss(student_states: torch.Tensor, teacher_states: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Intermediate-layer ("hint") distillation of (B, L, D) states: the mean over layers and examples
+    of the squared error per feature ("mse", averaged over D) or of 1 - cosine similarity ("cosine").
+    The student's states are its projections onto the teacher's L layers (`layers.HintStudent`)."""
+    if kind not in HINT_LOSSES:
+        raise ValueError(f"kind must be one of {HINT_LOSSES}, got {kind!r}")
+    if student_states.shape != teacher_states.shape or student_states.ndim != 3:
+        raise ValueError(f"student {tuple(student_states.shape)} and teacher {tuple(teacher_states.shape)} "
+                         "states must both be (batch, layers, dim)")
+    t = teacher_states.to(student_states.dtype)
+    if kind == "mse":
+        return F.mse_loss(student_states, t)
+    return (1 - F.cosine_similarity(student_states, t, dim=-1)).mean()

@@ -226,14 +226,20 @@ def student_row(path):
             "started": execution.get("started", np.nan), "finished": execution.get("finished", np.nan)}
 
 
+main_file = runs_dir / teacher_run / "metrics.json"
+main_subset = read(main_file)["params"].get("train_subset") if main_file.exists() else None
+
+
 def binary_study(path):
-    """A run of this study: a binary student taught by a binary teacher.py teacher (the rating
-    study's runs, `task` or `teacher_task` "rating", and students of teacher_kinds.py's teachers,
-    whose runs record a `kind`, belong to other studies)."""
+    """A run of this study: a binary student taught by a binary teacher.py teacher that saw the
+    study teacher's training set (the rating study's runs, `task` or `teacher_task` "rating",
+    students of teacher_kinds.py's and teacher_snapshots.py's teachers, whose runs record a `kind`,
+    and the label-budget study's, whose teachers saw another `train_subset`, belong to other studies)."""
     p = read(path)["params"]
     teacher_file = runs_dir / p.get("teacher_run", "teacher") / "metrics.json"
-    other_kind = teacher_file.exists() and "kind" in read(teacher_file)
-    return p.get("task", "binary") == "binary" and p.get("teacher_task", "binary") == "binary" and not other_kind
+    t = read(teacher_file) if teacher_file.exists() else {}
+    other = "kind" in t or t.get("params", {}).get("train_subset", main_subset) != main_subset
+    return p.get("task", "binary") == "binary" and p.get("teacher_task", "binary") == "binary" and not other
 
 
 all_runs = pd.DataFrame([student_row(f) for f in sorted((runs_dir / "students").rglob("metrics.json")) if binary_study(f)])

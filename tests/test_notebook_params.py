@@ -50,6 +50,15 @@ BAD = {
                       ("T", 0), ("hidden", 8), ("name", "/tmp/x")],
     "multi_report": [("teachers", []), ("curve_fusion", "median"), ("kd_choice", "choices/kd.json"),
                      ("update_readme", "no")],
+    "budget_report": [("teachers", ["a/b"]), ("hidden", 300), ("lr_choice", "choices/lr.json"),
+                      ("target_accuracy", 1.0), ("update_readme", 1)],
+    "teacher_layers": [("teacher_run", ""), ("Cs", [0.0]), ("probe_pick", 0), ("batch_size", 0), ("amp", 1),
+                       ("name", "a/b")],
+    "layer_student": [("layers", "all"), ("layers", [-1]), ("hint_weight", -1), ("hint_loss", "l1"), ("alpha", 2),
+                      ("layers_run", "a/b"), ("hidden", 8), ("name", "/x")],
+    "transformer_student": [("keep", []), ("keep", [2, 0]), ("keep", [0, 0]), ("alpha", -0.1), ("hidden_weight", -1),
+                            ("epochs", 0), ("lr", 0), ("warmup_frac", 1.0), ("name", "/x")],
+    "layers_report": [("teachers", []), ("frontier_hidden", [8]), ("kd_choice", "kd.json"), ("update_readme", "yes")],
 }
 # overrides a bad value needs to be reached (max_len is checked against the imdb teacher's tokenizer)
 EXTRA = {("online_pu", "max_len"): {"dataset": "imdb"}}
@@ -150,7 +159,9 @@ def _declared_runs():
             + [("student", p) for p in s.students.values()] + [("online_pu", p) for p in s.pu.values()]
             + [("teacher_kinds", p) for p in s.kinds.values()] + [("teacher_snapshots", p) for p in s.snapshots.values()]
             + [("multi_student", p) for p in s.multi.values()] + [("multi_report", s.multi_report)]
-            + [("splice_classes", p) for p in s.splice.values()])
+            + [("splice_classes", p) for p in s.splice.values()]
+            + [("teacher_layers", p) for p in s.probes.values()] + [("layer_student", p) for p in s.layer_students.values()]
+            + [("transformer_student", p) for p in s.transformers.values()] + [("layers_report", s.layers_report)])
 
 
 def test_every_declared_run_passes_its_notebooks_checks(sandbox):
@@ -158,7 +169,8 @@ def test_every_declared_run_passes_its_notebooks_checks(sandbox):
     hours in). Choice files do not exist here: a run reading one is checked without it."""
     runs = _declared_runs()
     assert {stem for stem, _ in runs} == {"teacher", "student", "online_pu", "teacher_kinds", "teacher_snapshots",
-                                          "multi_student", "multi_report", "splice_classes"} and len(runs) > 200
+                                          "multi_student", "multi_report", "splice_classes", "teacher_layers", "layer_student",
+                                          "transformer_student", "layers_report"} and len(runs) > 200
     for stem, params in runs:
         params = {k: v for k, v in params.items() if k != "choices"}
         _run_check_cell(stem, params, only_checks=True)

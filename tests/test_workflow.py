@@ -46,7 +46,7 @@ def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
     # kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T; scratch 3 x 4 x 2; kd 3 x 2 x 2;
     # controls 3 x 2 x 2 x 2; binary students of the rating teacher 3 x 2 x 2
     rating = S.parts["rating"]
-    assert len(rating["students"]) == 96 + 24 + 12 + 24 + 12 and len(S.students) == 230 + 168
+    assert len(rating["students"]) == 96 + 24 + 12 + 24 + 12 and len(S.students) == 230 + 168 + 108
     assert rating["teachers"] == ["teacher_rating"] and S.teachers["teacher_rating"]["task"] == "rating"
     assert rating["choices"] == ["rating_kd_gru", "rating_kd_cnn"]
     assert not set(rating["students"]) & set(S.parts["imdb"]["students"])
@@ -87,6 +87,45 @@ def test_the_multi_teacher_study_declares_its_teachers_pool_and_students(S):
         study.Study(cfg)
     del cfg["multi"]
     assert study.Study(cfg).multi == {}  # the section is optional
+
+
+def test_the_label_budget_declares_a_teacher_per_n_and_its_students(S):
+    budget = S.parts["budget"]
+    ns = [100, 250, 500, 1000, 2500, 5000]
+    assert budget["teachers"] == [f"teacher_n{n}" for n in ns]
+    assert [S.teachers[t]["train_subset"] for t in budget["teachers"]] == ns
+    for t in budget["teachers"]:  # at least 2 epochs and about 100 optimizer steps of 32
+        n = S.teachers[t]["train_subset"]
+        assert S.teachers[t]["epochs"] == max(2, -(-3200 // n)) and S.teachers[t]["transfer_n"] == "all"
+    # scratch, KD and KD + pool: 3 seeds x 2 archs x 6 budgets each
+    assert len(budget["students"]) == 3 * 36 and set(S.student_groups) >= {"budget_scratch", "budget_kd", "budget_kd_pool"}
+    for n in S.student_groups["budget_scratch"] + S.student_groups["budget_kd"]:
+        p = S.students[n]  # patience: 3 epochs or 300 steps of 64, whichever is longer; cap 10 x patience (>= 30)
+        steps = -(-S.teachers[p["teacher_run"]]["train_subset"] // 64)
+        assert p["patience"] == max(3, -(-300 // steps)) and p["epochs"] == max(30, 10 * p["patience"]), n
+    pool = S.students["budget/teacher_n250/cnn_h64_kd_xall_s1"]
+    assert pool["transfer_n"] == "all" and pool["choices"] == "results/choices/kd_cnn.json"
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    cfg["budget"]["teachers"]["teacher_n100"].pop("transfer_n")  # a pool only its own teacher labelled
+    with pytest.raises(ValueError, match="teacher_n100"):
+        study.Study(cfg)
+
+
+def test_the_critical_layers_and_transformer_students_are_declared(S):
+    assert set(S.probes) == {"layers_teacher", "layers_teacher_n1000"}
+    # 3 seeds x 2 archs x 2 teachers (whole split, n = 1000) x 3 layer choices
+    assert len(S.layer_students) == 36 and len(S.transformers) == 9
+    run = S.layer_students["teacher_n1000/cnn_h64_probe_s2"]
+    assert run["epochs"] == 190 and run["patience"] == 19 and run["choices"] == "results/choices/kd_cnn.json"
+    assert S.layer_students["teacher/gru_h64_last3_s0"]["hint_weight"] == 0.5
+    assert S.transformers["minilm3_a0_h0_s1"]["keep"] == [0, 2, 4] and S.transformers["minilm3_a0.5_h0.5_s2"]["hidden_weight"] == 0.5
+    for table, nb in ((S.layer_students, "layer_student"), (S.transformers, "transformer_student"), (S.probes, "teacher_layers")):
+        for name, params in table.items():
+            assert params["name"] == name and not study.undeclared(params, ROOT / "notebooks" / f"{nb}.py"), name
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    del cfg["layers"]["probes"]["layers_teacher_n1000"]
+    with pytest.raises(ValueError, match="declare layers_teacher_n1000"):
+        study.Study(cfg)
 
 
 def test_group_choices_templates_and_references_are_checked():

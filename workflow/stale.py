@@ -45,7 +45,11 @@ def check(config: dict, root: Path) -> dict:
               "teacher_kind": ("teacher_kinds", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.kinds.items()}),
               **{f"teacher_snapshots_{n}": ("teacher_snapshots", {t: (p, f"results/runs/{t}/metrics.json")
                                                                    for t in s.snapshot_runs(n)}) for n, p in s.snapshots.items()},
-              "multi_student": ("multi_student", {n: (p, f"results/runs/multi/{n}/metrics.json") for n, p in s.multi.items()})}
+              "multi_student": ("multi_student", {n: (p, f"results/runs/multi/{n}/metrics.json") for n, p in s.multi.items()}),
+              "teacher_layer": ("teacher_layers", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.probes.items()}),
+              "layer_student": ("layer_student", {n: (p, f"results/runs/layers/{n}/metrics.json") for n, p in s.layer_students.items()}),
+              "transformer_student": ("transformer_student", {n: (p, f"results/runs/transformer/{n}/metrics.json")
+                                                              for n, p in s.transformers.items()})}
     out = {}
     for rule, (notebook, runs) in tables.items():
         code = {"kdlib code": code_hash(notebook), "notebook": notebook_hash(notebook)}

