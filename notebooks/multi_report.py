@@ -164,7 +164,7 @@ for m in range(1, len(runs) + 1):
         f = fusion.fuse(how, {s: Z[s][top] for s in ("val", "test")}, y["val"])
         rows.append({"fusion": how, "m": m, "teachers": ", ".join(names[i] for i in top),
                      "val_accuracy": np.mean((f["val"] > 0) == y["val"]), "test_accuracy": np.mean((f["test"] > 0) == y["test"]),
-                     "_test_logits": f["test"]})
+                     "test_roc_auc": metrics.binary_metrics(y["test"], f["test"])["roc_auc"], "_test_logits": f["test"]})
 fused = pd.DataFrame(rows)
 multi = fused[fused.m >= 2]
 chosen = multi.loc[multi.val_accuracy.idxmax()]  # the first of equals: fewest teachers, declared fusion order
@@ -184,6 +184,8 @@ fused_out.to_csv(tables / "multi_fused.csv", index=False)
 (tables / "multi_fused.md").write_text(
     md(fused_out.pivot(index="m", columns="fusion", values="test_accuracy").reset_index()) + "\n(test accuracy of each fusion of "
     "the m best teachers by validation accuracy; validation accuracies in multi_fused.csv)\n\n"
+    + md(fused_out.pivot(index="m", columns="fusion", values="test_roc_auc").reset_index()) + "\n(test ROC-AUC of the same "
+    "fused teachers; a vote's is that of its hard labels)\n\n"
     f"Chosen on validation: **{teacher_vs['fused']}** (val {stats.fmt(chosen.val_accuracy)}) against the best single teacher "
     f"**{best_single}** (val {stats.fmt(teacher_vs['single_val'])}): test accuracy {stats.fmt(chosen.test_accuracy)} vs "
     f"{stats.fmt(teacher_vs['single_test'])}, difference {stats.fmt_ci(teacher_vs['diff'], boot.confidence_interval.low, boot.confidence_interval.high)} "
