@@ -124,7 +124,7 @@ n_of = {t: r["logits"]["train"]["n"] for t, r in teacher_runs.items()}
 if len(set(n_of.values())) != len(n_of):
     raise ValueError(f"two teachers saw the same number of labelled reviews: {n_of}")
 teacher_tab = pd.DataFrame([{"teacher": t, "n": n_of[t], "val_n": r["logits"]["val"]["n"], "epochs": r["params"]["epochs"],
-                             "test_accuracy": r["test"]["accuracy"], "test_roc_auc": r["test"]["roc_auc"]}
+                             "test_accuracy": r["test"]["accuracy"], "test_roc_auc": r["test"].get("roc_auc", np.nan)}
                             for t, r in teacher_runs.items()]).sort_values("n")
 print(teacher_tab.to_string(index=False))
 
@@ -145,8 +145,8 @@ def student_row(path):
             "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]), "targets": p.get("targets", "soft"),
             "transfer": int(p.get("transfer_count") or 0), "match_steps": p.get("match_steps") or "",
             "code_version": stats.code_version(r), "finished": (r.get("execution") or {}).get("finished", np.nan),
-            "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"], "epochs_run": r["stopped"]["epochs_run"],
-            "stopped": r["stopped"]["reason"]}
+            "epochs": p["epochs"], "patience": p.get("patience"), "accuracy": r["test"]["accuracy"],
+            "roc_auc": r["test"].get("roc_auc", np.nan), "epochs_run": r["stopped"]["epochs_run"], "stopped": r["stopped"]["reason"]}
 
 
 files = sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json"))
@@ -170,12 +170,32 @@ all_runs["arm"] = all_runs.apply(arm_of, axis=1)
 all_runs["n"] = all_runs.teacher_run.map(n_of)
 version = stats.majority(all_runs.code_version, all_runs.finished)
 current = {t: r["checkpoint_hash"] for t, r in teacher_runs.items()}
-reason = np.where(all_runs.arm == "", "not an arm of this study (another setting or control)",
-                  np.where(all_runs.code_version != version, "code version " + all_runs.code_version + ", the table's is " + version,
-                           np.where(all_runs.teacher_checkpoint != all_runs.teacher_run.map(current),
-                                    "made from another teacher checkpoint (stale)", "")))
-all_runs[reason != ""].assign(reason=reason[reason != ""]).to_csv(tables / "budget_left_out.csv", index=False)
-runs = all_runs[reason == ""].copy()
+# each arm of a budget has one stopping rule: the (epochs cap, patience) most of its runs have (ties: the smaller)
+all_runs["budget"] = [f"{e} epochs, patience {p}" for e, p in zip(all_runs.epochs, all_runs.patience)]
+rule = {k: sorted(g.value_counts().items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        for k, g in all_runs[all_runs.arm != ""].groupby(["teacher_run", "arm"]).budget}
+
+
+def reason_of(r):
+    if r.arm == "":
+        return "not an arm of this study (another setting or control)"
+    if r.code_version != version:
+        return f"code version {r.code_version}, the table's is {version}"
+    if r.teacher_checkpoint != current[r.teacher_run]:
+        return "made from another teacher checkpoint (stale)"
+    if r.budget != rule[(r.teacher_run, r.arm)]:
+        return f"stopping rule {r.budget}, not its arm's ({rule[(r.teacher_run, r.arm)]})"
+    return ""
+
+
+all_runs["reason"] = all_runs.apply(reason_of, axis=1)
+# the same setting twice (e.g. an lr-sweep run that is also a scratch run): the one outside a sweep's folder counts
+order = all_runs.assign(sweep=all_runs.name.str.startswith("lr_sweep/")).sort_values(["sweep", "name"])
+dup = order[order.reason == ""].duplicated(["arch", "arm", "n", "seed"])
+all_runs.loc[dup[dup].index, "reason"] = "the same setting as another run of the table"
+reason = all_runs.reason
+all_runs[reason != ""].to_csv(tables / "budget_left_out.csv", index=False)
+runs = all_runs[reason == ""].drop(columns="reason").copy()
 runs.to_csv(tables / "budget_runs.csv", index=False)
 print(runs.groupby(["arch", "arm", "n"]).size().unstack("n"))
 
