@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from pathlib import Path
 
 
 class ParameterError(ValueError):
@@ -119,6 +120,35 @@ def items(name: str, value, check, *args, **kwargs) -> list:
         except ParameterError as err:
             raise ParameterError(name, value, f"a non-empty list, each item {err.allowed}") from None
     return list(value)
+
+
+CHOSEN = ("lr", "T", "alpha", "batch_size", "dropout", "emb_dim")  # what a choice file of notebooks/choose.py may set
+
+
+def choice_file(name: str, value, allowed=CHOSEN) -> dict:
+    """The "choice" dict of a choice file written by notebooks/choose.py: `value` is a path, relative
+    to the repo root or absolute; "" gives {} (nothing chosen). A notebook applies the result over its
+    own parameters. Raises ParameterError naming `name` when the file is missing, is not a choice
+    file, or sets a parameter outside `allowed` (None: anything)."""
+    import json
+
+    from . import paths
+
+    if not isinstance(value, Path):
+        text(name, value, empty_ok=True)
+        if not value:
+            return {}
+    path = paths.ROOT / value
+    if not path.is_file():
+        fail(name, value, "'' or an existing choice file of notebooks/choose.py (make choices writes them)")
+    try:
+        chosen = json.loads(path.read_text())["choice"]
+    except (ValueError, KeyError, TypeError):
+        fail(name, value, 'a JSON file of notebooks/choose.py, with a "choice" object')
+    unknown = sorted(set(chosen) - set(allowed)) if allowed is not None else []
+    if unknown:
+        fail(name, value, f"a choice file setting only {', '.join(allowed)} (this one sets {unknown})")
+    return dict(chosen)
 
 
 def teacher_tokens(name: str, teacher) -> int:

@@ -182,6 +182,20 @@ def drop_overlap(df: pd.DataFrame, others: Sequence[pd.DataFrame], what: str, te
 TRANSFER_ID_OFFSET = 1_000_000  # transfer-set ids never collide with train/val/test ids
 
 
+def teacher_splits(run: dict, name: str, which: Sequence[str] = ("train", "val", "test")) -> dict[str, pd.DataFrame]:
+    """The IMDB splits `which` that the teacher run `name` (its metrics.json, read) was trained and
+    scored on: rebuilt by `imdb_splits` from its recorded params and checked against the data hashes
+    recorded beside its logits. Teachers and students that share a teacher's splits build them here."""
+    p = run["params"]
+    splits = imdb_splits(p["val_frac"], p["split_seed"], p["train_subset"], p["test_subset"], p.get("task", "binary"))
+    for s in which:
+        if s not in run["logits"]:
+            raise ValueError(f"teacher {name!r} recorded no logits for the {s} split: rerun it")
+        if content_hash(splits[s][["id", "text"]]) != run["logits"][s]["data_hash"]:
+            raise ValueError(f"the {s} split differs from the one teacher {name!r} was trained on: rerun it")
+    return {s: splits[s] for s in which}
+
+
 def imdb_transfer_set(n: int | None, seed: int = 0, source: str = "auto") -> pd.DataFrame:
     """`n` reviews (None: all) of IMDB's unlabelled "unsupervised" split (label -1), a seeded
     subsample: the transfer set that the teacher labels for KD. The pool is first deduplicated by

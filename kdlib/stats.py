@@ -22,6 +22,7 @@ NaN for the tests and intervals, never an error.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import special, stats
 from statsmodels.stats.multitest import multipletests
 
@@ -147,3 +148,15 @@ def fmt_ci(mean, lo, hi, f: str = "+.4f") -> str:
 def fmt_p(p) -> str:
     """A p-value: "< 0.001", "0.034", or "–" when there is none."""
     return "–" if p is None or not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def md_table(frame, f: str = ".4f") -> str:
+    """A Markdown table of `frame`: float columns in format `f` (via `fmt`, "–" for NaN), every
+    other cell as it is (strings such as "+0.0040 [...]" are not re-parsed); "(none)" when empty."""
+    if not len(frame):
+        return "(none)\n"
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [fmt(v, f) for v in out[c]]
+    return out.to_markdown(index=False, disable_numparse=True) + "\n"

@@ -105,12 +105,7 @@ def read(path):
     return json.loads(Path(path).read_text())
 
 
-def md(frame, f=".4f"):
-    out = frame.copy()
-    for c in out.columns:
-        if pd.api.types.is_float_dtype(out[c]):
-            out[c] = [stats.fmt(v, f) for v in out[c]]
-    return out.to_markdown(index=False, disable_numparse=True) + "\n"
+md = stats.md_table  # floats in a given format, other cells as they are
 
 
 # %% The teachers: n (their training set), test accuracy
@@ -131,10 +126,7 @@ print(teacher_tab.to_string(index=False))
 
 # %% The students of these teachers at `hidden`, classified by their recorded parameters
 def choice_of(template, arch):
-    f = paths.RESULTS / template.format(arch=arch)
-    if not f.exists():
-        raise FileNotFoundError(f"{f} not found: make study 1's choices first (make choices)")
-    return read(f)["choice"]
+    return checks.choice_file("lr_choice" if template == lr_choice else "kd_choice", paths.RESULTS / template.format(arch=arch))
 
 
 def student_row(path):

@@ -89,13 +89,9 @@ import torch
 import kdlib
 from kdlib import checks, data, layers as hints, losses, metrics, models, paths, provenance, train
 
-checks.text("choices", choices, empty_ok=True)
-if choices:
-    chosen_params = json.loads((paths.ROOT / choices).read_text())["choice"]
-    unknown = sorted(set(chosen_params) - {"lr", "T", "alpha", "batch_size", "dropout", "emb_dim"})
-    if unknown:
-        raise ValueError(f"choices={choices!r} sets {unknown}: a choice file may set lr, T, alpha, batch_size, dropout, emb_dim")
-    globals().update(chosen_params)
+chosen_params = checks.choice_file("choices", choices)  # chosen on validation by notebooks/choose.py
+globals().update(chosen_params)  # checked below with the other parameters
+if chosen_params:
     print("chosen on validation:", chosen_params)
 checks.one_of("arch", arch, models.ARCHS)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
@@ -151,10 +147,7 @@ params = dict(arch=arch, hidden=hidden, teacher_run=teacher_run, layers_run=laye
 print(json.dumps(params, indent=1))
 
 # %% Data: the teacher's splits (checked against its hashes), its logits, the chosen layers' states (standardised)
-splits = data.imdb_splits(tp["val_frac"], tp["split_seed"], tp["train_subset"], tp["test_subset"])
-for s, df in splits.items():
-    if data.content_hash(df[["id", "text"]]) != teacher_info["logits"][s]["data_hash"]:
-        raise ValueError(f"the {s} split differs from the one the teacher's logits were computed on")
+splits = data.teacher_splits(teacher_info, teacher_run)
 tok = models.load_recorded_tokenizer(teacher_info["provenance"]["teacher"])
 ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"], 2) for s, df in splits.items()}
 teacher_logits = {s: data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"][s]["cache_path"]) for s in ("train", "test")}

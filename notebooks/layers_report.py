@@ -105,12 +105,7 @@ def read(path):
     return json.loads(Path(path).read_text())
 
 
-def md(frame, f=".4f"):
-    out = frame.copy()
-    for c in out.columns:
-        if pd.api.types.is_float_dtype(out[c]):
-            out[c] = [stats.fmt(v, f) for v in out[c]]
-    return out.to_markdown(index=False, disable_numparse=True) + "\n"
+md = stats.md_table  # floats in a given format, other cells as they are
 
 
 def paired_table(frame, base, arms, by):
@@ -209,8 +204,9 @@ tr_tab.to_csv(tables / "transformer.csv", index=False)
 
 # %% The cost/accuracy frontier: the teacher, the transformer students, study 1's GRU/CNN students
 def choice_of(template, arch):
+    """The choice, or None before study 1 has made it (the frontier then leaves study 1's students out)."""
     f = paths.RESULTS / template.format(arch=arch)
-    return read(f)["choice"] if f.exists() else None
+    return checks.choice_file("kd_choice" if template == kd_choice else "lr_choice", f) if f.exists() else None
 
 
 main = read(paths.RESULTS / "runs" / "teacher" / "metrics.json")

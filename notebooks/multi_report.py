@@ -109,19 +109,12 @@ def read(path):
     return json.loads(Path(path).read_text())
 
 
-def md(frame, f=".4f"):
-    """A markdown table, floats in format `f`, every other cell as it is (no re-parsing of "+0.0040")."""
-    out = frame.copy()
-    for c in out.columns:
-        if pd.api.types.is_float_dtype(out[c]):
-            out[c] = [stats.fmt(v, f) for v in out[c]]
-    return out.to_markdown(index=False, disable_numparse=True) + "\n"
+md = stats.md_table  # floats in a given format, other cells as they are
 
 
 # %% The teachers: validation and test, in the pool's order
 runs = fusion.read_teacher_runs(teachers)
-ref = runs[0]["params"]
-splits = data.imdb_splits(ref["val_frac"], ref["split_seed"], ref["train_subset"], ref["test_subset"])
+splits = data.teacher_splits(runs[0], runs[0]["name"], ("val", "test"))
 ids = {s: splits[s]["id"].to_numpy() for s in ("val", "test")}
 y = {s: splits[s]["label"].to_numpy() for s in ("val", "test")}
 Z = {s: fusion.split_logits(runs, s, ids[s]) for s in ("val", "test")}
@@ -208,10 +201,7 @@ fig.savefig(figures / "multi_fused.png")
 
 # %% The students: every multi-teacher run, classified by its recorded parameters
 def choice_of(arch):
-    f = paths.RESULTS / kd_choice.format(arch=arch)
-    if not f.exists():
-        raise FileNotFoundError(f"{f} not found: make study 1's choices first (make choices)")
-    return read(f)["choice"]
+    return checks.choice_file("kd_choice", paths.RESULTS / kd_choice.format(arch=arch))
 
 
 current = {r["name"]: r["checkpoint_hash"] for r in runs}
@@ -263,6 +253,8 @@ for (arch, hidden), g in students[students.m == M].groupby(["arch", "hidden"]):
     for arm, h in g.groupby("fusion", sort=False):
         h = h.set_index("seed")
         seeds = sorted(set(h.index) & set(b.index))
+        if not seeds:  # no single-teacher twin in the table yet (other code version, or not run): nothing to pair
+            continue
         for metric in ("accuracy", "roc_auc"):
             pr = stats.paired(h.loc[seeds, metric], b.loc[seeds, metric])
             rows.append({"arch": arch, "hidden": hidden, "fusion": arm, "metric": metric, "n": pr["n"],

@@ -97,13 +97,9 @@ import kdlib
 from kdlib import checks, data, fusion as fusions, metrics, models, paths, provenance, train
 
 FUSION_KINDS = (*fusions.FUSIONS, "mimic_all")
-checks.text("choices", choices, empty_ok=True)
-if choices:  # parameters chosen on validation by notebooks/choose.py (checked below with the others)
-    chosen_params = json.loads((paths.ROOT / choices).read_text())["choice"]
-    unknown = sorted(set(chosen_params) - {"lr", "T", "alpha", "batch_size", "dropout", "emb_dim"})
-    if unknown:
-        raise ValueError(f"choices={choices!r} sets {unknown}: a choice file may set lr, T, alpha, batch_size, dropout, emb_dim")
-    globals().update(chosen_params)
+chosen_params = checks.choice_file("choices", choices)  # chosen on validation by notebooks/choose.py
+globals().update(chosen_params)  # checked below with the other parameters
+if chosen_params:
     print("chosen on validation:", chosen_params)
 checks.one_of("arch", arch, models.ARCHS)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
@@ -143,10 +139,7 @@ params = dict(arch=arch, hidden=hidden, teachers=list(teachers), top=top, fusion
 print(json.dumps(params, indent=1))
 
 # %% Data: the teachers' splits (checked against their hashes); the teachers kept by validation accuracy
-splits = data.imdb_splits(ref["val_frac"], ref["split_seed"], ref["train_subset"], ref["test_subset"])
-for s, df in splits.items():
-    if data.content_hash(df[["id", "text"]]) != runs[0]["logits"][s]["data_hash"]:
-        raise ValueError(f"the {s} split differs from the one the teachers' logits were computed on")
+splits = data.teacher_splits(runs[0], runs[0]["name"])  # read_teacher_runs checked that all share them
 ids = {s: df["id"].to_numpy() for s, df in splits.items()}
 labels = {s: df["label"].to_numpy() for s, df in splits.items()}
 order = fusions.by_validation(fusions.split_logits(runs, "val", ids["val"]), labels["val"])

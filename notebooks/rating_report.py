@@ -87,9 +87,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 
-from kdlib import checks, data, models, paths, stats
+from kdlib import checks, paths, stats
 
 checks.folder("binary_teacher", binary_teacher)
 checks.folder("rating_teacher", rating_teacher)
@@ -151,10 +151,8 @@ def choice_of(template, arch):
     """An architecture's choice ({T, alpha, lr, ...}) from its choice file; None with template ''."""
     if not template:
         return None
-    f = paths.RESULTS / template.format(arch=arch)
-    if not f.exists():
-        raise FileNotFoundError(f"{f} not found: make the choice first (make choices / make rating)")
-    return read(f)["choice"]
+    return checks.choice_file("kd_choice" if template == kd_choice else "rating_kd_choice",
+                              paths.RESULTS / template.format(arch=arch))
 
 
 OWN = {"binary": binary_teacher, "rating": rating_teacher}  # each task's own teacher
@@ -458,7 +456,7 @@ for ax, task in zip(axes, ("rating", "binary")):
     ax.set_ylabel("KL(teacher ‖ student), nats")
     ax.set_title(f"{TASK_STYLE[task][0]}")
     ax.legend()
-fig.suptitle(f"How close the students come to the teacher's whole distribution (test, mean ± sd over seeds)")
+fig.suptitle("How close the students come to the teacher's whole distribution (test, mean ± sd over seeds)")
 fig.tight_layout()
 fig.savefig(figures / "rating_mass.png")
 

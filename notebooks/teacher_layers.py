@@ -97,12 +97,8 @@ params = dict(teacher_run=teacher_run, Cs=[float(c) for c in Cs], probe_pick=pro
 print(json.dumps(params, indent=1))
 
 # %% The teacher's train and validation splits (checked against its hashes) and its fine-tuned weights
-splits = {s: df for s, df in data.imdb_splits(tp["val_frac"], tp["split_seed"], tp["train_subset"], tp["test_subset"]).items()
-          if s in ("train", "val")}
-inputs = {s: data.content_hash(df[["id", "text"]]) for s, df in splits.items()}
-for s, h in inputs.items():
-    if h != teacher_info["logits"][s]["data_hash"]:
-        raise ValueError(f"the {s} split differs from the one teacher {teacher_run!r} was trained on")
+splits = data.teacher_splits(teacher_info, teacher_run, ("train", "val"))
+inputs = {s: teacher_info["logits"][s]["data_hash"] for s in splits}
 rec = teacher_info["provenance"]["teacher"]
 tok = models.load_recorded_tokenizer(rec)
 ckpt = paths.ROOT / teacher_info["checkpoint"]

@@ -120,10 +120,7 @@ params = dict(reference=reference, teacher=teacher_rec["name"], task="binary", n
 print(json.dumps(params, indent=1))
 
 # %% Data: the reference teacher's splits (checked against its hashes), its token cache, and the pool
-splits = data.imdb_splits(rp["val_frac"], rp["split_seed"], rp["train_subset"], rp["test_subset"])
-for s, df in splits.items():
-    if data.content_hash(df[["id", "text"]]) != ref["logits"][s]["data_hash"]:
-        raise ValueError(f"the {s} split differs from the one teacher {reference!r} was trained on")
+splits = data.teacher_splits(ref, reference)
 if transfer_n:
     splits["transfer"] = data.imdb_transfer_set(None if transfer_n == "all" else transfer_n, seed=rp["split_seed"])
 inputs = {s: data.content_hash(df[["id", "text"]]) for s, df in splits.items()}

@@ -146,10 +146,7 @@ params = dict(teacher_run=teacher_run, teacher=rec["name"], keep=list(keep), mat
 print(json.dumps(params, indent=1))
 
 # %% Data: the teacher's splits (checked against its hashes), tokens and logits; its layer states when matched
-splits = data.imdb_splits(tp["val_frac"], tp["split_seed"], tp["train_subset"], tp["test_subset"])
-for s, df in splits.items():
-    if data.content_hash(df[["id", "text"]]) != teacher_info["logits"][s]["data_hash"]:
-        raise ValueError(f"the {s} split differs from the one the teacher's logits were computed on")
+splits = data.teacher_splits(teacher_info, teacher_run)
 tok = models.load_recorded_tokenizer(rec)
 pad = tok.pad_token_id
 ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"], 2) for s, df in splits.items()}

@@ -267,3 +267,28 @@ def test_imdb_splits_are_the_teacher_splits_with_subsets_and_star_classes(tmp_pa
         assert rated[s]["label"].between(0, 7).all() and ((rated[s]["stars"] >= 7) == (full[s]["label"] == 1)).all()
     with pytest.raises(ValueError, match="task must be one of"):
         data.imdb_splits(task="stars")
+
+
+def test_teacher_splits_rebuilds_a_runs_splits_and_refuses_other_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "data" / "imdb"
+    folder.mkdir(parents=True)
+
+    def write(prefix):
+        for split, n in (("train", 200), ("test", 100)):
+            pd.DataFrame({"text": [f"{prefix} {split} review {i}" for i in range(n)], "label": np.arange(n) % 2,
+                          "rating": np.where(np.arange(n) % 2, 8, 2).astype(np.int8)}).to_parquet(folder / f"{split}.parquet")
+
+    write("first")
+    params = {"val_frac": 0.1, "split_seed": 3, "train_subset": 80, "test_subset": None, "task": "binary"}
+    splits = data.imdb_splits(0.1, 3, 80, None)
+    run = {"params": params, "logits": {s: {"data_hash": data.content_hash(df[["id", "text"]])} for s, df in splits.items()}}
+    got = data.teacher_splits(run, "t")
+    assert all(got[s]["id"].tolist() == splits[s]["id"].tolist() for s in splits)
+    assert list(data.teacher_splits(run, "t", ("train", "val"))) == ["train", "val"]
+    with pytest.raises(ValueError, match="no logits for the transfer split"):
+        data.teacher_splits(run, "t", ("transfer",))
+    write("second")  # other reviews under the same parameters: the recorded hashes no longer match
+    with pytest.raises(ValueError, match="the train split differs from the one teacher 't' was trained on"):
+        data.teacher_splits(run, "t")

@@ -1,5 +1,6 @@
 """The IMDB study's controls and calibration: the teacher's hard labels and smoothed labels in the
 teacher's slot of the KD loss, label smoothing matched to the teacher's entropy, temperature scaling."""
+import json
 import math
 
 import numpy as np
@@ -107,3 +108,23 @@ def test_choose_picks_the_best_mean_setting_not_the_best_single_run(tmp_path):
     result = json.loads(out.read_text())
     assert result["choice"] == {"T": 4, "alpha": 1}
     assert [(g["n"], round(g["mean"], 3)) for g in result["groups"]] == [(2, 0.75), (2, 0.765)]
+
+
+def test_choice_file_reads_the_choice_and_names_the_parameter_when_it_cannot(tmp_path):
+    from kdlib import checks
+
+    good = tmp_path / "kd_gru.json"
+    good.write_text(json.dumps({"choice": {"T": 4.0, "alpha": 0.5, "lr": 0.002}, "by": "val"}))
+    assert checks.choice_file("choices", str(good)) == {"T": 4.0, "alpha": 0.5, "lr": 0.002}
+    assert checks.choice_file("choices", good) == {"T": 4.0, "alpha": 0.5, "lr": 0.002}  # a Path, as reports pass it
+    assert checks.choice_file("choices", "") == {}
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"choice": {"T": 2.0, "hidden": 64}}))
+    with pytest.raises(checks.ParameterError, match=r"choices must be a choice file setting only lr, T, alpha.*\['hidden'\]"):
+        checks.choice_file("choices", str(other))
+    assert checks.choice_file("choices", str(other), allowed=None) == {"T": 2.0, "hidden": 64}
+    (tmp_path / "plain.json").write_text("[1, 2]")
+    for bad, message in ((str(tmp_path / "missing.json"), "an existing choice file"), (str(tmp_path / "plain.json"), '"choice" object'),
+                         (5, "a string")):
+        with pytest.raises(checks.ParameterError, match=message):
+            checks.choice_file("kd_choice", bad)

@@ -119,3 +119,16 @@ def test_report_number_formats():
     assert stats.fmt_ci(0.004, 0.001, 0.007) == "+0.0040 [+0.0010, +0.0070]"
     assert stats.fmt_ci(0.004, float("nan"), float("nan")) == "+0.0040"
     assert stats.fmt_p(0.0004) == "< 0.001" and stats.fmt_p(0.0342) == "0.034" and stats.fmt_p(float("nan")) == "–"
+
+
+def test_md_table_formats_floats_only_and_says_none_when_empty():
+    import pandas as pd
+
+    frame = pd.DataFrame({"arm": ["kd", "scratch"], "accuracy": [0.87654, float("nan")], "n": [5, 5],
+                          "diff": ["+0.0040 [+0.0010, +0.0070]", "–"]})
+    lines = stats.md_table(frame, ".3f").splitlines()
+    assert [c.strip() for c in lines[0].split("|")[1:-1]] == ["arm", "accuracy", "n", "diff"]
+    assert [c.strip() for c in lines[3].split("|")[1:-1]] == ["scratch", "–", "5", "–"]  # ints stay ints
+    assert "0.877" in lines[2] and "+0.0040 [+0.0010, +0.0070]" in lines[2] and "–" in lines[3]
+    assert "0.87654" not in lines[2] and lines[2].count("|") == 5
+    assert stats.md_table(frame.iloc[:0]) == "(none)\n"
