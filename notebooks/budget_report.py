@@ -20,6 +20,8 @@
 #   over seeds) and each distilled arm against scratch (paired by seed, 95% CI, Holm over the table);
 # * `results/tables/budget_labels.md`: how many labels each arm needs to reach `target_accuracy`
 #   (the mean curve, interpolated linearly in log n between the two budgets around the crossing);
+# * the teachers' table: each teacher's test accuracy, and its disagreement and error correlation
+#   with the teacher on the most labels (subset size against diversity, as in the multi-teacher study);
 # * `results/figures/budget_curves.png`, the study page `results/budget.md` and README's block.
 #
 # Runs are classified by their recorded parameters: their teacher (hence n), alpha, targets, the
@@ -79,7 +81,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kdlib import checks, models, paths, stats
+from kdlib import checks, data, fusion, models, paths, stats
 
 checks.items("teachers", teachers, checks.folder)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
@@ -121,6 +123,18 @@ if len(set(n_of.values())) != len(n_of):
 teacher_tab = pd.DataFrame([{"teacher": t, "n": n_of[t], "val_n": r["logits"]["val"]["n"], "epochs": r["params"]["epochs"],
                              "test_accuracy": r["test"]["accuracy"], "test_roc_auc": r["test"].get("roc_auc", np.nan)}
                             for t, r in teacher_runs.items()]).sort_values("n")
+
+
+# %% Subset size against diversity: each teacher against the one with the most labels, on test
+# (the multi-teacher thesis's trade: a teacher on fewer labels is weaker but errs elsewhere)
+full = teacher_tab.teacher.iloc[-1]
+test = data.teacher_splits(teacher_runs[full], full, ("test",))["test"]
+other_tests = [t for t, r in teacher_runs.items() if r["logits"]["test"]["data_hash"] != teacher_runs[full]["logits"]["test"]["data_hash"]]
+if other_tests:
+    raise ValueError(f"teachers {other_tests} were scored on another test split than {full!r}: rerun them")
+Z = fusion.split_logits([teacher_runs[t] for t in teacher_tab.teacher], "test", test["id"].to_numpy())
+teacher_tab["disagreement_with_full"] = fusion.disagreement(Z)[:, -1]
+teacher_tab["error_corr_with_full"] = fusion.error_correlation(Z, test["label"].to_numpy())[:, -1]
 print(teacher_tab.to_string(index=False))
 
 
@@ -289,6 +303,8 @@ page = "\n".join([
     "# The label budget", "", "Written by `notebooks/budget_report.py` from the runs in `results/runs/`; do not edit by hand.", "",
     "## Answer", "", (tables / "budget_findings.md").read_text(),
     "## The teachers", "", md(teacher_tab),
+    f"(n: labelled training reviews; disagreement and error correlation on the test set (n = {len(test)}) with {full}, "
+    "the teacher with the most labels: how subset size trades accuracy for diversity)", "",
     "## Students", "", (tables / "budget.md").read_text(), "![learning curves](figures/budget_curves.png)", "",
     "## Labels needed", "", (tables / "budget_labels.md").read_text(),
     f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/budget_left_out.csv); code version {version}."])
