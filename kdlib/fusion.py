@@ -10,7 +10,13 @@ sigmoid(z / T). So every fusion distils with the study's one loss, and T applies
 * `majority_vote`: the teachers' hard labels, the majority's side (a tie goes to the side of the
   mean probability), as targets 0/1 (`kd_loss`'s `target_prob`);
 * `Stacking`: a logistic regression on the teachers' logits, fitted on validation labels
-  (scikit-learn), its decision function as the fused logit.
+  (scikit-learn), its decision function as the fused logit; its own validation logits come from
+  fits on the other folds (`stacking_out_of_fold`), so that choosing between fusions on validation
+  does not favour the one fitted there.
+
+Teachers of different kinds speak on different logit scales (a linear model's are unbounded, a
+fine-tuned transformer's stop near ±5): `temperatures` fits each one's temperature scaling on
+validation, and dividing by it puts them on one calibrated scale before they are fused.
 
 The mean of the per-teacher KD losses, (1/M) sum_m T^2 KL(sigmoid(t_m/T) || sigmoid(s/T)), differs
 from KD to `mean_probs` at the same T by a constant (the teachers' mean entropy): the same
@@ -84,10 +90,31 @@ class Stacking:
         return self.model.decision_function(_check_logits(logits).T)
 
 
+def stacking_out_of_fold(val_logits, val_labels, folds: int = 5, C: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Stacking's validation logits, each from a fit on the other `folds` folds (stratified, seeded;
+    scikit-learn's `cross_val_predict`): validation scores of a fit that never saw their labels."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    z, y = _check_logits(val_logits), np.asarray(val_labels).astype(int)
+    if y.shape != (z.shape[1],) or set(np.unique(y)) != {0, 1} or np.bincount(y).min() < folds:
+        raise ValueError(f"stacking needs 0/1 validation labels, one per example, at least {folds} of each class")
+    return cross_val_predict(LogisticRegression(C=C), z.T, y, method="decision_function",
+                             cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+
+
+def temperatures(val_logits, val_labels) -> np.ndarray:
+    """(M,): each teacher's temperature scaling fitted on validation (`metrics.fit_temperature`);
+    the teachers' logits divided by theirs are on one calibrated scale (accuracy and ROC-AUC unchanged)."""
+    from . import metrics
+
+    return np.array([metrics.fit_temperature(z, val_labels) for z in _check_logits(val_logits)])
+
+
 def fuse(method: str, logits: dict, val_labels=None, T: float = 1.0) -> dict:
     """One fused teacher logit per example of every split, from the teachers' logits of each split
     ({split: (M, N) array}). "stacking" is fitted on the "val" split with `val_labels` (validation
-    only); "vote" gives +1 / -1, the side of the majority (its targets are hard: read them at T = 1);
+    only), and its "val" logits are out of fold (`stacking_out_of_fold`); "vote" gives +1 / -1, the side of the majority (its targets are hard: read them at T = 1);
     "mean_probs" averages at temperature T."""
     if method not in FUSIONS:
         raise ValueError(f"method must be one of {FUSIONS}, got {method!r}")
@@ -95,7 +122,7 @@ def fuse(method: str, logits: dict, val_labels=None, T: float = 1.0) -> dict:
         if val_labels is None or "val" not in logits:
             raise ValueError("stacking needs the teachers' validation logits (split 'val') and val_labels")
         stack = Stacking(logits["val"], val_labels)
-        return {s: stack.logits(z) for s, z in logits.items()}
+        return {s: stacking_out_of_fold(z, val_labels) if s == "val" else stack.logits(z) for s, z in logits.items()}
     one = {"mean_logits": mean_logits, "mean_probs": lambda z: mean_probs(z, T),
            "vote": lambda z: 2.0 * majority_vote(z) - 1.0}[method]
     return {s: one(z) for s, z in logits.items()}

@@ -199,6 +199,17 @@ def latency(model: torch.nn.Module, batch: dict, repeats: int = 20, warmup: int 
     return out
 
 
+def latency_at(model: torch.nn.Module, batch: dict, threads: int = 1, **kwargs) -> dict:
+    """`latency` with torch at `threads` CPU threads (restored after), recorded as "threads": models
+    trained at different thread counts are then timed alike (a frontier compares them)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        return latency(model, batch, **kwargs) | {"threads": int(threads)}
+    finally:
+        torch.set_num_threads(before)
+
+
 def busy_seconds(intervals) -> float:
     """Wall-clock seconds covered by at least one (start, end) interval: runs side by side count once.
 

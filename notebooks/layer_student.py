@@ -129,7 +129,8 @@ if not layer_file.exists():
 layer_info = json.loads(layer_file.read_text())
 if layer_info["params"]["teacher_checkpoint"] != teacher_info["checkpoint_hash"]:
     raise ValueError(f"{layers_run!r} holds the states of another checkpoint of {teacher_run!r}: rerun teacher_layers.py")
-chosen = {"none": [], "last3": layer_info["last_three"], "probe": layer_info["picked"]}.get(layers, layers)
+chosen = {"none": [], "last3": layer_info["last_three"], "probe": layer_info["picked"]}[layers] if isinstance(layers, str) \
+    else list(layers)  # a list of layer indices
 if any(i >= layer_info["n_layers"] for i in chosen):
     raise ValueError(f"layers={layers!r}: {layers_run!r} has layers 0..{layer_info['n_layers'] - 1}")
 if not chosen and hint_weight:

@@ -38,6 +38,7 @@
 teachers = ["teacher", "teacher_snap1", "teacher_snap2", "teacher_snap3", "teacher_tfidf_lr", "teacher_nbsvm",
             "teacher_bigru"]  # the pool (results/runs/<name>/), as the multi-teacher students were given it
 curve_fusion = "mean_probs"  # the fusion whose students are run for every number of teachers
+calibrate = True      # as the students: each teacher's logits over its temperature fitted on validation before fusing
 kd_choice = "choices/kd_{arch}.json"  # study 1's (T, alpha, lr) per architecture, which the students read
 update_readme = True  # rewrite README's multi block (only for the real results folder)
 
@@ -88,6 +89,7 @@ from scipy import stats as sps
 from kdlib import checks, data, fusion, metrics, paths, stats
 
 checks.items("teachers", teachers, checks.folder)
+checks.boolean("calibrate", calibrate)
 checks.one_of("curve_fusion", curve_fusion, (*fusion.FUSIONS, "mimic_all"))
 checks.text("kd_choice", kd_choice)
 if "{arch}" not in kd_choice:
@@ -118,8 +120,11 @@ splits = data.teacher_splits(runs[0], runs[0]["name"], ("val", "test"))
 ids = {s: splits[s]["id"].to_numpy() for s in ("val", "test")}
 y = {s: splits[s]["label"].to_numpy() for s in ("val", "test")}
 Z = {s: fusion.split_logits(runs, s, ids[s]) for s in ("val", "test")}
+temps = fusion.temperatures(Z["val"], y["val"]) if calibrate else np.ones(len(runs))
+Z = {s: z / temps[:, None] for s, z in Z.items()}  # the students' scale (accuracy and ROC-AUC unchanged)
 teacher_tab = pd.DataFrame([{
-    "teacher": r["name"], "kind": r.get("kind", "minilm"), "T_train": r["T_train"],
+    "teacher": r["name"], "kind": r.get("kind", "minilm"), "T_train": r["T_train"], "temperature": temps[i],
+    "val_abs_logit_p95": np.percentile(np.abs(Z["val"][i] * temps[i]), 95),
     "val_accuracy": np.mean((Z["val"][i] > 0) == y["val"]), "test_accuracy": np.mean((Z["test"][i] > 0) == y["test"]),
     "test_roc_auc": metrics.binary_metrics(y["test"], Z["test"][i])["roc_auc"]} for i, r in enumerate(runs)])
 teacher_tab.to_csv(tables / "multi_teachers.csv", index=False)
@@ -176,7 +181,8 @@ fused_out = fused.drop(columns="_test_logits")
 fused_out.to_csv(tables / "multi_fused.csv", index=False)
 (tables / "multi_fused.md").write_text(
     md(fused_out.pivot(index="m", columns="fusion", values="test_accuracy").reset_index()) + "\n(test accuracy of each fusion of "
-    "the m best teachers by validation accuracy; validation accuracies in multi_fused.csv)\n\n"
+    "the m best teachers by validation accuracy, " + ("each calibrated on validation first, " if calibrate else "")
+    + "mean_probs at T = 1; validation accuracies in multi_fused.csv, stacking's out of fold)\n\n"
     + md(fused_out.pivot(index="m", columns="fusion", values="test_roc_auc").reset_index()) + "\n(test ROC-AUC of the same "
     "fused teachers; a vote's is that of its hard labels)\n\n"
     f"Chosen on validation: **{teacher_vs['fused']}** (val {stats.fmt(chosen.val_accuracy)}) against the best single teacher "
@@ -212,6 +218,7 @@ def student_row(path):
     p = r["params"]
     return {"name": r["name"], "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]), "fusion": p["fusion"],
             "m": len(r["teachers_kept"]), "teachers": ",".join(p["teachers"]), "T": float(p["T"]), "alpha": float(p["alpha"]),
+            "calibrate": bool(p.get("calibrate", False)),
             "lr": float(p["lr"]), "checkpoints": p["teacher_checkpoints"], "code_version": stats.code_version(r),
             "finished": r["execution"]["finished"], "val_accuracy": r["val"]["accuracy"], "accuracy": r["test"]["accuracy"],
             "roc_auc": r["test"]["roc_auc"], "ece": r["calibration"]["raw"]["ece"], "agreement": r["teacher_agreement"],
@@ -230,6 +237,8 @@ def left_out(r):
         return f"code version {r.code_version}, the table's is {version}"
     if r.teachers != ",".join(names):
         return "another teacher pool"
+    if r.calibrate != calibrate:
+        return f"calibrate={r.calibrate}, the table's is {calibrate}"
     if r.checkpoints != {n: current[n] for n in names}:
         return "made from other teacher checkpoints (stale)"
     if not all(np.isclose(r[k], v) for k, v in choices[r.arch].items()):

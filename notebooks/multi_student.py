@@ -23,10 +23,15 @@
 #   so it is that run, not another;
 # * `vote`: the majority's hard labels in the teacher's slot (read at T = 1, whatever T says);
 # * `stacking`: a logistic regression on the teachers' logits, fitted on the validation labels (the
-#   same validation set then stops the student: no test data is used);
+#   same validation set then stops the student: no test data is used; the fused teacher's own
+#   validation score is out of fold);
 # * `mimic_all`: one student head per teacher, each distilled from its teacher at T; the student
 #   predicts with the heads' mean (its new head is drawn from the seed; the body starts as the
 #   other arms').
+#
+# With `calibrate`, each kept teacher's logits are first divided by its temperature scaling fitted
+# on validation, so that a teacher with unbounded logits (a linear model) does not outweigh one whose
+# logits stop near ±5 (MiniLM) merely by its scale; the temperatures are recorded.
 #
 # Test metrics are for reporting only; the fused teacher's own validation and test metrics are
 # recorded beside the student's.
@@ -37,7 +42,8 @@ hidden = 64           # GRU hidden size / CNN filters per kernel size, 16..256
 teachers = ["teacher"]  # teacher runs (results/runs/<name>/) to choose from: same splits and tokenizer
 top = 0               # how many of them, best validation accuracy first: 0 = all; 1 = the best single teacher
 fusion = "mean_probs"  # "mean_logits" | "mean_probs" | "vote" | "stacking" | "mimic_all"
-T = 2.0               # distillation temperature (> 0); a vote is read at T = 1
+T = 2.0               # distillation temperature (> 0); a vote is read at T = 1 (recorded as kd_T)
+calibrate = True      # divide each teacher's logits by its temperature scaling fitted on validation before fusing
 alpha = 0.5           # weight of the teacher's term: 0 would be a scratch student (use student.py), 1 teacher only
 seed = 0              # initial weights and batch order
 epochs = 30           # the cap: training stops earlier when validation accuracy has not improved for `patience` epochs
@@ -109,6 +115,7 @@ if len(set(teachers)) != len(teachers):
 checks.integer("top", top, 0, len(teachers))
 checks.one_of("fusion", fusion, FUSION_KINDS)
 checks.number("T", T, 0, low_open=True)
+checks.boolean("calibrate", calibrate)
 checks.number("alpha", alpha, 0, 1, low_open=True)
 checks.integer("seed", seed, 0)
 checks.integer("epochs", epochs, 1)
@@ -130,7 +137,8 @@ if len({r["params"]["max_len"] for r in runs}) > 1:
 n_used = top or len(teachers)
 name = name or f"{arch}_h{hidden}_{fusion}_m{n_used}_s{seed}"
 device = models.default_device()
-params = dict(arch=arch, hidden=hidden, teachers=list(teachers), top=top, fusion=fusion, T=T, alpha=alpha, seed=seed,
+params = dict(arch=arch, hidden=hidden, teachers=list(teachers), top=top, fusion=fusion, T=T,
+              kd_T=1.0 if fusion == "vote" else T, calibrate=calibrate, alpha=alpha, seed=seed,
               epochs=epochs, patience=patience, lr=lr, choices=choices, batch_size=batch_size, emb_dim=emb_dim,
               dropout=dropout, threads=torch.get_num_threads(), flush_denormal=flush_denormal, max_len=ref["max_len"],
               val_frac=ref["val_frac"], split_seed=ref["split_seed"], train_subset=ref["train_subset"],
@@ -148,6 +156,9 @@ teacher_val = {r["name"]: float(np.mean((fusions.split_logits([r], "val", ids["v
                for r in runs}
 print("validation accuracy:", {k: round(v, 4) for k, v in teacher_val.items()}, "-> kept", [r["name"] for r in kept])
 Z = {s: fusions.split_logits(kept, s, ids[s]) for s in splits}  # (M, N) per split
+teacher_temps = fusions.temperatures(Z["val"], labels["val"]) if calibrate else np.ones(len(kept))
+Z = {s: z / teacher_temps[:, None] for s, z in Z.items()}  # one calibrated scale (accuracy and ROC-AUC unchanged)
+print("teacher temperatures (fitted on validation):", dict(zip([r["name"] for r in kept], teacher_temps.round(3))))
 fused = fusions.fuse("mean_logits" if fusion == "mimic_all" else fusion, Z, labels["val"], T)
 fused_metrics = {s: metrics.binary_metrics(labels[s], fused[s]) for s in ("val", "test")}
 print(f"fused teacher ({fusion}): val accuracy {fused_metrics['val']['accuracy']:.4f}, "
@@ -169,7 +180,7 @@ if fusion == "mimic_all":
         return fusions.mimic_all_loss(heads, per_teacher[batch["ids"]].to(heads.device),
                                       batch["labels"].to(heads.device), T=T, alpha=alpha)
 else:  # one fused teacher in the study's loss; a vote fills the slot with hard labels at T = 1
-    objective = train.kd_objective(data.TeacherLogits(ids["train"], fused["train"]), 1.0 if fusion == "vote" else T,
+    objective = train.kd_objective(data.TeacherLogits(ids["train"], fused["train"]), params["kd_T"],
                                    alpha, "hard" if fusion == "vote" else "soft")
 init_hash = data.content_hash(*[p.detach().numpy() for p in student.parameters()])
 pad = tok.pad_token_id
@@ -201,6 +212,7 @@ run_dir = paths.run_dir("multi", name)
 best_val = {k[4:]: v for k, v in history["epochs"][history["best_epoch"] - 1].items() if k.startswith("val_")}
 result = {"name": name, "params": params, "test": test_metrics, "val": best_val, "teacher_agreement": agree,
           "teachers_kept": [r["name"] for r in kept], "teacher_val_accuracy": teacher_val,
+          "teacher_temperatures": dict(zip([r["name"] for r in kept], teacher_temps.tolist())),
           "fused_teacher": fused_metrics, "best_epoch": history["best_epoch"], "stopped": history["stopped"],
           "optimizer_steps": len(history["epochs"]) * len(train_loader), "calibration": calib, "history": history["epochs"],
           "provenance": provenance.record("multi_student", inputs=inputs, teacher=runs[0]["provenance"]["teacher"],

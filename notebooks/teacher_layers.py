@@ -70,7 +70,7 @@ import json
 import numpy as np
 import torch
 
-from kdlib import checks, data, layers, models, paths, provenance
+from kdlib import checks, data, layers, metrics, models, paths, provenance
 
 checks.folder("teacher_run", teacher_run)
 checks.items("Cs", Cs, checks.number, 0, low_open=True)
@@ -102,10 +102,20 @@ inputs = {s: teacher_info["logits"][s]["data_hash"] for s in splits}
 rec = teacher_info["provenance"]["teacher"]
 tok = models.load_recorded_tokenizer(rec)
 ckpt = paths.ROOT / teacher_info["checkpoint"]
+if teacher_info["checkpoint"].startswith("<") or not ckpt.exists():
+    raise FileNotFoundError(f"teacher {teacher_run!r}'s checkpoint {teacher_info['checkpoint']} is not in this checkout "
+                            "(the cache must lie inside the repository): rerun the teacher")
 if data.content_hash(ckpt.read_bytes()) != teacher_info["checkpoint_hash"]:
     raise ValueError(f"{teacher_info['checkpoint']} is not the checkpoint teacher {teacher_run!r} recorded: rerun it")
 teacher = models.load_teacher(rec["name"], checkpoint=str(ckpt)).to(device).eval()
 determinism = provenance.set_determinism(device)
+
+# %% The teacher's latency at one CPU thread, ms per review at batch 1 and 32 (layers_report's frontier
+# times every model alike: the GRU/CNN students run at one thread, the transformer students are timed at one)
+val_tokens = data.SeqDataset(data.cached_token_ids(splits["val"], tok, tp["max_len"]), splits["val"]["label"], splits["val"]["id"])
+teacher_latency = metrics.latency_at(teacher, next(iter(data.make_loader(val_tokens, 32, shuffle=True, seed=0, pad_id=tok.pad_token_id))),
+                                     1, repeats=5, warmup=1)
+print("teacher latency:", teacher_latency)
 
 # %% Pooled states of every layer, cached per split (half precision)
 files, states, seconds = {}, {}, {}
@@ -120,10 +130,13 @@ for s, df in splits.items():
         np.savez(path, ids=out["ids"], states=out["states"])
         seconds[s] = time.time() - t0
     z = np.load(path)
-    pos = np.searchsorted(z["ids"], df["id"].to_numpy())
-    states[s] = z["states"][pos].astype(np.float32)  # in the split's order
+    cached_ids, cached = z["ids"], z["states"]  # read once
+    pos = np.searchsorted(cached_ids, df["id"].to_numpy())
+    if not np.array_equal(cached_ids[np.minimum(pos, len(cached_ids) - 1)], df["id"].to_numpy()):
+        raise ValueError(f"{path.name} lacks some {s} reviews: delete it and rerun")
+    states[s] = cached[pos].astype(np.float32)  # in the split's order
     files[s] = {"cache_path": path.relative_to(paths.cache_dir()).as_posix(), "data_hash": inputs[s], "n": len(df),
-                "shape": list(z["states"].shape)}
+                "shape": list(cached.shape)}
 n_layers = states["train"].shape[1]
 print({s: files[s]["shape"] for s in files})
 
@@ -150,6 +163,7 @@ picked = sorted(sorted(range(n_layers), key=lambda i: (-probe[i]["val_accuracy"]
 out_dir = paths.run_dir(name)
 result = {"params": params, "probe": probe, "picked": picked, "last_three": list(range(n_layers - 3, n_layers)),
           "n_layers": n_layers, "dim": int(states["train"].shape[2]), "states": files, "states_seconds": seconds,
+          "teacher_latency": teacher_latency,
           "provenance": provenance.record("teacher_layers", inputs=inputs | {"teacher_checkpoint": teacher_info["checkpoint_hash"]},
                                           teacher=rec, determinism=determinism),
           "execution": {"started": started, "finished": time.time()}}

@@ -13,8 +13,10 @@
 #
 # Snapshot ensembles (Huang et al. 2017): one fine-tune whose learning rate follows a cosine with warm
 # restarts (Loshchilov & Hutter 2017); every cycle starts at `lr`, anneals to zero, and the weights
-# at its end are one teacher. `cycles` cycles give `cycles` teachers for the cost of one training
-# run (the logits are extra: one pass per snapshot and split).
+# at its end are one teacher. `cycles` cycles give `cycles` teachers from one training run of
+# `cycles` × `cycle_epochs` epochs (3 here, against the reference teacher's 2; the logits are extra:
+# one pass per snapshot and split). Each snapshot's run records the epochs of its own cycle; its
+# `history` is the whole run's.
 #
 # It trains on exactly the splits of a MiniLM teacher run (`reference`; checked against its
 # recorded data hashes) with the same tokens (`max_len`), and writes each snapshot as a teacher run
@@ -146,12 +148,26 @@ def snapshot_file(m):
     return ckpt_dir / f"snapshot{m}.pt"
 
 
+def write_snapshot(m, state):
+    tmp = snapshot_file(m).with_suffix(".tmp")
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, tmp)
+    tmp.replace(snapshot_file(m))
+
+
 def save_snapshot(epoch, history):  # fit's hook after every epoch: a cycle's last epoch is a snapshot
     if (epoch + 1) % cycle_epochs == 0:
-        tmp = snapshot_file((epoch + 1) // cycle_epochs).with_suffix(".tmp")
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-        tmp.replace(snapshot_file((epoch + 1) // cycle_epochs))
+        write_snapshot((epoch + 1) // cycle_epochs, model.state_dict())
 
+
+# a run killed between an epoch's checkpoint (fit writes it first) and that epoch's snapshot: the
+# checkpoint, taken at the epoch's end (step 0), holds exactly the snapshot's weights
+if (ckpt_dir / "last.pt").exists():
+    last = torch.load(ckpt_dir / "last.pt", map_location="cpu", weights_only=False)
+    done = last["epoch"] if last["step"] == 0 else 0
+    if done and done % cycle_epochs == 0 and not snapshot_file(done // cycle_epochs).exists():
+        write_snapshot(done // cycle_epochs, last["model"])
+        print(f"snapshot {done // cycle_epochs} recovered from the checkpoint of epoch {done}")
+    del last
 
 with train.cosine_restarts(model, lr, cycle_steps, warmup_steps=int(warmup_frac * cycle_steps)):
     history = train.fit(model, train_loader, val_loader, lambda z, b: torch.nn.functional.binary_cross_entropy_with_logits(z, b["labels"]),
@@ -159,7 +175,7 @@ with train.cosine_restarts(model, lr, cycle_steps, warmup_steps=int(warmup_frac 
                         select="accuracy", seed=seed, ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, device=device,
                         amp=amp, desc=name, on_epoch_end=save_snapshot)
 missing = [m for m in range(1, cycles + 1) if not snapshot_file(m).exists()]
-if missing:  # only when a run was killed between an epoch's checkpoint and its snapshot
+if missing:  # a snapshot file deleted by hand: nothing left to rebuild it from
     raise FileNotFoundError(f"snapshots {missing} missing in {provenance.rel(ckpt_dir)}: delete that folder and rerun")
 
 # %% Every snapshot: logits of every split (cached by snapshot and data hash), its metrics, its run
@@ -190,7 +206,7 @@ for m in range(1, cycles + 1):
         "checkpoint": provenance.rel(snapshot_file(m)), "logits": logit_files, "logits_seconds": logits_seconds,
         "provenance": provenance.record("teacher_snapshots", inputs=inputs, teacher=teacher_rec, determinism=determinism),
         "params_count": models.count_parameters(model), "size": metrics.model_size(model),
-        "latency": metrics.latency(model, batch, repeats=5, warmup=1),
+        "latency": metrics.latency_at(model, batch, 1, repeats=5, warmup=1),
         "executions": [{"started": started, "finished": time.time(), "transfer_n": transfer_n}],
         "source": ref.get("source")}
     print(f"{run_name}: val accuracy {scores['val']['accuracy']:.4f}, test accuracy {scores['test']['accuracy']:.4f}, "

@@ -19,7 +19,9 @@
 # * distilled from the teacher's cached logits (`student.py`'s loss at T), and optionally
 # * also on the teacher's hidden states (`hidden_weight` > 0): its kept layer j is matched, by cosine
 #   (`losses.hint_loss`), to the pooled state of the teacher layer above the pair it came from
-#   (`teacher_layers.py`'s cache), as DistilBERT's cosine loss on hidden states.
+#   (`teacher_layers.py`'s cache), as DistilBERT's cosine loss on hidden states. Both sides are first
+#   centred on the teacher's train mean per layer and feature: raw mean-pooled states share one large
+#   direction, so their cosine starts near 1 and would teach little.
 #
 # The schedule and budget are the teacher's (`teacher.py`: linear warm-up and decay, bf16 autocast,
 # attention dropout off); the best validation epoch is tested once. Latency is measured at batch 1
@@ -142,7 +144,7 @@ params = dict(teacher_run=teacher_run, teacher=rec["name"], keep=list(keep), mat
               lr=lr, batch_size=batch_size, warmup_frac=warmup_frac, weight_decay=weight_decay, seed=seed,
               attention_dropout=attention_dropout, amp=amp, teacher_checkpoint=teacher_info["checkpoint_hash"],
               teacher_T_train=teacher_info["T_train"], max_len=tp["max_len"], train_subset=tp["train_subset"],
-              test_subset=tp["test_subset"], name=name, device=str(device), torch=torch.__version__)
+              test_subset=tp["test_subset"], threads=torch.get_num_threads(), name=name, device=str(device), torch=torch.__version__)
 print(json.dumps(params, indent=1))
 
 # %% Data: the teacher's splits (checked against its hashes), tokens and logits; its layer states when matched
@@ -153,7 +155,9 @@ ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["la
 teacher_logits = {s: data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"][s]["cache_path"]) for s in ("train", "test")}
 if hidden_weight:
     z = np.load(paths.cache_dir() / layer_info["states"]["train"]["cache_path"])
-    teacher_states = data.TeacherLogits(z["ids"], z["states"][:, matched].astype(np.float32))
+    st = z["states"][:, matched].astype(np.float32)
+    centre = torch.from_numpy(st.mean(0))  # (layers, dim): the teacher's train mean, subtracted on both sides
+    teacher_states = data.TeacherLogits(z["ids"], st - centre.numpy())
 
 # %% The student: the pretrained model cut to the kept layers, a head drawn from the seed
 train.seed_everything(seed)
@@ -167,7 +171,8 @@ logit_term = train.kd_objective(teacher_logits["train"], T, alpha)
 def objective(logits, batch):
     loss = logit_term(logits, batch)
     if hidden_weight:
-        loss = loss + hidden_weight * losses.hint_loss(model.hints, teacher_states[batch["ids"]].to(logits.device), "cosine")
+        loss = loss + hidden_weight * losses.hint_loss(model.hints - centre.to(model.hints.device),
+                                                       teacher_states[batch["ids"]].to(logits.device), "cosine")
     return loss
 
 
@@ -188,8 +193,9 @@ out = train.predict(model, test_loader, device, amp, desc="test")
 test_metrics = metrics.binary_metrics(out["labels"], out["logits"])
 agree = float(np.mean((out["logits"] > 0) == (teacher_logits["test"][out["ids"]].numpy() > 0)))
 model.eval()
-# ms per example at batch 1 and at batch 32, as the teacher's (teacher.py) are measured
-latency = metrics.latency(model, next(iter(data.make_loader(ds["test"], 32, shuffle=True, seed=0, pad_id=pad))), repeats=5, warmup=1)
+# ms per example at batch 1 and at batch 32, at one CPU thread as the GRU/CNN students and teacher_layers.py's teacher
+latency = metrics.latency_at(model, next(iter(data.make_loader(ds["test"], 32, shuffle=True, seed=0, pad_id=pad))), 1,
+                             repeats=5, warmup=1)
 print(f"{name}: test accuracy {test_metrics['accuracy']:.4f}, ROC-AUC {test_metrics['roc_auc']:.4f}, agreement with the "
       f"teacher {agree:.3f}; latency {latency}")
 

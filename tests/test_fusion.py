@@ -97,6 +97,8 @@ def test_fuse_applies_one_fusion_to_every_split_and_fits_stacking_on_validation_
     np.testing.assert_array_equal(fusion.fuse("vote", logits)["train"], [1, -1, 1, -1])
     stacked = fusion.fuse("stacking", logits, y_val)
     np.testing.assert_allclose(stacked["train"], fusion.Stacking(val, y_val).logits(Z))
+    np.testing.assert_allclose(stacked["val"], fusion.stacking_out_of_fold(val, y_val))  # not the in-sample fit
+    assert not np.allclose(stacked["val"], fusion.Stacking(val, y_val).logits(val))
     with pytest.raises(ValueError, match="val_labels"):
         fusion.fuse("stacking", logits)
     with pytest.raises(ValueError, match="method must be one of"):
@@ -116,3 +118,28 @@ def test_disagreement_and_error_correlation_hand_values():
     assert np.isnan(fusion.error_correlation(z, [1, 1, 0, 0])[0, 1])  # teacher 1 makes no error
     np.testing.assert_array_equal(fusion.by_validation(z, y), [0, 1, 2])  # all 3/4: declared order
     np.testing.assert_array_equal(fusion.by_validation(z, [1, 0, 0, 1]), [1, 0, 2])  # 2/4, 4/4, 2/4
+
+
+def test_stacking_out_of_fold_scores_each_fold_with_a_fit_that_never_saw_it():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    val = np.stack([(2 * y - 1) * 1.5 + rng.normal(0, 1, 300), rng.normal(0, 1, 300)])
+    oof = fusion.stacking_out_of_fold(val, y, folds=3, seed=5)
+    for fit_idx, score_idx in StratifiedKFold(3, shuffle=True, random_state=5).split(val.T, y):
+        model = LogisticRegression().fit(val[:, fit_idx].T, y[fit_idx])
+        np.testing.assert_allclose(oof[score_idx], model.decision_function(val[:, score_idx].T))
+    assert np.mean((oof > 0) == y) > 0.8
+    with pytest.raises(ValueError, match="at least 5 of each class"):
+        fusion.stacking_out_of_fold(val[:, :6], np.array([0, 0, 0, 1, 1, 1]))
+
+
+def test_temperatures_put_teachers_of_different_scales_on_one_calibrated_scale():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 4000)
+    base = (2 * y - 1) * 1.0 + rng.normal(0, 1.5, 4000)  # a calibrated-ish score
+    temps = fusion.temperatures(np.stack([base, 10 * base]), y)
+    assert temps[1] == pytest.approx(10 * temps[0], rel=1e-3)  # the overconfident teacher is scaled down ten times
+    np.testing.assert_allclose(base / temps[0], 10 * base / temps[1], rtol=1e-3)

@@ -112,6 +112,27 @@ def test_latency_positive_and_restores_mode():
     assert m.training
 
 
+def test_latency_at_times_at_the_given_threads_and_restores_them(monkeypatch):
+    m = models.build_student("cnn", 16, 30, seed=0, emb_dim=8)
+    batch = data.Collate()([(np.arange(2, 2 + n), 0, i) for i, n in enumerate((6, 3, 9, 4))])
+    seen = []
+    real = metrics.latency
+
+    def spy(model, b, **kw):
+        seen.append(torch.get_num_threads())
+        return real(model, b, **kw)
+
+    monkeypatch.setattr(metrics, "latency", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = metrics.latency_at(m, batch, 1, repeats=2, warmup=1)
+        assert seen == [1] and out["threads"] == 1 and out["batch_size"] == 4
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_busy_seconds_counts_overlaps_once():
     assert metrics.busy_seconds([]) == 0.0
     assert metrics.busy_seconds([(0, 10)]) == 10.0
