@@ -174,7 +174,16 @@ def arm_of(r):
 
 all_runs["arm"] = all_runs.apply(arm_of, axis=1)
 all_runs["n"] = all_runs.teacher_run.map(n_of)
-version = stats.majority(all_runs.code_version, all_runs.finished)
+# one code version for every table: the study 1 point (n = the whole split) and the budgets' own runs
+# each take their majority over the runs of an arm; if those differ the table would mix versions
+_arm = all_runs.arm != ""
+_whole = all_runs.n == max(n_of.values())
+by_part = {part: stats.majority(all_runs.code_version[_arm & sel], all_runs.finished[_arm & sel])
+           for part, sel in (("study 1", _whole), ("budgets", ~_whole)) if (_arm & sel).any()}
+if len(set(by_part.values())) > 1:
+    raise ValueError(f"study 1's runs and the budgets' were made by different code versions {by_part}: "
+                     "rerun the older ones (make report / make budget)")
+version = stats.majority(all_runs.code_version[_arm], all_runs.finished[_arm]) if _arm.any() else ""
 current = {t: r["checkpoint_hash"] for t, r in teacher_runs.items()}
 # each arm of a budget has one stopping rule: the (epochs cap, patience) most of its runs have (ties: the smaller)
 all_runs["budget"] = [f"{e} epochs, patience {p}" for e, p in zip(all_runs.epochs, all_runs.patience)]
@@ -307,6 +316,13 @@ page = "\n".join([
     "the teacher with the most labels: how subset size trades accuracy for diversity)", "",
     "## Students", "", (tables / "budget.md").read_text(), "![learning curves](figures/budget_curves.png)", "",
     "## Labels needed", "", (tables / "budget_labels.md").read_text(),
+    "## Read with care", "",
+    "- Each budget has one teacher and one subset of reviews: the intervals are over the students' seeds, "
+    "conditional on that teacher and sample.",
+    "- At the whole split (study 1) the distilled arm's first seeds are runs of the (T, alpha) sweep that chose the "
+    "setting on validation, and that cell may have more seeds than the budgets': its point is, if anything, slightly optimistic.",
+    "- In the arm distilled on n + the pool, each batch's cross-entropy is a mean over its labelled reviews only, so at "
+    "small n each labelled review weighs far more than a pool review.", "",
     f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/budget_left_out.csv); code version {version}."])
 (paths.RESULTS / "budget.md").write_text(page)
 readme = paths.ROOT / "README.md"

@@ -35,7 +35,9 @@
 #
 # Runs are classified by their recorded parameters, never their names. KD runs are those at their
 # architecture's choice made on validation (`rating_kd_<arch>.json` for eight classes, study 1's
-# `kd_<arch>.json` for two); the test set only reports. A table uses one code version and each
+# `kd_<arch>.json` for two, `rating_binary_kd_<arch>.json` for binary students of the rating
+# teacher: each kind of student at its own setting); the test set only reports. Only the
+# (architecture, size) cells both tasks have enter the comparison. A table uses one code version and each
 # teacher's current checkpoint; every other run is listed with its reason in `rating_left_out.csv`.
 
 # %% tags=["parameters"]
@@ -43,6 +45,7 @@ binary_teacher = "teacher"          # results/runs/<binary_teacher>/: study 1's 
 rating_teacher = "teacher_rating"   # results/runs/<rating_teacher>/: the eight-class teacher
 kd_choice = "choices/kd_{arch}.json"              # study 1's (T, alpha, lr) per architecture ("" = the one soft setting there is)
 rating_kd_choice = "choices/rating_kd_{arch}.json"  # the eight-class one ("" = the one soft setting there is)
+rating_binary_kd_choice = "choices/rating_binary_kd_{arch}.json"  # binary students of the rating teacher ("" = the one there is)
 update_readme = True  # rewrite README's rating block (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
@@ -95,8 +98,9 @@ checks.folder("binary_teacher", binary_teacher)
 checks.folder("rating_teacher", rating_teacher)
 checks.text("kd_choice", kd_choice, empty_ok=True)
 checks.text("rating_kd_choice", rating_kd_choice, empty_ok=True)
+checks.text("rating_binary_kd_choice", rating_binary_kd_choice, empty_ok=True)
 checks.boolean("update_readme", update_readme)
-for _name, _t in (("kd_choice", kd_choice), ("rating_kd_choice", rating_kd_choice)):
+for _name, _t in (("kd_choice", kd_choice), ("rating_kd_choice", rating_kd_choice), ("rating_binary_kd_choice", rating_binary_kd_choice)):
     if _t and "{arch}" not in _t:
         checks.fail(_name, _t, "a path under the results folder holding '{arch}', or ''")
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
@@ -147,30 +151,32 @@ all_runs = pd.DataFrame([student_row(f) for f in sorted((paths.RESULTS / "runs" 
 assert len(all_runs), "no student runs"
 
 
-def choice_of(template, arch):
-    """An architecture's choice ({T, alpha, lr, ...}) from its choice file; None with template ''."""
-    if not template:
-        return None
-    return checks.choice_file("kd_choice" if template == kd_choice else "rating_kd_choice",
-                              paths.RESULTS / template.format(arch=arch))
-
-
 OWN = {"binary": binary_teacher, "rating": rating_teacher}  # each task's own teacher
+# (task, teacher) -> the parameter naming its choice files: each kind of distilled student has its own
+# (T, alpha) chosen on validation; scratch runs read the lr of their task's own teacher's choice
+CHOICE_PARAM = {("binary", binary_teacher): "kd_choice", ("rating", rating_teacher): "rating_kd_choice",
+                ("binary", rating_teacher): "rating_binary_kd_choice"}
+
+
+def choice_of(task, teacher, arch):
+    """The choice ({T, alpha, lr, ...}) of a kind of student; None when its template is ''."""
+    param = CHOICE_PARAM[(task, teacher)]
+    template = {"kd_choice": kd_choice, "rating_kd_choice": rating_kd_choice, "rating_binary_kd_choice": rating_binary_kd_choice}[param]
+    return checks.choice_file(param, paths.RESULTS / template.format(arch=arch)) if template else None
 
 
 def compared(r):
     """A run this comparison may use: taught by its task's own teacher, or a binary student of the rating teacher."""
-    return r.teacher_run == OWN[r.task] or (r.task, r.teacher_run) == ("binary", rating_teacher)
+    return (r.task, r.teacher_run) in CHOICE_PARAM
 
 
-# each (task, architecture) the comparison uses reads its choice (a binary student of the rating teacher: study 1's)
-choices = {(task, a): choice_of(kd_choice if task == "binary" else rating_kd_choice, a)
-           for task, a in sorted({(r.task, r.arch) for r in all_runs.itertuples() if compared(r)})}
+choices = {(task, t, a): choice_of(task, t, a)
+           for task, t, a in sorted({(r.task, r.teacher_run, r.arch) for r in all_runs.itertuples() if compared(r)})}
 
 
 def at_choice(r, keys=None):
-    """The run's values of the choice's keys (or of `keys` among them) are its architecture's choice."""
-    ch = choices[(r.task, r.arch)]
+    """The run's values of the choice's keys (or of `keys` among them) are its kind's choice."""
+    ch = choices[(r.task, r.teacher_run, r.arch)]
     return ch is None or all(np.isclose(r[k], v) for k, v in ch.items() if keys is None or k in keys)
 
 
@@ -192,11 +198,12 @@ def kind_of(r):
 
 
 all_runs["kind"] = all_runs.apply(kind_of, axis=1)
-for (task, a), ch in choices.items():
+for (task, t, a), ch in choices.items():
     if ch is None:  # no choice file: the one soft setting there is
-        soft = all_runs[(all_runs.task == task) & (all_runs.arch == a) & (all_runs.kind == "kd")]
+        soft = all_runs[(all_runs.task == task) & (all_runs.teacher_run == t) & (all_runs.arch == a)
+                        & all_runs.kind.isin(["kd", "from_rating"])]
         if soft[["T", "alpha", "lr"]].drop_duplicates().shape[0] > 1:
-            raise ValueError(f"{task} {a}: several soft settings and no choice file (kd_choice / rating_kd_choice)")
+            raise ValueError(f"{task} {a} of {t}: several soft settings and no choice file ({CHOICE_PARAM[(task, t)]})")
 
 # %% Which runs make the tables: each teacher's current checkpoint and one code version, never a mix
 current = {t: r["checkpoint_hash"] for t, r in teachers.items()}
@@ -205,6 +212,13 @@ reason[all_runs.kind.isna()] = "not a run this comparison uses (a sweep setting,
 stale = all_runs.teacher_checkpoint != all_runs.teacher_run.map(current)
 reason[(reason == "") & stale] = "its teacher's checkpoint is not the current one"
 _ok = reason == ""
+# one code version for the whole comparison; each task's own majority first, so that a task with fewer
+# runs is never dropped in silence by the other's majority
+by_task = {t: stats.majority(all_runs.code_version[_ok & (all_runs.task == t)], all_runs.finished[_ok & (all_runs.task == t)])
+           for t in sorted(set(all_runs.task[_ok]))}
+if len(set(by_task.values())) > 1:
+    raise ValueError(f"the tasks' runs were made by different code versions {by_task}: rerun the older task's runs "
+                     "(make rating / make report) so that both come from one version")
 version = stats.majority(all_runs.code_version[_ok], all_runs.finished[_ok])
 reason[(reason == "") & (all_runs.code_version != version)] = f"another code version (the tables use {version})"
 _ok = reason == ""
@@ -240,7 +254,10 @@ def holm_by(frame, family="metric"):
 
 
 teacher_acc = {"binary": teachers[binary_teacher]["test"]["accuracy"], "rating": teachers[rating_teacher]["test"]["accuracy"]}
-cells = sorted({(a, h) for a, h in runs[["arch", "hidden"]].itertuples(index=False)})
+# the (architecture, size) cells both tasks have (study 1's hidden 256 has no eight-class twin): the
+# per-task gains, their difference and the pooled tests all stand on the same cells
+cells = sorted(set.intersection(*[{(a, h) for a, h in runs[runs.task == t][["arch", "hidden"]].itertuples(index=False)}
+                                  for t in ("rating", "binary")]))
 rows = []
 for arch, hidden in cells:
     for task in ("rating", "binary"):

@@ -43,21 +43,23 @@ def test_config_expands_to_the_declared_grids(S):
 
 
 def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
-    # kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T; scratch 3 x 4 x 2; kd 3 x 2 x 2;
-    # controls 3 x 2 x 2 x 2; binary students of the rating teacher 3 x 2 x 2
+    # kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T; the same sweep for binary students of the
+    # rating teacher; scratch 3 x 4 x 2; kd 3 x 2 x 2; controls 3 x 2 x 2 x 2
     rating = S.parts["rating"]
-    assert len(rating["students"]) == 96 + 24 + 12 + 24 + 12 and len(S.students) == 230 + 168 + 108
+    assert len(rating["students"]) == 96 + 96 + 24 + 12 + 24 and len(S.students) == 230 + 252 + 108
     assert rating["teachers"] == ["teacher_rating"] and S.teachers["teacher_rating"]["task"] == "rating"
-    assert rating["choices"] == ["rating_kd_gru", "rating_kd_cnn"]
+    assert rating["choices"] == ["rating_kd_gru", "rating_kd_cnn", "rating_binary_kd_gru", "rating_binary_kd_cnn"]
     assert not set(rating["students"]) & set(S.parts["imdb"]["students"])
     sweep = S.students["rating_gru_h32_T4_a1_s2"]
     assert sweep["task"] == "rating" and sweep["teacher_run"] == "teacher_rating"
     assert sweep["choices"] == "results/choices/lr_gru.json" and sweep["epochs"] == 30  # study 1's lr and budget
     assert S.students["rating_cnn_h128_kd_s1"]["choices"] == "results/choices/rating_kd_cnn.json"
-    binary = S.students["gru_h32_ratingteacher_s2"]
-    assert binary["task"] == "binary" and binary["choices"] == "results/choices/kd_gru.json"
+    binary = S.students["gru_h32_ratingteacher_T2_a0.5_s2"]  # its own sweep, at study 1's lr
+    assert binary["task"] == "binary" and binary["teacher_run"] == "teacher_rating"
+    assert binary["choices"] == "results/choices/lr_gru.json"
     assert "rating_controls" in S.student_groups and "controls" in S.student_groups  # prefixed, no clash
-    assert set(rating["reported"]) == set(rating["students"]) - set(S.student_groups["rating_kd_sweep"])
+    assert set(rating["reported"]) == set(rating["students"]) - set(S.student_groups["rating_kd_sweep"]) \
+        - set(S.student_groups["rating_binary_kd_sweep"])
     assert sorted(S.splice) == [f"splice_{t}_s{s}" for t in ("ei", "three") for s in (0, 1, 2)]
     assert S.splice["splice_three_s2"] == {"task": "three", "seed": 2, "name": "splice_three_s2"}
     cfg = study.load(ROOT / "config" / "study.yaml")
