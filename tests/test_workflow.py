@@ -278,3 +278,26 @@ def test_the_profiles_use_content_triggers_not_dates():
     slurm = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert slurm["executor"] == "slurm" and slurm["set-resources"]["teacher"]["gpu"] == 1
     assert "snake_until_done" in (ROOT / "Makefile").read_text()
+
+
+def test_stale_lists_runs_whose_recorded_params_or_code_differ_splice_classes_included(tmp_path):
+    import stale
+    from kdlib.provenance import code_hash, notebook_hash
+
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    S_ = study.Study(cfg)
+    names = sorted(S_.splice)
+    current = {"kdlib_code": code_hash("splice_classes"), "notebook": {"hash": notebook_hash("splice_classes")}}
+    for i, n in enumerate(names[:3]):
+        params = dict(S_.splice[n])
+        prov = dict(current)
+        if i == 1:
+            params["seed"] = params["seed"] + 10  # recorded with another seed than declared
+        if i == 2:
+            prov["kdlib_code"] = "0123456789ab"  # made by other kdlib code
+        f = tmp_path / "results" / "runs" / "splice_classes" / n / "metrics.json"
+        f.parent.mkdir(parents=True)
+        f.write_text(json.dumps({"params": params, "provenance": prov}))
+    out = stale.check(cfg, tmp_path)["splice_class"]
+    assert set(out["stale"]) == set(names[1:3]) and set(out["missing"]) == set(names[3:])
+    assert "seed" in out["stale"][names[1]] and "kdlib code" in out["stale"][names[2]]

@@ -49,7 +49,8 @@ def check(config: dict, root: Path) -> dict:
               "teacher_layer": ("teacher_layers", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.probes.items()}),
               "layer_student": ("layer_student", {n: (p, f"results/runs/layers/{n}/metrics.json") for n, p in s.layer_students.items()}),
               "transformer_student": ("transformer_student", {n: (p, f"results/runs/transformer/{n}/metrics.json")
-                                                              for n, p in s.transformers.items()})}
+                                                              for n, p in s.transformers.items()}),
+              "splice_class": ("splice_classes", {n: (p, f"results/runs/splice_classes/{n}/metrics.json") for n, p in s.splice.items()})}
     out = {}
     for rule, (notebook, runs) in tables.items():
         code = {"kdlib code": code_hash(notebook), "notebook": notebook_hash(notebook)}
