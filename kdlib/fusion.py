@@ -114,8 +114,9 @@ def temperatures(val_logits, val_labels) -> np.ndarray:
 def fuse(method: str, logits: dict, val_labels=None, T: float = 1.0) -> dict:
     """One fused teacher logit per example of every split, from the teachers' logits of each split
     ({split: (M, N) array}). "stacking" is fitted on the "val" split with `val_labels` (validation
-    only), and its "val" logits are out of fold (`stacking_out_of_fold`); "vote" gives +1 / -1, the side of the majority (its targets are hard: read them at T = 1);
-    "mean_probs" averages at temperature T."""
+    only), and its "val" logits are out of fold (`stacking_out_of_fold`); "vote" gives +1 / -1, the
+    side of the majority (its targets are hard: read them at T = 1); "mean_probs" averages at
+    temperature T."""
     if method not in FUSIONS:
         raise ValueError(f"method must be one of {FUSIONS}, got {method!r}")
     if method == "stacking":

@@ -100,7 +100,8 @@ checks.text("kd_choice", kd_choice, empty_ok=True)
 checks.text("rating_kd_choice", rating_kd_choice, empty_ok=True)
 checks.text("rating_binary_kd_choice", rating_binary_kd_choice, empty_ok=True)
 checks.boolean("update_readme", update_readme)
-for _name, _t in (("kd_choice", kd_choice), ("rating_kd_choice", rating_kd_choice), ("rating_binary_kd_choice", rating_binary_kd_choice)):
+TEMPLATES = {"kd_choice": kd_choice, "rating_kd_choice": rating_kd_choice, "rating_binary_kd_choice": rating_binary_kd_choice}
+for _name, _t in TEMPLATES.items():
     if _t and "{arch}" not in _t:
         checks.fail(_name, _t, "a path under the results folder holding '{arch}', or ''")
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
@@ -161,7 +162,7 @@ CHOICE_PARAM = {("binary", binary_teacher): "kd_choice", ("rating", rating_teach
 def choice_of(task, teacher, arch):
     """The choice ({T, alpha, lr, ...}) of a kind of student; None when its template is ''."""
     param = CHOICE_PARAM[(task, teacher)]
-    template = {"kd_choice": kd_choice, "rating_kd_choice": rating_kd_choice, "rating_binary_kd_choice": rating_binary_kd_choice}[param]
+    template = TEMPLATES[param]
     return checks.choice_file(param, paths.RESULTS / template.format(arch=arch)) if template else None
 
 

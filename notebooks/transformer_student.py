@@ -156,8 +156,9 @@ teacher_logits = {s: data.TeacherLogits.load(paths.cache_dir() / teacher_info["l
 if hidden_weight:
     z = np.load(paths.cache_dir() / layer_info["states"]["train"]["cache_path"])
     st = z["states"][:, matched].astype(np.float32)
-    centre = torch.from_numpy(st.mean(0))  # (layers, dim): the teacher's train mean, subtracted on both sides
-    teacher_states = data.TeacherLogits(z["ids"], st - centre.numpy())
+    mean = st.mean(0)  # (layers, dim): the teacher's train mean, subtracted on both sides
+    teacher_states = data.TeacherLogits(z["ids"], st - mean)
+    centre = torch.from_numpy(mean).to(device)
 
 # %% The student: the pretrained model cut to the kept layers, a head drawn from the seed
 train.seed_everything(seed)
@@ -171,8 +172,8 @@ logit_term = train.kd_objective(teacher_logits["train"], T, alpha)
 def objective(logits, batch):
     loss = logit_term(logits, batch)
     if hidden_weight:
-        loss = loss + hidden_weight * losses.hint_loss(model.hints - centre.to(model.hints.device),
-                                                       teacher_states[batch["ids"]].to(logits.device), "cosine")
+        loss = loss + hidden_weight * losses.hint_loss(model.hints - centre, teacher_states[batch["ids"]].to(logits.device),
+                                                       "cosine")
     return loss
 
 
