@@ -301,3 +301,41 @@ def test_stale_lists_runs_whose_recorded_params_or_code_differ_splice_classes_in
     out = stale.check(cfg, tmp_path)["splice_class"]
     assert set(out["stale"]) == set(names[1:3]) and set(out["missing"]) == set(names[3:])
     assert "seed" in out["stale"][names[1]] and "kdlib code" in out["stale"][names[2]]
+
+
+def test_teacher_logits_are_kept_with_their_run_and_put_back_into_an_empty_cache(tmp_path):
+    """A fresh clone has a teacher's metrics.json but no cache: workflow/cached_logits.py keeps each
+    logits file the run names beside the run (committed) and restores it; a differing pair is refused."""
+    import numpy as np
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    run = results / "runs" / "teacher"
+    run.mkdir(parents=True)
+    rel = "teacher_logits/teacher-abc123-train-def456.npz"
+    (run / "metrics.json").write_text(json.dumps({"logits": {"train": {"cache_path": rel, "n": 3}}, "test": {}}))
+    (cache / rel).parent.mkdir(parents=True)
+    np.savez(cache / rel, ids=np.arange(3), logits=np.array([0.5, -1.0, 2.0], np.float32))
+    env = {**__import__("os").environ, "KDLIB_RESULTS": str(results), "KDLIB_CACHE": str(cache)}
+
+    def sync():
+        return subprocess.run([sys.executable, str(ROOT / "workflow" / "cached_logits.py")], env=env,
+                              capture_output=True, text=True)
+
+    assert "saved 1" in sync().stdout
+    kept = run / "logits" / Path(rel).name
+    assert kept.read_bytes() == (cache / rel).read_bytes()
+    shutil.rmtree(cache)  # a fresh clone
+    assert "restored 1" in sync().stdout
+    assert (cache / rel).read_bytes() == kept.read_bytes()
+    assert sync().stdout == ""  # nothing missing either way: nothing done
+    np.savez(cache / rel, ids=np.arange(3), logits=np.zeros(3, np.float32))
+    before = kept.read_bytes()
+    out = sync()
+    assert out.returncode != 0 and "differ" in out.stderr
+    assert kept.read_bytes() == before
+
+
+def test_the_workflow_syncs_cached_logits_around_every_invocation():
+    text = (ROOT / "workflow" / "Snakefile").read_text()
+    for handler in ("onstart", "onsuccess", "onerror"):
+        assert re.search(rf"(?m)^{handler}:\n    shell\(CACHED_LOGITS\)", text), handler
+    assert "cached_logits.py" in text
