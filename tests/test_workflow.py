@@ -4,6 +4,7 @@ The dry run of the whole study is `make dry-run` (part of `make test`); here: th
 expansion, and the rerun mechanism on a tiny workflow with the study's own rerun triggers.
 """
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -311,10 +312,14 @@ def test_teacher_logits_are_kept_with_their_run_and_put_back_into_an_empty_cache
     run = results / "runs" / "teacher"
     run.mkdir(parents=True)
     rel = "teacher_logits/teacher-abc123-train-def456.npz"
-    (run / "metrics.json").write_text(json.dumps({"logits": {"train": {"cache_path": rel, "n": 3}}, "test": {}}))
+    states = "layer_states/teacher-abc123-train.npz"  # a probe's hidden states: too big to keep, not copied
+    (run / "metrics.json").write_text(json.dumps({"logits": {"train": {"cache_path": rel, "n": 3}},
+                                                  "states": {"train": {"cache_path": states}}}))
     (cache / rel).parent.mkdir(parents=True)
     np.savez(cache / rel, ids=np.arange(3), logits=np.array([0.5, -1.0, 2.0], np.float32))
-    env = {**__import__("os").environ, "KDLIB_RESULTS": str(results), "KDLIB_CACHE": str(cache)}
+    (cache / states).parent.mkdir(parents=True)
+    np.savez(cache / states, h=np.zeros((3, 2), np.float16))
+    env = {**os.environ, "KDLIB_RESULTS": str(results), "KDLIB_CACHE": str(cache)}
 
     def sync():
         return subprocess.run([sys.executable, str(ROOT / "workflow" / "cached_logits.py")], env=env,
@@ -323,6 +328,7 @@ def test_teacher_logits_are_kept_with_their_run_and_put_back_into_an_empty_cache
     assert "saved 1" in sync().stdout
     kept = run / "logits" / Path(rel).name
     assert kept.read_bytes() == (cache / rel).read_bytes()
+    assert sorted(p.name for p in run.rglob("*.npz")) == [kept.name]
     shutil.rmtree(cache)  # a fresh clone
     assert "restored 1" in sync().stdout
     assert (cache / rel).read_bytes() == kept.read_bytes()
@@ -338,4 +344,3 @@ def test_the_workflow_syncs_cached_logits_around_every_invocation():
     text = (ROOT / "workflow" / "Snakefile").read_text()
     for handler in ("onstart", "onsuccess", "onerror"):
         assert re.search(rf"(?m)^{handler}:\n    shell\(CACHED_LOGITS\)", text), handler
-    assert "cached_logits.py" in text
