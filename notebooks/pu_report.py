@@ -424,7 +424,7 @@ page = "\n".join([
     *([f"**{pooled_line}**", ""] if pooled_line else []),
     "## Test ROC-AUC per setting", "", *compact,
     "## Every metric, the student − teacher gaps, online vs offline", "",
-    *[("#" + ln if ln.startswith("#") else ln) for ln in lines[4:]], "",
+    *[("#" + ln if ln.startswith("#") else ln) for ln in lines[4:]], "",  # the summary without its title and provenance
     "## Figures", "",
     "ROC-AUC per meta-epoch (train = true labels, and test; mean ± std band over seeds) and test precision-recall "
     "curves at the end, per group:", "",

@@ -185,9 +185,8 @@ REPORT_FIGURES = ["accuracy_vs_hidden.png", "kd_gain.png", "roc_curves.png", "kd
                   "reliability.png"]
 # this report's figures are drawn afresh (a section without runs leaves none behind); files the earlier report
 # wrote whose sections are gone (epoch budgets, the T sweep at one alpha, the old target table, cost) are removed
-# (target.csv is written afresh below)
 for f in [*(figures / n for n in [*REPORT_FIGURES, "accuracy_vs_T.png", "cost_vs_accuracy.png"]),
-          *(tables / n for n in ["epochs.csv", "epochs.md", "t_sweep.csv", "t_sweep.md", "target.csv", "target.md",
+          *(tables / n for n in ["epochs.csv", "epochs.md", "t_sweep.csv", "t_sweep.md", "target.md",
                                  "cost.csv", "students_full.csv", "students_full.md"])]:
     f.unlink(missing_ok=True)
 
@@ -475,6 +474,11 @@ main_pooled = pd.concat([pooled(arch_sets(main_d[main_d.metric == m])).assign(me
                         ignore_index=True)
 
 
+def gap_closed(gain, scratch_acc):
+    """The share of the scratch-to-teacher accuracy gap that `gain` closes."""
+    return gain / (teacher_acc - scratch_acc)
+
+
 def main_row(arch, hidden):
     sc, kd = cell("scratch", arch, hidden), cell("kd", arch, hidden)
     row = {"arch": arch, "hidden": hidden, "params_other": int(pd.concat([kd, sc]).params_other.iloc[0]),
@@ -484,7 +488,7 @@ def main_row(arch, hidden):
                 f"kd_{m}": kd[m].mean(), f"kd_{m}_sd": kd[m].std(ddof=1)}
         c = one(main, arch=arch, hidden=hidden, metric=m)
         row |= {f"{SHORT[m].lower()}_{k}": (np.nan if c is None else c[k]) for k in [*PAIRED, "p_holm"]}
-    row["gap_closed"] = row["acc_diff"] / (teacher_acc - row["acc_mean_b"])
+    row["gap_closed"] = gap_closed(row["acc_diff"], row["acc_mean_b"])
     return row
 
 
@@ -1195,8 +1199,9 @@ def target_sentence():
     kd_t, scratch_t = cell("kd", ta, th), cell("scratch", ta, th)
     if not len(kd_t):
         return f"Target {cell_name(ta, th)} distilled ≥ {tacc}: no {cell_name(ta, th)} run at the chosen setting, not measured."
-    gap = lambda acc: (f"{100 * (acc - scratch_t.accuracy.mean()) / (teacher_acc - scratch_t.accuracy.mean()):.0f}% of the "
-                       "scratch-to-teacher gap closed" if len(scratch_t) else "no scratch runs for the gap")
+    base = scratch_t.accuracy.mean()
+    gap = lambda acc: (f"{100 * gap_closed(acc - base, base):.0f}% of the scratch-to-teacher gap closed"
+                       if len(scratch_t) else "no scratch runs for the gap")
     verdict = lambda acc: f"met, by {acc - tacc:.4f}" if acc >= tacc else f"missed by {tacc - acc:.4f}"
     ch, mean = kd_choices[ta][1]["choice"], kd_t.accuracy.mean()
     text = (f"Target {cell_name(ta, th)} distilled ≥ {tacc}: at its architecture's validation-chosen setting (T = {ch['T']:g}, "
