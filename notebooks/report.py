@@ -1318,6 +1318,7 @@ readme = paths.ROOT / "README.md"
 real = paths.RESULTS == (paths.ROOT / "results").resolve()
 if update_readme and real and readme.exists():
     block = ("<!-- headline:start (written by notebooks/report.py; do not edit by hand) -->\n"
+             + prov.replace("tables/", "results/tables/") + "\n\n"  # what the numbers stand on, as on the page
              + (tables / "headline.md").read_text() + "<!-- headline:end -->")
     text = readme.read_text()
     new = re.sub(r"<!-- headline:start.*?<!-- headline:end -->", lambda _: block, text, flags=re.S)
