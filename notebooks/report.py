@@ -745,7 +745,7 @@ def legend_for(ax, kinds, cell_archs):
     """The scheme in the legend: a marker per kind (grey), a colour per architecture."""
     handles = ([Line2D([], [], color="0.4", marker=KIND[k][1], ls="none", label=KIND[k][0]) for k in kinds]
                + [Line2D([], [], color=colour(a), lw=6, label=a.upper()) for a in cell_archs])
-    ax.legend(handles=handles)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # outside: never on a CI
 
 
 def plot_deltas(ax, frame, kinds, ylabel):
@@ -920,7 +920,7 @@ controls_md = "\n".join(
 (tables / "controls.md").write_text(controls_md + "\n")
 print(controls_md)
 if len(controls):
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(16, 4.8))
     vs_scratch = pd.concat([kd_here, controls[controls.b == "scratch"]])
     vs_scratch = vs_scratch[vs_scratch.metric == "accuracy"]
     plot_deltas(axes[0], vs_scratch, ["kd", *CONTROLS], "Δ test accuracy vs scratch (paired by seed), mean [95% CI]")
@@ -994,7 +994,7 @@ transfer_md = "\n".join(
 (tables / "transfer.md").write_text(transfer_md + "\n")
 print(transfer_md)
 if len(transfer):
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(16, 4.8))
     acc = transfer[transfer.metric == "accuracy"]
     plot_deltas(axes[0], acc[acc.b == "scratch"], ["kd", *TRANSFER_KINDS], "Δ test accuracy vs plain scratch (paired by seed)")
     plot_deltas(axes[1], acc[(acc.a == "kd_transfer") & (acc.b != "scratch")].assign(a=lambda f: f.b),
