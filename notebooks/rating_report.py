@@ -28,6 +28,8 @@
 #   KD against scratch, eight classes and binary;
 # * `results/tables/rating_controls.md|csv`: eight-class KD against the hard-label and
 #   label-smoothing controls;
+# * `results/tables/rating_measures.md|csv`: eight-class KD against scratch on the measures beyond
+#   accuracy (macro-F1, top-2 accuracy, mean absolute error in stars, top-label ECE);
 # * `results/tables/rating_splice.md|csv`: the same question on splice junctions (three real classes
 #   vs EI against the rest, `splice_classes.py`): each (task, architecture)'s (T, alpha) chosen on
 #   the mean validation accuracy over seeds, its test gain over scratch paired by seed;
@@ -394,6 +396,27 @@ for r in controls.itertuples():
                  f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)} | {stats.fmt_p(r.p_holm)} |")
 (tables / "rating_controls.md").write_text("\n".join(lines) + "\n")
 
+# %% Eight classes beyond accuracy: does KD move the measures that see *how far* off a prediction is?
+# (macro-F1, top-2 accuracy, mean absolute error in stars, ECE before temperature scaling; KD vs scratch,
+# paired by seed, Holm within each measure over the cells)
+MEASURES = {"macro_f1": ("macro-F1", "higher"), "top2_accuracy": ("top-2 accuracy", "higher"),
+            "mae": ("mean absolute error, stars", "lower"), "ece_raw": ("top-label ECE (15 bins, before temperature scaling)", "lower")}
+rows = []
+for arch, hidden in cells:
+    for m in MEASURES:
+        seeds, kd, sc = pair(cell("rating", "kd", arch, hidden), cell("rating", "scratch", arch, hidden), m)
+        if len(seeds):
+            rows.append({"arch": arch, "hidden": hidden, "metric": m, **stats.paired(kd, sc)})
+measures = holm_by(pd.DataFrame(rows)) if rows else pd.DataFrame()
+measures.to_csv(tables / "rating_measures.csv", index=False)
+lines = ["| arch | hidden | measure (better) | scratch → KD (n) | KD − scratch [95% CI] | p (Holm) |", "|---|---|---|---|---|---|"]
+for r in measures.itertuples():
+    name, better = MEASURES[r.metric]
+    lines.append(f"| {r.arch.upper()} | {r.hidden} | {name} ({better}) | {stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n}) | "
+                 f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)} | {stats.fmt_p(r.p_holm)} |")
+(tables / "rating_measures.md").write_text("\n".join(lines) + "\n\nTest set; each run at its validation-chosen epoch.\n")
+print("\n".join(lines))
+
 # %% Splice junctions: three real classes vs EI against the rest (splice_classes.py runs)
 splice_files = sorted((paths.RESULTS / "runs" / "splice_classes").glob("*/metrics.json"))
 splice = [read(f) for f in splice_files]
@@ -508,6 +531,7 @@ page = "\n".join([
     "## KD gain per cell", "", (tables / "rating.md").read_text(), "![KD gain](figures/rating_gain.png)", "",
     "## A binary student taught by the rating teacher", "", (tables / "rating_teacher.md").read_text(),
     "## Beyond the argmax", "", (tables / "rating_mass.md").read_text(), "![KL to the teacher](figures/rating_mass.png)", "",
+    "## Eight classes beyond accuracy", "", (tables / "rating_measures.md").read_text(),
     "## Controls (eight classes)", "", (tables / "rating_controls.md").read_text(),
     "## Splice junctions: three classes vs EI against the rest", "", (tables / "rating_splice.md").read_text(),
     f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/rating_left_out.csv); code version {version}."])
@@ -523,16 +547,19 @@ if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and rea
 
 # %% Checks that nbval enforces on the smoke run
 for f in ("rating.md", "rating.csv", "rating_teacher.md", "rating_mass.md", "rating_controls.md", "rating_runs.csv", "rating_splice.md",
-          "rating_left_out.csv", "rating_findings.md"):
+          "rating_left_out.csv", "rating_findings.md", "rating_measures.md", "rating_measures.csv"):
     assert (tables / f).exists(), f
 assert (figures / "rating_gain.png").stat().st_size > 0 and (paths.RESULTS / "rating.md").exists()
 assert set(runs.kind) <= {"scratch", "kd", "hard", "smoothed", "from_rating"} and runs.code_version.nunique() <= 1
 assert (runs.teacher_checkpoint == runs.teacher_run.map(current)).all()
 assert not runs.duplicated(["task", "kind", "arch", "hidden", "seed", "teacher_run"]).any()
-for frame in (gains, gain_diff, by_teacher, mass_tab, controls, splice_tab):
+for frame in (gains, gain_diff, by_teacher, mass_tab, controls, measures, splice_tab):
     if len(frame):
         assert frame.p_holm.fillna(1).ge(frame.p.fillna(0) - 1e-12).all()  # Holm never lowers a p
         has = frame.ci_low.notna()
         assert ((frame.ci_low <= frame["diff"]) & (frame["diff"] <= frame.ci_high))[has].all()
 if len(mass):
     assert (mass.kl_to_teacher >= -1e-9).all() and mass.teacher_argmax.between(0, 1).all()
+_eight = runs[runs.task == "rating"]
+assert (_eight.top2_accuracy >= _eight.accuracy - 1e-12).all() and (_eight.mae >= 0).all()
+assert not len(cells) or set(measures.metric) == set(MEASURES)  # every measure in every cell both tasks have
