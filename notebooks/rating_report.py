@@ -240,10 +240,10 @@ runs.groupby(["task", "kind", "arch", "hidden"]).size().rename("seeds").reset_in
 
 
 # %% KD gain per cell, paired by seed: eight classes and two, and the difference of the two gains
-def cell(task, kind, arch, hidden):
-    """metric rows of one cell, indexed by seed."""
-    sel = runs[(runs.task == task) & (runs.kind == kind) & (runs.arch == arch) & (runs.hidden == hidden)]
-    return sel.set_index("seed")
+def cell(task, kind, arch, hidden, frame=None):
+    """metric rows of one cell (of `runs`, or of `frame`), indexed by seed."""
+    f = runs if frame is None else frame
+    return f[(f.task == task) & (f.kind == kind) & (f.arch == arch) & (f.hidden == hidden)].set_index("seed")
 
 
 def pair(a, b, metric):
@@ -251,8 +251,21 @@ def pair(a, b, metric):
     return seeds, a.loc[seeds, metric].to_numpy(float), b.loc[seeds, metric].to_numpy(float)
 
 
-def holm_by(frame, family="metric"):
-    frame["p_holm"] = frame.groupby(family)["p"].transform(stats.holm) if len(frame) else np.nan
+def paired_row(kinds, where, metric, frame=None, **keys):
+    """kinds = (a, b): a minus b on `metric` in the cell where = (task, arch, hidden), paired by seed
+    (kdlib.stats.paired); the row names arch, hidden, then `keys`. None when a and b share no seed there."""
+    task, arch, hidden = where
+    seeds, a, b = pair(*(cell(task, k, arch, hidden, frame) for k in kinds), metric)
+    return {"arch": arch, "hidden": hidden, **keys, "metric": metric, **stats.paired(a, b), "seeds": seeds} if seeds else None
+
+
+def holm_table(rows, family="metric"):
+    """The rows as a frame, p adjusted by Holm within each family (the cells of one measure, by default)."""
+    rows = [r for r in rows if r is not None]
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    frame["p_holm"] = frame.groupby(family)["p"].transform(stats.holm)
     return frame
 
 
@@ -264,13 +277,10 @@ cells = sorted(set.intersection(*[{(a, h) for a, h in runs[runs.task == t][["arc
 rows = []
 for arch, hidden in cells:
     for task in ("rating", "binary"):
-        seeds, kd, sc = pair(cell(task, "kd", arch, hidden), cell(task, "scratch", arch, hidden), "accuracy")
-        res = stats.paired(kd, sc)
+        res = paired_row(("kd", "scratch"), (task, arch, hidden), "accuracy", task=task)
         gap = teacher_acc[task] - res["mean_b"]
-        rows.append({"arch": arch, "hidden": hidden, "task": task, "metric": "accuracy", **res,
-                     "teacher": teacher_acc[task], "gap_closed": res["diff"] / gap if gap > 0 else np.nan,
-                     "seeds": seeds})
-gains = holm_by(pd.DataFrame(rows), ["task", "metric"]) if rows else pd.DataFrame()
+        rows.append({**res, "teacher": teacher_acc[task], "gap_closed": res["diff"] / gap if gap > 0 else np.nan})
+gains = holm_table(rows, ["task", "metric"])
 diff_rows = []  # gain on eight classes minus gain on two, paired by seed (both students of a seed share their body's init)
 for arch, hidden in cells:
     k8, s8, k2, s2 = (cell(t, k, arch, hidden) for t in ("rating", "binary") for k in ("kd", "scratch"))
@@ -278,7 +288,7 @@ for arch, hidden in cells:
     g8 = k8.loc[seeds, "accuracy"].to_numpy(float) - s8.loc[seeds, "accuracy"].to_numpy(float)
     g2 = k2.loc[seeds, "accuracy"].to_numpy(float) - s2.loc[seeds, "accuracy"].to_numpy(float)
     diff_rows.append({"arch": arch, "hidden": hidden, "metric": "gain8 - gain2", **stats.paired(g8, g2), "seeds": seeds})
-gain_diff = holm_by(pd.DataFrame(diff_rows)) if diff_rows else pd.DataFrame()
+gain_diff = holm_table(diff_rows)
 
 
 def pooled(task):
@@ -319,12 +329,7 @@ teacher_line = (f"Teachers (test accuracy): eight classes {stats.fmt(teacher_acc
 print("\n".join(lines), "\n", pooled_line)
 
 # %% A binary student taught by the rating teacher vs by the binary teacher (same seeds, same (T, alpha, lr))
-rows = []
-for arch, hidden in cells:
-    seeds, fr, kd = pair(cell("binary", "from_rating", arch, hidden), cell("binary", "kd", arch, hidden), "accuracy")
-    if len(seeds):
-        rows.append({"arch": arch, "hidden": hidden, "metric": "accuracy", **stats.paired(fr, kd), "seeds": seeds})
-by_teacher = holm_by(pd.DataFrame(rows)) if rows else pd.DataFrame()
+by_teacher = holm_table([paired_row(("from_rating", "kd"), ("binary", arch, hidden), "accuracy") for arch, hidden in cells])
 lines = ["| arch | hidden | binary teacher → rating teacher (n) | Δ [95% CI] | p (Holm) |", "|---|---|---|---|---|"]
 for r in by_teacher.itertuples():
     lines.append(f"| {r.arch.upper()} | {r.hidden} | {stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n}) | "
@@ -360,19 +365,11 @@ def mass_row(r):
 
 mass = runs[runs.kind.isin(["scratch", "kd"])].copy()
 mass = mass.join(mass.apply(mass_row, axis=1)) if len(mass) else mass
-rows = []
-for arch, hidden in cells:
-    for task in ("rating", "binary"):
-        for m in ("kl_to_teacher", "second_choice", "teacher_argmax"):
-            if task == "binary" and m == "second_choice":
-                continue
-            sel = {k: mass[(mass.task == task) & (mass.kind == k) & (mass.arch == arch) & (mass.hidden == hidden)].set_index("seed")
-                   for k in ("kd", "scratch")}
-            seeds = sorted(set(sel["kd"].index) & set(sel["scratch"].index))
-            rows.append({"arch": arch, "hidden": hidden, "task": task, "metric": m,
-                         **stats.paired(sel["kd"].loc[seeds, m].to_numpy(float), sel["scratch"].loc[seeds, m].to_numpy(float))})
-mass_tab = holm_by(pd.DataFrame(rows), ["task", "metric"]) if rows else pd.DataFrame()
-mass_tab.to_csv(tables / "rating_mass.csv", index=False)
+mass_tab = holm_table([paired_row(("kd", "scratch"), (task, arch, hidden), m, frame=mass, task=task)
+                       for arch, hidden in cells for task in ("rating", "binary")
+                       for m in ("kl_to_teacher", "second_choice", "teacher_argmax")
+                       if not (task == "binary" and m == "second_choice")], ["task", "metric"])
+mass_tab.drop(columns=["seeds"], errors="ignore").to_csv(tables / "rating_mass.csv", index=False)
 NAMES = {"kl_to_teacher": "KL(teacher ‖ student), nats", "second_choice": "agreement on the teacher's 2nd choice",
          "teacher_argmax": "agreement on the teacher's argmax"}
 lines = ["| arch | hidden | task | measure | scratch → KD (n) | Δ [95% CI] | p (Holm) |", "|---|---|---|---|---|---|---|"]
@@ -382,14 +379,9 @@ for r in mass_tab.itertuples():
 (tables / "rating_mass.md").write_text("\n".join(lines) + "\n")
 
 # %% Eight-class controls: KD against the teacher's hard labels and against matched label smoothing
-rows = []
-for arch, hidden in cells:
-    for ctl in ("hard", "smoothed"):
-        seeds, kd, c = pair(cell("rating", "kd", arch, hidden), cell("rating", ctl, arch, hidden), "accuracy")
-        if len(seeds):
-            rows.append({"arch": arch, "hidden": hidden, "control": ctl, "metric": "accuracy", **stats.paired(kd, c)})
-controls = holm_by(pd.DataFrame(rows), ["control", "metric"]) if rows else pd.DataFrame()
-controls.to_csv(tables / "rating_controls.csv", index=False)
+controls = holm_table([paired_row(("kd", ctl), ("rating", arch, hidden), "accuracy", control=ctl)
+                       for arch, hidden in cells for ctl in ("hard", "smoothed")], ["control", "metric"])
+controls.drop(columns=["seeds"], errors="ignore").to_csv(tables / "rating_controls.csv", index=False)
 lines = ["| arch | hidden | control | control → KD (n) | KD − control [95% CI] | p (Holm) |", "|---|---|---|---|---|---|"]
 for r in controls.itertuples():
     lines.append(f"| {r.arch.upper()} | {r.hidden} | {r.control} | {stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n}) | "
@@ -401,14 +393,8 @@ for r in controls.itertuples():
 # paired by seed, Holm within each measure over the cells)
 MEASURES = {"macro_f1": ("macro-F1", "higher"), "top2_accuracy": ("top-2 accuracy", "higher"),
             "mae": ("mean absolute error, stars", "lower"), "ece_raw": ("top-label ECE (15 bins, before temperature scaling)", "lower")}
-rows = []
-for arch, hidden in cells:
-    for m in MEASURES:
-        seeds, kd, sc = pair(cell("rating", "kd", arch, hidden), cell("rating", "scratch", arch, hidden), m)
-        if len(seeds):
-            rows.append({"arch": arch, "hidden": hidden, "metric": m, **stats.paired(kd, sc)})
-measures = holm_by(pd.DataFrame(rows)) if rows else pd.DataFrame()
-measures.to_csv(tables / "rating_measures.csv", index=False)
+measures = holm_table([paired_row(("kd", "scratch"), ("rating", arch, hidden), m) for arch, hidden in cells for m in MEASURES])
+measures.drop(columns=["seeds"], errors="ignore").to_csv(tables / "rating_measures.csv", index=False)
 lines = ["| arch | hidden | measure (better) | scratch → KD (n) | KD − scratch [95% CI] | p (Holm) |", "|---|---|---|---|---|---|"]
 for r in measures.itertuples():
     name, better = MEASURES[r.metric]
@@ -434,7 +420,7 @@ for (task, arch), g in splice_rows.groupby(["task", "arch"]) if len(splice_rows)
     seeds = sorted(set(at.index) & set(sc.index))
     rows.append({"task": task, "arch": arch, "T": chosen[0], "alpha": chosen[1], "metric": "accuracy",
                  "teacher": g.teacher_test.mean(), **stats.paired(at.loc[seeds].to_numpy(), sc.loc[seeds].to_numpy())})
-splice_tab = holm_by(pd.DataFrame(rows)) if rows else pd.DataFrame()
+splice_tab = holm_table(rows)
 splice_tab.to_csv(tables / "rating_splice.csv", index=False)
 SPLICE_TASK = {"three": "three classes (EI / IE / neither)", "ei": "EI vs rest (two classes)"}
 lines = ["| task | arch | chosen (T, alpha) on validation | teacher | scratch → KD (n) | Δ [95% CI] | p (Holm) |",
