@@ -103,12 +103,16 @@ def stacking_out_of_fold(val_logits, val_labels, folds: int = 5, C: float = 1.0,
                              cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
 
 
-def temperatures(val_logits, val_labels) -> np.ndarray:
+def temperatures(val_logits, val_labels, reference: int | None = None) -> np.ndarray:
     """(M,): each teacher's temperature scaling fitted on validation (`metrics.fit_temperature`);
-    the teachers' logits divided by theirs are on one calibrated scale (accuracy and ROC-AUC unchanged)."""
+    the teachers' logits divided by theirs are on one calibrated scale (accuracy and ROC-AUC unchanged).
+    With `reference` (a teacher's index), each is divided by the reference teacher's temperature: the
+    teachers share the reference's scale, and the reference's own logits stay as they are (so the
+    distillation T chosen for that teacher keeps its meaning)."""
     from . import metrics
 
-    return np.array([metrics.fit_temperature(z, val_labels) for z in _check_logits(val_logits)])
+    temps = np.array([metrics.fit_temperature(z, val_labels) for z in _check_logits(val_logits)])
+    return temps if reference is None else temps / temps[reference]
 
 
 def fuse(method: str, logits: dict, val_labels=None, T: float = 1.0) -> dict:

@@ -32,6 +32,7 @@
 # %% tags=["parameters"]
 teachers = ["teacher_n100", "teacher_n250", "teacher_n500", "teacher_n1000", "teacher_n2500", "teacher_n5000",
             "teacher"]  # one teacher run per budget (n: its training set); "teacher": study 1's, the whole split
+teacher_seeds = []    # other initial seeds of those teachers (same n, same labelled reviews): the teacher curve's spread
 hidden = 64           # the students' size
 lr_choice = "choices/lr_{arch}.json"  # study 1's lr per architecture (scratch runs)
 kd_choice = "choices/kd_{arch}.json"  # study 1's (T, alpha, lr) per architecture (distilled runs)
@@ -84,6 +85,10 @@ import pandas as pd
 from kdlib import checks, data, fusion, models, paths, stats
 
 checks.items("teachers", teachers, checks.folder)
+if teacher_seeds != []:  # [] is allowed: no spread
+    checks.items("teacher_seeds", teacher_seeds, checks.folder)
+    if set(teacher_seeds) & set(teachers) or len(set(teacher_seeds)) != len(teacher_seeds):
+        checks.fail("teacher_seeds", teacher_seeds, "teacher runs without repeats, none of them in `teachers`")
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
 checks.text("lr_choice", lr_choice)
 checks.text("kd_choice", kd_choice)
@@ -123,6 +128,32 @@ if len(set(n_of.values())) != len(n_of):
 teacher_tab = pd.DataFrame([{"teacher": t, "n": n_of[t], "val_n": r["logits"]["val"]["n"], "epochs": r["params"]["epochs"],
                              "test_accuracy": r["test"]["accuracy"], "test_roc_auc": r["test"].get("roc_auc", np.nan)}
                             for t, r in teacher_runs.items()]).sort_values("n")
+
+
+# %% The teachers' spread over initial seeds: each budget's teacher and its other seeds (same labelled reviews)
+def same_reviews(a, b):
+    """Two teacher runs trained and scored on the same reviews (recorded data hashes), whatever their seed."""
+    return all(a["logits"][s]["data_hash"] == b["logits"][s]["data_hash"] for s in ("train", "val", "test"))
+
+
+by_n = {n: [teacher_runs[t]["test"]["accuracy"]] for t, n in n_of.items()}  # test accuracy per n, one per seed
+seeds_of = {n: [teacher_runs[t]["params"]["seed"]] for t, n in n_of.items()}
+for t in teacher_seeds:
+    f = paths.RESULTS / "runs" / t / "metrics.json"
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: run the budget's teachers first (make budget-teachers)")
+    r = read(f)
+    twin = next((u for u, n in n_of.items() if n == r["logits"]["train"]["n"]), None)
+    if twin is None or not same_reviews(r, teacher_runs[twin]):
+        raise ValueError(f"teacher_seeds: {t!r} was not trained on the reviews of any of teachers {teachers}")
+    n = n_of[twin]
+    if r["params"]["seed"] in seeds_of[n]:
+        raise ValueError(f"teacher_seeds: {t!r} repeats seed {r['params']['seed']} of another teacher of n = {n}")
+    seeds_of[n].append(r["params"]["seed"])
+    by_n[n].append(r["test"]["accuracy"])
+teacher_tab["teacher_seeds"] = teacher_tab.n.map(lambda n: len(by_n[n]))
+teacher_tab["teacher_mean"] = teacher_tab.n.map(lambda n: float(np.mean(by_n[n])))
+teacher_tab["teacher_sd"] = teacher_tab.n.map(lambda n: float(np.std(by_n[n], ddof=1)) if len(by_n[n]) > 1 else np.nan)
 
 
 # %% Subset size against diversity: each teacher against the one with the most labels, on test
@@ -267,7 +298,7 @@ for arch, g in budget.groupby("arch"):
         need.append({"arch": arch.upper(), "arm": ARM_STYLE[arm][0], "labels to reach": (
             f"not reached (≤ {int(g.n.max())} labels tried)" if v is None else
             f"≤ {int(g.n.min())} (the smallest budget)" if v == g.n.min() else f"≈ {v:,.0f}")})
-teacher_need = labels_needed(teacher_tab.n, teacher_tab.test_accuracy, target_accuracy)
+teacher_need = labels_needed(teacher_tab.n, teacher_tab.teacher_mean, target_accuracy)  # mean over seeds, as the students
 need.append({"arch": "teacher", "arm": "MiniLM fine-tuned on n", "labels to reach":
              "not reached" if teacher_need is None else f"≈ {teacher_need:,.0f}"})
 need = pd.DataFrame(need)
@@ -280,7 +311,8 @@ archs = sorted(budget.arch.unique())
 fig, axes = plt.subplots(1, max(1, len(archs)), figsize=(6 * max(1, len(archs)), 4.4), squeeze=False, sharey=True)
 for ax, arch in zip(axes[0], archs):
     g = budget[budget.arch == arch].sort_values("n")
-    ax.plot(teacher_tab.n, teacher_tab.test_accuracy, color="0.2", marker="*", label="teacher (MiniLM on n)")
+    ax.errorbar(teacher_tab.n, teacher_tab.teacher_mean, yerr=teacher_tab.teacher_sd.fillna(0), color="0.2", marker="*", capsize=3,
+                label=f"teacher (MiniLM on n; {teacher_tab.teacher_seeds.min()}–{teacher_tab.teacher_seeds.max()} seeds)")
     for arm, (label, marker, ls) in ARM_STYLE.items():
         ax.errorbar(g.n, g[arm], yerr=g[f"{arm}_sd"].fillna(0), color=ARCH_COLOUR.get(arch, "0.5"), marker=marker, ls=ls,
                     capsize=3, label=f"{label} (n = {int(g[f'{arm}_seeds'].min())}–{int(g[f'{arm}_seeds'].max())} seeds)")
@@ -312,8 +344,9 @@ page = "\n".join([
     "# The label budget", "", "Written by `notebooks/budget_report.py` from the runs in `results/runs/`; do not edit by hand.", "",
     "## Answer", "", (tables / "budget_findings.md").read_text(),
     "## The teachers", "", md(teacher_tab),
-    f"(n: labelled training reviews; disagreement and error correlation on the test set (n = {len(test)}) with {full}, "
-    "the teacher with the most labels: how subset size trades accuracy for diversity)", "",
+    f"(n: labelled training reviews; test_accuracy: the teacher its students learned from; teacher_mean ± teacher_sd: over "
+    f"its teacher_seeds initial seeds on the same reviews; disagreement and error correlation on the test set (n = {len(test)}) "
+    f"with {full}, the teacher with the most labels: how subset size trades accuracy for diversity)", "",
     "## Students", "", (tables / "budget.md").read_text(), "![learning curves](figures/budget_curves.png)", "",
     "## Labels needed", "", (tables / "budget_labels.md").read_text(),
     "## Read with care", "",

@@ -22,8 +22,8 @@
 #   alone (same student, paired by seed, 95% CI, Holm over the table);
 # * `results/tables/transformer.md|csv`: the cut-down MiniLM fine-tuned without KD, distilled on
 #   logits, and on logits + hidden states (paired by seed);
-# * `results/tables/frontier.md|csv`: accuracy, latency (ms per review at batch 1 and batched, as
-#   each run measured it on this CPU) and parameters of the teacher and every student kind, with the
+# * `results/tables/frontier.md|csv`: accuracy, latency (ms per review at batch 1 and batched, every
+#   model timed alike on the same test reviews by `latency.py`) and parameters of the teacher and every student kind, with the
 #   accuracy-per-millisecond ranking and the Pareto set; figures `results/figures/layers_*.png`,
 #   `frontier.png`, the study page `results/layers.md` and README's block.
 #
@@ -35,6 +35,7 @@ teachers = ["teacher", "teacher_n1000"]  # the teachers whose layers were distil
 frontier_hidden = [16, 32, 64, 128, 256]  # study 1's student sizes on the frontier
 kd_choice = "choices/kd_{arch}.json"      # study 1's (T, alpha, lr) per architecture
 lr_choice = "choices/lr_{arch}.json"      # study 1's lr per architecture (scratch runs)
+latency_run = "latency"                   # results/runs/<latency_run>/: latency.py, every frontier model timed alike
 update_readme = True  # rewrite README's layers block (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
@@ -89,6 +90,7 @@ checks.text("kd_choice", kd_choice)
 for _name, _t in (("lr_choice", lr_choice), ("kd_choice", kd_choice)):
     if "{arch}" not in _t:
         checks.fail(_name, _t, "a path under the results folder holding '{arch}'")
+checks.folder("latency_run", latency_run)
 checks.boolean("update_readme", update_readme)
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
 tables.mkdir(parents=True, exist_ok=True)
@@ -210,15 +212,30 @@ def choice_of(template, arch):
 
 
 main = read(paths.RESULTS / "runs" / "teacher" / "metrics.json")
-if "teacher" not in probes:
-    raise ValueError("teachers must include 'teacher': the frontier's teacher is timed by its layers run (layers_teacher)")
-main_latency = probes["teacher"]["teacher_latency"]  # at one thread, as every other model here
-points = [{"model": "teacher (MiniLM, 6 layers)", "family": "teacher", "accuracy": main["test"]["accuracy"], "n": 1,
-           "ms_batch1": main_latency["ms_per_example_batch1"], "ms_batched": main_latency["ms_per_example_batched"],
-           "params": main["params_count"]["total"]}]
+timing = read(paths.RESULTS / "runs" / latency_run / "metrics.json")
+if timing["params"]["teacher_run"] != "teacher":
+    raise ValueError(f"{latency_run!r} timed the models of {timing['params']['teacher_run']!r}, not of the frontier's teacher 'teacher'")
+timed = {m["model"]: m for m in timing["models"]}
+
+
+def cost(model):
+    """latency.py's timing of one model (ms per review at batch 1 and batched) and its parameters."""
+    if model not in timed:
+        raise ValueError(f"{latency_run!r} did not time {model!r} (it timed {sorted(timed)}): add it to layers.latency "
+                         "in config/study.yaml and rerun it")
+    return {k: timed[model][k] for k in ("ms_batch1", "ms_batched", "params")}
+
+
+points = [{"model": "teacher (MiniLM, 6 layers)", "family": "teacher", "accuracy": main["test"]["accuracy"], "n": 1, **cost("teacher")}]
+tr_keep = {}  # the transformer runs' kept layers, as latency.py names the cut model
+for r in runs_under("transformer"):
+    tr_keep[r["name"]] = f"minilm{len(r['params']['keep'])}_" + "".join(map(str, r["params"]["keep"]))
 for (layers_n, arm), g in tr_runs.groupby(["layers", "arm"]):
+    cut = sorted({tr_keep[n] for n in g.name})
+    if len(cut) != 1:
+        raise ValueError(f"MiniLM-{layers_n} runs of {arm} keep different layers {cut}: one point per cut model")
     points.append({"model": f"MiniLM-{layers_n} {ARM_STYLE[arm][0]}", "family": "transformer", "accuracy": g.accuracy.mean(), "n": len(g),
-                   "ms_batch1": g.ms_batch1.median(), "ms_batched": g.ms_batched.median(), "params": int(g.params.iloc[0])})
+                   **cost(cut[0])})
 students = []
 for f in sorted((paths.RESULTS / "runs" / "students").glob("*/metrics.json")):  # study 1's runs (not the sweeps' subfolders)
     r = read(f)
@@ -229,13 +246,10 @@ for f in sorted((paths.RESULTS / "runs" / "students").glob("*/metrics.json")):  
     ch = choice_of(kd_choice if p["alpha"] else lr_choice, p["arch"])
     if ch is None or not all(np.isclose(p[k], v) for k, v in ch.items()):
         continue
-    students.append({"arch": p["arch"], "hidden": p["hidden"], "kd": bool(p["alpha"]), "accuracy": r["test"]["accuracy"],
-                     "ms_batch1": r["latency"]["ms_per_example_batch1"], "ms_batched": r["latency"]["ms_per_example_batched"],
-                     "params": r["params_count"]["total"]})
-for (arch, hidden, kd), g in pd.DataFrame(students, columns=["arch", "hidden", "kd", "accuracy", "ms_batch1", "ms_batched", "params"]).groupby(
-        ["arch", "hidden", "kd"]):
+    students.append({"arch": p["arch"], "hidden": p["hidden"], "kd": bool(p["alpha"]), "accuracy": r["test"]["accuracy"]})
+for (arch, hidden, kd), g in pd.DataFrame(students, columns=["arch", "hidden", "kd", "accuracy"]).groupby(["arch", "hidden", "kd"]):
     points.append({"model": f"{arch.upper()}-{hidden} {'distilled' if kd else 'from scratch'}", "family": arch, "accuracy": g.accuracy.mean(),
-                   "n": len(g), "ms_batch1": g.ms_batch1.median(), "ms_batched": g.ms_batched.median(), "params": int(g.params.iloc[0])})
+                   "n": len(g), **cost(f"{arch}_h{hidden}")})
 frontier = pd.DataFrame(points)
 frontier["accuracy_per_ms"] = frontier.accuracy / frontier.ms_batch1
 frontier["pareto"] = [not ((frontier.accuracy >= r.accuracy) & (frontier.ms_batch1 <= r.ms_batch1)
@@ -243,8 +257,10 @@ frontier["pareto"] = [not ((frontier.accuracy >= r.accuracy) & (frontier.ms_batc
 frontier = frontier.sort_values("ms_batch1")
 frontier.to_csv(tables / "frontier.csv", index=False)
 (tables / "frontier.md").write_text(md(frontier.assign(pareto=np.where(frontier.pareto, "yes", ""))) +
-                                    "\n(test accuracy: mean over n runs; latency: median over runs of each run's own measurement at one CPU "
-                                    "thread on this machine, ms per review, batch 1 and batched (students 64, transformers 32); params: total)\n")
+                                    f"\n(test accuracy: mean over n runs; latency: ms per review at one CPU thread, every model timed alike "
+                                    f"by latency.py on the same {timing['params']['reviews']} test reviews: batch 1 the mean over the reviews "
+                                    f"one at a time, batched all {timing['params']['reviews']} at once; fresh weights of the same shapes; "
+                                    "params: total)\n")
 fig, ax = plt.subplots(figsize=(7, 4.6))
 for fam, g in frontier.groupby("family"):
     ax.scatter(g.ms_batch1, g.accuracy, color=ARCH_COLOUR.get(fam, "0.5"), label=f"{fam} ({len(g)} models)", s=30)

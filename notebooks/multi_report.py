@@ -116,20 +116,22 @@ md = stats.md_table  # floats in a given format, other cells as they are
 
 # %% The teachers: validation and test, in the pool's order
 runs = fusion.read_teacher_runs(teachers)
-splits = data.teacher_splits(runs[0], runs[0]["name"], ("val", "test"))
-ids = {s: splits[s]["id"].to_numpy() for s in ("val", "test")}
-y = {s: splits[s]["label"].to_numpy() for s in ("val", "test")}
-Z = {s: fusion.split_logits(runs, s, ids[s]) for s in ("val", "test")}
-temps = fusion.temperatures(Z["val"], y["val"]) if calibrate else np.ones(len(runs))
-Z = {s: z / temps[:, None] for s, z in Z.items()}  # the students' scale (accuracy and ROC-AUC unchanged)
+splits = data.teacher_splits(runs[0], runs[0]["name"], ("train", "val", "test"))
+ids = {s: splits[s]["id"].to_numpy() for s in splits}
+y = {s: splits[s]["label"].to_numpy() for s in splits}
+Z = {s: fusion.split_logits(runs, s, ids[s]) for s in splits}
+order = fusion.by_validation(Z["val"], y["val"])  # best validation accuracy first (a temperature does not change it)
+temps = fusion.temperatures(Z["val"], y["val"], reference=order[0]) if calibrate else np.ones(len(runs))
+Z = {s: z / temps[:, None] for s, z in Z.items()}  # the students' scale, the best teacher's (accuracy and ROC-AUC unchanged)
 teacher_tab = pd.DataFrame([{
     "teacher": r["name"], "kind": r.get("kind", "minilm"), "T_train": r["T_train"], "temperature": temps[i],
     "val_abs_logit_p95": np.percentile(np.abs(Z["val"][i] * temps[i]), 95),
+    # train: where the students learn; a teacher scores reviews it was fitted on there (the linear ones out of fold)
+    "train_accuracy": np.mean((Z["train"][i] > 0) == y["train"]), "train_logits": r.get("choice", {}).get("train_logits", "in sample"),
     "val_accuracy": np.mean((Z["val"][i] > 0) == y["val"]), "test_accuracy": np.mean((Z["test"][i] > 0) == y["test"]),
     "test_roc_auc": metrics.binary_metrics(y["test"], Z["test"][i])["roc_auc"]} for i, r in enumerate(runs)])
 teacher_tab.to_csv(tables / "multi_teachers.csv", index=False)
 (tables / "multi_teachers.md").write_text(md(teacher_tab))
-order = fusion.by_validation(Z["val"], y["val"])
 best_single = runs[order[0]]["name"]
 print(teacher_tab.round(4).to_string(index=False), "\nbest single teacher on validation:", best_single)
 
@@ -217,7 +219,7 @@ def student_row(path):
     r = read(path)
     p = r["params"]
     return {"name": r["name"], "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]), "fusion": p["fusion"],
-            "m": len(r["teachers_kept"]), "teachers": ",".join(p["teachers"]), "T": float(p["T"]), "alpha": float(p["alpha"]),
+            "m": len(r["teachers_kept"]), "best_teacher": r["teachers_kept"][0], "teachers": ",".join(p["teachers"]), "T": float(p["T"]), "alpha": float(p["alpha"]),
             "calibrate": bool(p.get("calibrate", False)),
             "lr": float(p["lr"]), "checkpoints": p["teacher_checkpoints"], "code_version": stats.code_version(r),
             "finished": r["execution"]["finished"], "val_accuracy": r["val"]["accuracy"], "accuracy": r["test"]["accuracy"],
@@ -253,6 +255,26 @@ students["arm"] = np.where(students.m == 1, "single", students.fusion)
 students.to_csv(tables / "multi_runs.csv", index=False)
 print(f"{len(students)} runs used, {int((reason != '').sum())} left out")
 
+# %% A check that costs nothing: with the best teacher's own scale kept, an m = 1 student of study 1's teacher is
+# study 1's student of the same seed and choice (notebooks/student.py): same init, batch order, loss and stopping
+def study1_twin(r):
+    f = paths.RESULTS / "runs" / "students" / f"{r.arch}_h{r.hidden}_T{r['T']:g}_a{r.alpha:g}_s{r.seed}" / "metrics.json"
+    return read(f) if f.exists() else None
+
+
+twins = []
+for _, r in students[(students.m == 1) & (students.best_teacher == "teacher")].iterrows():
+    t = study1_twin(r)
+    if t is not None:
+        twins.append({"run": r["name"], "study 1 run": t["name"], "accuracy": r.accuracy, "study 1 accuracy": t["test"]["accuracy"],
+                      "same": bool(np.isclose(r.accuracy, t["test"]["accuracy"], rtol=0, atol=1e-12))})
+twin_line = (f"m = 1 students of study 1's teacher against study 1's own students of the same seed and choice: "
+             f"{sum(t['same'] for t in twins)} of {len(twins)} have the same test accuracy to the last review"
+             + (" (" + "; ".join(f"{t['run']} {stats.fmt(t['accuracy'])} vs {stats.fmt(t['study 1 accuracy'])}" for t in twins
+                                 if not t["same"]) + ")" if not all(t["same"] for t in twins) else "") + "." if twins else
+             "No m = 1 student of study 1's teacher with a study 1 twin to compare (the best teacher is another).")
+print(twin_line)
+
 # %% Each fusion's student (all M teachers) against the best single teacher's, paired by seed
 M = len(names)
 base = students[students.arm == "single"]
@@ -283,7 +305,11 @@ shown = student_tab.assign(**{"fused − single (95% CI)": [stats.fmt_ci(r.diff,
                               "p (Holm)": [stats.fmt_p(p) for p in student_tab.p_holm],
                               "chosen on validation": ["yes" if i in picked.index else "" for i in student_tab.index]})
 (tables / "multi_students.md").write_text(md(shown[["arch", "hidden", "fusion", "metric", "n", "single", "fused",
-                                                    "fused − single (95% CI)", "p (Holm)", "wins", "losses", "chosen on validation"]]))
+                                                    "fused − single (95% CI)", "p (Holm)", "wins", "losses", "chosen on validation"]])
+                                           + f"\n(test; paired by seed; Holm within each metric. Stacking's weights are fitted on the whole "
+                                           f"validation set ({len(y['val'])} reviews, one weight per teacher and a bias), which also stops "
+                                           "its students and picks the fusion chosen on validation: its validation accuracy there is "
+                                           "slightly optimistic.)\n")
 
 fig, ax = plt.subplots(figsize=(7, 4))
 arms = [a for a in FUSION_STYLE if a != "single"]
@@ -303,18 +329,21 @@ fig.savefig(figures / "multi_students.png")
 
 # %% Student and fused teacher against the number of teachers (the curve's fusion; m = 1: the best single teacher)
 curve_runs = students[(students.fusion == curve_fusion) | (students.m == 1)]
-curve = (curve_runs.groupby(["arch", "hidden", "m"]).agg(n=("accuracy", "size"), accuracy=("accuracy", "mean"),
-                                                        sd=("accuracy", "std")).reset_index())
-curve_tab = curve.merge(fused[fused.fusion == curve_fusion][["m", "test_accuracy"]].rename(columns={"test_accuracy": "fused_teacher"}), on="m")
+# the fused teacher beside each student is the one it learned from, at its own T (recorded by each run;
+# the same for every seed), not the T = 1 fusion of the fused-teacher table
+curve_tab = (curve_runs.groupby(["arch", "hidden", "m"]).agg(n=("accuracy", "size"), accuracy=("accuracy", "mean"),
+                                                            sd=("accuracy", "std"), T=("T", "first"),
+                                                            fused_teacher=("fused_test_accuracy", "mean")).reset_index())
 curve_tab.to_csv(tables / "multi_curve.csv", index=False)
 (tables / "multi_curve.md").write_text(md(curve_tab) + f"\n(students of the {curve_fusion} of the m best teachers; m = 1 is "
-                                       "the best single teacher; accuracy: test, mean over seeds)\n")
+                                       "the best single teacher; accuracy: test, mean over seeds; fused_teacher: the test "
+                                       "accuracy of the fused teacher those students learned from, at their T)\n")
 fig, ax = plt.subplots(figsize=(6.5, 4.2))
 for (arch, hidden), g in curve_tab.groupby(["arch", "hidden"]):
     ax.errorbar(g.m, g.accuracy, yerr=g.sd.fillna(0), marker="o", color=ARCH_COLOUR.get(arch, "0.5"), capsize=3,
                 label=f"{arch.upper()}-{hidden} student (n = {int(g.n.min())}–{int(g.n.max())} seeds per point)")
-f = fused[fused.fusion == curve_fusion]
-ax.plot(f.m, f.test_accuracy, marker=FUSION_STYLE[curve_fusion][1], color="0.3", ls="--", label=f"fused teacher ({FUSION_STYLE[curve_fusion][0]})")
+    ax.plot(g.m, g.fused_teacher, marker=FUSION_STYLE[curve_fusion][1], color=ARCH_COLOUR.get(arch, "0.5"), ls="--", alpha=0.6,
+            label=f"its fused teacher ({FUSION_STYLE[curve_fusion][0]} at T = {stats.fmt(g['T'].iloc[0], 'g')})")
 ax.set_xlabel("teachers (the m best by validation accuracy)")
 ax.set_ylabel("test accuracy (mean ± sd over seeds)")
 ax.set_title(f"Accuracy against the number of teachers (IMDB test, n = {len(y['test'])} reviews)")
@@ -348,6 +377,7 @@ page = "\n".join([
     "## Fused teachers", "", (tables / "multi_fused.md").read_text(), "![fused teachers](figures/multi_fused.png)", "",
     "## Students", "", (tables / "multi_students.md").read_text(), "![students](figures/multi_students.png)", "",
     "## Number of teachers", "", (tables / "multi_curve.md").read_text(), "![curve](figures/multi_curve.png)", "",
+    twin_line, "",
     f"Runs used: {len(students)}; left out: {int((reason != '').sum())} (tables/multi_left_out.csv); code version {version}."])
 (paths.RESULTS / "multi.md").write_text(page)
 readme = paths.ROOT / "README.md"

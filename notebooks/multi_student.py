@@ -29,9 +29,11 @@
 #   predicts with the heads' mean (its new head is drawn from the seed; the body starts as the
 #   other arms').
 #
-# With `calibrate`, each kept teacher's logits are first divided by its temperature scaling fitted
-# on validation, so that a teacher with unbounded logits (a linear model) does not outweigh one whose
-# logits stop near ±5 (MiniLM) merely by its scale; the temperatures are recorded.
+# With `calibrate`, each kept teacher's logits are first brought to the scale of the best one: divided
+# by its temperature scaling fitted on validation over the best teacher's, so that a teacher with
+# unbounded logits (a linear model) does not outweigh one whose logits stop near ±5 (MiniLM) merely by
+# its scale, while the best teacher's logits, and so the meaning of the T chosen for its students, stay
+# as they are; the temperatures are recorded.
 #
 # Test metrics are for reporting only; the fused teacher's own validation and test metrics are
 # recorded beside the student's.
@@ -156,8 +158,10 @@ teacher_val = {r["name"]: float(np.mean((fusions.split_logits([r], "val", ids["v
                for r in runs}
 print("validation accuracy:", {k: round(v, 4) for k, v in teacher_val.items()}, "-> kept", [r["name"] for r in kept])
 Z = {s: fusions.split_logits(kept, s, ids[s]) for s in splits}  # (M, N) per split
-teacher_temps = fusions.temperatures(Z["val"], labels["val"]) if calibrate else np.ones(len(kept))
-Z = {s: z / teacher_temps[:, None] for s, z in Z.items()}  # one calibrated scale (accuracy and ROC-AUC unchanged)
+# relative to the best teacher's (kept[0]): it keeps its own scale, so T means what it meant when chosen on
+# validation for a student of study 1's teacher, and the m = 1 arm is that student
+teacher_temps = fusions.temperatures(Z["val"], labels["val"], reference=0) if calibrate else np.ones(len(kept))
+Z = {s: z / teacher_temps[:, None] for s, z in Z.items()}  # one scale, the best teacher's (accuracy and ROC-AUC unchanged)
 print("teacher temperatures (fitted on validation):", dict(zip([r["name"] for r in kept], teacher_temps.round(3))))
 fused = fusions.fuse("mean_logits" if fusion == "mimic_all" else fusion, Z, labels["val"], T)
 fused_metrics = {s: metrics.binary_metrics(labels[s], fused[s]) for s in ("val", "test")}

@@ -30,6 +30,8 @@ kind = "tfidf_lr"     # "tfidf_lr" | "nbsvm" | "bigru"
 reference = "teacher"  # the MiniLM teacher run (results/runs/<reference>/) whose splits and tokenizer this teacher shares
 Cs = [0.1, 0.3, 1.0, 3.0, 10.0]  # tfidf_lr, nbsvm: inverse regularisation strengths, one chosen on validation accuracy
 max_features = 200000  # tfidf_lr, nbsvm: the vocabulary of words and bigrams (most frequent, seen in >= 2 reviews)
+train_folds = 5       # tfidf_lr, nbsvm: the train split's logits out of fold from this many refits (0 = in sample: a
+                      # linear model on 200k features all but memorises its training reviews, and its students learn there)
 hidden = 256          # bigru: hidden units per direction
 epochs = 30           # bigru: the cap (patience stops earlier)
 patience = 3          # bigru
@@ -81,13 +83,15 @@ import pickle
 import numpy as np
 import torch
 
-from kdlib import checks, data, metrics, models, paths, provenance, train
+from kdlib import checks, data, metrics, models, paths, progress, provenance, train
 
 KINDS = ("tfidf_lr", "nbsvm", "bigru")
 checks.one_of("kind", kind, KINDS)
 checks.folder("reference", reference)
 checks.items("Cs", Cs, checks.number, 0, low_open=True)
 checks.integer("max_features", max_features, 1)
+if train_folds != 0:
+    checks.integer("train_folds", train_folds, 2)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
 checks.integer("epochs", epochs, 1)
 checks.integer("patience", patience, 1)
@@ -109,7 +113,8 @@ ref = json.loads(ref_file.read_text())
 rp = ref["params"]
 if rp.get("task", "binary") != "binary":
     raise ValueError(f"reference={reference!r} is a {rp['task']} teacher: these teachers are binary")
-params = dict(kind=kind, reference=reference, Cs=[float(c) for c in Cs], max_features=max_features, hidden=hidden,
+params = dict(kind=kind, reference=reference, Cs=[float(c) for c in Cs], max_features=max_features,
+              train_folds=train_folds if kind != "bigru" else 0, hidden=hidden,
               epochs=epochs, patience=patience, lr=lr, batch_size=batch_size, seed=seed, transfer_n=transfer_n,
               task="binary", n_classes=2, max_len=rp["max_len"], val_frac=rp["val_frac"], split_seed=rp["split_seed"],
               train_subset=rp["train_subset"], test_subset=rp["test_subset"], threads=torch.get_num_threads(), name=name)
@@ -124,31 +129,52 @@ print({s: len(df) for s, df in splits.items()})
 
 
 # %% Train, choosing on validation; logits for every split
-def fit_linear():
-    """The chosen vectoriser and logistic regression (C by validation accuracy), and the choice."""
+def linear_features(texts, y):
+    """(fitted state, a function texts -> features), fitted on `texts` (and, for NB-SVM, their labels `y`)."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    if kind == "tfidf_lr":
+        vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=max_features, sublinear_tf=True).fit(texts)
+        return vec, vec.transform
+    # NB-SVM: binary counts scaled by the log-count ratio r (add-one smoothing)
+    vec = CountVectorizer(ngram_range=(1, 2), min_df=2, max_features=max_features, binary=True).fit(texts)
+    X = vec.transform(texts)
+    p, q = np.asarray(X[y == 1].sum(0)).ravel() + 1, np.asarray(X[y == 0].sum(0)).ravel() + 1
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    return (vec, r), lambda t: vec.transform(t).multiply(r).tocsr()
+
+
+def fit_linear():
+    """The logits of every split from the chosen vectoriser and logistic regression (C by validation
+    accuracy), the fitted pair, and the choice. With `train_folds`, the train split's logits are out of
+    fold: each fold scored by a vectoriser and model fitted on the other folds at the chosen C."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
 
     texts = {s: data.normalise_text(df["text"]) for s, df in splits.items()}
     y = splits["train"]["label"].to_numpy()
-    if kind == "tfidf_lr":
-        vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=max_features, sublinear_tf=True)
-        features = vec.fit(texts["train"]).transform
-    else:  # NB-SVM: binary counts scaled by the log-count ratio r (add-one smoothing)
-        vec = CountVectorizer(ngram_range=(1, 2), min_df=2, max_features=max_features, binary=True).fit(texts["train"])
-        X = vec.transform(texts["train"])
-        p, q = np.asarray(X[y == 1].sum(0)).ravel() + 1, np.asarray(X[y == 0].sum(0)).ravel() + 1
-        r = np.log((p / p.sum()) / (q / q.sum()))
-        features = lambda t: vec.transform(t).multiply(r).tocsr()  # noqa: E731
+    state, features = linear_features(texts["train"], y)
     X = {s: features(t) for s, t in texts.items()}
     scores = {}
-    for c in Cs:  # chosen on validation accuracy
+    for c in progress.tqdm(Cs, desc="C on validation"):
         model = LogisticRegression(C=c, max_iter=2000).fit(X["train"], y)
         scores[float(c)] = float(np.mean(model.predict(X["val"]) == splits["val"]["label"].to_numpy()))
     best = max(scores, key=scores.get)
     model = LogisticRegression(C=best, max_iter=2000).fit(X["train"], y)
     print("validation accuracy per C:", scores, "-> C =", best)
-    return {s: model.decision_function(x) for s, x in X.items()}, pickle.dumps((vec, model)), {"C": best, "val_accuracy": scores}
+    logits = {s: model.decision_function(x) for s, x in X.items()}
+    in_sample = float(np.mean((logits["train"] > 0) == y))
+    if train_folds:
+        oof = np.empty(len(y))
+        folds = StratifiedKFold(train_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+        for fit_on, held in progress.tqdm(list(folds), desc="out-of-fold train logits"):
+            _, f = linear_features(texts["train"].iloc[fit_on], y[fit_on])
+            oof[held] = LogisticRegression(C=best, max_iter=2000).fit(f(texts["train"].iloc[fit_on]), y[fit_on]) \
+                .decision_function(f(texts["train"].iloc[held]))
+        logits["train"] = oof
+    print(f"train accuracy: in sample {in_sample:.4f}" + (f", out of fold {np.mean((oof > 0) == y):.4f}" if train_folds else ""))
+    return logits, pickle.dumps((state, model)), {"C": best, "val_accuracy": scores, "train_accuracy_in_sample": in_sample,
+                                                     "train_logits": f"out of fold, {train_folds} folds" if train_folds else "in sample"}
 
 
 def fit_bigru():
@@ -183,13 +209,14 @@ for s, z in logits.items():
     logit_files[s] = {"cache_path": path.relative_to(paths.cache_dir()).as_posix(), "data_hash": data_hash, "n": int(len(z))}
 test_metrics = metrics.binary_metrics(splits["test"]["label"].to_numpy(), logits["test"])
 val_metrics = metrics.binary_metrics(splits["val"]["label"].to_numpy(), logits["val"])
+train_metrics = metrics.binary_metrics(splits["train"]["label"].to_numpy(), logits["train"])  # where its students learn
 print(f"{name}: val accuracy {val_metrics['accuracy']:.4f}, test accuracy {test_metrics['accuracy']:.4f}, "
       f"ROC-AUC {test_metrics['roc_auc']:.4f}")
 
 # %% Save: metrics.json in teacher.py's form (students read it as a teacher run) and the test scores
 out_dir = paths.run_dir(name)
 result = {"params": params, "kind": kind, "task": "binary", "n_classes": 2, "T_train": 1.0, "choice": choice,
-          "val": val_metrics, "test": test_metrics, "checkpoint_hash": ckpt_hash, "logits": logit_files,
+          "train": train_metrics, "val": val_metrics, "test": test_metrics, "checkpoint_hash": ckpt_hash, "logits": logit_files,
           # the tokenizer the students use is the reference teacher's (this teacher's own input is text or its ids)
           "provenance": provenance.record("teacher_kinds", inputs=inputs, teacher=ref["provenance"]["teacher"],
                                           determinism=determinism),
@@ -203,7 +230,8 @@ np.savez_compressed(out_dir / "test_scores.npz", ids=splits["test"]["id"].to_num
 
 # %% Checks that nbval enforces on the smoke run
 assert set(logit_files) == set(splits) and all(v["n"] == len(splits[s]) for s, v in logit_files.items())
-assert 0 <= test_metrics["accuracy"] <= 1 and np.isfinite(logits["test"]).all()
+assert 0 <= test_metrics["accuracy"] <= 1 and all(np.isfinite(z).all() for z in logits.values())
+assert kind == "bigru" or choice["train_logits"] == (f"out of fold, {train_folds} folds" if train_folds else "in sample")
 assert data.TeacherLogits.load(paths.cache_dir() / logit_files["train"]["cache_path"])[splits["train"]["id"].to_numpy()[:5]].shape == (5,)
 assert result["provenance"]["kdlib_code"] == provenance.code_hash("teacher_kinds")
 assert str(paths.ROOT) not in (out_dir / "metrics.json").read_text()

@@ -66,11 +66,12 @@ import time
 
 started = time.time()
 import json
+import os
 
 import numpy as np
 import torch
 
-from kdlib import checks, data, layers, metrics, models, paths, provenance
+from kdlib import checks, data, layers, models, paths, provenance
 
 checks.folder("teacher_run", teacher_run)
 checks.items("Cs", Cs, checks.number, 0, low_open=True)
@@ -110,24 +111,20 @@ if data.content_hash(ckpt.read_bytes()) != teacher_info["checkpoint_hash"]:
 teacher = models.load_teacher(rec["name"], checkpoint=str(ckpt)).to(device).eval()
 determinism = provenance.set_determinism(device)
 
-# %% The teacher's latency at one CPU thread, ms per review at batch 1 and 32 (layers_report's frontier
-# times every model alike: the GRU/CNN students run at one thread, the transformer students are timed at one)
-val_tokens = data.SeqDataset(data.cached_token_ids(splits["val"], tok, tp["max_len"]), splits["val"]["label"], splits["val"]["id"])
-teacher_latency = metrics.latency_at(teacher, next(iter(data.make_loader(val_tokens, 32, shuffle=True, seed=0, pad_id=tok.pad_token_id))),
-                                     1, repeats=5, warmup=1)
-print("teacher latency:", teacher_latency)
-
 # %% Pooled states of every layer, cached per split (half precision)
 files, states, seconds = {}, {}, {}
 for s, df in splits.items():
-    path = paths.cache_dir() / "teacher_layers" / f"{teacher_run}-{teacher_info['checkpoint_hash']}-{s}-{inputs[s]}.npz"
+    # keyed by everything that makes the states: teacher checkpoint, split, bf16 autocast or not
+    path = paths.cache_dir() / "teacher_layers" / f"{teacher_run}-{teacher_info['checkpoint_hash']}-{s}-{inputs[s]}-amp{int(amp)}.npz"
     if not path.exists():
         t0 = time.time()
         ds = data.SeqDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"])
         out = layers.pooled_states(teacher, data.make_loader(ds, batch_size, shuffle=False, pad_id=tok.pad_token_id),
                                    device, amp, desc=f"layer states {s}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, ids=out["ids"], states=out["states"])
+        tmp = path.with_name(path.stem + ".part.npz")  # written whole, then renamed: a killed run leaves no half file
+        np.savez(tmp, ids=out["ids"], states=out["states"])
+        os.replace(tmp, path)
         seconds[s] = time.time() - t0
     z = np.load(path)
     cached_ids, cached = z["ids"], z["states"]  # read once
@@ -163,7 +160,6 @@ picked = sorted(sorted(range(n_layers), key=lambda i: (-probe[i]["val_accuracy"]
 out_dir = paths.run_dir(name)
 result = {"params": params, "probe": probe, "picked": picked, "last_three": list(range(n_layers - 3, n_layers)),
           "n_layers": n_layers, "dim": int(states["train"].shape[2]), "states": files, "states_seconds": seconds,
-          "teacher_latency": teacher_latency,
           "provenance": provenance.record("teacher_layers", inputs=inputs | {"teacher_checkpoint": teacher_info["checkpoint_hash"]},
                                           teacher=rec, determinism=determinism),
           "execution": {"started": started, "finished": time.time()}}

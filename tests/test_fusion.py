@@ -143,3 +143,16 @@ def test_temperatures_put_teachers_of_different_scales_on_one_calibrated_scale()
     temps = fusion.temperatures(np.stack([base, 10 * base]), y)
     assert temps[1] == pytest.approx(10 * temps[0], rel=1e-3)  # the overconfident teacher is scaled down ten times
     np.testing.assert_allclose(base / temps[0], 10 * base / temps[1], rtol=1e-3)
+
+
+def test_temperatures_relative_to_a_reference_leave_that_teacher_unchanged():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 4000)
+    base = (2 * y - 1) * 1.0 + rng.normal(0, 1.5, 4000)
+    Z = np.stack([3 * base, base, 10 * base])
+    absolute = fusion.temperatures(Z, y)
+    rel = fusion.temperatures(Z, y, reference=1)
+    assert rel[1] == 1.0  # the reference keeps its own scale: a T chosen for it means the same
+    np.testing.assert_allclose(rel, absolute / absolute[1])
+    np.testing.assert_allclose(Z[0] / rel[0], Z[1], rtol=1e-3)  # the others are brought to the reference's scale
+    np.testing.assert_allclose(Z[2] / rel[2], Z[1], rtol=1e-3)

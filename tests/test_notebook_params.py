@@ -162,7 +162,8 @@ def _declared_runs():
             + [("multi_student", p) for p in s.multi.values()] + [("multi_report", s.multi_report)]
             + [("splice_classes", p) for p in s.splice.values()]
             + [("teacher_layers", p) for p in s.probes.values()] + [("layer_student", p) for p in s.layer_students.values()]
-            + [("transformer_student", p) for p in s.transformers.values()] + [("layers_report", s.layers_report)])
+            + [("transformer_student", p) for p in s.transformers.values()] + [("latency", s.latency)]
+            + [("layers_report", s.layers_report)])
 
 
 def test_every_declared_run_passes_its_notebooks_checks(sandbox):
@@ -171,7 +172,7 @@ def test_every_declared_run_passes_its_notebooks_checks(sandbox):
     runs = _declared_runs()
     assert {stem for stem, _ in runs} == {"teacher", "student", "online_pu", "teacher_kinds", "teacher_snapshots",
                                           "multi_student", "multi_report", "splice_classes", "teacher_layers", "layer_student",
-                                          "transformer_student", "layers_report"} and len(runs) > 200
+                                          "transformer_student", "latency", "layers_report"} and len(runs) > 200
     for stem, params in runs:
         params = {k: v for k, v in params.items() if k != "choices"}
         _run_check_cell(stem, params, only_checks=True)

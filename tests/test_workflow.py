@@ -95,11 +95,14 @@ def test_the_multi_teacher_study_declares_its_teachers_pool_and_students(S):
 def test_the_label_budget_declares_a_teacher_per_n_and_its_students(S):
     budget = S.parts["budget"]
     ns = [100, 250, 500, 1000, 2500, 5000]
-    assert budget["teachers"] == [f"teacher_n{n}" for n in ns]
-    assert [S.teachers[t]["train_subset"] for t in budget["teachers"]] == ns
+    # a teacher per n (seed 0, which labels the pool and teaches the students), and two more initial seeds of each
+    assert budget["teachers"] == [f"teacher_n{n}" for n in ns] + [f"teacher_n{n}_s{s}" for n in ns for s in (1, 2)]
+    assert [S.teachers[t]["train_subset"] for t in budget["teachers"]] == ns + [n for n in ns for _ in (1, 2)]
     for t in budget["teachers"]:  # at least 2 epochs and about 100 optimizer steps of 32
-        n = S.teachers[t]["train_subset"]
-        assert S.teachers[t]["epochs"] == max(2, -(-3200 // n)) and S.teachers[t]["transfer_n"] == "all"
+        n, seed = S.teachers[t]["train_subset"], S.teachers[t].get("seed", 0)
+        assert S.teachers[t]["epochs"] == max(2, -(-3200 // n))
+        assert (S.teachers[t].get("transfer_n") == "all") == (seed == 0), t  # only seed 0's labels the pool
+    assert not any(S.students[n]["teacher_run"].endswith(("_s1", "_s2")) for n in budget["students"])
     # scratch, KD and KD + pool: 3 seeds x 2 archs x 6 budgets each
     assert len(budget["students"]) == 3 * 36 and set(S.student_groups) >= {"budget_scratch", "budget_kd", "budget_kd_pool"}
     for n in S.student_groups["budget_scratch"] + S.student_groups["budget_kd"]:

@@ -137,6 +137,7 @@ class Study:
         self.layer_students: dict[str, dict] = {}   # layer_student.py runs
         self.layer_choice: dict[str, str] = {}
         self.transformers: dict[str, dict] = {}     # transformer_student.py runs
+        self.latency: dict = {}                     # latency.py: every frontier model timed alike (one run)
         self.layers_report: dict = {}
         if config.get("layers"):
             self._add_layers(config["layers"])
@@ -293,7 +294,7 @@ class Study:
     def _add_layers(self, spec: dict) -> None:
         """Study 5's critical layers and transformer student: the probes of teachers' layers
         (teacher_layers.py, named layers_<teacher>), the layer students, the transformer students."""
-        unknown = set(spec) - {"probes", "students", "transformer", "report"}
+        unknown = set(spec) - {"probes", "students", "transformer", "latency", "report"}
         if unknown:
             raise ValueError(f"layers: unknown keys {sorted(unknown)}")
         for n, p in (spec.get("probes") or {}).items():
@@ -314,6 +315,10 @@ class Study:
                     raise ValueError(f"layers.{section}: {n} reads the layers of {teacher!r}: declare layers_{teacher} in layers.probes")
                 self._read_choice(n, p, choose, self.layer_choice, f"layers.{section}")
                 _add(table, n, p, f"layers.{section}")
+        if spec.get("latency") is not None:
+            self.latency = {**spec["latency"], "name": "latency"}
+            if self.latency.get("teacher_run", "teacher") not in self.teachers:
+                raise ValueError(f"layers.latency: teacher_run={self.latency['teacher_run']!r} is not a declared teacher")
         self.layers_report = dict(spec.get("report") or {})
 
     @staticmethod
