@@ -45,9 +45,9 @@
 # %% tags=["parameters"]
 binary_teacher = "teacher"          # results/runs/<binary_teacher>/: study 1's teacher
 rating_teacher = "teacher_rating"   # results/runs/<rating_teacher>/: the eight-class teacher
-kd_choice = "choices/kd_{arch}.json"              # study 1's (T, alpha, lr) per architecture ("" = the one soft setting there is)
-rating_kd_choice = "choices/rating_kd_{arch}.json"  # the eight-class one ("" = the one soft setting there is)
-rating_binary_kd_choice = "choices/rating_binary_kd_{arch}.json"  # binary students of the rating teacher ("" = the one there is)
+kd_choice = "choices/kd_{arch}.json"              # study 1's (T, alpha, lr) per architecture (empty: the one soft setting there is)
+rating_kd_choice = "choices/rating_kd_{arch}.json"  # the eight-class one (empty: the one soft setting there is)
+rating_binary_kd_choice = "choices/rating_binary_kd_{arch}.json"  # binary students of the rating teacher (empty: the one there is)
 update_readme = True  # rewrite README's rating block (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
