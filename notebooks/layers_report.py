@@ -194,11 +194,10 @@ tr_runs = pd.DataFrame([{"name": r["name"], "teacher_run": r["params"]["teacher_
                          "layers": len(r["params"]["keep"]), "seed": r["params"]["seed"],
                          "arm": "finetune" if r["params"]["alpha"] == 0 else ("kd_hidden" if r["params"]["hidden_weight"] else "kd"),
                          "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"],
-                         "ms_batch1": r["latency"]["ms_per_example_batch1"], "ms_batched": r["latency"]["ms_per_example_batched"],
-                         "params": r["params_count"]["total"], "code_version": stats.code_version(r),
+                         "code_version": stats.code_version(r),
                          "finished": r["execution"]["finished"]} for r in runs_under("transformer")],
                        columns=["name", "teacher_run", "teacher_checkpoint", "layers", "seed", "arm", "accuracy", "roc_auc",
-                                "ms_batch1", "ms_batched", "params", "code_version", "finished"])
+                                "code_version", "finished"])
 tr_runs = keep_current(tr_runs, "teacher_run", "transformer student")
 tr_tab = paired_table(tr_runs, "finetune", ["kd", "kd_hidden"], ["teacher_run", "layers"])
 tr_tab.to_csv(tables / "transformer.csv", index=False)
