@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from . import losses, paths
-from .data import TeacherLogits
+from .data import TeacherLogits, content_hash
 
 FUSIONS = ("mean_logits", "mean_probs", "vote", "stacking")  # fused teachers; "mimic all" is a student
 
@@ -180,6 +180,13 @@ def split_logits(runs: list[dict], split: str, ids) -> np.ndarray:
     ids = np.array(ids)  # a writable copy (pandas hands out read-only arrays)
     return np.stack([TeacherLogits.load(paths.cache_dir() / r["logits"][split]["cache_path"])[ids].numpy()
                      .astype(np.float64) for r in runs])
+
+
+def logit_hashes(runs: list[dict], ids: dict) -> dict[str, str]:
+    """{teacher run: a hash of its cached logits on every split of `ids` ({split: example ids}), in that
+    order}: what a fusion is made of, to tell a student or a report that a teacher's logits changed
+    under an unchanged checkpoint hash (a linear teacher's out-of-fold train logits, say)."""
+    return {r["name"]: content_hash(*[split_logits([r], s, i)[0] for s, i in ids.items()]) for r in runs}
 
 
 def per_teacher_kd_loss(student_logit: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None,

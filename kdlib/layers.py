@@ -3,6 +3,7 @@ and a student that also predicts them ("hints", FitNets; the critical-layer plan
 
 * `pooled_states(teacher, loader)`: every layer's hidden states (embeddings and each encoder layer)
   of a `models.Teacher`, averaged over each review's real tokens: (N, layers + 1, dim), float16.
+* `cached_states(probe, split)`: the states a probe run (teacher_layers.py) cached, read back.
 * `truncate(teacher, keep)`: a transformer student cut from a `models.Teacher`: only the encoder
   layers `keep` (e.g. 0, 2, 4 of six: every other one, as DistilBERT was built), in order.
 * `WithStates(teacher, layers)`: such a model that, in training, also keeps the pooled states of its
@@ -20,8 +21,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import train
+from . import paths, train
 from .progress import tqdm
+
+
+def cached_states(probe: dict, split: str = "train") -> dict:
+    """{"ids", "states"} of `split` that the probe run `probe` (its metrics.json, read, with its "name")
+    cached under KDLIB_CACHE; too big to commit, so a fresh clone or a wiped cache lacks them, and
+    the error says how to make them again."""
+    path = paths.cache_dir() / probe["states"][split]["cache_path"]
+    if not path.exists():
+        name = probe.get("name") or probe["params"]["name"]
+        raise FileNotFoundError(f"{path} not found: probe {name!r}'s layer states are not committed (too big); make them "
+                                f"again with: snakemake --forcerun results/runs/{name}/metrics.json -- results/runs/{name}/metrics.json")
+    with np.load(path) as z:
+        return {"ids": z["ids"], "states": z["states"]}
 
 
 def _pool(hidden_states, mask, which=None) -> torch.Tensor:

@@ -290,20 +290,44 @@ def labels_needed(n, acc, target):
     return float(np.exp(np.log(n[i - 1]) + f * (np.log(n[i]) - np.log(n[i - 1]))))
 
 
+def need_text(v, ns):
+    return (f"not reached (≤ {int(max(ns)):,} labels tried)" if v is None else
+            f"≤ {int(min(ns)):,} (the smallest budget)" if v == min(ns) else f"≈ {v:,.0f}")
+
+
+def seed_curves(arch, arm):
+    """Each seed's own curve {seed: (n, accuracy)}: the spread of the labels needed (3 seeds: a range, no CI)."""
+    g = runs[(runs.arch == arch.lower()) & (runs.arm == arm)].sort_values("n")
+    return {s: (h.n.to_numpy(), h.accuracy.to_numpy()) for s, h in g.groupby("seed")}
+
+
 need = []
 for arch, g in budget.groupby("arch"):
     g = g.sort_values("n")
     for arm in ARM_STYLE:
         v = labels_needed(g.n, g[arm], target_accuracy)
-        need.append({"arch": arch.upper(), "arm": ARM_STYLE[arm][0], "labels to reach": (
-            f"not reached (≤ {int(g.n.max())} labels tried)" if v is None else
-            f"≤ {int(g.n.min())} (the smallest budget)" if v == g.n.min() else f"≈ {v:,.0f}")})
+        per_seed = {s: labels_needed(n, acc, target_accuracy) for s, (n, acc) in seed_curves(arch, arm).items()}
+        need.append({"arch": arch.upper(), "arm": ARM_STYLE[arm][0], "labels to reach": need_text(v, g.n), "_v": v,
+                     "each seed's curve": "; ".join(f"seed {s}: {need_text(w, g.n)}" for s, w in per_seed.items())})
 teacher_need = labels_needed(teacher_tab.n, teacher_tab.teacher_mean, target_accuracy)  # mean over seeds, as the students
-need.append({"arch": "teacher", "arm": "MiniLM fine-tuned on n", "labels to reach":
-             "not reached" if teacher_need is None else f"≈ {teacher_need:,.0f}"})
+need.append({"arch": "teacher", "arm": "MiniLM fine-tuned on n", "labels to reach": need_text(teacher_need, teacher_tab.n),
+             "_v": teacher_need, "each seed's curve": ""})
 need = pd.DataFrame(need)
+# how many times fewer labels a distilled student needs than its scratch twin (both reached, from the mean curves)
+ratios = []
+for arch, g in need[need.arch != "teacher"].groupby("arch"):
+    v = g.set_index("arm")._v
+    for arm in ("kd", "kd_pool"):
+        a, b = v.get(ARM_STYLE["scratch"][0]), v.get(ARM_STYLE[arm][0])
+        if a is not None and b is not None and np.isfinite(a) and np.isfinite(b):
+            ratios.append(f"{arch} {ARM_STYLE[arm][0]}: {a / b:.1f}× fewer labels than scratch")
+need = need.drop(columns="_v")
 (tables / "budget_labels.md").write_text(md(need) + f"\n(test accuracy {target_accuracy:g}; mean curve over seeds, "
-                                          "interpolated linearly in log n between the two budgets around the crossing)\n")
+                                          "interpolated linearly in log n between the two budgets around the crossing; "
+                                          "beside it each seed's own curve read the same way, the spread over seeds. "
+                                          "The budgets between 5,000 and the whole split were not run: a crossing there "
+                                          "is an interpolation over that gap.)"
+                                          + ("\n\n" + "; ".join(ratios) + " (from the mean curves).\n" if ratios else "\n"))
 print(need.to_string(index=False))
 
 # %% Learning curves
@@ -329,15 +353,22 @@ fig.savefig(figures / "budget_curves.png")
 # %% The answer in plain numbers, the study page and README's block
 def gain_sentence(arm):
     rows = [r for r in budget.itertuples() if np.isfinite(getattr(r, f"{arm}_diff"))]
-    ups = [f"{r.arch.upper()} n = {r.n}" for r in rows if getattr(r, f"{arm}_ci_low") > 0]
-    downs = [f"{r.arch.upper()} n = {r.n}" for r in rows if getattr(r, f"{arm}_ci_high") < 0]
-    return (f"{ARM_STYLE[arm][0].capitalize()} against scratch: 95% CI above zero in {len(ups)} of {len(rows)} "
-            f"(architecture, n) cells{' (' + ', '.join(ups) + ')' if ups else ''}, below zero in {len(downs)}"
-            f"{' (' + ', '.join(downs) + ')' if downs else ''} (table budget.md).")
+
+    def cells(sel):
+        return f"{len(sel)}" + (f" ({', '.join(f'{r.arch.upper()} n = {r.n}' for r in sel)})" if sel else "")
+
+    holm = [r for r in rows if getattr(r, f"{arm}_p_holm") < 0.05]
+    return (f"{ARM_STYLE[arm][0].capitalize()} against scratch, over {len(rows)} (architecture, n) cells: a gain at "
+            f"p Holm < 0.05 (over the table's {2 * len(budget)} comparisons) in "
+            f"{cells([r for r in holm if getattr(r, f'{arm}_diff') > 0])}, a loss in "
+            f"{cells([r for r in holm if getattr(r, f'{arm}_diff') < 0])}; uncorrected 95% CI above zero in "
+            f"{len([r for r in rows if getattr(r, f'{arm}_ci_low') > 0])}, below zero in "
+            f"{len([r for r in rows if getattr(r, f'{arm}_ci_high') < 0])} (table budget.md).")
 
 
-answer = [f"Labels needed for {target_accuracy:g} test accuracy: " + "; ".join(
-    f"{r.arch} {r.arm}: {r['labels to reach']}" for _, r in need.iterrows()) + " (table budget_labels.md).",
+answer = [f"Labels needed for {target_accuracy:g} test accuracy (mean curve over seeds): " + "; ".join(
+    f"{r.arch} {r.arm}: {r['labels to reach']}" for _, r in need.iterrows())
+    + (f"; {'; '.join(ratios)}" if ratios else "") + " (table budget_labels.md, with each seed's own curve).",
           gain_sentence("kd"), gain_sentence("kd_pool")]
 (tables / "budget_findings.md").write_text("\n".join(f"- {s}" for s in answer) + "\n")
 page = "\n".join([

@@ -153,7 +153,7 @@ tok = models.load_recorded_tokenizer(teacher_info["provenance"]["teacher"])
 ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"], 2) for s, df in splits.items()}
 teacher_logits = {s: data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"][s]["cache_path"]) for s in ("train", "test")}
 if chosen:
-    z = np.load(paths.cache_dir() / layer_info["states"]["train"]["cache_path"])
+    z = hints.cached_states(layer_info)
     st = z["states"][:, chosen].astype(np.float32)  # (N, L, D)
     st = (st - st.mean(0)) / (st.std(0) + 1e-6)  # per layer and feature, on train
     teacher_states = data.TeacherLogits(z["ids"], st)

@@ -39,6 +39,7 @@ teachers = ["teacher", "teacher_snap1", "teacher_snap2", "teacher_snap3", "teach
             "teacher_bigru"]  # the pool (results/runs/<name>/), as the multi-teacher students were given it
 curve_fusion = "mean_probs"  # the fusion whose students are run for every number of teachers
 calibrate = True      # as the students: each teacher's logits over its temperature fitted on validation before fusing
+scale_to = "teacher"  # as the students: the teacher whose logit scale the others are brought to (study 1's)
 kd_choice = "choices/kd_{arch}.json"  # study 1's (T, alpha, lr) per architecture, which the students read
 update_readme = True  # rewrite README's multi block (only for the real results folder)
 
@@ -92,6 +93,7 @@ checks.items("teachers", teachers, checks.folder)
 checks.boolean("calibrate", calibrate)
 checks.one_of("curve_fusion", curve_fusion, (*fusion.FUSIONS, "mimic_all"))
 checks.text("kd_choice", kd_choice)
+checks.one_of("scale_to", scale_to, teachers)
 if "{arch}" not in kd_choice:
     checks.fail("kd_choice", kd_choice, "a path under the results folder holding '{arch}'")
 checks.boolean("update_readme", update_readme)
@@ -121,8 +123,9 @@ ids = {s: splits[s]["id"].to_numpy() for s in splits}
 y = {s: splits[s]["label"].to_numpy() for s in splits}
 Z = {s: fusion.split_logits(runs, s, ids[s]) for s in splits}
 order = fusion.by_validation(Z["val"], y["val"])  # best validation accuracy first (a temperature does not change it)
-temps = fusion.temperatures(Z["val"], y["val"], reference=order[0]) if calibrate else np.ones(len(runs))
-Z = {s: z / temps[:, None] for s, z in Z.items()}  # the students' scale, the best teacher's (accuracy and ROC-AUC unchanged)
+logit_hashes = fusion.logit_hashes(runs, ids)  # what the students' fusions were made of (they record the same)
+temps = fusion.temperatures(Z["val"], y["val"], reference=teachers.index(scale_to)) if calibrate else np.ones(len(runs))
+Z = {s: z / temps[:, None] for s, z in Z.items()}  # the students' scale, scale_to's (accuracy and ROC-AUC unchanged)
 teacher_tab = pd.DataFrame([{
     "teacher": r["name"], "kind": r.get("kind", "minilm"), "T_train": r["T_train"], "temperature": temps[i],
     "val_abs_logit_p95": np.percentile(np.abs(Z["val"][i] * temps[i]), 95),
@@ -135,9 +138,12 @@ teacher_tab.to_csv(tables / "multi_teachers.csv", index=False)
 best_single = runs[order[0]]["name"]
 print(teacher_tab.round(4).to_string(index=False), "\nbest single teacher on validation:", best_single)
 
-# %% Diversity: disagreement and correlation of errors between every two teachers (test)
+# %% Diversity: disagreement and correlation of errors between every two teachers (test; and train, where the
+# students learn, and where a teacher scores reviews it was fitted on: the linear ones out of fold, the others not)
 names = [r["name"] for r in runs]
 diversity = {"disagreement": fusion.disagreement(Z["test"]), "error correlation": fusion.error_correlation(Z["test"], y["test"])}
+diversity_train = {"disagreement": fusion.disagreement(Z["train"]),
+                   "error correlation": fusion.error_correlation(Z["train"], y["train"])}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
 for ax, (what, mat) in zip(axes, diversity.items()):
     im = ax.imshow(mat, cmap="viridis", vmin=0, vmax=max(1e-9, np.nanmax(mat[~np.eye(len(mat), dtype=bool)])) if len(mat) > 1 else 1)
@@ -153,8 +159,11 @@ fig.suptitle(f"How different the teachers are (IMDB test, n = {len(y['test'])} r
 fig.tight_layout()
 fig.savefig(figures / "multi_diversity.png")
 _ = (tables / "multi_diversity.md").write_text("\n".join(
-    f"**{what}** (test, n = {len(y['test'])})\n\n" + md(pd.DataFrame(mat, columns=names).assign(**{"teacher ↓ / →": names})[["teacher ↓ / →", *names]], ".3f")
-    for what, mat in diversity.items()))
+    f"**{what}** ({split}, n = {len(y[split])})\n\n"
+    + md(pd.DataFrame(mat, columns=names).assign(**{"teacher ↓ / →": names})[["teacher ↓ / →", *names]], ".3f")
+    for split, div in (("test", diversity), ("train", diversity_train)) for what, mat in div.items())
+    + "\n(train: the reviews the students learn on; the train logits of the TF-IDF and NB-SVM teachers are out of fold, "
+    "the others' in sample: see multi_teachers.md's train_logits)\n")
 
 # %% Every fusion of the m best teachers as a teacher; the best fused one chosen on validation vs the best single one
 rows = []
@@ -220,7 +229,8 @@ def student_row(path):
     p = r["params"]
     return {"name": r["name"], "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]), "fusion": p["fusion"],
             "m": len(r["teachers_kept"]), "best_teacher": r["teachers_kept"][0], "teachers": ",".join(p["teachers"]), "T": float(p["T"]), "alpha": float(p["alpha"]),
-            "calibrate": bool(p.get("calibrate", False)),
+            "calibrate": bool(p.get("calibrate", False)), "scale_to": p.get("scale_to"), "logits": r.get("teacher_logits"),
+            "init_hash": r["init_hash"], "stopped": r["stopped"]["reason"],
             "lr": float(p["lr"]), "checkpoints": p["teacher_checkpoints"], "code_version": stats.code_version(r),
             "finished": r["execution"]["finished"], "val_accuracy": r["val"]["accuracy"], "accuracy": r["test"]["accuracy"],
             "roc_auc": r["test"]["roc_auc"], "ece": r["calibration"]["raw"]["ece"], "agreement": r["teacher_agreement"],
@@ -241,18 +251,26 @@ def left_out(r):
         return "another teacher pool"
     if r.calibrate != calibrate:
         return f"calibrate={r.calibrate}, the table's is {calibrate}"
-    if r.checkpoints != {n: current[n] for n in names}:
-        return "made from other teacher checkpoints (stale)"
+    if calibrate and r.scale_to != scale_to:
+        return f"calibrated to {r.scale_to}'s scale, the table's is {scale_to}'s"
+    if r.checkpoints != {n: current[n] for n in names} or r.logits != logit_hashes:
+        return "made from other teacher checkpoints or logits (stale)"
     if not all(np.isclose(r[k], v) for k, v in choices[r.arch].items()):
         return f"not at study 1's choice {choices[r.arch]}"
     return ""
 
 
 reason = all_runs.apply(left_out, axis=1)
-all_runs[reason != ""].assign(reason=reason[reason != ""]).drop(columns="checkpoints").to_csv(tables / "multi_left_out.csv", index=False)
-students = all_runs[reason == ""].drop(columns="checkpoints").copy()
+all_runs[reason != ""].assign(reason=reason[reason != ""]).drop(columns=["checkpoints", "logits"]).to_csv(tables / "multi_left_out.csv", index=False)
+students = all_runs[reason == ""].drop(columns=["checkpoints", "logits"]).copy()
 students["arm"] = np.where(students.m == 1, "single", students.fusion)
 students.to_csv(tables / "multi_runs.csv", index=False)
+# every arm of an (arch, hidden, seed) starts from the same weights (mimic_all: the same body, plus a head per teacher)
+inits = students[students.fusion != "mimic_all"].groupby(["arch", "hidden", "seed"]).init_hash.nunique()
+assert (inits <= 1).all(), f"arms of one seed start from different weights: {inits[inits > 1].to_dict()}"
+at_cap = students[students.stopped == "cap"]
+cap_line = (f"{len(at_cap)} of {len(students)} runs stopped at the epoch cap rather than by patience"
+            + (f" ({', '.join(at_cap.name)})" if len(at_cap) else "") + ".")
 print(f"{len(students)} runs used, {int((reason != '').sum())} left out")
 
 # %% A check that costs nothing: with the best teacher's own scale kept, an m = 1 student of study 1's teacher is
@@ -263,16 +281,17 @@ def study1_twin(r):
 
 
 twins = []
-for _, r in students[(students.m == 1) & (students.best_teacher == "teacher")].iterrows():
+for _, r in students[(students.m == 1) & (students.best_teacher == scale_to)].iterrows():
     t = study1_twin(r)
     if t is not None:
         twins.append({"run": r["name"], "study 1 run": t["name"], "accuracy": r.accuracy, "study 1 accuracy": t["test"]["accuracy"],
                       "same": bool(np.isclose(r.accuracy, t["test"]["accuracy"], rtol=0, atol=1e-12))})
-twin_line = (f"m = 1 students of study 1's teacher against study 1's own students of the same seed and choice: "
+twin_line = (f"m = 1 students of study 1's teacher ({scale_to}) against study 1's own students of the same seed and choice: "
              f"{sum(t['same'] for t in twins)} of {len(twins)} have the same test accuracy to the last review"
              + (" (" + "; ".join(f"{t['run']} {stats.fmt(t['accuracy'])} vs {stats.fmt(t['study 1 accuracy'])}" for t in twins
                                  if not t["same"]) + ")" if not all(t["same"] for t in twins) else "") + "." if twins else
-             "No m = 1 student of study 1's teacher with a study 1 twin to compare (the best teacher is another).")
+             f"No m = 1 student of study 1's teacher ({scale_to}) with a study 1 twin to compare (the best teacher on "
+             f"validation is {best_single}).")
 print(twin_line)
 
 # %% Each fusion's student (all M teachers) against the best single teacher's, paired by seed
@@ -309,7 +328,7 @@ shown = student_tab.assign(**{"fused − single (95% CI)": [stats.fmt_ci(r.diff,
                                            + f"\n(test; paired by seed; Holm within each metric. Stacking's weights are fitted on the whole "
                                            f"validation set ({len(y['val'])} reviews, one weight per teacher and a bias), which also stops "
                                            "its students and picks the fusion chosen on validation: its validation accuracy there is "
-                                           "slightly optimistic.)\n")
+                                           f"slightly optimistic.) {cap_line}\n")
 
 fig, ax = plt.subplots(figsize=(7, 4))
 arms = [a for a in FUSION_STYLE if a != "single"]

@@ -29,11 +29,12 @@
 #   predicts with the heads' mean (its new head is drawn from the seed; the body starts as the
 #   other arms').
 #
-# With `calibrate`, each kept teacher's logits are first brought to the scale of the best one: divided
-# by its temperature scaling fitted on validation over the best teacher's, so that a teacher with
-# unbounded logits (a linear model) does not outweigh one whose logits stop near ±5 (MiniLM) merely by
-# its scale, while the best teacher's logits, and so the meaning of the T chosen for its students, stay
-# as they are; the temperatures are recorded.
+# With `calibrate`, each kept teacher's logits are first brought to the scale of the teacher `scale_to`
+# (study 1's, for which the T in `choices` was chosen on validation): divided by its temperature
+# scaling fitted on validation over that teacher's, so that a teacher with unbounded logits (a linear
+# model) does not outweigh one whose logits stop near ±5 (MiniLM) merely by its scale, while
+# `scale_to`'s logits, and so the meaning of the T chosen for its students, stay as they are; the
+# temperatures are recorded. `scale_to` need not be kept (with `top`) to set the scale.
 #
 # Test metrics are for reporting only; the fused teacher's own validation and test metrics are
 # recorded beside the student's.
@@ -46,6 +47,8 @@ top = 0               # how many of them, best validation accuracy first: 0 = al
 fusion = "mean_probs"  # "mean_logits" | "mean_probs" | "vote" | "stacking" | "mimic_all"
 T = 2.0               # distillation temperature (> 0); a vote is read at T = 1 (recorded as kd_T)
 calibrate = True      # divide each teacher's logits by its temperature scaling fitted on validation before fusing
+scale_to = "teacher"  # with calibrate: the teacher (one of `teachers`) whose logit scale all are brought to, the
+                      # one the T in `choices` was chosen for
 alpha = 0.5           # weight of the teacher's term: 0 would be a scratch student (use student.py), 1 teacher only
 seed = 0              # initial weights and batch order
 epochs = 30           # the cap: training stops earlier when validation accuracy has not improved for `patience` epochs
@@ -118,6 +121,7 @@ checks.integer("top", top, 0, len(teachers))
 checks.one_of("fusion", fusion, FUSION_KINDS)
 checks.number("T", T, 0, low_open=True)
 checks.boolean("calibrate", calibrate)
+checks.one_of("scale_to", scale_to, teachers)
 checks.number("alpha", alpha, 0, 1, low_open=True)
 checks.integer("seed", seed, 0)
 checks.integer("epochs", epochs, 1)
@@ -140,7 +144,7 @@ n_used = top or len(teachers)
 name = name or f"{arch}_h{hidden}_{fusion}_m{n_used}_s{seed}"
 device = models.default_device()
 params = dict(arch=arch, hidden=hidden, teachers=list(teachers), top=top, fusion=fusion, T=T,
-              kd_T=1.0 if fusion == "vote" else T, calibrate=calibrate, alpha=alpha, seed=seed,
+              kd_T=1.0 if fusion == "vote" else T, calibrate=calibrate, scale_to=scale_to, alpha=alpha, seed=seed,
               epochs=epochs, patience=patience, lr=lr, choices=choices, batch_size=batch_size, emb_dim=emb_dim,
               dropout=dropout, threads=torch.get_num_threads(), flush_denormal=flush_denormal, max_len=ref["max_len"],
               val_frac=ref["val_frac"], split_seed=ref["split_seed"], train_subset=ref["train_subset"],
@@ -152,16 +156,18 @@ print(json.dumps(params, indent=1))
 splits = data.teacher_splits(runs[0], runs[0]["name"])  # read_teacher_runs checked that all share them
 ids = {s: df["id"].to_numpy() for s, df in splits.items()}
 labels = {s: df["label"].to_numpy() for s, df in splits.items()}
-order = fusions.by_validation(fusions.split_logits(runs, "val", ids["val"]), labels["val"])
+val_all = fusions.split_logits(runs, "val", ids["val"])  # (M, N), every teacher
+order = fusions.by_validation(val_all, labels["val"])
 kept = [runs[i] for i in order[:n_used]]
 teacher_val = {r["name"]: float(np.mean((fusions.split_logits([r], "val", ids["val"])[0] > 0) == labels["val"]))
                for r in runs}
 print("validation accuracy:", {k: round(v, 4) for k, v in teacher_val.items()}, "-> kept", [r["name"] for r in kept])
 Z = {s: fusions.split_logits(kept, s, ids[s]) for s in splits}  # (M, N) per split
-# relative to the best teacher's (kept[0]): it keeps its own scale, so T means what it meant when chosen on
-# validation for a student of study 1's teacher, and the m = 1 arm is that student
-teacher_temps = fusions.temperatures(Z["val"], labels["val"], reference=0) if calibrate else np.ones(len(kept))
-Z = {s: z / teacher_temps[:, None] for s, z in Z.items()}  # one scale, the best teacher's (accuracy and ROC-AUC unchanged)
+# relative to scale_to's (fitted per teacher, so the same whichever are kept): it keeps its own scale, so T means
+# what it meant when chosen on validation for a student of study 1's teacher, whose m = 1 arm is that student
+teacher_temps = (fusions.temperatures(val_all, labels["val"], reference=teachers.index(scale_to))[order[:n_used]]
+                 if calibrate else np.ones(len(kept)))
+Z = {s: z / teacher_temps[:, None] for s, z in Z.items()}  # one scale, scale_to's (accuracy and ROC-AUC unchanged)
 print("teacher temperatures (fitted on validation):", dict(zip([r["name"] for r in kept], teacher_temps.round(3))))
 fused = fusions.fuse("mean_logits" if fusion == "mimic_all" else fusion, Z, labels["val"], T)
 fused_metrics = {s: metrics.binary_metrics(labels[s], fused[s]) for s in ("val", "test")}
@@ -193,6 +199,7 @@ val_loader = data.make_loader(ds["val"], 256, shuffle=False, pad_id=pad)
 test_loader = data.make_loader(ds["test"], 256, shuffle=False, pad_id=pad)
 inputs = {s: runs[0]["logits"][s]["data_hash"] for s in splits} | {
     "teacher_checkpoints": params["teacher_checkpoints"],
+    "teacher_logits": fusions.logit_hashes(runs, ids),  # e.g. out-of-fold settings, under an unchanged checkpoint
     "choices": provenance.file_hash(paths.ROOT / choices) if choices else None}
 ckpt_dir = paths.cache_dir() / "students" / "multi" / name / provenance.run_key("multi_student", params, inputs)
 history = train.fit(student, train_loader, val_loader, objective, epochs=epochs, patience=patience, seed=seed, lr=lr,
@@ -216,6 +223,7 @@ run_dir = paths.run_dir("multi", name)
 best_val = {k[4:]: v for k, v in history["epochs"][history["best_epoch"] - 1].items() if k.startswith("val_")}
 result = {"name": name, "params": params, "test": test_metrics, "val": best_val, "teacher_agreement": agree,
           "teachers_kept": [r["name"] for r in kept], "teacher_val_accuracy": teacher_val,
+          "teacher_logits": inputs["teacher_logits"],
           "teacher_temperatures": dict(zip([r["name"] for r in kept], teacher_temps.tolist())),
           "fused_teacher": fused_metrics, "best_epoch": history["best_epoch"], "stopped": history["stopped"],
           "optimizer_steps": len(history["epochs"]) * len(train_loader), "calibration": calib, "history": history["epochs"],

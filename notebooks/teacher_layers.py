@@ -16,6 +16,12 @@
 # and caches those pooled states for train and validation in half precision, keyed by the checkpoint
 # and the data (`cache/teacher_layers/`): `layer_student.py` distils them.
 #
+# Checkpoints are not committed (90 MB each): in a fresh clone or after a cache wipe `teacher_run` has
+# its logits (kept beside the run) but no weights. `checkpoint_run` names a rerun of the same fine-tune
+# under another name (declared in the config with `teacher_run`'s parameters) whose weights are loaded
+# instead, after a check that they are byte-identical (the same content hash) to the ones `teacher_run`
+# recorded: the states are those of the teacher whose logits the students learn from, or nothing runs.
+#
 # The probe: a logistic regression (scikit-learn, standardised features) per layer, fitted on the
 # train states and scored on validation; C chosen on validation per layer. The layer(s) with the best
 # validation accuracy are the probe's choice (`probe_pick` of them). Validation only: the test set
@@ -23,6 +29,7 @@
 
 # %% tags=["parameters"]
 teacher_run = "teacher"  # results/runs/<teacher_run>/: a fine-tuned teacher.py run (binary)
+checkpoint_run = ""      # a teacher.py rerun of teacher_run whose cached weights are loaded; "" = teacher_run's own
 Cs = [0.01, 0.1, 1.0]    # inverse regularisation strengths tried per layer (chosen on validation accuracy)
 probe_pick = 1          # how many layers the probe picks (best validation accuracy first)
 batch_size = 128
@@ -74,6 +81,7 @@ import torch
 from kdlib import checks, data, layers, models, paths, provenance
 
 checks.folder("teacher_run", teacher_run)
+checks.folder("checkpoint_run", checkpoint_run, empty_ok=True)
 checks.items("Cs", Cs, checks.number, 0, low_open=True)
 checks.integer("probe_pick", probe_pick, 1)
 checks.integer("batch_size", batch_size, 1)
@@ -90,8 +98,17 @@ teacher_info = json.loads(teacher_file.read_text())
 tp = teacher_info["params"]
 if teacher_info.get("task", "binary") != "binary" or "kind" in teacher_info:
     raise ValueError(f"teacher_run={teacher_run!r} must be a binary teacher.py run")
+checkpoint_run = checkpoint_run or teacher_run
+ckpt_file = paths.RESULTS / "runs" / checkpoint_run / "metrics.json"
+if not ckpt_file.exists():
+    raise FileNotFoundError(f"{ckpt_file} not found: run the teacher {checkpoint_run!r} first (checkpoint_run)")
+ckpt_info = json.loads(ckpt_file.read_text())
+if ckpt_info["checkpoint_hash"] != teacher_info["checkpoint_hash"]:
+    raise ValueError(f"checkpoint_run={checkpoint_run!r} did not reproduce {teacher_run!r}'s weights (checkpoint "
+                     f"{ckpt_info['checkpoint_hash']} vs {teacher_info['checkpoint_hash']}): its states would not be "
+                     "those of the teacher the students learn from")
 device = models.default_device()
-params = dict(teacher_run=teacher_run, Cs=[float(c) for c in Cs], probe_pick=probe_pick, batch_size=batch_size, amp=amp,
+params = dict(teacher_run=teacher_run, checkpoint_run=checkpoint_run, Cs=[float(c) for c in Cs], probe_pick=probe_pick, batch_size=batch_size, amp=amp,
               teacher=teacher_info["provenance"]["teacher"]["name"], teacher_checkpoint=teacher_info["checkpoint_hash"],
               max_len=tp["max_len"], val_frac=tp["val_frac"], split_seed=tp["split_seed"], train_subset=tp["train_subset"],
               test_subset=tp["test_subset"], name=name, device=str(device))
@@ -102,12 +119,13 @@ splits = data.teacher_splits(teacher_info, teacher_run, ("train", "val"))
 inputs = {s: teacher_info["logits"][s]["data_hash"] for s in splits}
 rec = teacher_info["provenance"]["teacher"]
 tok = models.load_recorded_tokenizer(rec)
-ckpt = paths.ROOT / teacher_info["checkpoint"]
-if teacher_info["checkpoint"].startswith("<") or not ckpt.exists():
-    raise FileNotFoundError(f"teacher {teacher_run!r}'s checkpoint {teacher_info['checkpoint']} is not in this checkout "
-                            "(the cache must lie inside the repository): rerun the teacher")
+ckpt = paths.ROOT / ckpt_info["checkpoint"]
+if ckpt_info["checkpoint"].startswith("<") or not ckpt.exists():
+    raise FileNotFoundError(f"teacher {checkpoint_run!r}'s checkpoint {ckpt_info['checkpoint']} is not in this checkout "
+                            "(checkpoints are not committed; the cache must lie inside the repository): rerun that teacher, "
+                            "or declare a rerun of it under another name as checkpoint_run")
 if data.content_hash(ckpt.read_bytes()) != teacher_info["checkpoint_hash"]:
-    raise ValueError(f"{teacher_info['checkpoint']} is not the checkpoint teacher {teacher_run!r} recorded: rerun it")
+    raise ValueError(f"{ckpt_info['checkpoint']} is not the checkpoint teacher {teacher_run!r} recorded: rerun {checkpoint_run!r}")
 teacher = models.load_teacher(rec["name"], checkpoint=str(ckpt)).to(device).eval()
 determinism = provenance.set_determinism(device)
 

@@ -154,7 +154,7 @@ pad = tok.pad_token_id
 ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"], 2) for s, df in splits.items()}
 teacher_logits = {s: data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"][s]["cache_path"]) for s in ("train", "test")}
 if hidden_weight:
-    z = np.load(paths.cache_dir() / layer_info["states"]["train"]["cache_path"])
+    z = layers.cached_states(layer_info)
     st = z["states"][:, matched].astype(np.float32)
     mean = st.mean(0)  # (layers, dim): the teacher's train mean, subtracted on both sides
     teacher_states = data.TeacherLogits(z["ids"], st - mean)

@@ -156,3 +156,26 @@ def test_temperatures_relative_to_a_reference_leave_that_teacher_unchanged():
     np.testing.assert_allclose(rel, absolute / absolute[1])
     np.testing.assert_allclose(Z[0] / rel[0], Z[1], rtol=1e-3)  # the others are brought to the reference's scale
     np.testing.assert_allclose(Z[2] / rel[2], Z[1], rtol=1e-3)
+
+
+def test_logit_hashes_change_with_a_teachers_logits_and_only_its_own(tmp_path, monkeypatch):
+    from kdlib import data, paths
+
+    monkeypatch.setattr(paths, "cache_dir", lambda: tmp_path)
+    ids = {"train": np.array([3, 1, 2]), "val": np.array([7, 5])}
+
+    def teacher(name, train, val):
+        logits = {}
+        for s, z in (("train", train), ("val", val)):
+            data.TeacherLogits(ids[s], np.array(z, dtype=np.float32)).save(tmp_path / f"{name}-{s}.npz", checkpoint="c",
+                                                                           data="d", T_train=1.0)
+            logits[s] = {"cache_path": f"{name}-{s}.npz"}
+        return {"name": name, "logits": logits}
+
+    a, b = teacher("a", [1, 2, 3], [4, 5]), teacher("b", [1, 2, 3], [4, 5])
+    before = fusion.logit_hashes([a, b], ids)
+    assert before["a"] == before["b"] and set(before) == {"a", "b"}  # a hash of the logits, not of the name
+    assert fusion.logit_hashes([a, b], ids) == before  # the same files, the same hashes
+    b = teacher("b", [1, 2, -3], [4, 5])  # b's train logits change (e.g. out of fold now), its checkpoint does not
+    after = fusion.logit_hashes([a, b], ids)
+    assert after["a"] == before["a"] and after["b"] != before["b"]

@@ -97,3 +97,16 @@ def test_with_states_returns_the_logits_and_keeps_pooled_states_in_training():
             m.p = 0.0
     wrapped(ids[1:, :3], mask[1:, :3])
     np.testing.assert_allclose(wrapped.hints[0].detach().numpy(), want, atol=2e-3)
+
+
+def test_cached_states_read_back_what_a_probe_cached_and_say_how_to_remake_them(tmp_path, monkeypatch):
+    from kdlib import paths
+
+    monkeypatch.setattr(paths, "cache_dir", lambda: tmp_path)
+    probe = {"params": {"name": "layers_teacher"}, "states": {"train": {"cache_path": "teacher_layers/t-train.npz"}}}
+    with pytest.raises(FileNotFoundError, match="--forcerun results/runs/layers_teacher/metrics.json"):
+        layers.cached_states(probe)
+    (tmp_path / "teacher_layers").mkdir()
+    np.savez(tmp_path / "teacher_layers" / "t-train.npz", ids=np.array([2, 5]), states=np.ones((2, 7, 3), np.float16))
+    got = layers.cached_states(probe)
+    assert got["ids"].tolist() == [2, 5] and got["states"].shape == (2, 7, 3)

@@ -134,6 +134,21 @@ def test_the_critical_layers_and_transformer_students_are_declared(S):
         study.Study(cfg)
 
 
+def test_each_probe_loads_the_weights_of_a_rerun_of_its_teacher_declared_alike(S):
+    # checkpoints are not committed: each probed teacher is fine-tuned again, with its own parameters
+    for probe in S.probes.values():
+        again = S.teachers[probe["checkpoint_run"]]
+        assert study.fine_tune(again) == study.fine_tune(S.teachers[probe["teacher_run"]]) and "transfer_n" not in again
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    cfg["layers"]["teachers"]["teacher_n1000_again"]["epochs"] = 5  # would not reproduce teacher_n1000's weights
+    with pytest.raises(ValueError, match="fine-tuned as 'teacher_n1000' is"):
+        study.Study(cfg)
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    cfg["layers"]["probes"]["layers_teacher"]["checkpoint_run"] = "teacher_n1000_again"
+    with pytest.raises(ValueError, match="checkpoint_run='teacher_n1000_again'"):
+        study.Study(cfg)
+
+
 def test_group_choices_templates_and_references_are_checked():
     def study_with(**students):
         cfg = study.load(ROOT / "config" / "study.yaml")

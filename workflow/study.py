@@ -294,13 +294,19 @@ class Study:
     def _add_layers(self, spec: dict) -> None:
         """Study 5's critical layers and transformer student: the probes of teachers' layers
         (teacher_layers.py, named layers_<teacher>), the layer students, the transformer students."""
-        unknown = set(spec) - {"probes", "students", "transformer", "latency", "report"}
+        unknown = set(spec) - {"teachers", "probes", "students", "transformer", "latency", "report"}
         if unknown:
             raise ValueError(f"layers: unknown keys {sorted(unknown)}")
+        self._add_teachers("layers", spec)  # reruns of probed teachers, for their weights (checkpoint_run)
         for n, p in (spec.get("probes") or {}).items():
             p = {**(p or {}), "name": n}
-            if p.get("teacher_run", "teacher") not in self.teachers or n != f"layers_{p.get('teacher_run', 'teacher')}":
+            teacher = p.get("teacher_run", "teacher")
+            if teacher not in self.teachers or n != f"layers_{teacher}":
                 raise ValueError(f"layers.probes: {n!r} must be named layers_<teacher_run> of a declared teacher")
+            again = p.get("checkpoint_run")
+            if again is not None and (again not in self.teachers or fine_tune(self.teachers[again]) != fine_tune(self.teachers[teacher])):
+                raise ValueError(f"layers.probes: {n}: checkpoint_run={again!r} must be a declared teacher fine-tuned as "
+                                 f"{teacher!r} is (the same parameters but name, threads and transfer_n)")
             self.probes[n] = p
         for section, table in (("students", self.layer_students), ("transformer", self.transformers)):
             group = dict(spec.get(section) or {})
@@ -324,6 +330,11 @@ class Study:
     @staticmethod
     def choice_path(stem: str) -> str:
         return f"results/choices/{stem}.json"
+
+
+def fine_tune(teacher: dict) -> dict:
+    """A teacher run's parameters that make its weights: all but its name, threads and pool labelling."""
+    return {k: v for k, v in teacher.items() if k not in ("name", "threads", "transfer_n")}
 
 
 def notebook_parameters(py: Path) -> dict:
