@@ -297,7 +297,7 @@ def need_text(v, ns):
 
 def seed_curves(arch, arm):
     """Each seed's own curve {seed: (n, accuracy)}: the spread of the labels needed (3 seeds: a range, no CI)."""
-    g = runs[(runs.arch == arch.lower()) & (runs.arm == arm)].sort_values("n")
+    g = runs[(runs.arch == arch) & (runs.arm == arm)].sort_values("n")
     return {s: (h.n.to_numpy(), h.accuracy.to_numpy()) for s, h in g.groupby("seed")}
 
 

@@ -162,8 +162,9 @@ _ = (tables / "multi_diversity.md").write_text("\n".join(
     f"**{what}** ({split}, n = {len(y[split])})\n\n"
     + md(pd.DataFrame(mat, columns=names).assign(**{"teacher ↓ / →": names})[["teacher ↓ / →", *names]], ".3f")
     for split, div in (("test", diversity), ("train", diversity_train)) for what, mat in div.items())
-    + "\n(train: the reviews the students learn on; the train logits of the TF-IDF and NB-SVM teachers are out of fold, "
-    "the others' in sample: see multi_teachers.md's train_logits)\n")
+    + "\n(train: the reviews the students learn on, where each teacher's logits are as multi_teachers.md's train_logits "
+    f"says: out of fold for {', '.join(teacher_tab.teacher[teacher_tab.train_logits != 'in sample']) or 'none'}, "
+    "in sample for the others)\n")
 
 # %% Every fusion of the m best teachers as a teacher; the best fused one chosen on validation vs the best single one
 rows = []
@@ -273,7 +274,7 @@ cap_line = (f"{len(at_cap)} of {len(students)} runs stopped at the epoch cap rat
             + (f" ({', '.join(at_cap.name)})" if len(at_cap) else "") + ".")
 print(f"{len(students)} runs used, {int((reason != '').sum())} left out")
 
-# %% A check that costs nothing: with the best teacher's own scale kept, an m = 1 student of study 1's teacher is
+# %% A check that costs nothing: with scale_to's own scale kept, an m = 1 student of study 1's teacher is
 # study 1's student of the same seed and choice (notebooks/student.py): same init, batch order, loss and stopping
 def study1_twin(r):
     f = paths.RESULTS / "runs" / "students" / f"{r.arch}_h{r.hidden}_T{r['T']:g}_a{r.alpha:g}_s{r.seed}" / "metrics.json"

@@ -159,8 +159,7 @@ labels = {s: df["label"].to_numpy() for s, df in splits.items()}
 val_all = fusions.split_logits(runs, "val", ids["val"])  # (M, N), every teacher
 order = fusions.by_validation(val_all, labels["val"])
 kept = [runs[i] for i in order[:n_used]]
-teacher_val = {r["name"]: float(np.mean((fusions.split_logits([r], "val", ids["val"])[0] > 0) == labels["val"]))
-               for r in runs}
+teacher_val = {r["name"]: float(np.mean((z > 0) == labels["val"])) for r, z in zip(runs, val_all)}
 print("validation accuracy:", {k: round(v, 4) for k, v in teacher_val.items()}, "-> kept", [r["name"] for r in kept])
 Z = {s: fusions.split_logits(kept, s, ids[s]) for s in splits}  # (M, N) per split
 # relative to scale_to's (fitted per teacher, so the same whichever are kept): it keeps its own scale, so T means
