@@ -274,6 +274,9 @@ teacher_acc = {"binary": teachers[binary_teacher]["test"]["accuracy"], "rating":
 # per-task gains, their difference and the pooled tests all stand on the same cells
 cells = sorted(set.intersection(*[{(a, h) for a, h in runs[runs.task == t][["arch", "hidden"]].itertuples(index=False)}
                                   for t in ("rating", "binary")]))
+# ... where each task has a KD run and its scratch twin of the same seed (a cell short of one: no row)
+cells = [(a, h) for a, h in cells if all(pair(cell(t, "kd", a, h), cell(t, "scratch", a, h), "accuracy")[0]
+                                         for t in ("rating", "binary"))]
 rows = []
 for arch, hidden in cells:
     for task in ("rating", "binary"):
@@ -446,7 +449,7 @@ def hidden_axis(ax, drawn):
     ax.set_xlabel("student hidden size (units; log scale)")
 
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
 for ax, col, label, ylabel in ((axes[0], "diff", "KD − scratch, test accuracy", "paired difference in accuracy (95% CI)"),
                                (axes[1], "gap_closed", "share of the scratch → teacher gap closed",
                                 "Δ / (teacher − scratch accuracy)")):
@@ -459,32 +462,37 @@ for ax, col, label, ylabel in ((axes[0], "diff", "KD − scratch, test accuracy"
         else:
             ax.plot(g.hidden, g.gap_closed, label=f"{arch.upper()}, {TASK_STYLE[task][0]}", **st)
         for h, y, n in zip(g.hidden, g[col], g.n):
-            ax.annotate(f"n={n}", (h, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=st["color"])
+            ax.annotate(f"n={n}", (h, y), textcoords="offset points", xytext=(4, 4 if task == "rating" else -10),
+                        fontsize=7, color=st["color"])  # eight classes above the point, two below
     ax.axhline(0, color="k", lw=0.8)
     hidden_axis(ax, len(gains) > 0 and bool(np.isfinite(gains[col]).any()))
     ax.set_ylabel(ylabel)
     ax.set_title(label)
-axes[0].legend()
+fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4)  # below the panels, off the data
 fig.suptitle("Does distillation help more with eight classes than with two? (same reviews, students, seeds)")
-fig.tight_layout()
+fig.tight_layout(rect=(0, 0.07, 1, 1))
 fig.savefig(figures / "rating_gain.png")
 
 # %% Figure: KL to the teacher, scratch vs KD
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+handles = {}
 for ax, task in zip(axes, ("rating", "binary")):
+    seeds_per_point = []
     for (arch, kind), g in mass[mass.task == task].groupby(["arch", "kind"]) if len(mass) else []:
         m = g.groupby("hidden").kl_to_teacher
-        ax.errorbar(m.mean().index, m.mean(), m.std(ddof=1).fillna(0), capsize=3,
-                    color=ARCH_COLOUR.get(arch, "0.5"), marker="s" if kind == "kd" else "o", ls="-" if kind == "kd" else "--",
-                    label=f"{arch.upper()} {'KD' if kind == 'kd' else 'scratch'} (n = "
-                          + (f"{m.size().min()}" if m.size().min() == m.size().max() else f"{m.size().min()}–{m.size().max()}")
-                          + " seeds per point)")
+        seeds_per_point += list(m.size())
+        label = f"{arch.upper()} {'KD' if kind == 'kd' else 'scratch'}"
+        handles[label] = ax.errorbar(m.mean().index, m.mean(), m.std(ddof=1).fillna(0), capsize=3,
+                                     color=ARCH_COLOUR.get(arch, "0.5"), marker="s" if kind == "kd" else "o",
+                                     ls="-" if kind == "kd" else "--", label=label)
     hidden_axis(ax, len(mass) > 0 and bool((mass.task == task).any()))
     ax.set_ylabel("KL(teacher ‖ student), nats")
-    ax.set_title(f"{TASK_STYLE[task][0]}")
-    ax.legend()
+    n = (f"{min(seeds_per_point)}" if min(seeds_per_point) == max(seeds_per_point) else f"{min(seeds_per_point)}–{max(seeds_per_point)}"
+         ) if seeds_per_point else "0"
+    ax.set_title(f"{TASK_STYLE[task][0]}: n = {n} seeds per point")
+fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=4)  # below the panels, off the data
 fig.suptitle("How close the students come to the teacher's whole distribution (test, mean ± sd over seeds)")
-fig.tight_layout()
+fig.tight_layout(rect=(0, 0.07, 1, 1))
 fig.savefig(figures / "rating_mass.png")
 
 
