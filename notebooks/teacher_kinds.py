@@ -28,7 +28,8 @@
 # %% tags=["parameters"]
 kind = "tfidf_lr"     # "tfidf_lr" | "nbsvm" | "bigru"
 reference = "teacher"  # the MiniLM teacher run (results/runs/<reference>/) whose splits and tokenizer this teacher shares
-Cs = [0.1, 0.3, 1.0, 3.0, 10.0]  # tfidf_lr, nbsvm: inverse regularisation strengths, one chosen on validation accuracy
+Cs = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]  # tfidf_lr, nbsvm: inverse regularisation strengths, one chosen on validation
+                      # accuracy (a choice at either end of the grid is flagged: the grid should be widened)
 max_features = 200000  # tfidf_lr, nbsvm: the vocabulary of words and bigrams (most frequent, seen in >= 2 reviews)
 train_folds = 5       # tfidf_lr, nbsvm: the train split's logits out of fold from this many refits (0 = in sample: a
                       # linear model on 200k features all but memorises its training reviews, and its students learn there)
@@ -79,6 +80,7 @@ import time
 started = time.time()
 import json
 import pickle
+import warnings
 
 import numpy as np
 import torch
@@ -162,6 +164,8 @@ def fit_linear():
     best = max(scores, key=scores.get)
     model = LogisticRegression(C=best, max_iter=2000).fit(X["train"], y)
     print("validation accuracy per C:", scores, "-> C =", best)
+    if len(Cs) > 1 and best in (min(scores), max(scores)):
+        warnings.warn(f"C = {best} is at the end of the grid Cs = {sorted(scores)}: the best C may lie beyond it")
     logits = {s: model.decision_function(x) for s, x in X.items()}
     in_sample = float(np.mean((logits["train"] > 0) == y))
     if train_folds:
