@@ -28,9 +28,9 @@
 # %% tags=["parameters"]
 kind = "tfidf_lr"     # "tfidf_lr" | "nbsvm" | "bigru"
 reference = "teacher"  # the MiniLM teacher run (results/runs/<reference>/) whose splits and tokenizer this teacher shares
-Cs = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0]  # tfidf_lr, nbsvm: inverse regularisation strengths; the
+Cs = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0]  # tfidf_lr, nbsvm: inverse regularisation strengths; the
                       # smallest C whose validation accuracy is within one standard error of the best (validation is
-                      # flat from C ~ 10 up, where the plain maximum wanders to the grid's end); a choice at either
+                      # flat over decades of C, where the plain maximum wanders to either end); a choice at either
                       # end of the grid is flagged: the grid should be widened
 max_features = 200000  # tfidf_lr, nbsvm: the vocabulary of words and bigrams (most frequent, seen in >= 2 reviews)
 train_folds = 5       # tfidf_lr, nbsvm: the train split's logits out of fold from this many refits (0 = in sample: a
