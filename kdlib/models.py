@@ -184,6 +184,42 @@ class GRUStudent(nn.Module):
         return self.head(self.dropout(h)).squeeze(-1)
 
 
+class BiGRU(nn.Module):
+    """Embedding -> a GRU reading each sequence forward and one reading it backward -> their states
+    after its last and its first real token -> one logit: a bidirectional GRU (the wide recurrent
+    teacher of the multi-teacher study).
+
+    Each direction runs unpacked over the right-padded batch, the backward one over each sequence's
+    real tokens reversed (padding left in place at the right): what a packed
+    `nn.GRU(bidirectional=True)` computes, several times faster on CPU, whose packed path is slow.
+    """
+
+    def __init__(self, vocab_size: int, hidden: int, emb_dim: int = 128, dropout: float = 0.2, pad_id: int = 0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.forward_rnn = nn.GRU(emb_dim, hidden, batch_first=True)
+        self.backward_rnn = nn.GRU(emb_dim, hidden, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * hidden, 1)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        lengths = attention_mask.sum(1).clamp(min=1)[:, None]  # (B, 1)
+        x = self.dropout(self.embedding(input_ids))
+        pos = torch.arange(x.shape[1], device=x.device)[None, :]
+        reverse = torch.where(pos < lengths, lengths - 1 - pos, pos)  # (B, L): real tokens backward
+        x_back = x.gather(1, reverse[..., None].expand_as(x))
+        last = (lengths - 1)[..., None].expand(-1, 1, self.forward_rnn.hidden_size)  # (B, 1, H)
+        h = [rnn(seq)[0].gather(1, last).squeeze(1) for rnn, seq in ((self.forward_rnn, x), (self.backward_rnn, x_back))]
+        return self.head(self.dropout(torch.cat(h, dim=1))).squeeze(-1)
+
+
+def build_bigru(hidden: int, vocab_size: int, seed: int, **kwargs) -> BiGRU:
+    """A `BiGRU` whose initial weights depend only on (hidden, vocab, seed, kwargs)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BiGRU(vocab_size, int(hidden), **kwargs)
+
+
 class CNNStudent(nn.Module):
     """Embedding -> Conv1d with kernels 3/4/5 (`hidden` filters each) -> ReLU -> max over time
     (padding masked out) -> one logit."""

@@ -191,7 +191,7 @@ def fit_bigru():
     ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, rp["max_len"]), df["label"], df["id"], 2,
                                allow_unlabelled=(s == "transfer")) for s, df in splits.items()}
     train.seed_everything(seed)
-    model = models.build_student("gru", hidden, tok.vocab_size, seed, bidirectional=True, pad_id=tok.pad_token_id)
+    model = models.build_bigru(hidden, tok.vocab_size, seed, pad_id=tok.pad_token_id)
     loader = lambda s, shuffle: data.make_loader(ds[s], batch_size if shuffle else 256, shuffle=shuffle, seed=seed,  # noqa: E731
                                                  pad_id=tok.pad_token_id)
     run_key = provenance.run_key("teacher_kinds", params, inputs)

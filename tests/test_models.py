@@ -193,3 +193,29 @@ def test_minilm_teacher_with_eight_classes(minilm):
     for (name, p), (_, q) in zip(teacher.named_parameters(), eight.named_parameters()):
         if "classifier" not in name:
             torch.testing.assert_close(p, q, rtol=0, atol=0)  # the pretrained body is untouched
+
+
+def test_bigru_matches_a_packed_bidirectional_gru():
+    torch.manual_seed(0)
+    m = models.build_bigru(8, 30, seed=3, emb_dim=6, dropout=0.0).eval()
+    ref = nn.GRU(6, 8, batch_first=True, bidirectional=True)
+    with torch.no_grad():  # the reference's two directions take the two GRUs' weights
+        for name, w in m.forward_rnn.named_parameters():
+            getattr(ref, name).copy_(w)
+            getattr(ref, name + "_reverse").copy_(getattr(m.backward_rnn, name))
+    lengths = torch.tensor([7, 3, 1, 5])
+    mask = (torch.arange(7)[None, :] < lengths[:, None]).long()
+    ids = torch.randint(1, 30, (4, 7)) * mask
+    x = m.embedding(ids)
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    _, h = ref(packed)
+    expected = m.head(torch.cat([h[-2], h[-1]], dim=1)).squeeze(-1)
+    torch.testing.assert_close(m(ids, mask), expected)
+    longer = (torch.nn.functional.pad(ids, (0, 4)), torch.nn.functional.pad(mask, (0, 4)))
+    torch.testing.assert_close(m(*longer), expected)  # more padding changes nothing
+
+
+def test_build_bigru_depends_on_its_seed_only():
+    a, b, c = models.build_bigru(8, 30, seed=1), models.build_bigru(8, 30, seed=1), models.build_bigru(8, 30, seed=2)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.forward_rnn.weight_hh_l0, c.forward_rnn.weight_hh_l0)
