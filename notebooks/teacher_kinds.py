@@ -81,7 +81,6 @@ import time
 
 started = time.time()
 import json
-import pickle
 import warnings
 
 import numpy as np
@@ -148,6 +147,14 @@ def linear_features(texts, y):
     return (vec, r), lambda t: vec.transform(t).multiply(r).tocsr()
 
 
+def linear_state(state, model):
+    """Bytes that identify a fitted vectoriser and model in any process (a pickle's vocabulary order
+    follows the process's string hash seed): the vocabulary, sorted, then the fitted arrays."""
+    vec, *ratio = state if isinstance(state, tuple) else (state,)
+    arrays = [getattr(vec, "idf_", np.empty(0)), *ratio, model.coef_, model.intercept_]
+    return json.dumps(sorted(vec.vocabulary_.items())).encode() + b"".join(np.asarray(a, np.float64).tobytes() for a in arrays)
+
+
 def fit_linear():
     """The logits of every split from the chosen vectoriser and logistic regression (C by validation
     accuracy, one-standard-error rule), the fitted pair, and the choice. With `train_folds`, the train
@@ -182,7 +189,7 @@ def fit_linear():
                 .decision_function(f(texts["train"].iloc[held]))
         logits["train"] = oof
     print(f"train accuracy: in sample {in_sample:.4f}" + (f", out of fold {np.mean((oof > 0) == y):.4f}" if train_folds else ""))
-    return logits, pickle.dumps((state, model)), {"C": best, "val_accuracy": scores, "train_accuracy_in_sample": in_sample,
+    return logits, linear_state(state, model), {"C": best, "val_accuracy": scores, "train_accuracy_in_sample": in_sample,
                                                      "train_logits": f"out of fold, {train_folds} folds" if train_folds else "in sample"}
 
 
