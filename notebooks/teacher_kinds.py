@@ -152,7 +152,8 @@ def linear_state(state, model):
     follows the process's string hash seed): the vocabulary, sorted, then the fitted arrays."""
     vec, *ratio = state if isinstance(state, tuple) else (state,)
     arrays = [getattr(vec, "idf_", np.empty(0)), *ratio, model.coef_, model.intercept_]
-    return json.dumps(sorted(vec.vocabulary_.items())).encode() + b"".join(np.asarray(a, np.float64).tobytes() for a in arrays)
+    vocabulary = json.dumps(sorted((term, int(i)) for term, i in vec.vocabulary_.items())).encode()
+    return vocabulary + b"".join(np.asarray(a, np.float64).tobytes() for a in arrays)
 
 
 def fit_linear():
