@@ -13,10 +13,18 @@
 #
 # Snapshot ensembles (Huang et al. 2017): one fine-tune whose learning rate follows a cosine with warm
 # restarts (Loshchilov & Hutter 2017); every cycle starts at `lr`, anneals to zero, and the weights
-# at its end are one teacher. `cycles` cycles give `cycles` teachers from one training run of
-# `cycles` × `cycle_epochs` epochs (3 here, against the reference teacher's 2; the logits are extra:
-# one pass per snapshot and split). Each snapshot's run records the epochs of its own cycle; its
-# `history` is the whole run's.
+# at its end are one teacher. M cycles give M teachers from one training run of M × `cycle_epochs`
+# epochs (the study: 3 cycles of 1 epoch, against the reference teacher's 2 epochs; the logits are
+# extra: one pass per snapshot and split).
+#
+# One execution writes one snapshot, `snapshot` = m: it trains the first m cycles and labels every
+# split with the weights at the end of cycle m. The schedule does not depend on how many cycles
+# follow, so the first m cycles of every run are the same training; they are checkpointed in the
+# cache under one key for all snapshots (everything but `snapshot` and `transfer_n`), so snapshot
+# m + 1 resumes where snapshot m stopped and snapshot m, run after m + 1, trains nothing. Each run
+# fits in a few hours from an empty cache (m cycles and one snapshot's logits), instead of all
+# cycles and every snapshot's logits in one. Each snapshot's run records the epochs of its own
+# cycle; its `history` is the training's up to its snapshot.
 #
 # It trains on exactly the splits of a MiniLM teacher run (`reference`; checked against its
 # recorded data hashes) with the same tokens (`max_len`), and writes each snapshot as a teacher run
@@ -31,7 +39,7 @@
 
 # %% tags=["parameters"]
 reference = "teacher"  # the MiniLM teacher run (results/runs/<reference>/) whose splits, tokens and teacher model these share
-cycles = 3            # snapshots: one at the end of every cycle (>= 2)
+snapshot = 1          # this run's snapshot m: the weights at the end of cycle m (>= 1)
 cycle_epochs = 1      # epochs per cycle
 lr = 5e-5             # the rate every cycle starts from
 batch_size = 32
@@ -43,7 +51,7 @@ amp = True            # bf16 autocast (CPU with AVX-512 BF16, or GPU)
 ckpt_every = 100      # steps between resumable checkpoints
 transfer_n = "all"    # also label the deduplicated unlabelled pool: "all", a number of reviews, or 0
 threads = 0           # torch CPU threads; 0 keeps torch's default
-name = "teacher_snap"  # the snapshots' runs: results/runs/<name>1, <name>2, ...
+name = "teacher_snap"  # the snapshots' runs: results/runs/<name>1, <name>2, ... (this one: <name><snapshot>)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
@@ -88,7 +96,7 @@ import torch
 from kdlib import checks, data, metrics, models, paths, provenance, train
 
 checks.folder("reference", reference)
-checks.integer("cycles", cycles, 2)
+checks.integer("snapshot", snapshot, 1)
 checks.integer("cycle_epochs", cycle_epochs, 1)
 checks.number("lr", lr, 0, low_open=True)
 checks.integer("batch_size", batch_size, 1)
@@ -113,7 +121,7 @@ if rp.get("task", "binary") != "binary" or "kind" in ref:
     raise ValueError(f"reference={reference!r} must be a binary MiniLM teacher run of teacher.py")
 device = models.default_device()
 teacher_rec = ref["provenance"]["teacher"]  # the reference's resolved teacher model (never "auto")
-params = dict(reference=reference, teacher=teacher_rec["name"], task="binary", n_classes=2, cycles=cycles,
+params = dict(reference=reference, teacher=teacher_rec["name"], task="binary", n_classes=2, snapshot=snapshot,
               cycle_epochs=cycle_epochs, lr=lr, batch_size=batch_size, warmup_frac=warmup_frac,
               weight_decay=weight_decay, seed=seed, attention_dropout=attention_dropout, amp=amp,
               transfer_n=transfer_n, T_train=1.0, max_len=rp["max_len"], val_frac=rp["val_frac"],
@@ -133,7 +141,9 @@ datasets = {s: data.ClassDataset(data.cached_token_ids(df, tok, rp["max_len"]), 
 print({s: len(d) for s, d in datasets.items()})
 
 # %% Fine-tune: cosine annealing with warm restarts, a snapshot at the end of every cycle (resumable)
-run_key = provenance.run_key("teacher_snapshots", {k: v for k, v in params.items() if k not in ("transfer_n", "device")},
+# one checkpoint folder for every snapshot of this training: its key leaves out the snapshot
+run_key = provenance.run_key("teacher_snapshots",
+                             {k: v for k, v in params.items() if k not in ("snapshot", "transfer_n", "device")},
                              teacher_rec, inputs["train"], inputs["val"])
 ckpt_dir = paths.cache_dir() / "teacher" / name / f"ckpt-{run_key}"
 train.seed_everything(seed)
@@ -169,62 +179,61 @@ if (ckpt_dir / "last.pt").exists():
         print(f"snapshot {done // cycle_epochs} recovered from the checkpoint of epoch {done}")
     del last
 
+# training already past this snapshot (a later snapshot's run) resumes at its end and trains nothing
+n_epochs = snapshot * cycle_epochs
 with train.cosine_restarts(model, lr, cycle_steps, warmup_steps=int(warmup_frac * cycle_steps)):
     history = train.fit(model, train_loader, val_loader, lambda z, b: torch.nn.functional.binary_cross_entropy_with_logits(z, b["labels"]),
-                        epochs=cycles * cycle_epochs, lr=lr, weight_decay=weight_decay, schedule="constant",
+                        epochs=n_epochs, lr=lr, weight_decay=weight_decay, schedule="constant",
                         select="accuracy", seed=seed, ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, device=device,
                         amp=amp, desc=name, on_epoch_end=save_snapshot)
-missing = [m for m in range(1, cycles + 1) if not snapshot_file(m).exists()]
-if missing:  # a snapshot file deleted by hand: nothing left to rebuild it from
-    raise FileNotFoundError(f"snapshots {missing} missing in {provenance.rel(ckpt_dir)}: delete that folder and rerun")
+if not snapshot_file(snapshot).exists():  # deleted by hand: nothing left to rebuild it from
+    raise FileNotFoundError(f"snapshot {snapshot} missing in {provenance.rel(ckpt_dir)}: delete that folder and rerun")
+history = {"epochs": history["epochs"][:n_epochs], "select": "accuracy"}  # this snapshot's training, not a later one's
 
-# %% Every snapshot: logits of every split (cached by snapshot and data hash), its metrics, its run
+# %% This snapshot: logits of every split (cached by snapshot and data hash), its metrics, its run
+run_name = f"{name}{snapshot}"
 batch = next(iter(data.make_loader(datasets["test"], 32, shuffle=True, seed=0, pad_id=pad)))
-loaders = {s: data.make_loader(d, 128, shuffle=False, pad_id=pad) for s, d in datasets.items()}
-runs = {}
-for m in range(1, cycles + 1):
-    run_name = f"{name}{m}"
-    model.load_state_dict(torch.load(snapshot_file(m), map_location=device, weights_only=True))
-    ckpt_hash = data.content_hash(snapshot_file(m).read_bytes())
-    logit_files, logits_seconds, z = {}, {}, {}
-    for s, loader in loaders.items():
-        path = paths.cache_dir() / "teacher_logits" / f"{run_name}-{ckpt_hash}-{s}-{inputs[s]}.npz"
-        if not path.exists():
-            t0 = time.time()
-            out = train.predict(model, loader, device, amp, desc=f"{run_name} logits {s}")
-            logits_seconds[s] = time.time() - t0
-            data.TeacherLogits(out["ids"], out["logits"]).save(path, checkpoint=ckpt_hash, data=inputs[s], T_train=1.0)
-        z[s] = data.TeacherLogits.load(path)[splits[s]["id"].to_numpy()].numpy()
-        logit_files[s] = {"cache_path": path.relative_to(paths.cache_dir()).as_posix(), "data_hash": inputs[s],
-                          "n": len(splits[s])}
-    scores = {s: metrics.binary_metrics(splits[s]["label"].to_numpy(), z[s]) for s in ("val", "test")}
-    model.eval()
-    runs[run_name] = {
-        "params": {**params, "snapshot": m}, "kind": "snapshot", "snapshot": m, "task": "binary", "n_classes": 2,
-        "T_train": 1.0, "val": scores["val"], "test": scores["test"], "history": history,
-        "epochs": [m * cycle_epochs - cycle_epochs + 1, m * cycle_epochs], "checkpoint_hash": ckpt_hash,
-        "checkpoint": provenance.rel(snapshot_file(m)), "logits": logit_files, "logits_seconds": logits_seconds,
-        "provenance": provenance.record("teacher_snapshots", inputs=inputs, teacher=teacher_rec, determinism=determinism),
-        "params_count": models.count_parameters(model), "size": metrics.model_size(model),
-        "latency": metrics.latency_at(model, batch, 1, repeats=5, warmup=1),
-        "executions": [{"started": started, "finished": time.time(), "transfer_n": transfer_n}],
-        "source": ref.get("source")}
-    print(f"{run_name}: val accuracy {scores['val']['accuracy']:.4f}, test accuracy {scores['test']['accuracy']:.4f}, "
-          f"ROC-AUC {scores['test']['roc_auc']:.4f}")
-    out_dir = paths.run_dir(run_name)
-    np.savez_compressed(out_dir / "test_scores.npz", ids=splits["test"]["id"].to_numpy().astype(np.int32),
-                        logits=z["test"].astype(np.float16), labels=splits["test"]["label"].to_numpy().astype(np.int8))
-    (out_dir / "params.json").write_text(json.dumps(runs[run_name]["params"], indent=1))
-# every metrics.json last: a snapshot run exists only when all of them do
-for run_name, result in runs.items():
-    result["executions"][0]["finished"] = time.time()
-    (paths.run_dir(run_name) / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
+model.load_state_dict(torch.load(snapshot_file(snapshot), map_location=device, weights_only=True))
+ckpt_hash = data.content_hash(snapshot_file(snapshot).read_bytes())
+logit_files, logits_seconds, z = {}, {}, {}
+for s, d in datasets.items():
+    path = paths.cache_dir() / "teacher_logits" / f"{run_name}-{ckpt_hash}-{s}-{inputs[s]}.npz"
+    if not path.exists():
+        t0 = time.time()
+        out = train.predict(model, data.make_loader(d, 128, shuffle=False, pad_id=pad), device, amp,
+                            desc=f"{run_name} logits {s}")
+        logits_seconds[s] = time.time() - t0
+        data.TeacherLogits(out["ids"], out["logits"]).save(path, checkpoint=ckpt_hash, data=inputs[s], T_train=1.0)
+    z[s] = data.TeacherLogits.load(path)[splits[s]["id"].to_numpy()].numpy()
+    logit_files[s] = {"cache_path": path.relative_to(paths.cache_dir()).as_posix(), "data_hash": inputs[s],
+                      "n": len(splits[s])}
+scores = {s: metrics.binary_metrics(splits[s]["label"].to_numpy(), z[s]) for s in ("val", "test")}
+model.eval()
+result = {
+    "params": params, "kind": "snapshot", "snapshot": snapshot, "task": "binary", "n_classes": 2,
+    "T_train": 1.0, "val": scores["val"], "test": scores["test"], "history": history,
+    "epochs": [n_epochs - cycle_epochs + 1, n_epochs], "checkpoint_hash": ckpt_hash,
+    "checkpoint": provenance.rel(snapshot_file(snapshot)), "logits": logit_files, "logits_seconds": logits_seconds,
+    "provenance": provenance.record("teacher_snapshots", inputs=inputs, teacher=teacher_rec, determinism=determinism),
+    "params_count": models.count_parameters(model), "size": metrics.model_size(model),
+    "latency": metrics.latency_at(model, batch, 1, repeats=5, warmup=1),
+    "executions": [{"started": started, "finished": time.time(), "transfer_n": transfer_n}],
+    "source": ref.get("source")}
+print(f"{run_name}: val accuracy {scores['val']['accuracy']:.4f}, test accuracy {scores['test']['accuracy']:.4f}, "
+      f"ROC-AUC {scores['test']['roc_auc']:.4f}")
+out_dir = paths.run_dir(run_name)
+np.savez_compressed(out_dir / "test_scores.npz", ids=splits["test"]["id"].to_numpy().astype(np.int32),
+                    logits=z["test"].astype(np.float16), labels=splits["test"]["label"].to_numpy().astype(np.int8))
+(out_dir / "params.json").write_text(json.dumps(params, indent=1))
+(out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))  # last: the run exists when this does
 
 # %% Checks that nbval enforces on the smoke run
-assert len(runs) == cycles and all((paths.RESULTS / "runs" / n / "metrics.json").exists() for n in runs)
-assert len({r["checkpoint_hash"] for r in runs.values()}) == cycles  # every snapshot is another model
-assert all(set(r["logits"]) == set(splits) for r in runs.values())
-rates = [train.cosine_restart_rate(s, lr, cycle_steps, int(warmup_frac * cycle_steps)) for s in range(cycles * cycle_steps)]
+assert (paths.RESULTS / "runs" / run_name / "metrics.json").exists() and set(result["logits"]) == set(splits)
+assert len(history["epochs"]) == n_epochs and result["epochs"][1] == n_epochs
+others = {f.parent.name: json.loads(f.read_text())["checkpoint_hash"]  # the other snapshots written: other models
+          for f in (paths.RESULTS / "runs").glob(f"{name}[0-9]*/metrics.json") if f.parent.name != run_name}
+assert ckpt_hash not in others.values(), others
+rates = [train.cosine_restart_rate(s, lr, cycle_steps, int(warmup_frac * cycle_steps)) for s in range(2 * cycle_steps)]
 assert max(rates) <= lr and rates[cycle_steps] == lr  # every cycle restarts at lr
-assert all(r["provenance"]["kdlib_code"] == provenance.code_hash("teacher_snapshots") for r in runs.values())
-assert str(paths.ROOT) not in json.dumps(runs, default=str)
+assert result["provenance"]["kdlib_code"] == provenance.code_hash("teacher_snapshots")
+assert str(paths.ROOT) not in json.dumps(result, default=str)

@@ -43,7 +43,7 @@ BAD = {
                ("target", 0.895), ("target", ("lstm", 64, 0.895)), ("target", ("gru", 64, 1.5)),
                ("target_hours", 0), ("update_readme", "no")],
     "pu_report": [("runs", ""), ("runs", "../runs"), ("prefix", "a/b"), ("update_readme", "no")],
-    "teacher_snapshots": [("reference", "../teacher"), ("cycles", 1), ("cycle_epochs", 0), ("lr", 0),
+    "teacher_snapshots": [("reference", "../teacher"), ("snapshot", 0), ("snapshot", 1.5), ("cycle_epochs", 0), ("lr", 0),
                           ("warmup_frac", 1.0), ("seed", -1), ("transfer_n", -1), ("name", "a/b")],
     "multi_student": [("teachers", []), ("teachers", "teacher"), ("teachers", ["teacher", "teacher"]),
                       ("teachers", ["../t"]), ("top", 2), ("top", -1), ("fusion", "median"), ("alpha", 0),
@@ -158,7 +158,7 @@ def _declared_runs():
     s = study.Study(study.load(ROOT / "config" / "study.yaml"))
     return ([("teacher", p) for p in s.teachers.values()] + [("teacher", s.transfer)]
             + [("student", p) for p in s.students.values()] + [("online_pu", p) for p in s.pu.values()]
-            + [("teacher_kinds", p) for p in s.kinds.values()] + [("teacher_snapshots", p) for p in s.snapshots.values()]
+            + [("teacher_kinds", p) for p in s.kinds.values()] + [("teacher_snapshots", p) for p in s.snapshot_params.values()]
             + [("multi_student", p) for p in s.multi.values()] + [("multi_report", s.multi_report)]
             + [("splice_classes", p) for p in s.splice.values()]
             + [("teacher_layers", p) for p in s.probes.values()] + [("layer_student", p) for p in s.layer_students.values()]

@@ -74,12 +74,21 @@ def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
 def test_the_multi_teacher_study_declares_its_teachers_pool_and_students(S):
     # 3 seeds x 2 archs x 9 arms (the best single teacher, 5 fusions of all 7, mean_probs of 2, 3, 5)
     assert len(S.multi) == 54 and S.snapshot_runs("teacher_snap") == ["teacher_snap1", "teacher_snap2", "teacher_snap3"]
+    # one run per snapshot, the ensemble's config less its `cycles`: one training, checkpointed once
+    assert [S.snapshot_params[t]["snapshot"] for t in S.snapshot_runs("teacher_snap")] == [1, 2, 3]
+    assert {json.dumps({k: v for k, v in S.snapshot_params[t].items() if k != "snapshot"}, sort_keys=True)
+            for t in S.snapshot_runs("teacher_snap")} == {json.dumps({**{k: v for k, v in S.snapshots["teacher_snap"].items()
+                                                                       if k != "cycles"}}, sort_keys=True)}
     assert S.pool[0] == "teacher" and len(S.pool) == 7 and set(S.kinds) <= set(S.pool)
     run = S.multi["cnn_h64_mimic_all_m7_s2"]
     assert run["teachers"] == S.pool and run["choices"] == "results/choices/kd_cnn.json" and run["fusion"] == "mimic_all"
     assert S.multi_report["teachers"] == S.pool
     for name, params in S.multi.items():
         assert params["name"] == name and not study.undeclared(params, ROOT / "notebooks" / "multi_student.py")
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    cfg["multi"]["snapshots"]["teacher_snap"]["cycles"] = 1
+    with pytest.raises(ValueError, match="cycles must be an integer >= 2"):
+        study.Study(cfg)
     cfg = study.load(ROOT / "config" / "study.yaml")
     cfg["multi"]["pool"] = ["teacher", "teacher_snap4"]
     with pytest.raises(ValueError, match="teacher_snap4"):
@@ -320,6 +329,9 @@ def test_stale_lists_runs_whose_recorded_params_or_code_differ_splice_classes_in
     out = stale.check(cfg, tmp_path)["splice_class"]
     assert set(out["stale"]) == set(names[1:3]) and set(out["missing"]) == set(names[3:])
     assert "seed" in out["stale"][names[1]] and "kdlib code" in out["stale"][names[2]]
+    # threads 0 is torch's default: a run records the count it resolved to
+    assert stale.differences({"threads": 0, "seed": 1}, {"threads": 2, "seed": 1}) == {}
+    assert stale.differences({"threads": 1}, {"threads": 2}) == {"threads": (1, 2)}
 
 
 def test_teacher_logits_are_kept_with_their_run_and_put_back_into_an_empty_cache(tmp_path):

@@ -32,8 +32,10 @@ def _same(a, b) -> bool:
 
 
 def differences(declared: dict, recorded: dict) -> dict:
-    """Parameters both hold with other values: name -> (declared, recorded)."""
-    return {k: (v, recorded[k]) for k, v in declared.items() if k in recorded and not _same(v, recorded[k])}
+    """Parameters both hold with other values: name -> (declared, recorded). threads 0 (torch's
+    default) matches any count: a run records the count it resolved to."""
+    return {k: (v, recorded[k]) for k, v in declared.items()
+            if k in recorded and not _same(v, recorded[k]) and not (k == "threads" and _same(v, 0))}
 
 
 def check(config: dict, root: Path) -> dict:
@@ -43,8 +45,8 @@ def check(config: dict, root: Path) -> dict:
               "student": ("student", {n: (p, f"results/runs/students/{n}/metrics.json") for n, p in s.students.items()}),
               "pu_run pu_run_gpu": ("online_pu", {n: (p, f"results/runs/pu/{n}/metrics.json") for n, p in s.pu.items()}),
               "teacher_kind": ("teacher_kinds", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.kinds.items()}),
-              **{f"teacher_snapshots_{n}": ("teacher_snapshots", {t: (p, f"results/runs/{t}/metrics.json")
-                                                                   for t in s.snapshot_runs(n)}) for n, p in s.snapshots.items()},
+              "teacher_snapshot": ("teacher_snapshots", {t: (p, f"results/runs/{t}/metrics.json")
+                                                         for t, p in s.snapshot_params.items()}),
               "multi_student": ("multi_student", {n: (p, f"results/runs/multi/{n}/metrics.json") for n, p in s.multi.items()}),
               "teacher_layer": ("teacher_layers", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.probes.items()}),
               "layer_student": ("layer_student", {n: (p, f"results/runs/layers/{n}/metrics.json") for n, p in s.layer_students.items()}),

@@ -127,7 +127,8 @@ class Study:
             self._add_teachers("budget", config["budget"])
             self._add_runs("budget", config["budget"])
         self.kinds: dict[str, dict] = {}      # teacher_kinds.py runs
-        self.snapshots: dict[str, dict] = {}  # teacher_snapshots.py runs (each makes <name>1 .. <name><cycles>)
+        self.snapshots: dict[str, dict] = {}  # snapshot ensembles: <name> -> its config (cycles and the training)
+        self.snapshot_params: dict[str, dict] = {}  # teacher_snapshots.py runs: <name><m> -> its parameters
         self.multi: dict[str, dict] = {}      # multi_student.py runs
         self.multi_choice: dict[str, str] = {}
         self.multi_report: dict = {}
@@ -248,8 +249,17 @@ class Study:
         return runs
 
     def snapshot_runs(self, name: str) -> list[str]:
-        """The teacher runs one snapshot-ensemble run makes: <name>1 .. <name><cycles>."""
+        """The teacher runs of one snapshot ensemble: <name>1 .. <name><cycles>, one run each."""
         return [f"{name}{m}" for m in range(1, int(self.snapshots[name].get("cycles", 3)) + 1)]
+
+    def _add_snapshot_runs(self, name: str) -> None:
+        """One teacher_snapshots.py run per snapshot m (its `snapshot`): the ensemble's config less `cycles`."""
+        cycles = self.snapshots[name].get("cycles", 3)
+        if not isinstance(cycles, int) or isinstance(cycles, bool) or cycles < 2:
+            raise ValueError(f"multi.snapshots.{name}: cycles must be an integer >= 2, got {cycles!r}")
+        base = {k: v for k, v in self.snapshots[name].items() if k != "cycles"}
+        for m, run in enumerate(self.snapshot_runs(name), 1):
+            self.snapshot_params[run] = {**base, "snapshot": m}
 
     def _add_multi(self, spec: dict) -> None:
         """Study 4, several teachers: the other teacher kinds, the snapshot ensembles, the pool the
@@ -266,6 +276,8 @@ class Study:
                 ref = table[n].get("reference", "teacher")
                 if ref not in self.teachers:
                     raise ValueError(f"multi.{section}.{n}: reference={ref!r} is not a declared teacher")
+                if section == "snapshots":
+                    self._add_snapshot_runs(n)
                 made.update(self.snapshot_runs(n) if section == "snapshots" else [n])
         pool = list(spec.get("pool") or [])
         if not pool or len(set(pool)) != len(pool) or set(pool) - made:
