@@ -75,10 +75,8 @@ def test_the_multi_teacher_study_declares_its_teachers_pool_and_students(S):
     # 3 seeds x 2 archs x 9 arms (the best single teacher, 5 fusions of all 7, mean_probs of 2, 3, 5)
     assert len(S.multi) == 54 and S.snapshot_runs("teacher_snap") == ["teacher_snap1", "teacher_snap2", "teacher_snap3"]
     # one run per snapshot, the ensemble's config less its `cycles`: one training, checkpointed once
-    assert [S.snapshot_params[t]["snapshot"] for t in S.snapshot_runs("teacher_snap")] == [1, 2, 3]
-    assert {json.dumps({k: v for k, v in S.snapshot_params[t].items() if k != "snapshot"}, sort_keys=True)
-            for t in S.snapshot_runs("teacher_snap")} == {json.dumps({**{k: v for k, v in S.snapshots["teacher_snap"].items()
-                                                                       if k != "cycles"}}, sort_keys=True)}
+    ensemble = {k: v for k, v in S.snapshots["teacher_snap"].items() if k != "cycles"}
+    assert all({**ensemble, "snapshot": m} == S.snapshot_params[t] for m, t in enumerate(S.snapshot_runs("teacher_snap"), 1))
     assert S.pool[0] == "teacher" and len(S.pool) == 7 and set(S.kinds) <= set(S.pool)
     run = S.multi["cnn_h64_mimic_all_m7_s2"]
     assert run["teachers"] == S.pool and run["choices"] == "results/choices/kd_cnn.json" and run["fusion"] == "mimic_all"
