@@ -358,10 +358,14 @@ curve_tab.to_csv(tables / "multi_curve.csv", index=False)
 (tables / "multi_curve.md").write_text(md(curve_tab) + f"\n(students of the {curve_fusion} of the m best teachers; m = 1 is "
                                        "the best single teacher; accuracy: test, mean over seeds; fused_teacher: the test "
                                        "accuracy of the fused teacher those students learned from, at their T)\n")
+def seed_range(n):
+    return f"{int(n.min())}" if n.min() == n.max() else f"{int(n.min())}–{int(n.max())}"
+
+
 fig, ax = plt.subplots(figsize=(6.5, 4.2))
 for (arch, hidden), g in curve_tab.groupby(["arch", "hidden"]):
     ax.errorbar(g.m, g.accuracy, yerr=g.sd.fillna(0), marker="o", color=ARCH_COLOUR.get(arch, "0.5"), capsize=3,
-                label=f"{arch.upper()}-{hidden} student (n = {int(g.n.min())}–{int(g.n.max())} seeds per point)")
+                label=f"{arch.upper()}-{hidden} student (n = {seed_range(g.n)} seeds per point)")
     ax.plot(g.m, g.fused_teacher, marker=FUSION_STYLE[curve_fusion][1], color=ARCH_COLOUR.get(arch, "0.5"), ls="--", alpha=0.6,
             label=f"its fused teacher ({FUSION_STYLE[curve_fusion][0]} at T = {stats.fmt(g['T'].iloc[0], 'g')})")
 ax.set_xlabel("teachers (the m best by validation accuracy)")
@@ -376,10 +380,12 @@ fig.savefig(figures / "multi_curve.png")
 def student_sentence(r):
     sure = ("a 95% CI above zero" if r.ci_low > 0 else "a 95% CI below zero" if r.ci_high < 0
             else "a 95% CI that crosses zero" if np.isfinite(r.ci_low) else "no interval (too few seeds)")
+    verdict = ("significant after Holm's correction" if r.p_holm < 0.05
+               else "not significant after Holm's correction" if np.isfinite(r.p_holm) else "no test (too few seeds)")
     return (f"{r.arch.upper()}-{r.hidden}: the student of the fusion chosen on validation ({FUSION_STYLE[r.fusion][0]}, all {M} "
             f"teachers) against the student of the best single teacher: test accuracy {stats.fmt(r.fused)} vs {stats.fmt(r.single)}, "
-            f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}, {sure} (n = {r.n} seeds, Holm p {stats.fmt_p(r.p_holm)}; "
-            "table multi_students.md).")
+            f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}, {sure} (unadjusted), {verdict} (n = {r.n} seeds, "
+            f"Holm p {stats.fmt_p(r.p_holm)}; table multi_students.md).")
 
 
 answer = [f"Best fused teacher (chosen on validation: {teacher_vs['fused']}) against the best single teacher ({best_single}): "
