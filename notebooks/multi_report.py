@@ -378,13 +378,13 @@ fig.savefig(figures / "multi_curve.png")
 
 # %% The answer in plain numbers, the study page and README's block
 def student_sentence(r):
-    sure = ("a 95% CI above zero" if r.ci_low > 0 else "a 95% CI below zero" if r.ci_high < 0
-            else "a 95% CI that crosses zero" if np.isfinite(r.ci_low) else "no interval (too few seeds)")
+    sure = ("a 95% CI above zero (unadjusted)" if r.ci_low > 0 else "a 95% CI below zero (unadjusted)" if r.ci_high < 0
+            else "a 95% CI that crosses zero (unadjusted)" if np.isfinite(r.ci_low) else "no interval (too few seeds)")
     verdict = ("significant after Holm's correction" if r.p_holm < 0.05
                else "not significant after Holm's correction" if np.isfinite(r.p_holm) else "no test (too few seeds)")
     return (f"{r.arch.upper()}-{r.hidden}: the student of the fusion chosen on validation ({FUSION_STYLE[r.fusion][0]}, all {M} "
             f"teachers) against the student of the best single teacher: test accuracy {stats.fmt(r.fused)} vs {stats.fmt(r.single)}, "
-            f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}, {sure} (unadjusted), {verdict} (n = {r.n} seeds, "
+            f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}, {sure}, {verdict} (n = {r.n} seeds, "
             f"Holm p {stats.fmt_p(r.p_holm)}; table multi_students.md).")
 
 
