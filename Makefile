@@ -47,9 +47,10 @@ $(NB)/%.ipynb: notebooks/%.py | $(STAMP)
 	$(PY) -m jupytext --quiet --to ipynb -o $@ $<
 
 COLAB := $(patsubst notebooks/%.py,notebooks/colab/%.ipynb,$(wildcard notebooks/*.py))
+# --update keeps the cell ids of an existing copy, so a regenerated copy differs only where the .py did
 notebooks/colab/%.ipynb: notebooks/%.py | $(STAMP)
 	@mkdir -p $(dir $@)
-	$(PY) -m jupytext --quiet --to ipynb -o $@ $<
+	$(PY) -m jupytext --quiet --update --to ipynb -o $@ $<
 
 colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links for Colab
 

@@ -378,8 +378,8 @@ fig.savefig(figures / "multi_curve.png")
 
 # %% The answer in plain numbers, the study page and README's block
 def student_sentence(r):
-    sure = ("a 95% CI above zero (unadjusted)" if r.ci_low > 0 else "a 95% CI below zero (unadjusted)" if r.ci_high < 0
-            else "a 95% CI that crosses zero (unadjusted)" if np.isfinite(r.ci_low) else "no interval (too few seeds)")
+    side = "above" if r.ci_low > 0 else "below" if r.ci_high < 0 else "that crosses"
+    sure = f"a 95% CI {side} zero (unadjusted)" if np.isfinite(r.ci_low) else "no interval (too few seeds)"
     verdict = ("significant after Holm's correction" if r.p_holm < 0.05
                else "not significant after Holm's correction" if np.isfinite(r.p_holm) else "no test (too few seeds)")
     return (f"{r.arch.upper()}-{r.hidden}: the student of the fusion chosen on validation ({FUSION_STYLE[r.fusion][0]}, all {M} "
