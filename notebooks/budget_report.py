@@ -296,9 +296,11 @@ def need_text(v, ns):
 
 
 def seed_curves(arch, arm):
-    """Each seed's own curve {seed: (n, accuracy)}: the spread of the labels needed (3 seeds: a range, no CI)."""
+    """Each seed's own curve {seed: (n, accuracy)}: the spread of the labels needed (3 seeds: a range, no CI).
+    Only seeds run at every budget of the arm have a curve: a seed run at some budgets only (study 1's
+    extra seeds, at the whole split alone) would read its first point as a crossing."""
     g = runs[(runs.arch == arch) & (runs.arm == arm)].sort_values("n")
-    return {s: (h.n.to_numpy(), h.accuracy.to_numpy()) for s, h in g.groupby("seed")}
+    return {s: (h.n.to_numpy(), h.accuracy.to_numpy()) for s, h in g.groupby("seed") if set(h.n) == set(g.n)}
 
 
 need = []
