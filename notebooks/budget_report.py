@@ -333,15 +333,21 @@ need = need.drop(columns="_v")
 print(need.to_string(index=False))
 
 # %% Learning curves
+def seed_range(seeds):
+    """'3 seeds' or '3–5 seeds' for a legend."""
+    lo, hi = int(seeds.min()), int(seeds.max())
+    return f"{lo} seeds" if lo == hi else f"{lo}–{hi} seeds"
+
+
 archs = sorted(budget.arch.unique())
 fig, axes = plt.subplots(1, max(1, len(archs)), figsize=(6 * max(1, len(archs)), 4.4), squeeze=False, sharey=True)
 for ax, arch in zip(axes[0], archs):
     g = budget[budget.arch == arch].sort_values("n")
     ax.errorbar(teacher_tab.n, teacher_tab.teacher_mean, yerr=teacher_tab.teacher_sd.fillna(0), color="0.2", marker="*", capsize=3,
-                label=f"teacher (MiniLM on n; {teacher_tab.teacher_seeds.min()}–{teacher_tab.teacher_seeds.max()} seeds)")
+                label=f"teacher (MiniLM on n; {seed_range(teacher_tab.teacher_seeds)})")
     for arm, (label, marker, ls) in ARM_STYLE.items():
         ax.errorbar(g.n, g[arm], yerr=g[f"{arm}_sd"].fillna(0), color=ARCH_COLOUR.get(arch, "0.5"), marker=marker, ls=ls,
-                    capsize=3, label=f"{label} (n = {int(g[f'{arm}_seeds'].min())}–{int(g[f'{arm}_seeds'].max())} seeds)")
+                    capsize=3, label=f"{label} ({seed_range(g[f'{arm}_seeds'])})")
     ax.axhline(target_accuracy, color="0.5", lw=0.8, ls="-.", label=f"target {target_accuracy:g}")
     ax.set_xscale("log")
     ax.set_xlabel("labelled training reviews n (log scale)")
