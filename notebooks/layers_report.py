@@ -31,7 +31,7 @@
 # `layers_left_out.csv`. The test set only reports.
 
 # %% tags=["parameters"]
-teachers = ["teacher", "teacher_n1000"]  # the teachers whose layers were distilled (the whole split, a small budget)
+teachers = ["teacher_again", "teacher_n1000_again"]  # the teachers whose layers were distilled (the whole split, a small budget)
 frontier_hidden = [16, 32, 64, 128, 256]  # study 1's student sizes on the frontier
 kd_choice = "choices/kd_{arch}.json"      # study 1's (T, alpha, lr) per architecture
 lr_choice = "choices/lr_{arch}.json"      # study 1's lr per architecture (scratch runs)
@@ -281,7 +281,12 @@ frontier.to_csv(tables / "frontier.csv", index=False)
                                     f"\n(test accuracy: mean over n runs; latency: ms per review at one CPU thread, every model timed alike "
                                     f"by latency.py on the same {timing['params']['reviews']} test reviews: batch 1 the mean over the reviews "
                                     f"one at a time, batched all {timing['params']['reviews']} at once; fresh weights of the same shapes; "
-                                    "params: total)\n")
+                                    "params: total; the teacher point and the GRU/CNN students are study 1's: 'teacher', "
+                                    f"{stats.fmt(main['test']['accuracy'])} test accuracy"
+                                    + "".join(f"; the MiniLM students learned from {t!r}, a rerun of a fine-tune whose weights this "
+                                              f"checkout kept, {stats.fmt(read(paths.RESULTS / 'runs' / t / 'metrics.json')['test']['accuracy'])}"
+                                              for t in sorted(set(tr_runs.teacher_run)))
+                                    + ")\n")
 fig, ax = plt.subplots(figsize=(7, 4.6))
 for fam, g in frontier.groupby("family"):
     ax.scatter(g.ms_batch1, g.accuracy, color=ARCH_COLOUR.get(fam, "0.5"), label=f"{fam} ({len(g)} models)", s=30)
