@@ -283,8 +283,8 @@ frontier.to_csv(tables / "frontier.csv", index=False)
                                     f"one at a time, batched all {timing['params']['reviews']} at once; fresh weights of the same shapes; "
                                     "params: total; the teacher point and the GRU/CNN students are study 1's: 'teacher', "
                                     f"{stats.fmt(main['test']['accuracy'])} test accuracy"
-                                    + "".join(f"; the MiniLM students learned from {t!r}, a rerun of a fine-tune whose weights this "
-                                              f"checkout kept, {stats.fmt(read(paths.RESULTS / 'runs' / t / 'metrics.json')['test']['accuracy'])}"
+                                    + "".join(f"; the MiniLM students learned from {t!r}, "
+                                              f"{stats.fmt((teacher_runs[t] if t in teacher_runs else read(paths.RESULTS / 'runs' / t / 'metrics.json'))['test']['accuracy'])}"
                                               for t in sorted(set(tr_runs.teacher_run)))
                                     + ")\n")
 fig, ax = plt.subplots(figsize=(7, 4.6))
