@@ -131,6 +131,8 @@ def test_the_critical_layers_and_transformer_students_are_declared(S):
     run = S.layer_students["teacher_n1000_again/cnn_h64_probe_s2"]
     assert run["epochs"] == 190 and run["patience"] == 19 and run["choices"] == "results/choices/kd_cnn.json"
     assert S.layer_students["teacher_again/gru_h64_last3_s0"]["hint_weight"] == 0.5
+    # logits only: the layer term's weight is declared 0, as the run records it (stale.py compares the two)
+    assert S.layer_students["teacher_again/gru_h64_none_s0"]["hint_weight"] == 0.0
     # logits and hidden states of one teacher: the layer study's own fine-tunes, whose checkpoints this checkout keeps
     assert {p["teacher_run"] for p in (*S.layer_students.values(), *S.transformers.values())} == {"teacher_again", "teacher_n1000_again"}
     assert S.transformers["minilm3_a0_h0_s1"]["keep"] == [0, 2, 4] and S.transformers["minilm3_a0.5_h0.5_s2"]["hidden_weight"] == 0.5
