@@ -138,6 +138,15 @@ left_out = []
 
 # %% The probe: where the task lives in each teacher
 teacher_runs = {t: read(paths.RESULTS / "runs" / t / "metrics.json") for t in teachers}
+
+
+def teacher_metrics(t):
+    """A teacher run's metrics.json, read once however many rows name it."""
+    if t not in teacher_runs:
+        teacher_runs[t] = read(paths.RESULTS / "runs" / t / "metrics.json")
+    return teacher_runs[t]
+
+
 probes = {t: read(paths.RESULTS / "runs" / f"layers_{t}" / "metrics.json") for t in teachers}
 for t, p in probes.items():
     if p["params"]["teacher_checkpoint"] != teacher_runs[t]["checkpoint_hash"]:
@@ -169,7 +178,7 @@ def keep_current(frame, teacher_of, what):
     if not len(frame):
         return frame
     version = stats.majority(frame.code_version, frame.finished)
-    stale = frame.teacher_checkpoint != frame[teacher_of].map(lambda t: read(paths.RESULTS / "runs" / t / "metrics.json")["checkpoint_hash"])
+    stale = frame.teacher_checkpoint != frame[teacher_of].map(lambda t: teacher_metrics(t)["checkpoint_hash"])
     bad = (frame.code_version != version) | stale
     for r in frame[bad].itertuples():
         left_out.append({"what": what, "name": r.name, "reason": "stale teacher checkpoint" if r.teacher_checkpoint and stale[r.Index]
@@ -284,7 +293,7 @@ frontier.to_csv(tables / "frontier.csv", index=False)
                                     "params: total; the teacher point and the GRU/CNN students are study 1's: 'teacher', "
                                     f"{stats.fmt(main['test']['accuracy'])} test accuracy"
                                     + "".join(f"; the MiniLM students learned from {t!r}, "
-                                              f"{stats.fmt((teacher_runs[t] if t in teacher_runs else read(paths.RESULTS / 'runs' / t / 'metrics.json'))['test']['accuracy'])}"
+                                              f"{stats.fmt(teacher_metrics(t)['test']['accuracy'])}"
                                               for t in sorted(set(tr_runs.teacher_run)))
                                     + ")\n")
 fig, ax = plt.subplots(figsize=(7, 4.6))
