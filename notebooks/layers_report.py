@@ -197,6 +197,7 @@ def one_per_seed(frame, by, what):
     return frame
 
 
+PLAN_METRICS = ["precision", "recall", "f1"]  # the plan's other metrics, beside accuracy, latency and size
 SETTING = ["T", "alpha", "lr", "epochs", "patience"]  # shared by the arms of a pair; the hint settings only by the hinted arms
 layer_runs = pd.DataFrame([{"name": r["name"], "teacher_run": r["params"]["teacher_run"], "teacher_checkpoint": r["params"]["teacher_checkpoint"],
                             "arch": r["params"]["arch"], "hidden": r["params"]["hidden"], "seed": r["params"]["seed"],
@@ -222,11 +223,11 @@ tr_runs = pd.DataFrame([{"name": r["name"], "teacher_run": r["params"]["teacher_
                          "layers": len(r["params"]["keep"]), "keep": ",".join(map(str, r["params"]["keep"])), "seed": r["params"]["seed"],
                          "arm": "finetune" if r["params"]["alpha"] == 0 else ("kd_hidden" if r["params"]["hidden_weight"] else "kd"),
                          "epochs": r["params"]["epochs"], "lr": r["params"]["lr"], "init_hash": r["init_hash"],
-                         "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"],
+                         "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"], **{k: r["test"][k] for k in PLAN_METRICS},
                          "code_version": stats.code_version(r),
                          "finished": r["execution"]["finished"]} for r in runs_under("transformer")],
                        columns=["name", "teacher_run", "teacher_checkpoint", "layers", "keep", "seed", "arm", "epochs", "lr", "init_hash",
-                                "accuracy", "roc_auc", "code_version", "finished"])
+                                "accuracy", "roc_auc", *PLAN_METRICS, "code_version", "finished"])
 tr_runs = one_per_seed(keep_current(tr_runs, "teacher_run", "transformer student"), ["teacher_run", "layers", "keep", "epochs", "lr"],
                        "transformer student")
 tr_tab = paired_table(tr_runs, "finetune", ["kd", "kd_hidden"], ["teacher_run", "layers", "keep", "epochs", "lr"])
@@ -255,7 +256,8 @@ def cost(model):
     return {k: timed[model][k] for k in ("ms_batch1", "ms_batched", "params")}
 
 
-points = [{"model": "teacher (MiniLM, 6 layers)", "family": "teacher", "accuracy": main["test"]["accuracy"], "n": 1, **cost("teacher")}]
+points = [{"model": "teacher (MiniLM, 6 layers)", "family": "teacher", "accuracy": main["test"]["accuracy"], "n": 1,
+           **{k: main["test"][k] for k in PLAN_METRICS}, **cost("teacher")}]
 tr_keep = {}  # the transformer runs' kept layers, as latency.py names the cut model
 for r in runs_under("transformer"):
     tr_keep[r["name"]] = f"minilm{len(r['params']['keep'])}_" + "".join(map(str, r["params"]["keep"]))
@@ -264,7 +266,7 @@ for (layers_n, arm), g in tr_runs.groupby(["layers", "arm"]):
     if len(cut) != 1:
         raise ValueError(f"MiniLM-{layers_n} runs of {arm} keep different layers {cut}: one point per cut model")
     points.append({"model": f"MiniLM-{layers_n} {ARM_STYLE[arm][0]}", "family": "transformer", "accuracy": g.accuracy.mean(), "n": len(g),
-                   **cost(cut[0])})
+                   **g[PLAN_METRICS].mean().to_dict(), **cost(cut[0])})
 students = []
 for f in sorted((paths.RESULTS / "runs" / "students").glob("*/metrics.json")):  # study 1's runs (not the sweeps' subfolders)
     r = read(f)
@@ -275,10 +277,11 @@ for f in sorted((paths.RESULTS / "runs" / "students").glob("*/metrics.json")):  
     ch = choice_of(kd_choice if p["alpha"] else lr_choice, p["arch"])
     if ch is None or not all(np.isclose(p[k], v) for k, v in ch.items()):
         continue
-    students.append({"arch": p["arch"], "hidden": p["hidden"], "kd": bool(p["alpha"]), "accuracy": r["test"]["accuracy"]})
-for (arch, hidden, kd), g in pd.DataFrame(students, columns=["arch", "hidden", "kd", "accuracy"]).groupby(["arch", "hidden", "kd"]):
+    students.append({"arch": p["arch"], "hidden": p["hidden"], "kd": bool(p["alpha"]), "accuracy": r["test"]["accuracy"],
+                     **{k: r["test"][k] for k in PLAN_METRICS}})
+for (arch, hidden, kd), g in pd.DataFrame(students, columns=["arch", "hidden", "kd", "accuracy", *PLAN_METRICS]).groupby(["arch", "hidden", "kd"]):
     points.append({"model": f"{arch.upper()}-{hidden} {'distilled' if kd else 'from scratch'}", "family": arch, "accuracy": g.accuracy.mean(),
-                   "n": len(g), **cost(f"{arch}_h{hidden}")})
+                   "n": len(g), **g[PLAN_METRICS].mean().to_dict(), **cost(f"{arch}_h{hidden}")})
 frontier = pd.DataFrame(points)
 frontier["accuracy_per_ms"] = frontier.accuracy / frontier.ms_batch1  # the issue's measure: favours speed almost alone
 frontier["above_chance_per_ms"] = (frontier.accuracy - 0.5) / frontier.ms_batch1  # a model at chance scores 0, not its speed
@@ -287,7 +290,7 @@ frontier["pareto"] = [not ((frontier.accuracy >= r.accuracy) & (frontier.ms_batc
 frontier = frontier.sort_values("ms_batch1")
 frontier.to_csv(tables / "frontier.csv", index=False)
 (tables / "frontier.md").write_text(md(frontier.assign(pareto=np.where(frontier.pareto, "yes", ""))) +
-                                    f"\n(test accuracy: mean over n runs; latency: ms per review at one CPU thread, every model timed alike "
+                                    f"\n(test accuracy, and precision, recall and F1 of the positive class: means over n runs; latency: ms per review at one CPU thread, every model timed alike "
                                     f"by latency.py on the same {timing['params']['reviews']} test reviews: batch 1 the mean over the reviews "
                                     f"one at a time, batched all {timing['params']['reviews']} at once; fresh weights of the same shapes; "
                                     "params: total; the teacher point and the GRU/CNN students are study 1's: 'teacher', "
