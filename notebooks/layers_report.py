@@ -301,7 +301,7 @@ frontier.to_csv(tables / "frontier.csv", index=False)
                                     + ")\n")
 fig, ax = plt.subplots(figsize=(7, 4.6))
 for fam, g in frontier.groupby("family"):
-    ax.scatter(g.ms_batch1, g.accuracy, color=ARCH_COLOUR.get(fam, "0.5"), label=f"{fam} ({len(g)} models)", s=30)
+    ax.scatter(g.ms_batch1, g.accuracy, color=ARCH_COLOUR.get(fam, "0.5"), label=f"{fam} ({len(g)} model{'s' if len(g) > 1 else ''})", s=30)
     for r in g.itertuples():
         ax.annotate(r.model, (r.ms_batch1, r.accuracy), fontsize=6, xytext=(3, 2), textcoords="offset points")
 par = frontier[frontier.pareto].sort_values("ms_batch1")
