@@ -9,3 +9,7 @@ Modules (import what you need, nothing is re-exported magically):
     metrics  -- classification metrics, calibration, latency, model size
 """
 __version__ = "0.1.0"
+
+# Puts the teachers' logits committed beside their runs back into a cache that lacks them (a fresh
+# clone, Colab), so that a notebook opened by hand finds them: see kdlib/kept_logits.py.
+from . import kept_logits  # noqa: E402,F401

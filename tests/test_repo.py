@@ -31,3 +31,15 @@ def test_notebook_has_one_parameters_cell_and_a_current_colab_copy(py):
     assert colab.exists(), f"{colab} missing: run `make colab`"
     sources = [c.source for c in jupytext.read(colab).cells]
     assert sources == [c.source for c in nb.cells], f"{colab.name} is stale: run `make colab`"
+
+
+def test_committed_teacher_logits_are_exactly_those_their_runs_name():
+    """A fresh clone restores every teacher's logits from the copies kept beside its run (so each file
+    a committed run names is there), and keeps no copy that no run names (a superseded checkpoint's)."""
+    from kdlib import kept_logits
+    results = ROOT / "results"
+    named = {kept for kept, _ in kept_logits.logit_files(results)}
+    assert named, "no committed teacher names its logits"
+    assert sorted(str(k.relative_to(results)) for k in named if not k.exists()) == []
+    kept = {p for p in (results / "runs").rglob("logits/*") if p.is_file()}
+    assert sorted(str(p.relative_to(results)) for p in kept - named) == []

@@ -377,3 +377,29 @@ def test_the_workflow_syncs_cached_logits_around_every_invocation():
     text = (ROOT / "workflow" / "Snakefile").read_text()
     for handler in ("onstart", "onsuccess", "onerror"):
         assert re.search(rf"(?m)^{handler}:\n    shell\(CACHED_LOGITS\)", text), handler
+
+
+def test_importing_kdlib_puts_kept_logits_back_into_an_empty_cache_and_no_run_key_sees_it(tmp_path):
+    """A notebook opened by hand on a fresh clone (no cache) finds its teacher's logits: importing
+    kdlib restores the copies kept beside the runs (kdlib/kept_logits.py). That module is reached by
+    no notebook, so it is part of no run's key (it copies files, it computes nothing)."""
+    import numpy as np
+    from kdlib import provenance
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    rel = "teacher_logits/t-abc123-test-def456.npz"
+    kept = results / "runs" / "t" / "logits" / Path(rel).name
+    kept.parent.mkdir(parents=True)
+    (kept.parent.parent / "metrics.json").write_text(json.dumps({"logits": {"test": {"cache_path": rel}}}))
+    np.savez(kept, ids=np.arange(3), logits=np.array([0.5, -1.0, 2.0], np.float32))
+    env = {**os.environ, "KDLIB_RESULTS": str(results), "KDLIB_CACHE": str(cache)}
+    code = "import kdlib.kept_logits as k; print(len(k.RESTORED))"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "1" and (cache / rel).read_bytes() == kept.read_bytes()
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "0"  # nothing missing: nothing copied
+    np.savez(cache / rel, ids=np.arange(3), logits=np.zeros(3, np.float32))  # a differing file is kept, with a warning
+    run = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "0" and "differ" in run.stderr
+    assert np.load(cache / rel)["logits"].tolist() == [0.0, 0.0, 0.0]
+    for notebook in sorted((ROOT / "notebooks").glob("*.py")):
+        assert not any(m == "kept_logits" for m, _ in provenance.used_code(notebook)), notebook.name
