@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -55,18 +55,23 @@ notebooks/colab/%.ipynb: notebooks/%.py | $(STAMP)
 colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links for Colab
 
 # ---- tests ----------------------------------------------------------------------------------
-# smoke runs: notebooks/smoke/<entry>.yaml runs notebooks/<entry up to the first "-">.py, in this order
-SMOKE_NBS := teacher teacher-rating teacher-n48 teacher-n48-s1 teacher-n48-again teacher_kinds-tfidf_lr teacher_kinds-nbsvm teacher_kinds-bigru teacher_snapshots teacher_snapshots-1 student-scratch student student-rating student-rating-scratch student-rating-binary student-rating-binary-x student-e2-scratch student-e2 student-x student-hard student-smoothed student-steps student-linear student-n48-scratch student-n48 student-n48-x choose choose-kd report budget_report teacher_layers teacher_layers-n48 layer_student layer_student-probe layer_student-none layer_student-n48 transformer_student transformer_student-ft latency layers_report multi_student multi_student-single multi_student-vote multi_student-stacking multi_student-mimic multi_report splice_classes rating_report online_pu pu_report
-SMOKE_ENV := KDLIB_RESULTS=$(CURDIR)/build/smoke/results KDLIB_CACHE=$(CURDIR)/build/smoke/cache
+# tests/ holds the unit tests, the smoke runs (tests/test_smoke.py: every run notebook to its end on
+# tiny parameters and a small copy of the data) and the notebooks as opened (tests/test_as_opened.py,
+# tests/test_reports_as_opened.py: each with its defaults on a fresh clone's state), spread over the
+# cores by pytest-xdist a file at a time (a file's tests run in order on one worker: the smoke runs
+# read each other's results)
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider -n $(CORES) --dist loadfile --no-loadscope-reorder --durations=15
+# the long files first, each on a worker of its own, the short ones filling in beside them
+LONG_TESTS := tests/test_as_opened.py tests/test_smoke.py tests/test_reports_as_opened.py
 
-pytest: $(STAMP) ## unit tests of kdlib and of the workflow
-	$(PY) -m pytest -q tests
+pytest: $(STAMP) ## unit tests, the smoke runs, every notebook as opened (tests/), on every core
+	$(PYTEST) $(LONG_TESTS) tests
 
-smoke: $(addprefix $(NB)/,$(addsuffix .ipynb,$(sort $(foreach e,$(SMOKE_NBS),$(firstword $(subst -, ,$(e))))))) ## every notebook on tiny smoke parameters, checked by nbval
-	rm -rf build/smoke && mkdir -p build/smoke
-	for e in $(SMOKE_NBS); do \
-	  $(PAPERMILL) --prepare-only -f notebooks/smoke/$$e.yaml $(NB)/$${e%%-*}.ipynb build/smoke/$$e.ipynb || exit 1; done
-	$(SMOKE_ENV) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax $(addprefix build/smoke/,$(addsuffix .ipynb,$(SMOKE_NBS)))
+smoke: $(STAMP) ## only the smoke runs: every run notebook to its end on tiny parameters (tests/test_smoke.py)
+	$(PYTEST) tests/test_smoke.py
+
+test-full: $(STAMP) ## `make test` with every smoke variant, the reports on the smoke runs too; before a study is rerun
+	KDLIB_SMOKE=full $(MAKE) --no-print-directory test
 
 dry-run: $(STAMP) ## what the study would run now (nothing computed); fails when a rule is broken
 	@mkdir -p build
@@ -76,7 +81,8 @@ dry-run: $(STAMP) ## what the study would run now (nothing computed); fails when
 	@echo "every rule of the study builds its jobs and shell commands: $$(grep -c '^rule ' build/dry-run-forceall.txt) jobs (build/dry-run-forceall.txt)"
 	$(PY) workflow/stale.py
 
-test: pytest smoke dry-run ## unit tests, the notebooks on smoke parameters, the study's dry run (what CI runs)
+test: $(STAMP) ## the tests (pytest) beside the study's dry run, on every core: what CI runs
+	$(MAKE) --no-print-directory --output-sync=target -j2 pytest dry-run
 
 # ---- the study (workflow/Snakefile, config/study.yaml) --------------------------------------
 reproduce: $(STAMP) ## the whole study, incrementally, with this machine's cores (CORES=...)

@@ -406,7 +406,7 @@ if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and rea
     readme.write_text(new)
     print("README.md budget block updated" if new != text else "README.md budget block unchanged (or no markers)")
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ("budget.md", "budget.csv", "budget_labels.md", "budget_runs.csv", "budget_left_out.csv", "budget_findings.md"):
     assert (tables / f).exists(), f
 assert (figures / "budget_curves.png").stat().st_size > 0 and (paths.RESULTS / "budget.md").exists()

@@ -120,7 +120,7 @@ tmp = out_file.with_suffix(".json.tmp")
 tmp.write_text(json.dumps(result, indent=1) + "\n")
 tmp.replace(out_file)
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert json.loads(out_file.read_text())["choice"] == choice
 assert summary[best_i]["mean"] == max(g["mean"] for g in summary)
 assert sum(g["n"] for g in summary) == len(rows)

@@ -165,7 +165,7 @@ result = {"name": name, "params": params, "models": rows,
 (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
 (out_dir / "params.json").write_text(json.dumps(params, indent=1))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert len(rows) == 1 + len(keeps) + len(archs) * len(hidden_sizes)
 assert all(r["ms_batch1"] > 0 and r["ms_batched"] > 0 and r["params"] > 0 for r in rows)
 assert all(r["params"] < rows[0]["params"] for r in rows[1:])  # every student is smaller than the teacher

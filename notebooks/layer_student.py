@@ -209,7 +209,7 @@ result = {"name": name, "params": params, "test": test_metrics, "val": best_val,
 (run_dir / "params.json").write_text(json.dumps(params, indent=1))
 np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32), logits=out["logits"].astype(np.float16))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert test_metrics["n"] == len(splits["test"]) and 0 <= test_metrics["accuracy"] <= 1
 assert result["params_count"] == models.count_parameters(models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim))

@@ -359,7 +359,7 @@ if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and rea
     readme.write_text(new)
     print("README.md layers block updated" if new != text else "README.md layers block unchanged (or no markers)")
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ("layers_probe.md", "layers.md", "layers.csv", "transformer.md", "frontier.md", "frontier.csv", "layers_findings.md",
           "layers_left_out.csv"):
     assert (tables / f).exists(), f

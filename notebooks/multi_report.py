@@ -415,7 +415,7 @@ if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and rea
     readme.write_text(new)
     print("README.md multi block updated" if new != text else "README.md multi block unchanged (or no markers)")
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ("multi_teachers.md", "multi_fused.md", "multi_diversity.md", "multi_students.md", "multi_curve.md", "multi_runs.csv",
           "multi_left_out.csv", "multi_findings.md"):
     assert (tables / f).exists(), f

@@ -237,7 +237,7 @@ result = {"name": name, "params": params, "test": test_metrics, "val": best_val,
 np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32), logits=out["logits"].astype(np.float16))
 np.savez_compressed(run_dir / "val_scores.npz", ids=val_out["ids"].astype(np.int32), logits=val_out["logits"].astype(np.float16))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert out["logits"].shape == (len(splits["test"]),) and test_metrics["n"] == len(splits["test"])
 assert len(kept) == n_used and [r["name"] for r in kept] == sorted(

@@ -350,7 +350,7 @@ if ckpt_dir is not None:  # the run is complete: its resume checkpoint is no lon
     (ckpt_dir / "online_last.pt").unlink(missing_ok=True)
 print(f"done in {time.time() - t_start:.0f}s -> {out_dir}")
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert len(log_df) == 2 * len(eval_loaders) * M and set(log_df["meta_epoch"]) == set(range(1, M + 1))
 assert np.isfinite(log_df[["roc_auc", "pr_auc", "f1", "accuracy"]].to_numpy(dtype=float)).all()
 for who in ("teacher", "student"):

@@ -440,7 +440,7 @@ if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and rea
     text = readme.read_text()
     readme.write_text(re.sub(r"<!-- pu:start.*?<!-- pu:end -->", lambda _: block, text, flags=re.S))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert len(runs_df) + len(left_out) == len(run_dirs) and (tables / f"{prefix}_left_out.csv").exists()
 assert runs_df.groupby("group").code_version.nunique().max() == 1  # one code version per table
 assert (summary["gap_p_holm"].fillna(1) >= summary["gap_p"].fillna(0)).all()  # Holm never lowers a p

@@ -539,7 +539,7 @@ if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and rea
     readme.write_text(new)
     print("README.md rating block updated" if new != text else "README.md rating block unchanged (or no markers)")
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ("rating.md", "rating.csv", "rating_teacher.md", "rating_mass.md", "rating_controls.md", "rating_runs.csv", "rating_splice.md",
           "rating_left_out.csv", "rating_findings.md", "rating_measures.md", "rating_measures.csv"):
     assert (tables / f).exists(), f

@@ -1325,7 +1325,7 @@ if update_readme and real and readme.exists():
     readme.write_text(new)
     print("README.md headline updated" if new != text else "README.md headline unchanged")
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ["students.csv", "students.md", "students_pairs.csv", "students_pooled.csv", "student_runs.csv", "left_out.csv",
           "provenance.md", "report_params.json", "kd_sweep.md", "controls.md", "controls.csv", "controls_pooled.csv",
           "transfer.md", "transfer.csv", "calibration.md", "calibration.csv", "vs_original.csv", "vs_original.md",

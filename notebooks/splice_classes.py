@@ -175,7 +175,7 @@ result = {"name": name, "params": params, "n_classes": n_classes, "classes": cla
 (run_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
 (run_dir / "params.json").write_text(json.dumps(params, indent=1))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert len(students) == len(archs) * len(settings)
 assert all(0 <= r[s]["accuracy"] <= 1 for r in [teacher_result, *students] for s in ("val", "test"))
 assert all(r["stopped"]["reason"] in ("patience", "cap") for r in [teacher_result, *students])

@@ -301,7 +301,7 @@ np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32)
 np.savez_compressed(run_dir / "val_scores.npz", ids=val_out["ids"].astype(np.int32),
                     logits=val_out["logits"].astype(np.float16))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 scores = ("accuracy", "precision", "recall", "f1", "roc_auc") if n_classes == 2 else ("accuracy", "macro_f1", "top2_accuracy")
 assert all(0.0 <= test_metrics[k] <= 1.0 for k in scores)

@@ -242,7 +242,7 @@ tmp.replace(out_dir / "metrics.json")
 np.savez_compressed(out_dir / "test_scores.npz", ids=test_out["ids"].astype(np.int32),
                     logits=test_out["logits"].astype(np.float16), labels=test_out["labels"].astype(np.int8))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert 0.0 <= test_metrics["accuracy"] <= 1.0 and 0.0 <= test_metrics.get("roc_auc", 0.5) <= 1.0
 assert np.load(paths.cache_dir() / logit_files["test"]["cache_path"])["logits"].shape[1:] == ((n_classes,) if n_classes > 2 else ())

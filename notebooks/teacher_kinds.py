@@ -245,7 +245,7 @@ np.savez_compressed(out_dir / "test_scores.npz", ids=splits["test"]["id"].to_num
                     logits=np.asarray(logits["test"], dtype=np.float16),
                     labels=splits["test"]["label"].to_numpy().astype(np.int8))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert set(logit_files) == set(splits) and all(v["n"] == len(splits[s]) for s, v in logit_files.items())
 assert 0 <= test_metrics["accuracy"] <= 1 and all(np.isfinite(z).all() for z in logits.values())
 assert kind == "bigru" or choice["train_logits"] == (f"out of fold, {train_folds} folds" if train_folds else "in sample")

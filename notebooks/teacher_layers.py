@@ -185,7 +185,7 @@ result = {"params": params, "probe": probe, "picked": picked, "last_three": list
 (out_dir / "params.json").write_text(json.dumps(params, indent=1))
 print("probe picks layer(s)", picked, "| the plan's last three:", result["last_three"])
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert n_layers == teacher.hf.config.num_hidden_layers + 1 and len(probe) == n_layers
 assert all(0 <= p["val_accuracy"] <= 1 for p in probe) and len(picked) == probe_pick
 assert max(p["val_accuracy"] for p in probe) == max(probe[i]["val_accuracy"] for i in picked)

@@ -227,7 +227,7 @@ np.savez_compressed(out_dir / "test_scores.npz", ids=splits["test"]["id"].to_num
 (out_dir / "params.json").write_text(json.dumps(params, indent=1))
 (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))  # last: the run exists when this does
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert (paths.RESULTS / "runs" / run_name / "metrics.json").exists() and set(result["logits"]) == set(splits)
 assert len(history["epochs"]) == n_epochs and result["epochs"][1] == n_epochs
 others = {f.parent.name: json.loads(f.read_text())["checkpoint_hash"]  # the other snapshots written: other models

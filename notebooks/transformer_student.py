@@ -214,7 +214,7 @@ result = {"name": name, "params": params, "test": test_metrics, "val": best_val,
 (run_dir / "params.json").write_text(json.dumps(params, indent=1))
 np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32), logits=out["logits"].astype(np.float16))
 
-# %% Checks that nbval enforces on the smoke run
+# %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert len(model.model.hf.base_model.encoder.layer) == len(keep) and model.model.hf.config.num_hidden_layers == len(keep)
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"]) and test_metrics["n"] == len(splits["test"])
 assert result["params_count"]["total"] < models.count_parameters(models.load_teacher(rec["name"]))["total"]
