@@ -6,6 +6,7 @@ every value (the parameters cell, the overrides as papermill would inject them, 
 and once per notebook end to end through papermill.
 """
 import ast
+import functools
 import json
 import os
 import re
@@ -115,18 +116,25 @@ def sandbox(tmp_path, monkeypatch):
     return results, cache
 
 
-def _run_check_cell(stem, overrides, only_checks=False):
-    """The notebook's parameters cell, the overrides (as papermill injects them), then its check cell
-    (with `only_checks`: up to its last `checks.` line)."""
+@functools.lru_cache(maxsize=None)
+def _compiled_cells(stem, only_checks):
+    """The parameters and check cells of a notebook, compiled once (a test runs them for every run)."""
     params, _, check = _params_install_check(stem)
     if only_checks:
         lines = check.splitlines()
         last = max(i for i, line in enumerate(lines) if "checks." in line)
         check = "\n".join(lines[:last + 1])
+    return compile(params, f"{stem}:parameters", "exec"), compile(check, f"{stem}:check", "exec")
+
+
+def _run_check_cell(stem, overrides, only_checks=False):
+    """The notebook's parameters cell, the overrides (as papermill injects them), then its check cell
+    (with `only_checks`: up to its last `checks.` line)."""
+    params, check = _compiled_cells(stem, only_checks)
     ns = {"__name__": "__main__"}
-    exec(compile(params, f"{stem}:parameters", "exec"), ns)
+    exec(params, ns)
     ns.update(overrides)
-    exec(compile(check, f"{stem}:check", "exec"), ns)
+    exec(check, ns)
     return ns
 
 
