@@ -15,7 +15,7 @@ before and after every invocation).
 
 This module is part of no run's key: `kdlib.provenance` hashes the kdlib code a notebook reaches,
 and no notebook reaches this one. It cannot change a number: it only copies the committed file that
-a run names into the place that run named, and refuses a file that differs from one already there.
+a run names into the place that run named, where the cache lacks it.
 """
 from __future__ import annotations
 
@@ -57,23 +57,21 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def sync(results: Path, cache: Path, save: bool = True) -> dict[str, list[str]]:
-    """Put back each kept copy the cache lacks ("restored"); with `save`, also keep a copy of each
-    cached file a run names that has none yet ("saved"). Raises when a copy and a cached file of one
-    name differ."""
+    """Put back each kept copy the cache lacks ("restored"). With `save` (the workflow), also keep a
+    copy of each cached file a run names that has none yet ("saved"), and compare every pair: raises
+    when a copy and a cached file of one name differ. Without it, nothing is read but what is copied."""
     done = {"saved": [], "restored": []}
     conflicts = []
     for kept, rel in logit_files(results, kept_only=not save):
         cached = cache / rel
-        if cached.exists() and kept.exists():
-            if not filecmp.cmp(cached, kept, shallow=False):
-                conflicts.append(f"{kept} and {cached}")
-            continue
-        if kept.exists():
+        if kept.exists() and not cached.exists():
             _copy(kept, cached)
             done["restored"].append(str(cached))
-        elif save and cached.exists():
+        elif save and cached.exists() and not kept.exists():
             _copy(cached, kept)
             done["saved"].append(str(kept))
+        elif save and cached.exists() and not filecmp.cmp(cached, kept, shallow=False):
+            conflicts.append(f"{kept} and {cached}")
     if conflicts:
         raise ValueError("cached teacher logits differ from the copies kept with their runs "
                          "(same checkpoint and data hash, different numbers): " + "; ".join(conflicts))
@@ -82,8 +80,9 @@ def sync(results: Path, cache: Path, save: bool = True) -> dict[str, list[str]]:
 
 def restore() -> list[str]:
     """Put the kept copies under paths.RESULTS that the cache (paths.cache_dir()) lacks back into it;
-    the files restored. Never raises: a problem is a warning (the notebook that needs a missing file
-    then says which run to make)."""
+    the files restored. A file already cached is left as it is (the workflow compares the pairs).
+    Never raises: a problem is a warning (the notebook that needs a missing file then says which run
+    to make)."""
     if not (paths.RESULTS / "runs").is_dir():
         return []
     try:
