@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -73,16 +73,19 @@ smoke: $(STAMP) ## only the smoke runs: every run notebook to its end on tiny pa
 test-full: $(STAMP) ## `make test` with every smoke variant, the reports on the smoke runs too; before a study is rerun
 	KDLIB_SMOKE=full $(MAKE) --no-print-directory test
 
-dry-run: $(STAMP) ## what the study would run now (nothing computed); fails when a rule is broken
-	@mkdir -p build
+dry-run: $(STAMP) ## what the study would run now (nothing computed), then dry-run-all
 	$(SNAKEMAKE) --dry-run --quiet rules -- all
+	$(MAKE) --no-print-directory dry-run-all
+
+dry-run-all: $(STAMP) ## every rule of the study builds its jobs and shell commands (nothing computed; part of make test); stale runs listed
+	@mkdir -p build
 	$(SNAKEMAKE) --dry-run --forceall --printshellcmds -- all benchmark pu_splice_hidden > build/dry-run-forceall.txt \
 	  || { tail -n 40 build/dry-run-forceall.txt; exit 1; }
 	@echo "every rule of the study builds its jobs and shell commands: $$(grep -c '^rule ' build/dry-run-forceall.txt) jobs (build/dry-run-forceall.txt)"
 	$(PY) workflow/stale.py
 
 test: $(STAMP) ## the tests (pytest) beside the study's dry run, on every core: what CI runs
-	$(MAKE) --no-print-directory --output-sync=target -j2 pytest dry-run
+	$(MAKE) --no-print-directory --output-sync=target -j2 pytest dry-run-all
 
 # ---- the study (workflow/Snakefile, config/study.yaml) --------------------------------------
 reproduce: $(STAMP) ## the whole study, incrementally, with this machine's cores (CORES=...)

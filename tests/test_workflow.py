@@ -1,6 +1,6 @@
 """The Snakemake workflow: runs declared once as data, names built from parameters, reruns on a change.
 
-The dry run of the whole study is `make dry-run` (part of `make test`); here: the config's
+The dry run of the whole study is `make dry-run` (its second half, `make dry-run-all`, is part of `make test`); here: the config's
 expansion, and the rerun mechanism on a tiny workflow with the study's own rerun triggers.
 """
 import json
