@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-# reviews kept per split: enough for the smoke parameters' subsets (train_subset 96 of ~720 train
-# after the validation split; validation >= 64; test_subset 64; a transfer set of up to 64)
+# reviews kept per split: enough for the smoke parameters' subsets (train_subset up to 96 of ~720
+# train after the validation split; validation >= 64; test_subset 32; a transfer set of up to 32)
 KEEP = {"train": 800, "test": 600, "unsupervised": 600}
 
 

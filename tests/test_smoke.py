@@ -30,8 +30,8 @@ QUICK covers, and where that is covered now:
 - multi_student-single/-vote/-stacking: each fusion (tests/test_fusion.py), through the one
   `fusions.fuse` call that multi_student makes for mean_probs.
 - layer_student, layer_student-none: the MSE hint (tests/test_layers.py) and no hint, beside
-  layer_student-probe's cosine hint on the probe's layers; layer_student's start with its defaults:
-  tests/test_as_opened.py.
+  layer_student-probe's cosine hint on the probe's layers; what layer_student's defaults need on a
+  fresh clone: tests/test_as_opened.py.
 - transformer_student-ft: alpha = 0 and no hidden term, two weights at 0 in transformer_student.
 - choose, choose-kd and the six reports: run to the end on the committed runs, with their defaults
   (tests/test_as_opened.py, tests/test_reports_as_opened.py), instead of on the smoke runs.
