@@ -4,10 +4,13 @@ Every run records `record(...)` beside its metrics, and keys its checkpoint fold
 `run_key(...)`, so a finished checkpoint made by other code, parameters or inputs is never reused
 silently. Paths are written relative to the repository root (`rel`), never as machine paths.
 
-The code version of a run is two hashes, both blind to comments, docstrings and layout:
-`notebook_hash(name)`, of the notebook's code, and `code_hash(name)`, of the kdlib definitions
-that notebook uses (the functions, classes and module-level names it reaches, followed through
-kdlib, with the imports they read). The workflow (workflow/Snakefile) computes the same two and
+The code version of a run is two hashes, both blind to comments, docstrings and layout, and both
+of the code that computes only (`computing_code`): `notebook_hash(name)`, of the notebook's
+computing code, and `code_hash(name)`, of the kdlib definitions that code uses (the functions,
+classes and module-level names it reaches, followed through kdlib, with the imports they read).
+Left out of both: the cells tagged `install` (the install cell) and `asserts` (the checks a smoke
+run enforces), and in cells tagged `checks` the statements that only check (a `checks.*` call, a
+`print`, `raise` or `assert`, an `if` holding only those): editing them cannot move a number. The workflow (workflow/Snakefile) computes the same two and
 passes them to its rules as parameters: a change of code reruns the runs whose notebook reaches
 it, and only those.
 """
@@ -19,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 from pathlib import Path
 
 from . import paths
@@ -132,9 +136,8 @@ def _parse_package(package: Path) -> dict:
 
 def used_code(notebook: str | Path, package: Path | None = None, table: dict | None = None) -> set:
     """The kdlib definitions `notebook` (a name under notebooks/, or a file) reaches: (module, name)."""
-    path = Path(notebook) if Path(notebook).suffix == ".py" else paths.NOTEBOOKS / f"{notebook}.py"
     table = table or _parse_package(Path(package or PACKAGE))
-    tree = ast.parse(path.read_text())
+    tree = computing_code(notebook)
     aliases = {}
     for n in ast.walk(tree):
         aliases.update(_kdlib_import(n, set(table), in_package=False))
@@ -186,10 +189,58 @@ def file_hash(path: str | Path) -> str:
 
 
 def notebook_hash(name: str | Path) -> str:
-    """sha1 (12 hex) of the code of the jupytext source notebooks/<name>.py (what papermill runs is
-    made from it), or of a .py file: its markdown, comments and layout do not count."""
+    """sha1 (12 hex) of the computing code of the jupytext source notebooks/<name>.py (what papermill
+    runs is made from it), or of a .py file: its markdown, comments, layout, install cell, checks
+    and asserts do not count (`computing_code`)."""
+    return hashlib.sha1(_code_text(computing_code(name)).encode()).hexdigest()[:12]
+
+
+UNKEYED = ("install", "asserts")  # cells left out of a run's key whole
+CHECKS = "checks"                 # cells whose check statements are left out of it
+_CELL = re.compile(r"(?m)^# %%(.*)$")
+_TAGS = re.compile(r"tags=\[([^\]]*)\]")
+
+
+def cells(name: str | Path) -> list[tuple[set[str], str]]:
+    """The code cells of a jupytext percent notebook (or a plain .py file: one cell): (tags, source)."""
     path = Path(name) if Path(name).suffix == ".py" else paths.NOTEBOOKS / f"{name}.py"
-    return hashlib.sha1(_code_text(ast.parse(path.read_text())).encode()).hexdigest()[:12]
+    text = path.read_text()
+    heads = list(_CELL.finditer(text))
+    out = [(set(), text[:heads[0].start()] if heads else text)]
+    for i, h in enumerate(heads):
+        body = text[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+        if "[markdown]" in h.group(1):
+            continue
+        tags = _TAGS.search(h.group(1))
+        out.append(({t.strip().strip("\"'") for t in tags.group(1).split(",")} if tags else set(), body))
+    return out
+
+
+def is_check(stmt: ast.stmt) -> bool:
+    """A statement that only checks: a call of `checks.<fn>` or `print`, `raise`, `assert`, `pass`,
+    or an `if` whose branches hold only such statements (and whose test binds no name)."""
+    if isinstance(stmt, (ast.Raise, ast.Assert, ast.Pass)):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        f = stmt.value.func
+        return ((isinstance(f, ast.Name) and f.id == "print")
+                or (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "checks"))
+    if isinstance(stmt, ast.If):
+        return (not any(isinstance(n, ast.NamedExpr) for n in ast.walk(stmt.test))
+                and all(is_check(s) for s in stmt.body + stmt.orelse))
+    return False
+
+
+def computing_code(name: str | Path) -> ast.Module:
+    """The code of a notebook that computes: every code cell but those tagged `install` or `asserts`,
+    and in cells tagged `checks` every statement but the checks (`is_check`)."""
+    body = []
+    for tags, source in cells(name):
+        if tags & set(UNKEYED):
+            continue
+        stmts = ast.parse(source).body
+        body += [s for s in stmts if not is_check(s)] if CHECKS in tags else stmts
+    return ast.Module(body=body, type_ignores=[])
 
 
 def rel(path: str | Path) -> str:
@@ -226,7 +277,32 @@ def record(notebook: str, inputs: dict | None = None, teacher: dict | None = Non
         except ImportError:  # pragma: no cover - optional
             pass
     return {"kdlib_code": code_hash(notebook), "notebook": {"name": notebook, "hash": notebook_hash(notebook)},
-            "inputs": dict(inputs or {}), "teacher": teacher, "versions": versions, **extra}
+            "inputs": dict(inputs or {}), "teacher": teacher, "versions": versions, "machine": machine(), **extra}
+
+
+# the CPU features that pick torch's float kernels (and so the last bits of a run's numbers)
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def machine() -> dict:
+    """The processor a run ran on: CPU model, its vector instruction set as torch uses it (e.g. AVX2,
+    AVX512) and the flags above it has, and the GPU when one is used. A run repeats bit for bit
+    on the same machine, not across these (README, "Same inputs, same numbers")."""
+    import torch
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:  # not Linux
+        pass
+    return {"cpu": model, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_flags": [f for f in VECTOR_FLAGS if f in flags],
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 def set_determinism(device) -> dict:

