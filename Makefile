@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -86,6 +86,15 @@ dry-run-all: $(STAMP) ## every rule of the study builds its jobs and shell comma
 
 test: $(STAMP) ## the tests (pytest) beside the study's dry run, on every core: what CI runs
 	$(MAKE) --no-print-directory --output-sync=target -j2 pytest dry-run-all
+
+# ---- a refactor, proven (README, "How a refactor is proven") --------------------------------
+equivalence: $(STAMP) ## is a change a refactor? every smoke entry with OLD's code and NEW's (HEAD), compared bit for bit
+	@test -n "$(OLD)" || { echo "usage: make equivalence OLD=<commit before the change> [NEW=<commit>]" >&2; exit 2; }
+	$(PY) workflow/equivalence.py run $(OLD) $(or $(NEW),HEAD)
+
+rekey: $(STAMP) ## record the committed runs an identical equivalence check covers under the new code (EVIDENCE=...)
+	@test -n "$(EVIDENCE)" || { echo "usage: make rekey EVIDENCE=results/equivalence/<old>-<new>.json" >&2; exit 2; }
+	$(PY) workflow/equivalence.py rekey $(EVIDENCE)
 
 # ---- the study (workflow/Snakefile, config/study.yaml) --------------------------------------
 reproduce: $(STAMP) ## the whole study, incrementally, with this machine's cores (CORES=...)

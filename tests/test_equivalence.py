@@ -1,0 +1,95 @@
+"""workflow/equivalence.py: what it compares bit for bit, what it leaves out, which runs it re-keys."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+import equivalence  # noqa: E402
+
+OLD = {"kdlib_code": "aaaaaaaaaaaa", "notebook": "bbbbbbbbbbbb"}
+NEW = {"kdlib_code": "cccccccccccc", "notebook": "dddddddddddd"}
+
+
+def _record(test_acc=0.8, seconds=1.0, code=OLD, notebook="student"):
+    return {"name": "r", "test": {"accuracy": test_acc}, "train_seconds": seconds,
+            "history": {"epochs": [{"train_loss": 0.5, "seconds": seconds}]},
+            "provenance": {"kdlib_code": code["kdlib_code"], "notebook": {"name": notebook, "hash": code["notebook"]}}}
+
+
+def test_strip_leaves_out_only_the_fields_that_measure_time():
+    rec = equivalence.strip(_record())
+    assert rec == {"name": "r", "test": {"accuracy": 0.8}, "history": {"epochs": [{"train_loss": 0.5}]}}
+
+
+def test_same_file_compares_numbers_bit_for_bit(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_record(seconds=1.0)))
+    b.write_text(json.dumps(_record(seconds=9.0, code=NEW)))  # other timing, other code version: the same
+    assert equivalence.same_file(a, b) is None
+    b.write_text(json.dumps(_record(test_acc=float(np.nextafter(0.8, 1)))))  # one ulp more
+    assert "test" in equivalence.same_file(a, b)
+    x, y = tmp_path / "x.npz", tmp_path / "y.npz"
+    np.savez_compressed(x, logits=np.array([0.25, 0.5], dtype=np.float16), ids=np.arange(2))
+    np.savez_compressed(y, logits=np.array([0.25, 0.5], dtype=np.float16), ids=np.arange(2))
+    assert equivalence.same_file(x, y) is None  # the zip's dates differ, the arrays do not
+    np.savez_compressed(y, logits=np.array([0.25, 0.5], dtype=np.float32), ids=np.arange(2))
+    assert "logits" in equivalence.same_file(x, y)  # same values, other dtype
+    np.savez_compressed(y, logits=np.array([0.25, np.nextafter(np.float16(0.5), np.float16(1))], dtype=np.float16),
+                        ids=np.arange(2))
+    assert "logits" in equivalence.same_file(x, y)
+
+
+def test_compare_names_the_files_that_differ_or_exist_once(tmp_path):
+    for side, acc in (("old", 0.8), ("new", 0.7)):
+        run = tmp_path / side / "results" / "runs" / "r"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps(_record(test_acc=acc)))
+    (tmp_path / "new" / "results" / "extra.md").write_text("x")
+    out = equivalence.compare(tmp_path / "old", tmp_path / "new")
+    assert out["files"] == 2 and set(out["differ"]) == {"results/runs/r/metrics.json", "results/extra.md"}
+    assert out["differ"]["results/extra.md"] == "only in new"
+
+
+@pytest.fixture
+def committed(tmp_path, monkeypatch):
+    """A results/ tree of three runs and the evidence of an identical check of student and latency."""
+    runs = tmp_path / "results" / "runs"
+    for name, code, nb in (("s0", OLD, "student"), ("s1", {"kdlib_code": "eeeeeeeeeeee", "notebook": "ffffffffffff"},
+                                                                 "student"), ("latency", OLD, "latency")):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "metrics.json").write_text(json.dumps(_record(code=code, notebook=nb), indent=1))
+    evidence = tmp_path / "results" / "equivalence" / "old-new.json"
+    evidence.parent.mkdir(parents=True)
+    evidence.write_text(json.dumps({"identical": True, "new": "n" * 40, "differ": {},
+                                    "notebooks": {"student": {"old": OLD, "new": NEW}, "latency": {"old": OLD, "new": NEW}}}))
+    monkeypatch.setattr(equivalence, "ROOT", tmp_path)
+    monkeypatch.setattr(equivalence, "hashes", lambda tree: {"student": NEW, "latency": NEW})
+    return runs, evidence
+
+
+def test_rekey_moves_only_runs_made_by_the_old_code_and_never_timings(committed):
+    runs, evidence = committed
+    before = {p.parent.name: p.read_text() for p in runs.rglob("metrics.json")}
+    assert equivalence.rekey(str(evidence)) == 0
+    s0 = json.loads((runs / "s0" / "metrics.json").read_text())
+    assert s0["provenance"]["kdlib_code"] == NEW["kdlib_code"] and s0["provenance"]["notebook"]["hash"] == NEW["notebook"]
+    assert s0["provenance"]["rekeyed"] == [{"from": OLD, "evidence": "results/equivalence/old-new.json"}]
+    assert {k: v for k, v in s0.items() if k != "provenance"} == {k: v for k, v in _record().items() if k != "provenance"}
+    # made by other code than the old commit's, or a timing: left for a rerun
+    assert (runs / "s1" / "metrics.json").read_text() == before["s1"]
+    assert (runs / "latency" / "metrics.json").read_text() == before["latency"]
+
+
+def test_rekey_refuses_a_difference_or_another_checkout(committed, monkeypatch):
+    runs, evidence = committed
+    before = {p: p.read_text() for p in runs.rglob("metrics.json")}
+    ev = json.loads(evidence.read_text())
+    evidence.write_text(json.dumps({**ev, "identical": False, "differ": {"results/x.json": "json differs: test"}}))
+    assert equivalence.rekey(str(evidence)) == 1
+    evidence.write_text(json.dumps(ev))
+    monkeypatch.setattr(equivalence, "hashes", lambda tree: {"student": OLD, "latency": NEW})
+    assert equivalence.rekey(str(evidence)) == 1
+    assert {p: p.read_text() for p in runs.rglob("metrics.json")} == before
