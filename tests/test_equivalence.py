@@ -93,3 +93,20 @@ def test_rekey_refuses_a_difference_or_another_checkout(committed, monkeypatch):
     monkeypatch.setattr(equivalence, "hashes", lambda tree: {"student": OLD, "latency": NEW})
     assert equivalence.rekey(str(evidence)) == 1
     assert {p: p.read_text() for p in runs.rglob("metrics.json")} == before
+
+
+def test_tables_and_texts_are_compared_without_timings_code_versions_or_checkpoint_keys(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("name,accuracy,train_seconds,finished,code_version\nr,0.8125,3.5,17.0,kdlib aaaaaaaaaaaa\n")
+    b.write_text("name,accuracy,train_seconds,finished,code_version\nr,0.8125,9.1,18.0,kdlib cccccccccccc\n")
+    versions = {OLD["kdlib_code"], NEW["kdlib_code"]}
+    assert equivalence.same_file(a, b, versions) is None
+    assert equivalence.same_file(a, b) is not None  # the code versions differ when not named
+    b.write_text("name,accuracy,train_seconds,finished,code_version\nr,0.81250001,9.1,18.0,kdlib cccccccccccc\n")
+    assert "accuracy" in equivalence.same_file(a, b, versions)
+    x, y = tmp_path / "x.md", tmp_path / "y.md"
+    x.write_text("cache/teacher/ckpt-0123456789ab/best.pt: 0.91 (kdlib aaaaaaaaaaaa)")
+    y.write_text("cache/teacher/ckpt-ba9876543210/best.pt: 0.91 (kdlib cccccccccccc)")
+    assert equivalence.same_file(x, y, versions) is None
+    y.write_text("cache/teacher/ckpt-ba9876543210/best.pt: 0.92 (kdlib cccccccccccc)")
+    assert equivalence.same_file(x, y, versions) == "text differs"

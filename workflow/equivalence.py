@@ -8,8 +8,9 @@ machine, and compare every metric and stored score bit for bit; then re-key the 
 The sample is every entry of tests/test_smoke.py's FULL list (every run notebook, every branch
 a smoke entry exercises: teachers, student variants, fusions, layers, transformer, PU, splice,
 the reports), at smoke size, each commit in a git worktree of its own under build/equiv/, with
-the same Python environment, one thread per kernel. Only fields that measure time are left out of
-the comparison (VOLATILE; the runs' provenance names their code, so it differs by design).
+the same Python environment, one thread per kernel. Left out of the comparison: fields that
+measure time (VOLATILE, *_seconds, ms_*), the files whose numbers are timings (TIMED_FILES), and in
+texts the code versions and checkpoint keys (named by the code version: they differ by design).
 
 Why the same machine: a run repeats bit for bit on one machine, not across CPUs (another vector
 instruction set, other float kernels, other last bits; README, "Same inputs, same numbers"). So
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,10 +36,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "equiv"
 EVIDENCE = ROOT / "results" / "equivalence"
-# fields that measure time (or name the code version) and so differ between two runs of one code
-VOLATILE = {"provenance", "execution", "train_seconds", "seconds_per_epoch", "latency", "seconds", "wall_seconds",
-            "fit_seconds", "epoch_seconds", "timing", "time", "elapsed"}
+# fields that measure time (or name the code version) and so differ between two runs of one code:
+# these keys, any key ending in _seconds, any starting with ms_ (milliseconds)
+VOLATILE = {"provenance", "execution", "executions", "started", "finished", "seconds_per_epoch", "latency", "seconds"}
 TIMED = {"latency"}  # notebooks whose numbers are timings: rerun, never re-keyed
+# files whose numbers include those timings (the latency frontier): not compared, said so in the evidence
+TIMED_FILES = ("results/runs/latency/", "results/tables/frontier.", "results/layers.md", "results/tables/layers_findings.md")
+# a checkpoint folder is named by the run's key, which holds the code version
+CHECKPOINT_KEY = re.compile(r"ckpt-[0-9a-f]{12}")
 HASHES = """
 import json, sys
 from pathlib import Path
@@ -82,19 +88,31 @@ def run_sample(tree: Path, machine: dict) -> Path:
     return tree / "build" / "smoke"
 
 
-def strip(value):
-    """`value` without its VOLATILE keys, at any depth."""
+def volatile(key: str) -> bool:
+    return key in VOLATILE or key.endswith("_seconds") or key.startswith("ms_")
+
+
+def strip(value, versions=()):
+    """`value` without its volatile keys, at any depth, and its texts `normal`."""
     if isinstance(value, dict):
-        return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
+        return {k: strip(v, versions) for k, v in value.items() if not volatile(k)}
     if isinstance(value, list):
-        return [strip(v) for v in value]
-    return value
+        return [strip(v, versions) for v in value]
+    return normal(value, versions) if isinstance(value, str) else value
 
 
-def same_file(a: Path, b: Path) -> str | None:
+def normal(text: str, versions=()) -> str:
+    """`text` with the code versions it names (`versions`: either commit's code hashes, as the
+    reports print them) and checkpoint keys written alike."""
+    for v in versions:
+        text = text.replace(v, "<code version>")
+    return CHECKPOINT_KEY.sub("ckpt-<key>", text)
+
+
+def same_file(a: Path, b: Path, versions=()) -> str | None:
     """None when `a` and `b` hold the same numbers bit for bit; else what differs."""
     if a.suffix == ".json":
-        x, y = strip(json.loads(a.read_text())), strip(json.loads(b.read_text()))
+        x, y = strip(json.loads(a.read_text()), versions), strip(json.loads(b.read_text()), versions)
         return None if x == y else "json differs: " + ", ".join(
             k for k in sorted(set(x) | set(y)) if not isinstance(x, dict) or x.get(k) != y.get(k))[:300]
     if a.suffix in (".npz", ".npy"):
@@ -105,25 +123,38 @@ def same_file(a: Path, b: Path) -> str | None:
             return f"arrays {sorted(x)} vs {sorted(y)}"
         bad = [k for k in x if x[k].dtype != y[k].dtype or x[k].shape != y[k].shape or x[k].tobytes() != y[k].tobytes()]
         return f"arrays differ: {bad}" if bad else None
-    return None if a.read_bytes() == b.read_bytes() else "bytes differ"
+    if a.suffix == ".csv":  # a table of runs: its columns that measure time left out
+        import pandas as pd
+
+        x, y = (pd.read_csv(f, dtype=str, keep_default_na=False) for f in (a, b))
+        cols = [[c for c in t.columns if not volatile(c)] for t in (x, y)]
+        if cols[0] != cols[1]:
+            return f"columns differ: {sorted(set(cols[0]) ^ set(cols[1]))}"
+        x, y = (t[cols[0]].map(lambda v: normal(v, versions)) for t in (x, y))
+        return None if x.equals(y) else "table differs: " + ", ".join(c for c in cols[0] if not x[c].equals(y[c]))[:300]
+    return None if normal(a.read_text(), versions) == normal(b.read_text(), versions) else "text differs"
 
 
 COMPARED = (".json", ".npz", ".npy", ".csv", ".md")
 
 
-def compare(old: Path, new: Path) -> dict:
-    """Every result and cached logit file of two sample runs: which differ (and which exist once)."""
+def compare(old: Path, new: Path, versions=()) -> dict:
+    """Every result and cached logit file of two sample runs: which differ (and which exist once);
+    the files holding timings are listed, not compared."""
     files = {}
     for side, base in (("old", old), ("new", new)):
         for sub in ("results", "cache/teacher_logits"):
             for f in (base / sub).rglob("*"):
                 if f.is_file() and f.suffix in COMPARED and "figures" not in f.parts:
                     files.setdefault(f.relative_to(base).as_posix(), {})[side] = f
-    out = {"files": len(files), "differ": {}}
+    timed = sorted(r for r in files if r.startswith(TIMED_FILES))
+    out = {"files": len(files) - len(timed), "differ": {}, "timings_not_compared": timed}
     for rel, sides in sorted(files.items()):
+        if rel in timed:
+            continue
         if len(sides) < 2:
             out["differ"][rel] = f"only in {next(iter(sides))}"
-        elif (why := same_file(sides["old"], sides["new"])) is not None:
+        elif (why := same_file(sides["old"], sides["new"], versions)) is not None:
             out["differ"][rel] = why
     return out
 
@@ -146,13 +177,16 @@ def run(old: str, new: str = "HEAD") -> Path:
     mach = this_machine()
     trees = {side: worktree(c) for side, c in (("old", old), ("new", new))}
     outs = {side: run_sample(t, mach) for side, t in trees.items()}
-    result = compare(outs["old"], outs["new"])
     code = {side: hashes(t) for side, t in trees.items()}
+    versions = {h for table in code.values() for v in table.values() for h in v.values()}
+    result = compare(outs["old"], outs["new"], versions)
     notebooks = {n: {"old": code["old"][n], "new": code["new"].get(n)} for n in code["old"]}
     runs = sorted({json.loads(f.read_text()).get("provenance", {}).get("notebook", {}).get("name", "?") + ": " + f.parent.name
                    for f in (outs["new"] / "results" / "runs").rglob("metrics.json")})
     evidence = {"old": old, "new": new, "machine": mach, "identical": not result["differ"],
-                "compared_files": result["files"], "differ": result["differ"], "volatile_fields": sorted(VOLATILE),
+                "compared_files": result["files"], "differ": result["differ"],
+                "left_out": {"fields": sorted(VOLATILE) + ["*_seconds", "ms_*"], "timed_files": result["timings_not_compared"],
+                             "texts": "code versions and checkpoint keys written alike"},
                 "sample": "tests/test_smoke.py FULL at the new commit", "sample_runs": runs, "notebooks": notebooks}
     EVIDENCE.mkdir(parents=True, exist_ok=True)
     path = EVIDENCE / f"{old[:12]}-{new[:12]}.json"
