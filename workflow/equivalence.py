@@ -42,8 +42,11 @@ VOLATILE = {"provenance", "execution", "executions", "started", "finished", "sec
 TIMED = {"latency"}  # notebooks whose numbers are timings: rerun, never re-keyed
 # files whose numbers include those timings (the latency frontier): not compared, said so in the evidence
 TIMED_FILES = ("results/runs/latency/", "results/tables/frontier.", "results/layers.md", "results/tables/layers_findings.md")
-# a checkpoint folder is named by the run's key, which holds the code version
+# a checkpoint folder is named by the run's key, which holds the code version; so is a PU run's
+# teacher cache (field teacher_cache)
 CHECKPOINT_KEY = re.compile(r"ckpt-[0-9a-f]{12}")
+KEYED = {"teacher_cache"}
+HEX_KEY = re.compile(r"[0-9a-f]{12}")
 HASHES = """
 import json, sys
 from pathlib import Path
@@ -95,7 +98,8 @@ def volatile(key: str) -> bool:
 def strip(value, versions=()):
     """`value` without its volatile keys, at any depth, and its texts `normal`."""
     if isinstance(value, dict):
-        return {k: strip(v, versions) for k, v in value.items() if not volatile(k)}
+        return {k: HEX_KEY.sub("<key>", v) if k in KEYED and isinstance(v, str) else strip(v, versions)
+                for k, v in value.items() if not volatile(k)}
     if isinstance(value, list):
         return [strip(v, versions) for v in value]
     return normal(value, versions) if isinstance(value, str) else value
@@ -123,7 +127,7 @@ def same_file(a: Path, b: Path, versions=()) -> str | None:
             return f"arrays {sorted(x)} vs {sorted(y)}"
         bad = [k for k in x if x[k].dtype != y[k].dtype or x[k].shape != y[k].shape or x[k].tobytes() != y[k].tobytes()]
         return f"arrays differ: {bad}" if bad else None
-    if a.suffix == ".csv":  # a table of runs: its columns that measure time left out
+    if a.suffix == ".csv" and a.read_text().strip() and b.read_text().strip():  # a table: its timing columns left out
         import pandas as pd
 
         x, y = (pd.read_csv(f, dtype=str, keep_default_na=False) for f in (a, b))
@@ -131,6 +135,8 @@ def same_file(a: Path, b: Path, versions=()) -> str | None:
         if cols[0] != cols[1]:
             return f"columns differ: {sorted(set(cols[0]) ^ set(cols[1]))}"
         x, y = (t[cols[0]].map(lambda v: normal(v, versions)) for t in (x, y))
+        for c in KEYED & set(cols[0]):
+            x[c], y[c] = x[c].str.replace(HEX_KEY, "<key>", regex=True), y[c].str.replace(HEX_KEY, "<key>", regex=True)
         return None if x.equals(y) else "table differs: " + ", ".join(c for c in cols[0] if not x[c].equals(y[c]))[:300]
     return None if normal(a.read_text(), versions) == normal(b.read_text(), versions) else "text differs"
 
