@@ -159,28 +159,23 @@ def test_the_study_parameters_pass_the_checks(stem, params, sandbox):
 
 
 def _declared_runs():
-    """(notebook, parameters) of every run config/study.yaml declares, as the Snakefile passes them."""
+    """(notebook, parameters) of every run config/study.yaml declares, as the Snakefile passes them:
+    every run of every kind in the registry (workflow/kinds.py), every report."""
     sys.path.insert(0, str(ROOT / "workflow"))
+    import kinds
     import study
 
-    s = study.Study(study.load(ROOT / "config" / "study.yaml"))
-    return ([("teacher", p) for p in s.teachers.values()] + [("teacher", s.transfer)]
-            + [("student", p) for p in s.students.values()] + [("online_pu", p) for p in s.pu.values()]
-            + [("teacher_kinds", p) for p in s.kinds.values()] + [("teacher_snapshots", p) for p in s.snapshot_params.values()]
-            + [("multi_student", p) for p in s.multi.values()] + [("multi_report", s.multi_report)]
-            + [("splice_classes", p) for p in s.splice.values()]
-            + [("teacher_layers", p) for p in s.probes.values()] + [("layer_student", p) for p in s.layer_students.values()]
-            + [("transformer_student", p) for p in s.transformers.values()] + [("latency", s.latency)]
-            + [("layers_report", s.layers_report)])
+    return kinds.declared(study.Study(study.load(ROOT / "config" / "study.yaml")))
 
 
 def test_every_declared_run_passes_its_notebooks_checks(sandbox):
     """What the study will run passes the checks (a run refused at its check cell stops a grid
     hours in). Choice files do not exist here: a run reading one is checked without it."""
     runs = _declared_runs()
-    assert {stem for stem, _ in runs} == {"teacher", "student", "online_pu", "teacher_kinds", "teacher_snapshots",
-                                          "multi_student", "multi_report", "splice_classes", "teacher_layers", "layer_student",
-                                          "transformer_student", "latency", "layers_report"} and len(runs) > 200
+    assert {stem for stem, _ in runs} == {"teacher", "student", "choose", "online_pu", "teacher_kinds", "teacher_snapshots",
+                                          "multi_student", "splice_classes", "teacher_layers", "layer_student",
+                                          "transformer_student", "latency", "report", "pu_report", "rating_report",
+                                          "multi_report", "budget_report", "layers_report"} and len(runs) > 200
     for stem, params in runs:
         params = {k: v for k, v in params.items() if k != "choices"}
         _run_check_cell(stem, params, only_checks=True)

@@ -188,10 +188,16 @@ def test_every_name_is_built_from_its_parameters_and_every_parameter_is_declared
             assert not study.undeclared(params, ROOT / "notebooks" / f"{nb}.py"), name
 
 
+def _workflow_text():
+    """The Snakefile, its rule files and the registry its rules are made from."""
+    files = [ROOT / "workflow" / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk")), ROOT / "workflow" / "kinds.py"]
+    return "\n".join(f.read_text() for f in files)
+
+
 def test_rules_never_parse_parameters_out_of_a_file_name():
-    text = (ROOT / "workflow" / "Snakefile").read_text()
-    assert not re.search(r"wildcards?\.\w+\.split|wc\.\w+\.split", text)
-    assert "lookup(S." in text  # parameters are looked up by name
+    text = _workflow_text()
+    assert not re.search(r"wildcards?\.\w+\.split|wc\.\w+\.split|wc\[\d\]\.split", text)
+    assert "self.table(kind)[name]" in text  # parameters are looked up by name (kinds.Runs.lookup)
 
 
 def test_conflicting_declarations_of_one_run_are_refused():
@@ -403,3 +409,109 @@ def test_importing_kdlib_puts_kept_logits_back_into_an_empty_cache_and_no_run_ke
     assert run.stdout.strip() == "0" and np.load(cache / rel)["logits"].tolist() == [0.0, 0.0, 0.0]
     for notebook in sorted((ROOT / "notebooks").glob("*.py")):
         assert not any(m == "kept_logits" for m, _ in provenance.used_code(notebook)), notebook.name
+
+
+# ---- the registry of run kinds (workflow/kinds.py) --------------------------------------------------
+def _runs(S):
+    import kinds
+    fake = {nb: f"h_{nb}" for nb in {k.notebook for k in kinds.KINDS.values()}}
+    return kinds.Runs(S, fake, fake, {"imdb": "d_imdb", "splice": "d_splice"})
+
+
+def test_every_table_of_runs_has_one_kind_and_every_kind_a_rule_in_the_workflow(S):
+    import kinds
+    tables = {"teachers", "transfer", "students", "choices", "pu", "splice", "kinds", "snapshot_params", "multi",
+              "probes", "layer_students", "transformers", "latency"}
+    assert sorted(k.runs for k in kinds.KINDS.values()) == sorted(tables)  # one kind per table, none twice
+    text = _workflow_text()
+    for k in kinds.KINDS.values():
+        assert (ROOT / "notebooks" / f"{k.notebook}.py").exists(), k.rule
+        # a generated rule is made by rules/runs.smk's loop; a hand-written one is in its study's file
+        assert k.generated or re.search(rf"(?m)^rule {k.rule}:", text), k.rule
+        for name in list(k.table(S))[:3]:
+            assert k.path(name).startswith("results/") and name in k.path(name)
+    for rule, report in kinds.REPORTS.items():
+        assert re.search(rf"(?m)^rule {rule}:", text) and (ROOT / "notebooks" / f"{report.notebook}.py").exists()
+    # the shell line of the run rules is written once
+    assert text.count('"{ENV} {PAPERMILL} {input.nb} {log} -y {params.run:q}"') <= 2 + len(kinds.REPORTS)
+
+
+def test_a_runs_inputs_and_upstream_keys_come_from_one_declaration(S):
+    """The runs a run reads are its input files (ancient) and their keys its `upstream` params, role
+    for role; the runs it only waits for are inputs without a key; a choice's candidates are not ancient."""
+    R = _runs(S)
+    n = "gru_h64_soft_xall_s0"  # teacher, transfer set, choice
+    ins, up = R.inputs("student", n), R.upstream_param("student", n)
+    assert list(ins) == list(up) == ["teacher", "transfer", "choice"]
+    assert ins["teacher"] == ("results/runs/teacher/metrics.json", True)
+    assert ins["transfer"] == ("results/runs/teacher/transfer.json", True) and up["transfer"] == R.key("teacher_transfer", "teacher")
+    assert ins["choice"] == ("results/choices/kd_gru.json", True) and up["choice"] == R.key("choose", "kd_gru")
+    steps = "gru_h64_scratch_steps_s0"
+    assert R.upstream_param("student", steps)["match_steps"] == R.key("student", n)
+    files, old = R.inputs("choose", "lr_gru")["candidates"]
+    assert not old and len(files) == 4 and R.upstream_param("choose", "lr_gru") == [R.key("student", c) for c in S.choices["lr_gru"]["candidates"]]
+    # order only: a PU run waits for the run that trains its teacher; a snapshot for the one before
+    follower = next(n for n in S.pu if n in S.pu_leader)
+    assert R.inputs("pu_run", follower) == {"first": (f"results/runs/pu/{S.pu_leader[follower]}/metrics.json", True)}
+    assert R.upstream("pu_run", follower) == {}
+    assert R.inputs("teacher_snapshot", "teacher_snap2")["before"] == (["results/runs/teacher_snap1/metrics.json"], True)
+    assert "before" not in R.upstream_param("teacher_snapshot", "teacher_snap2")
+    # a role a run has not: no input, None in its key (as the keys were first made)
+    multi = next(iter(S.multi))
+    assert set(R.inputs("multi_student", multi)) == {"teachers", "choice"}
+    none = "teacher_again/gru_h64_none_s0"
+    assert R.upstream_param("transformer_student", "minilm3_a0_h0_s0")["layers"] is None
+    assert "layers" in R.inputs("layer_student", none)  # a layer student reads the layers, whatever its weight
+
+
+def test_a_change_upstream_changes_the_key_of_every_run_that_reads_it():
+    import copy
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    before = _runs(study.Study(cfg))
+    changed = copy.deepcopy(cfg)
+    changed["imdb"]["teachers"]["teacher"]["lr"] = 1e-5  # the main teacher: every run that reads it, and on
+    after = _runs(study.Study(changed))
+    same = lambda kind, n: before.key(kind, n) == after.key(kind, n)  # noqa: E731
+    assert not same("teacher", "teacher") and same("teacher", "teacher_T2")
+    assert not same("teacher_transfer", "teacher") and not same("student", "gru_h64_soft_xall_s0")
+    assert not same("choose", "kd_gru")  # its candidates read the teacher
+    assert not same("student", "gru_h16_scratch_s0")  # reads the teacher (its splits, alpha 0) and the lr choice
+    assert not same("teacher_kind", "teacher_nbsvm") and not same("multi_student", next(iter(before.S.multi)))
+    assert same("pu_run", next(iter(before.S.pu))) and same("splice_class", "splice_ei_s0")
+
+
+# ---- config/study.schema.yaml -----------------------------------------------------------------------
+SCHEMA = ROOT / "config" / "study.schema.yaml"
+
+
+def test_the_config_validates_against_its_schema_and_the_workflow_checks_it():
+    from snakemake.utils import validate
+    validate(study.load(ROOT / "config" / "study.yaml"), str(SCHEMA), set_default=False)
+    assert 'validate(config, str(ROOT / "config" / "study.schema.yaml")' in (ROOT / "workflow" / "Snakefile").read_text()
+
+
+@pytest.mark.parametrize("path,typo", [(("imdb",), ("students", "studnets")),
+                                        (("imdb", "students", "groups", "scratch"), ("grid", "gird")),
+                                        (("pu", "groups", "splice"), ("fixed", "fxied")),
+                                        (("imdb", "choices", "kd"), ("metric", "metirc")),
+                                        ((), ("multi", "mutli")),
+                                        (("layers",), ("transformer", "transformers"))])
+def test_a_misspelt_section_or_group_key_fails_naming_it(path, typo):
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    node = cfg
+    for step in path:
+        node = node[step]
+    right, wrong = typo
+    node[wrong] = node.pop(right)
+    with pytest.raises(WorkflowError, match=rf"'{wrong}' was unexpected"):
+        validate(cfg, str(SCHEMA), set_default=False)
+
+
+def test_run_parameters_stay_open_to_the_schema():
+    from snakemake.utils import validate
+    cfg = study.load(ROOT / "config" / "study.yaml")
+    cfg["imdb"]["students"]["groups"]["scratch"]["fixed"]["any_parameter"] = 1  # the notebook's checks catch these
+    cfg["imdb"]["teachers"]["teacher"]["any_parameter"] = 1
+    validate(cfg, str(SCHEMA), set_default=False)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kinds  # noqa: E402
 import study  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,18 +42,9 @@ def differences(declared: dict, recorded: dict) -> dict:
 def check(config: dict, root: Path) -> dict:
     """{rule: {"stale": {run: differences}, "missing": [runs]}} over every declared run."""
     s = study.Study(config)
-    tables = {"teacher": ("teacher", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.teachers.items()}),
-              "student": ("student", {n: (p, f"results/runs/students/{n}/metrics.json") for n, p in s.students.items()}),
-              "pu_run pu_run_gpu": ("online_pu", {n: (p, f"results/runs/pu/{n}/metrics.json") for n, p in s.pu.items()}),
-              "teacher_kind": ("teacher_kinds", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.kinds.items()}),
-              "teacher_snapshot": ("teacher_snapshots", {t: (p, f"results/runs/{t}/metrics.json")
-                                                         for t, p in s.snapshot_params.items()}),
-              "multi_student": ("multi_student", {n: (p, f"results/runs/multi/{n}/metrics.json") for n, p in s.multi.items()}),
-              "teacher_layer": ("teacher_layers", {n: (p, f"results/runs/{n}/metrics.json") for n, p in s.probes.items()}),
-              "layer_student": ("layer_student", {n: (p, f"results/runs/layers/{n}/metrics.json") for n, p in s.layer_students.items()}),
-              "transformer_student": ("transformer_student", {n: (p, f"results/runs/transformer/{n}/metrics.json")
-                                                              for n, p in s.transformers.items()}),
-              "splice_class": ("splice_classes", {n: (p, f"results/runs/splice_classes/{n}/metrics.json") for n, p in s.splice.items()})}
+    # every kind of run in the registry whose runs record their parameters (workflow/kinds.py)
+    tables = {" ".join(k.rules): (k.notebook, {n: (p, k.path(n)) for n, p in k.table(s).items()})
+              for k in kinds.KINDS.values() if k.stale}
     out = {}
     for rule, (notebook, runs) in tables.items():
         code = {"kdlib code": code_hash(notebook), "notebook": notebook_hash(notebook)}

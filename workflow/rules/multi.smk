@@ -1,0 +1,40 @@
+# Study 4, several teachers: its targets and its report. Its teachers (teacher_kind,
+# teacher_snapshot) and students (multi_student) are the registry's kinds (rules/runs.smk).
+MULTI_CHOICES = sorted(set(S.multi_choice.values()))
+MULTI_TEACHERS = S.multi_report.get("teachers", [])
+
+
+rule multi:
+    """Study 4, several teachers: the teachers beside study 1's, every multi-teacher student, the report."""
+    input:
+        ["results/tables/multi_findings.md"] if S.multi else [],
+        out("multi_student", S.multi),
+
+
+rule multi_teachers:
+    """Study 4's teacher pool (the other teacher kinds and the snapshot ensemble; study 1's teacher)."""
+    input:
+        [teacher_out(n) for n in S.pool] if S.multi else [],
+
+
+rule multi_report:
+    """Tables, figures and the study page of study 4 (several teachers) and README's block."""
+    input:
+        nb=nb("multi_report", "multi_report"),
+        teachers=ancient([teacher_out(t) for t in MULTI_TEACHERS]),
+        choices=ancient(choice_out(MULTI_CHOICES)),
+        runs=ancient(out("multi_student", S.multi)),
+    output:
+        "results/tables/multi_findings.md",
+        "results/tables/multi_students.md",
+        "results/multi.md",
+    log:
+        "cache/executed/multi_report.ipynb",
+    params:
+        run=report_params("multi_report"),
+        code=CODE.get("multi_report"),
+        notebook=NB_HASH.get("multi_report"),
+        upstream={"teachers": {t: R.key(*kinds.teacher_run(S, t)) for t in MULTI_TEACHERS},
+                  "choices": key(keys("choose", MULTI_CHOICES)), "runs": key(keys("multi_student", S.multi))},
+    shell:
+        "{ENV} {PAPERMILL} {input.nb} {log} -y {params.run:q}"
