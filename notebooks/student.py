@@ -183,15 +183,9 @@ if teacher_info["T_train"] != 1.0:
     print(f"WARNING: the teacher was trained at T={teacher_info['T_train']}, not 1: a T sweep is not clean")
 
 # %% Data: exactly the teacher's splits (same seed, same subsets), the shared token-id cache
-imdb = data.load_imdb(("train", "test"), source="local" if task == "rating" else "auto")
-train_df, val_df = data.train_val_split(imdb["train"], val_frac=tp["val_frac"], seed=tp["split_seed"])
-train_df = data.subsample(train_df, tp["train_subset"], seed=tp["split_seed"])
-val_df = data.subsample(val_df, None if tp["train_subset"] is None else max(64, tp["train_subset"] // 4), seed=tp["split_seed"])
-test_df = data.subsample(imdb["test"], tp["test_subset"], seed=tp["split_seed"])
-splits = {"train": train_df, "val": val_df, "test": test_df}
-if task == "rating":  # the binary splits' reviews, labelled by their stars
-    splits = {s: data.with_rating_labels(df, "test" if s == "test" else "train") for s, df in splits.items()}
-    test_df = splits["test"]
+# the teacher's split recipe (data.imdb_splits); task "rating": the binary splits' reviews, labelled by their stars
+splits = data.imdb_splits(tp["val_frac"], tp["split_seed"], tp["train_subset"], tp["test_subset"], task)
+test_df = splits["test"]
 for s, df in splits.items():
     if data.content_hash(df[["id", "text"]]) != teacher_info["logits"][s]["data_hash"]:
         raise ValueError(f"the {s} split differs from the one the teacher's logits were computed on")
@@ -291,7 +285,7 @@ result = {"name": name, "params": params, "test": test_metrics, "teacher_agreeme
           "latency": lat, "params_count": models.count_parameters(student), "size": metrics.model_size(student),
           "init_hash": init_hash, "versions": {"kdlib": kdlib.__version__, "torch": torch.__version__,
                                                  "python": platform.python_version()},
-          "data_source": imdb["train"].attrs.get("source"),
+          "data_source": splits["train"].attrs.get("source"),
           # this execution's wall clock, start to save (a resumed run: its last leg only)
           "execution": {"started": started, "finished": time.time()}}
 (run_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))

@@ -133,17 +133,12 @@ work = paths.cache_dir() / "teacher" / name
 work.mkdir(parents=True, exist_ok=True)
 
 # %% Data: train/validation split carved from train, tokenised once into the shared cache
-imdb = data.load_imdb(("train", "test"), source="local" if task == "rating" else "auto")
-train_df, val_df = data.train_val_split(imdb["train"], val_frac=val_frac, seed=split_seed)
-train_df = data.subsample(train_df, train_subset, seed=split_seed)
-val_df = data.subsample(val_df, None if train_subset is None else max(64, train_subset // 4), seed=split_seed)
-test_df = data.subsample(imdb["test"], test_subset, seed=split_seed)
-tok = models.load_recorded_tokenizer(teacher_rec)
-splits = {"train": train_df, "val": val_df, "test": test_df}
-if task == "rating":  # the same reviews and splits as the binary teacher's, labelled by their stars
-    splits = {s: data.with_rating_labels(df, "test" if s == "test" else "train") for s, df in splits.items()}
-    test_df = splits["test"]
+# the study's split recipe, written once (data.imdb_splits); task "rating": the same reviews, labelled by their stars
+splits = data.imdb_splits(val_frac, split_seed, train_subset, test_subset, task)
+test_df = splits["test"]
+if task == "rating":
     print("star classes in train:", splits["train"]["stars"].value_counts().sort_index().to_dict())
+tok = models.load_recorded_tokenizer(teacher_rec)
 token_ids = {s: data.cached_token_ids(df, tok, max_len) for s, df in splits.items()}
 datasets = {s: data.ClassDataset(token_ids[s], df["label"], df["id"], n_classes) for s, df in splits.items()}
 if transfer_n:  # unlabelled reviews the teacher labels for the students (ids offset, label -1)
@@ -232,9 +227,9 @@ result = {"params": params, "test": test_metrics, "history": history, "T_train":
                         + [{"started": started, "finished": time.time(), "transfer_n": transfer_n,
                             "logits": sorted(logits_seconds)}],
           # duplicates dropped: train reviews that are test reviews; pool reviews that are labelled ones or repeats
-          "dropped": {"train_in_test": imdb["train"].attrs.get("dropped", {}).get("overlap"),
+          "dropped": {"train_in_test": splits["train"].attrs.get("dropped", {}).get("overlap"),
                       "transfer_pool": splits["transfer"].attrs.get("dropped") if transfer_n else None},
-          "source": imdb["train"].attrs.get("source"), "kdlib": __import__("kdlib").__version__}
+          "source": splits["train"].attrs.get("source"), "kdlib": __import__("kdlib").__version__}
 tmp = out_dir / "metrics.json.tmp"  # written whole, then moved: student runs may be reading it
 tmp.write_text(json.dumps(result, indent=1, default=str))
 tmp.replace(out_dir / "metrics.json")
