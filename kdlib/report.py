@@ -82,12 +82,13 @@ def load_runs(files, row=student_row, columns=None, **kw) -> pd.DataFrame:
 
 
 # ---- pairing by seed ----------------------------------------------------------------------------
-def matched(a: pd.DataFrame, b: pd.DataFrame, col: str, by: str = "seed"):
+def matched(a: pd.DataFrame, b: pd.DataFrame, col: str, by: str = "seed", same_init: bool = True):
     """`col` of runs a and b (one cell each, a column `by`) at the `by` values both have: two Series aligned
-    by it. Where both runs of a pair record `init_hash`, they must share it (the same initial weights)."""
+    by it. With `same_init`, where both runs of a pair record `init_hash` they must share it (the same initial
+    weights; False for students whose networks differ, e.g. in their heads)."""
     x, y = a.set_index(by), b.set_index(by)
     keys = x.index.intersection(y.index).sort_values()
-    if "init_hash" in x and "init_hash" in y:
+    if same_init and "init_hash" in x and "init_hash" in y:
         i, j = x.loc[keys, "init_hash"], y.loc[keys, "init_hash"]
         bad = i.notna() & j.notna() & (i != j)
         if bad.any():

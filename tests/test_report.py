@@ -62,6 +62,7 @@ def test_a_pair_of_different_initial_weights_is_an_error(runs):
     a.loc[a.seed == 2, "init_hash"] = "other"
     with pytest.raises(ValueError, match="initial weights"):
         report.matched(a, b, "accuracy")
+    assert len(report.matched(a, b, "accuracy", same_init=False)[0]) == 4  # told the networks differ
     a.loc[a.seed == 2, "init_hash"] = None  # unrecorded: no check
     assert len(report.matched(a, b, "accuracy")[0]) == 4
 
