@@ -137,3 +137,24 @@ def test_readme_block_is_replaced_only_between_its_markers(tmp_path):
     assert report.write_block(readme, "pu", "new $1 \\1 text", "notebooks/pu_report.py") is False
     assert report.write_block(readme, "missing", "x", "w") is None and readme.read_text() == new
     assert report.write_block(tmp_path / "none.md", "pu", "x", "w") is None
+
+
+def test_every_family_is_named_by_a_report_and_every_named_family_is_defined():
+    from kdlib import paths
+    import re
+    text = "\n".join(p.read_text() for p in (paths.ROOT / "notebooks").glob("*report.py"))
+    named = set(re.findall(r'FAMILIES\["([\w-]+)"\]', text))
+    assert named <= set(report.FAMILIES), named - set(report.FAMILIES)
+    unused = {n for n in report.FAMILIES if f'"{n}"' not in text}
+    assert not unused, f"families no report uses: {unused}"
+
+
+def test_a_binary_cell_has_one_p_holm_on_both_pages():
+    """results/rating.md's two-class cells carry study 1's family (imdb-kd-vs-scratch): the committed
+    tables of both reports agree cell by cell."""
+    from kdlib import paths
+    tables = paths.ROOT / "results" / "tables"
+    rating, study1 = pd.read_csv(tables / "rating.csv"), pd.read_csv(tables / "students.csv")
+    both = rating[rating.task == "binary"].merge(study1, on=["arch", "hidden"])
+    assert len(both) and np.allclose(both.p_holm, both.acc_p_holm, rtol=0, atol=1e-12)
+    assert np.allclose(both["diff"], both.acc_diff, rtol=0, atol=1e-12)
