@@ -72,7 +72,8 @@ def student_row(path, metrics=("accuracy", "precision", "recall", "f1", "roc_auc
             "params_other": r["params_count"]["other"], "params_total": r["params_count"]["total"],
             "train_seconds": r.get("train_seconds", np.nan), "code_version": code_version(r),
             "started": execution.get("started", np.nan), "finished": execution.get("finished", np.nan),
-            "init_hash": r.get("init_hash")}
+            "init_hash": r.get("init_hash"), "epochs": p["epochs"], "patience": p.get("patience"),
+            "stopped": (r.get("stopped") or {}).get("reason")}
 
 
 def load_runs(files, row=student_row, columns=None, **kw) -> pd.DataFrame:

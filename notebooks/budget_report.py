@@ -167,21 +167,12 @@ def choice_of(template, arch):
     return checks.choice_file("lr_choice" if template == lr_choice else "kd_choice", paths.RESULTS / template.format(arch=arch))
 
 
-def student_row(path):
-    r = read(path)
-    p = r["params"]
-    return {"name": r["name"], "teacher_run": p["teacher_run"], "teacher_checkpoint": p["teacher_checkpoint"],
-            "task": p.get("task", "binary"), "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]),
-            "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]), "targets": p.get("targets", "soft"),
-            "transfer": int(p.get("transfer_count") or 0), "match_steps": p.get("match_steps") or "",
-            "code_version": stats.code_version(r), "finished": (r.get("execution") or {}).get("finished", np.nan),
-            "epochs": p["epochs"], "patience": p.get("patience"), "accuracy": r["test"]["accuracy"],
-            "roc_auc": r["test"].get("roc_auc", np.nan), "epochs_run": r["stopped"]["epochs_run"], "stopped": r["stopped"]["reason"]}
-
-
+ROW = ["name", "teacher_run", "teacher_checkpoint", "task", "arch", "hidden", "seed", "T", "alpha", "lr", "targets", "transfer",
+       "match_steps", "code_version", "finished", "epochs", "patience", "accuracy", "roc_auc", "epochs_run", "stopped"]
 files = sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json"))
-rows = [student_row(f) for f in files]
-all_runs = pd.DataFrame([r for r in rows if r["teacher_run"] in teacher_runs and r["hidden"] == hidden and r["task"] == "binary"])
+all_runs = report.load_runs(files, columns=ROW, metrics=("accuracy", "roc_auc"))  # the columns of tables/budget_runs.csv
+all_runs = all_runs[all_runs.teacher_run.isin(list(teacher_runs)) & (all_runs.hidden == hidden)
+                    & (all_runs.task == "binary")].reset_index(drop=True)
 assert len(all_runs), "no student runs of the budget's teachers (make budget)"
 choices = {(kind, a): choice_of(lr_choice if kind == "lr" else kd_choice, a) for kind in ("lr", "kd") for a in set(all_runs.arch)}
 
