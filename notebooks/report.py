@@ -90,7 +90,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from kdlib import checks, metrics, models, paths, stats
+from kdlib import checks, metrics, models, paths, report, stats
+from kdlib.report import ci, colour, md, num, nw, p_is, pm, pval
 
 checks.folder("teacher_run", teacher_run)
 checks.text("kd_choice", kd_choice)
@@ -109,7 +110,6 @@ checks.number("target_hours", target_hours, 0, low_open=True)
 checks.boolean("update_readme", update_readme)
 
 # %% One style for every figure (a colour per architecture, a marker and a line per kind of run) and the number formats
-ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728"}
 KIND = {  # kind of run -> (label, marker, line style); the tables use the same labels
     "scratch": ("from scratch", "o", "--"),
     "kd": ("KD at the chosen (T, alpha)", "s", "-"),
@@ -123,16 +123,11 @@ KIND = {  # kind of run -> (label, marker, line style); the tables use the same 
 }
 TEACHER_STYLE = {"color": "0.25", "ls": ":", "lw": 1.5}
 ALPHA_LINE = ["-", "--", "-.", ":"]  # the sweep's alphas, in increasing order
-plt.rcParams.update({"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8,
-                     "axes.titlesize": 10})
+report.use_style()  # the rcParams of every report figure
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 TESTED = ["accuracy", "roc_auc"]
 SHORT = {"accuracy": "acc", "roc_auc": "AUC", "ece_raw": "ECE raw", "ece_scaled": "ECE scaled"}
 LONG = {"accuracy": "accuracy", "roc_auc": "ROC-AUC"}
-
-
-def colour(arch):
-    return ARCH_COLOUR.get(arch, "0.5")
 
 
 def style(arch, kind):
@@ -141,39 +136,8 @@ def style(arch, kind):
     return {"color": colour(arch), "marker": marker, "ls": ls}
 
 
-def pm(x):
-    x = np.asarray(x, dtype=float)
-    return f"{x.mean():.4f} ± {x.std(ddof=1):.4f}" if len(x) > 1 else (f"{x.mean():.4f}" if len(x) else "–")
-
-
-def num(x, f=".4f"):
-    return "–" if x is None or not np.isfinite(x) else f"{x:{f}}"
-
-
-def ci(mean, lo, hi, f="+.4f"):
-    return num(mean, f) + (f" [{lo:{f}}, {hi:{f}}]" if np.isfinite(lo) else "")
-
-
-def pval(p):
-    return "–" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
-
-
-def p_is(p):
-    return "p " + ("< 0.001" if np.isfinite(p) and p < 0.001 else f"= {pval(p)}")
-
-
-def md(frame):
-    """A Markdown table of already formatted values; '(none)' when empty."""
-    return frame.to_markdown(index=False, disable_numparse=True) if len(frame) else "(none)"
-
-
 def cell_name(arch, hidden):
     return f"{arch.upper()}-{hidden}"
-
-
-def nw(n, word):
-    """'1 cell', '3 cells'."""
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 # %% Read the teachers, every student run and the choices
@@ -191,39 +155,13 @@ for f in [*(figures / n for n in [*REPORT_FIGURES, "accuracy_vs_T.png", "cost_vs
     f.unlink(missing_ok=True)
 
 
-def read(path):
-    return json.loads(Path(path).read_text())
-
-
-def val_at_best(r):
-    """The validation metrics of the epoch a run kept (chosen on validation accuracy)."""
-    if "val" in r:
-        return r["val"]
-    best = {e["epoch"]: e for e in r.get("history", [])}.get(r["best_epoch"], {})
-    return {k[4:]: v for k, v in best.items() if k.startswith("val_")}
-
-
-def student_row(path):
-    """One student run as a table row: its recorded parameters and results."""
-    r = read(path)
-    p, cal, execution = r["params"], r.get("calibration") or {}, r.get("execution") or {}
-    val = val_at_best(r)
-    return {"name": r["name"], "path": str(path.resolve()), "arch": p["arch"], "hidden": int(p["hidden"]),
-            "seed": int(p["seed"]), "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]),
-            "targets": p.get("targets", "soft"), "teacher_run": p.get("teacher_run", "teacher"),
-            "teacher_checkpoint": p["teacher_checkpoint"],
-            "transfer": int(p["transfer_count"] if "transfer_count" in p else (p.get("transfer_n") or 0)),
-            "match_steps": p.get("match_steps") or "", "augmented": any("augment" in k for k in p),
-            "budget": f"epochs {p['epochs']}, patience {p.get('patience', '–')}",
-            **{m: r["test"][m] for m in METRICS}, "n_test": r["test"].get("n", np.nan),
-            "val_accuracy": val.get("accuracy", np.nan), "val_roc_auc": val.get("roc_auc", np.nan),
-            **{f"{k}_{w}": cal.get(w, {}).get(k, np.nan) for k in ("ece", "log_loss", "brier") for w in ("raw", "scaled")},
-            "temperature": cal.get("scaled", {}).get("temperature", np.nan),
-            "smoothing": float(r.get("smoothing", 0.0)), "optimizer_steps": r.get("optimizer_steps", np.nan),
-            "best_epoch": r["best_epoch"], "epochs_run": (r.get("stopped") or {}).get("epochs_run", np.nan),
-            "params_other": r["params_count"]["other"], "params_total": r["params_count"]["total"],
-            "train_seconds": r.get("train_seconds", np.nan), "code_version": stats.code_version(r),
-            "started": execution.get("started", np.nan), "finished": execution.get("finished", np.nan)}
+read = report.read
+# the columns of tables/student_runs.csv (kdlib.report.student_row reads more: the task, the initial weights' hash)
+ROW = ["name", "path", "arch", "hidden", "seed", "T", "alpha", "lr", "targets", "teacher_run", "teacher_checkpoint",
+       "transfer", "match_steps", "augmented", "budget", *METRICS, "n_test", "val_accuracy", "val_roc_auc",
+       *[f"{k}_{w}" for k in ("ece", "log_loss", "brier") for w in ("raw", "scaled")], "temperature", "smoothing",
+       "optimizer_steps", "best_epoch", "epochs_run", "params_other", "params_total", "train_seconds", "code_version",
+       "started", "finished", "init_hash"]
 
 
 main_file = runs_dir / teacher_run / "metrics.json"
@@ -242,7 +180,8 @@ def binary_study(path):
     return p.get("task", "binary") == "binary" and p.get("teacher_task", "binary") == "binary" and not other
 
 
-all_runs = pd.DataFrame([student_row(f) for f in sorted((runs_dir / "students").rglob("metrics.json")) if binary_study(f)])
+all_runs = report.load_runs([f for f in sorted((runs_dir / "students").rglob("metrics.json")) if binary_study(f)],
+                            columns=ROW, metrics=METRICS)
 assert len(all_runs), f"no student runs under {runs_dir / 'students'}"
 teachers = {t: read(runs_dir / t / "metrics.json") for t in sorted({teacher_run, *all_runs.teacher_run})
             if (runs_dir / t / "metrics.json").exists()}
@@ -317,17 +256,7 @@ all_runs.groupby(["kind", "role"]).size().rename("runs").reset_index()
 # are not those of most remaining runs (runs that match another run's steps have none of their own); it
 # fits no kind of the study; it repeats another run of the same kind, cell, seed and setting (the later
 # finished is kept). Listed in tables/left_out.csv.
-all_runs["left_out"], all_runs["left_out_as"] = "", ""
-
-
-def leave_out(mask, short, why):
-    """Give the runs in `mask` that are still in the reason `why` (a text, or a Series of texts per run),
-    `short` in a word or two."""
-    m = mask & (all_runs.left_out == "")
-    all_runs.loc[m, "left_out"] = why if isinstance(why, str) else why[m]
-    all_runs.loc[m, "left_out_as"] = short
-
-
+leave_out = report.LeaveOut(all_runs)  # leave_out(mask, short, why): the first reason that applies stays
 current = {t: r["checkpoint_hash"] for t, r in teachers.items()}
 leave_out(~all_runs.teacher_run.isin(list(teachers)), "teacher missing",
           all_runs.teacher_run.map(lambda t: f"its teacher run {t!r} has no results/runs/{t}/metrics.json"))
@@ -358,9 +287,9 @@ for _, g in all_runs[all_runs.left_out == ""].groupby(SETTING, dropna=False):
                   f"the same kind, cell, seed and setting as {all_runs.at[keep, 'name']}, which finished later (kept)")
 left_out = all_runs[all_runs.left_out != ""][["name", "kind", "left_out_as", "teacher_run", "teacher_checkpoint", "code_version", "left_out"]]
 left_out.rename(columns={"left_out": "reason"}).to_csv(tables / "left_out.csv", index=False)
-runs = all_runs[all_runs.left_out == ""].drop(columns=["left_out", "left_out_as"]).reset_index(drop=True)
+runs = leave_out.kept()
 assert len(runs), "no student run is left for the tables (see tables/left_out.csv)"
-runs.drop(columns="path").to_csv(tables / "student_runs.csv", index=False)
+runs.drop(columns=["path", "init_hash"]).to_csv(tables / "student_runs.csv", index=False)
 print(f"{len(runs)} student runs used; {len(left_out)} left out (tables/left_out.csv)")
 left_out_counts = left_out.groupby("left_out_as", sort=False).size()
 left_out_counts.rename("runs left out")
@@ -406,26 +335,20 @@ def cell(role, arch, hidden):
     return runs[(runs.role == role) & (runs.arch == arch) & (runs.hidden == hidden)]
 
 
-def matched(a, b, col):
-    """`col` of runs a and b (one cell each) at the seeds both have: two Series aligned by seed."""
-    a, b = a.set_index("seed")[col], b.set_index("seed")[col]
-    seeds = a.index.intersection(b.index).sort_values()
-    return a[seeds], b[seeds]
-
-
 def comparisons(specs, cols, family):
     """a − b paired by seed for each (arch, hidden, role a, role b) of `specs` with runs on both sides and each
-    metric of `cols`, p Holm-adjusted within each `family` (columns); and each seed pair's difference."""
+    metric of `cols`, p Holm-adjusted within the named `family` (kdlib.report.FAMILIES); and each seed pair's
+    difference. A pair whose runs record different initial weights is an error (kdlib.report.matched)."""
     rows, diffs = [], []
     for arch, hidden, a_role, b_role in specs:
         a, b = cell(a_role, arch, hidden), cell(b_role, arch, hidden)
         for col in (cols if len(a) and len(b) else []):
-            x, y = matched(a, b, col)
+            x, y = report.matched(a, b, col)
             labels = {"arch": arch, "hidden": hidden, "a": a_role, "b": b_role, "metric": col}
             rows.append({**labels, **stats.paired(x.to_numpy(), y.to_numpy())})
             diffs.append(pd.DataFrame({**labels, "cell": cell_name(arch, hidden), "seed": x.index, "d": (x - y).to_numpy()}))
     frame = pd.DataFrame(rows, columns=["arch", "hidden", "a", "b", "metric", *PAIRED])
-    frame["p_holm"] = frame.groupby(family)["p"].transform(stats.holm) if len(frame) else np.nan
+    frame = report.holm(frame, family)
     diffs = pd.concat(diffs, ignore_index=True) if diffs else pd.DataFrame(
         columns=["arch", "hidden", "a", "b", "metric", "cell", "seed", "d"])
     return frame, diffs
@@ -433,8 +356,7 @@ def comparisons(specs, cols, family):
 
 def pooled(groups):
     """kdlib.stats.pooled (cells as the unit) for each (label, seed-pair differences) of `groups` with any."""
-    return pd.DataFrame([{"cells": label, **stats.pooled(d.d.astype(float), d.cell)} for label, d in groups if len(d)],
-                        columns=POOLED)
+    return report.pooled(groups, columns=POOLED)
 
 
 def arch_sets(d):
@@ -469,7 +391,8 @@ def wins_txt(r):
 # Δ = KD − scratch, paired by seed. Holm: over the arch × hidden cells (one family for accuracy, one for
 # ROC-AUC). Gap closed: Δ accuracy / (teacher − scratch accuracy of the paired seeds).
 main_cells = list(runs[runs.role.isin(["scratch", "kd"])].groupby(["arch", "hidden"]).size().index)
-main, main_d = comparisons([(a, h, "kd", "scratch") for a, h in main_cells], TESTED, ["metric"])
+MAIN = report.FAMILIES["imdb-kd-vs-scratch"]  # rating_report.py shows the binary cells with this family's p Holm
+main, main_d = comparisons([(a, h, "kd", "scratch") for a, h in main_cells], TESTED, MAIN)
 main_pooled = pd.concat([pooled(arch_sets(main_d[main_d.metric == m])).assign(metric=m) for m in TESTED],
                         ignore_index=True)
 
@@ -525,7 +448,7 @@ main_md = "\n".join([
     f"{teacher_auc:.4f}. KD: each architecture's (T, alpha) chosen on validation (section 2). Test-set metrics of the "
     "epoch each run kept on validation, mean ± sd over seeds. Δ = KD − scratch paired by seed: mean [95% CI]; p: "
     f"paired t-test; p Holm: Holm-adjusted over the {n_tested} cells with a test (one family for accuracy, one for "
-    "ROC-AUC); d_z: mean / sd of the paired differences [95% CI]; KD better: seed pairs with KD > scratch; gap closed: "
+    "ROC-AUC; " + MAIN.text() + "); d_z: mean / sd of the paired differences [95% CI]; KD better: seed pairs with KD > scratch; gap closed: "
     "Δ accuracy / (teacher − scratch accuracy).", "",
     md(pd.DataFrame([main_md_row(s) for s in summary.itertuples()])) if len(summary) else
     "No scratch or KD runs: nothing to compare.", "",
@@ -541,11 +464,6 @@ ACC_LABEL = {"accuracy": f"test accuracy (share of {n_test:,} reviews correct)",
              "roc_auc": f"test ROC-AUC ({n_test:,} reviews)"}
 
 
-def n_txt(ns):
-    ns = sorted(set(int(n) for n in ns))
-    return "n = –" if not ns else f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
-
-
 def plot_levels(ax, m):
     """Mean ± sd over seeds of `m` vs hidden size, scratch and chosen KD per arch, and the teacher."""
     for arch in archs:
@@ -553,7 +471,7 @@ def plot_levels(ax, m):
             g = runs[(runs.role == kind) & (runs.arch == arch)].groupby("hidden")[m]
             if len(g):
                 ax.errorbar(g.mean().index, g.mean(), g.std(ddof=1).fillna(0), capsize=3, **style(arch, kind),
-                            label=f"{arch.upper()} {KIND[kind][0]} ({n_txt(g.size())} seeds)")
+                            label=f"{arch.upper()} {KIND[kind][0]} ({report.n_text(g.size())} seeds)")
     ax.axhline(teacher["test"][m], **TEACHER_STYLE, label=f"teacher ({teacher_name})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(runs.hidden.unique()), labels=sorted(runs.hidden.unique()))
@@ -580,7 +498,7 @@ def plot_gain(ax, m, x):
         xs = c[x] * (1.04 if i else 0.96)  # side by side, on a log axis
         err = np.array([c["diff"] - c.ci_low, c.ci_high - c["diff"]]).clip(0)
         ax.errorbar(xs, c["diff"], np.nan_to_num(err), capsize=3, **style(arch, "kd"),
-                    label=f"{arch.upper()}: KD − scratch, mean [95% CI] ({n_txt(c.n)} seed pairs)")
+                    label=f"{arch.upper()}: KD − scratch, mean [95% CI] ({report.n_text(c.n)} seed pairs)")
         for xv, yv, n in zip(xs, c["diff"], c.n):
             ax.annotate(f"n={n}", (xv, yv), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour(arch))
     ax.axhline(0, color="k", lw=0.8)
@@ -711,7 +629,7 @@ def plot_sweep(ax, s, arch, title):
         t = g.groupby("T").val_accuracy
         ax.errorbar(t.mean().index * 1.03 ** i, t.mean(), t.std(ddof=1).fillna(0), capsize=3, color=colour(arch), marker="s",
                     ls=ALPHA_LINE[i % len(ALPHA_LINE)], mfc=colour(arch) if i else "white",
-                    label=f"alpha = {alpha:g} ({n_txt(t.size())} runs per point)")
+                    label=f"alpha = {alpha:g} ({report.n_text(t.size())} runs per point)")
     ch = kd_choices[arch][1]["choice"]
     at = s[np.isclose(s["T"], ch["T"]) & np.isclose(s.alpha, ch["alpha"])].val_accuracy
     if len(at):
@@ -777,7 +695,7 @@ def plot_deltas(ax, frame, kinds, ylabel):
 CONTROLS = ["hard", "smoothed", "other_teacher"]
 control_cells = list(runs[runs.role.isin(CONTROLS)].groupby(["arch", "hidden"]).size().index)
 controls, controls_d = comparisons([(a, h, c, b) for a, h in control_cells for c in CONTROLS for b in ("scratch", "kd")],
-                                   TESTED, ["b", "metric"])
+                                   TESTED, "imdb-controls")
 
 
 def in_cells(frame, cells_):
@@ -913,7 +831,8 @@ if len(controls):
     control_sentences.append(why_sentence())
 controls_md = "\n".join(
     ["Controls against the same scratch twins and against KD at the chosen setting, paired by seed: mean [95% CI]; "
-     "p Holm within the control family (all controls and cells; one family per reference and metric).", "",
+     "p Holm within the control family (all controls and cells; one family per reference and metric; "
+     + report.FAMILIES["imdb-controls"].text() + ").", "",
      md(pd.DataFrame(control_rows)) if control_rows else "No control runs (hard labels, smoothed labels, another teacher): no controls to report.", ""]
     + (["KD at the chosen setting in the same cells, for reference (section 1):", "", md(kd_ref), ""] if len(kd_ref) else [])
     + [f"- {s}" for s in control_sentences])
@@ -939,7 +858,15 @@ TRANSFER_KINDS = ["kd_transfer", "self_training", "steps"]
 TRANSFER = [("kd_transfer", "scratch"), ("self_training", "scratch"), ("steps", "scratch"), ("kd", "scratch"),
             ("kd_transfer", "self_training"), ("kd_transfer", "steps"), ("kd_transfer", "kd")]
 transfer_cells = list(runs[runs.role.isin(TRANSFER_KINDS)].groupby(["arch", "hidden"]).size().index)
-transfer, transfer_d = comparisons([(a, h, x, y) for a, h in transfer_cells for x, y in TRANSFER], TESTED, ["metric"])
+# KD − scratch is section 1's test (family imdb-kd-vs-scratch): its rows here are section 1's, with their p Holm,
+# and the transfer family holds the other comparisons
+transfer, transfer_d = comparisons([(a, h, x, y) for a, h in transfer_cells for x, y in TRANSFER if (x, y) != ("kd", "scratch")],
+                                   TESTED, "imdb-transfer")
+_order = {(a, h, x, y, m): i for i, (a, h, x, y, m) in enumerate(
+    (a, h, x, y, m) for a, h in transfer_cells for x, y in TRANSFER for m in TESTED)}
+transfer = pd.concat([transfer, in_cells(main, transfer_cells)], ignore_index=True)
+transfer = transfer.iloc[np.argsort([_order[k] for k in zip(transfer.arch, transfer.hidden, transfer.a, transfer.b, transfer.metric)],
+                                    kind="stable")].reset_index(drop=True)
 transfer.to_csv(tables / "transfer.csv", index=False)
 
 
@@ -988,7 +915,8 @@ if not all_runs.augmented.any():
 transfer_md = "\n".join(
     ["The runs (mean ± sd over seeds):", "",
      md(pd.DataFrame(transfer_levels)) if transfer_levels else "No transfer-set runs: no transfer set to report.", "",
-     "Paired by seed: mean [95% CI]; p: paired t-test; p Holm: over the rows of this table (one family per metric).", "",
+     "Paired by seed: mean [95% CI]; p: paired t-test; p Holm: over the rows of this table but KD − scratch (one family "
+     "per metric; " + report.FAMILIES["imdb-transfer"].text() + "); KD − scratch: section 1's p Holm (" + MAIN.text() + ").", "",
      md(pd.DataFrame(transfer_rows)) if transfer_rows else "(no seed pairs)", ""]
     + [f"- {s}" for s in transfer_sentences])
 (tables / "transfer.md").write_text(transfer_md + "\n")
@@ -1008,7 +936,7 @@ if len(transfer):
 # Each run records its test calibration (kdlib.metrics.calibration): raw, and with the temperature that
 # minimises the validation log loss. Δ = KD − scratch paired by seed (negative: KD better calibrated);
 # Holm over the cells, one family per ECE. Reliability diagram: the runs' recorded bins pooled over seeds.
-calib, calib_d = comparisons([(a, h, "kd", "scratch") for a, h in main_cells], ["ece_raw", "ece_scaled"], ["metric"])
+calib, calib_d = comparisons([(a, h, "kd", "scratch") for a, h in main_cells], ["ece_raw", "ece_scaled"], "imdb-calibration")
 calib_pooled = pd.concat([pooled([("all cells", calib_d[calib_d.metric == m])]).assign(metric=m)
                           for m in ["ece_raw", "ece_scaled"]], ignore_index=True)
 calib.to_csv(tables / "calibration.csv", index=False)
@@ -1039,7 +967,8 @@ def calib_sentence():
 calib_rows = [calib_md_row(a, h) for a, h in main_cells if len(cell("kd", a, h)) and len(cell("scratch", a, h))]
 N_BINS = inspect.signature(metrics.calibration).parameters["n_bins"].default  # the bins every run recorded
 calib_md = "\n".join([f"Test ECE ({N_BINS} equal-width confidence bins), mean ± sd over seeds; scaled: logits divided by the "
-                      "temperature fitted on validation; Δ = KD − scratch paired by seed [95% CI], Holm over the cells.", "",
+                      "temperature fitted on validation; Δ = KD − scratch paired by seed [95% CI], Holm over the cells ("
+                      + report.FAMILIES["imdb-calibration"].text() + ").", "",
                       md(pd.DataFrame(calib_rows)) if calib_rows else "No cell with both scratch and KD runs: no calibration comparison.",
                       ""] + ([f"- {calib_sentence()}"] if calib_sentence() else []))
 (tables / "calibration.md").write_text(calib_md + "\n")
@@ -1281,7 +1210,7 @@ def method_md():
         f"by every student. Test set: {n_test:,} reviews; validation: a split of the training reviews.",
         "- Students: " + "; ".join(f"{a.upper()} at hidden {', '.join(str(h) for h in sorted(v))}"
                                    for (a, r), v in sizes.items() if r == "scratch")
-        + f"; seeds per cell (scratch and KD) {n_txt(seeds)}. Budget: {budget} (each run keeps its best validation epoch).",
+        + f"; seeds per cell (scratch and KD) {report.n_text(seeds)}. Budget: {budget} (each run keeps its best validation epoch).",
         f"- Chosen on validation: the learning rate ({lr_text or 'no lr choice file'}); the KD setting, the (T, alpha) "
         f"with the best mean validation accuracy over the sweep (section 2): {kd_text or 'no kd choice file'}; used at every size.",
         "- Loss: `(1 − alpha)·BCE(s, y) + alpha·T²·KL(σ(t/T) ‖ σ(s/T))`; the controls put the teacher's argmax labels, "
@@ -1317,13 +1246,9 @@ print(f"{paths.RESULTS / 'imdb.md'}: {len(page.splitlines())} lines")
 readme = paths.ROOT / "README.md"
 real = paths.RESULTS == (paths.ROOT / "results").resolve()
 if update_readme and real and readme.exists():
-    block = ("<!-- headline:start (written by notebooks/report.py; do not edit by hand) -->\n"
-             + prov.replace("tables/", "results/tables/") + "\n\n"  # what the numbers stand on, as on the page
-             + (tables / "headline.md").read_text() + "<!-- headline:end -->")
-    text = readme.read_text()
-    new = re.sub(r"<!-- headline:start.*?<!-- headline:end -->", lambda _: block, text, flags=re.S)
-    readme.write_text(new)
-    print("README.md headline updated" if new != text else "README.md headline unchanged")
+    changed = report.write_block(readme, "headline", prov.replace("tables/", "results/tables/") + "\n\n"  # as on the page
+                                 + (tables / "headline.md").read_text().rstrip("\n"), "notebooks/report.py")
+    print("README.md headline updated" if changed else "README.md headline unchanged")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
 for f in ["students.csv", "students.md", "students_pairs.csv", "students_pooled.csv", "student_runs.csv", "left_out.csv",

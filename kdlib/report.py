@@ -1,0 +1,273 @@
+"""The study logic the report notebooks share; each report keeps only its questions, figures and prose.
+
+Only the report notebooks import this module (no run notebook reaches it, so it never re-keys a run).
+
+* Run records: `read`, `val_at_best`, `student_row` (one run's metrics.json as a row), `load_runs`.
+* Pairing by seed: `matched` (two cells' values at their shared seeds; a pair whose runs record
+  different initial weights, `init_hash`, is an error), `paired_row` (kdlib.stats.paired of them).
+* Families of tests: a `Family` is named once in `FAMILIES`; `holm(frame, family)` adjusts p within
+  it (one family per value of its `by` columns, e.g. per metric); pages state `Family.text()`, so the
+  same comparison has one p Holm on every page that shows it. `pooled` tests over cells.
+* Leave-out rules: `LeaveOut` (each run keeps the first reason that applies, with a short label).
+* Numbers: `num`, `ci`, `pval`, `p_is`, `pm`, `nw` (kdlib.stats' formats, one place), `md` (a
+  Markdown table of formatted text; kdlib.stats.md_table formats numbers).
+* README: `write_block(readme, name, body, writer)` replaces the text between its markers only.
+* Figures: `ARCH_COLOUR`, `colour`, `use_style()` (one rcParams set), `hidden_axis`, `n_text`.
+
+Statistics are scipy's and statsmodels' (through kdlib.stats); frames are pandas'.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .stats import code_version
+
+num, ci, pval = stats.fmt, stats.fmt_ci, stats.fmt_p
+
+
+# ---- run records --------------------------------------------------------------------------------
+def read(path) -> dict:
+    """A JSON file (a run's metrics.json, a choice file)."""
+    return json.loads(Path(path).read_text())
+
+
+def val_at_best(record: dict) -> dict:
+    """The validation metrics of the epoch a run kept (chosen on validation accuracy)."""
+    if "val" in record:
+        return record["val"]
+    best = {e["epoch"]: e for e in record.get("history", [])}.get(record["best_epoch"], {})
+    return {k[4:]: v for k, v in best.items() if k.startswith("val_")}
+
+
+def _transfer(p: dict) -> int:
+    return int(p["transfer_count"] if "transfer_count" in p else (p.get("transfer_n") or 0))
+
+
+def student_row(path, metrics=("accuracy", "precision", "recall", "f1", "roc_auc")) -> dict:
+    """One student run (notebooks/student.py's metrics.json) as a row of its recorded parameters and results;
+    `metrics`: the test metrics to read (NaN when the run has none)."""
+    r = read(path)
+    p, cal, execution = r["params"], r.get("calibration") or {}, r.get("execution") or {}
+    val = val_at_best(r)
+    return {"name": r["name"], "path": str(Path(path).resolve()), "task": p.get("task", "binary"),
+            "teacher_task": p.get("teacher_task", "binary"), "arch": p["arch"], "hidden": int(p["hidden"]),
+            "seed": int(p["seed"]), "T": float(p["T"]), "alpha": float(p["alpha"]), "lr": float(p["lr"]),
+            "targets": p.get("targets", "soft"), "teacher_run": p.get("teacher_run", "teacher"),
+            "teacher_checkpoint": p["teacher_checkpoint"], "transfer": _transfer(p),
+            "match_steps": p.get("match_steps") or "", "augmented": any("augment" in k for k in p),
+            "budget": f"epochs {p['epochs']}, patience {p.get('patience', '–')}",
+            **{m: r["test"].get(m, np.nan) for m in metrics}, "n_test": r["test"].get("n", np.nan),
+            "val_accuracy": val.get("accuracy", np.nan), "val_roc_auc": val.get("roc_auc", np.nan),
+            **{f"{k}_{w}": cal.get(w, {}).get(k, np.nan) for k in ("ece", "log_loss", "brier") for w in ("raw", "scaled")},
+            "temperature": cal.get("scaled", {}).get("temperature", np.nan),
+            "smoothing": float(r.get("smoothing", 0.0)), "optimizer_steps": r.get("optimizer_steps", np.nan),
+            "best_epoch": r["best_epoch"], "epochs_run": (r.get("stopped") or {}).get("epochs_run", np.nan),
+            "params_other": r["params_count"]["other"], "params_total": r["params_count"]["total"],
+            "train_seconds": r.get("train_seconds", np.nan), "code_version": code_version(r),
+            "started": execution.get("started", np.nan), "finished": execution.get("finished", np.nan),
+            "init_hash": r.get("init_hash"), "epochs": p["epochs"], "patience": p.get("patience"),
+            "stopped": (r.get("stopped") or {}).get("reason")}
+
+
+def load_runs(files, row=student_row, columns=None, **kw) -> pd.DataFrame:
+    """The runs of `files` as a frame of `row(file, **kw)`, in the files' order; only `columns` when given."""
+    frame = pd.DataFrame([row(f, **kw) for f in files])
+    return frame[list(columns)] if columns is not None and len(frame) else frame
+
+
+# ---- pairing by seed ----------------------------------------------------------------------------
+def matched(a: pd.DataFrame, b: pd.DataFrame, col: str, by: str = "seed", same_init: bool = True):
+    """`col` of runs a and b (one cell each, a column `by`) at the `by` values both have: two Series aligned
+    by it. With `same_init`, where both runs of a pair record `init_hash` they must share it (the same initial
+    weights; False for students whose networks differ, e.g. in their heads)."""
+    x, y = a.set_index(by), b.set_index(by)
+    keys = x.index.intersection(y.index).sort_values()
+    if same_init and "init_hash" in x and "init_hash" in y:
+        i, j = x.loc[keys, "init_hash"], y.loc[keys, "init_hash"]
+        bad = i.notna() & j.notna() & (i != j)
+        if bad.any():
+            raise ValueError(f"pairs by {by} {list(keys[bad.to_numpy()])} do not share their initial weights (init_hash)")
+    return x.loc[keys, col], y.loc[keys, col]
+
+
+def paired_row(a: pd.DataFrame, b: pd.DataFrame, col: str, **labels) -> dict:
+    """`labels`, the metric and kdlib.stats.paired of a − b on `col`, paired by seed; `seeds`: the seeds."""
+    x, y = matched(a, b, col)
+    return {**labels, "metric": col, **stats.paired(x.to_numpy(float), y.to_numpy(float)), "seeds": list(x.index)}
+
+
+# ---- families of tests ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Family:
+    """A named family of tests for Holm's correction. `about` says which tests it holds (stated on every
+    page that uses it); `by`: columns whose values split it into separate families (e.g. one per metric)."""
+    name: str
+    about: str
+    by: tuple = ("metric",)
+
+    def text(self) -> str:
+        return f"Holm family `{self.name}`: {self.about}"
+
+
+FAMILIES = {f.name: f for f in [
+    Family("imdb-kd-vs-scratch", "IMDB, two classes: KD at each architecture's validation-chosen (T, alpha) − scratch, "
+           "every arch × hidden cell of study 1 with a seed pair; one family per metric"),
+    Family("imdb-controls", "IMDB: each control (hard labels, smoothed labels, another teacher) − scratch and − KD, "
+           "every cell with both; one family per reference and metric", ("b", "metric")),
+    Family("imdb-transfer", "IMDB: the transfer-set comparisons (KD on train + pool vs scratch, self-training, "
+           "matched-steps scratch, KD on train alone; not KD vs scratch, which is imdb-kd-vs-scratch's), every cell; "
+           "one family per metric"),
+    Family("imdb-calibration", "IMDB: KD − scratch in ECE, raw and temperature-scaled, every cell of study 1; one "
+           "family per measure"),
+    Family("rating-kd-vs-scratch", "IMDB, eight classes (stars): KD at the chosen setting − scratch, every cell "
+           "both tasks have; one family per measure"),
+    Family("rating-gain-difference", "IMDB: the eight-class KD gain − the two-class KD gain, paired by seed, every "
+           "cell both tasks have"),
+    Family("rating-teacher", "IMDB, two classes: a student of the rating teacher − a student of the binary teacher, "
+           "every cell with both"),
+    Family("rating-mass", "IMDB: KD − scratch in how close a student is to its teacher's distribution, every cell; "
+           "one family per task and measure", ("task", "metric")),
+    Family("rating-controls", "IMDB, eight classes: KD − each control, every cell; one family per control",
+           ("control", "metric")),
+    Family("multi-fused-vs-single", "IMDB: the student of each fusion of all the teachers − the best single teacher's "
+           "student, every architecture and size; one family per metric"),
+    Family("budget-vs-scratch", "IMDB label budget: each distilled arm (on n, on n + the pool) − scratch on n, every "
+           "budget n (study 1's whole split too) and architecture at one hidden size; one family for the whole table", ()),
+    Family("layers-vs-logits", "IMDB: a student distilled from the teacher's logits and layers (the last three, the "
+           "probe's) − the same student from its logits alone, every teacher, architecture, size and setting", ()),
+    Family("transformer-vs-finetune", "IMDB: a small transformer distilled (logits; logits + hidden states) − the "
+           "same transformer fine-tuned without KD, every teacher and setting", ()),
+    Family("pu-student-vs-teacher", "PU: the student's test ROC-AUC − its teacher's in the same run, every setting "
+           "of one page (splice, IMDB-PU)", ()),
+    Family("pu-online-vs-offline", "PU: the online student − the offline student at the same budget, every setting "
+           "run both ways; one family per metric", ()),
+    Family("splice-classes", "splice junctions: KD − scratch at the validation-chosen (T, alpha), every (task, "
+           "architecture)"),
+]}
+
+
+def holm(frame: pd.DataFrame, family: Family | str, p: str = "p", out: str = "p_holm") -> pd.DataFrame:
+    """`frame` with `out`: p Holm-adjusted within `family` (kdlib.stats.holm, statsmodels) per value of its
+    `by` columns. The frame must hold every test of the family and nothing else."""
+    family = FAMILIES[family] if isinstance(family, str) else family
+    frame = frame.copy()
+    if not len(frame):
+        return frame.assign(**{out: pd.Series(dtype=float)})
+    by = list(family.by)
+    frame[out] = frame.groupby(by)[p].transform(stats.holm) if by else stats.holm(frame[p])
+    return frame
+
+
+def pooled(groups, columns=None) -> pd.DataFrame:
+    """kdlib.stats.pooled (cells as the unit) for each (label, frame with `d` and `cell`) of `groups` with rows."""
+    rows = [{"cells": label, **stats.pooled(d.d.astype(float), d.cell)} for label, d in groups if len(d)]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# ---- leave-out rules ------------------------------------------------------------------------------
+class LeaveOut:
+    """Which runs of `frame` make the tables: each rule gives the runs it matches that no earlier rule took
+    a reason (`left_out`) and a short label (`left_out_as`); `kept()` is the rest."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        frame["left_out"], frame["left_out_as"] = "", ""
+
+    def __call__(self, mask, short: str, why):
+        """Runs in `mask` still in get `why` (a text, or a Series of texts per run) and `short`."""
+        f = self.frame
+        m = mask & (f.left_out == "")
+        f.loc[m, "left_out"] = why if isinstance(why, str) else why[m]
+        f.loc[m, "left_out_as"] = short
+
+    @property
+    def ok(self) -> pd.Series:
+        return self.frame.left_out == ""
+
+    def kept(self) -> pd.DataFrame:
+        return self.frame[self.ok].drop(columns=["left_out", "left_out_as"]).reset_index(drop=True)
+
+    def left(self) -> pd.DataFrame:
+        return self.frame[~self.ok]
+
+
+# ---- numbers and tables ---------------------------------------------------------------------------
+def p_is(p) -> str:
+    """'p < 0.001', 'p = 0.034', 'p = –'."""
+    return "p " + ("< 0.001" if p is not None and np.isfinite(p) and p < 0.001 else f"= {pval(p)}")
+
+
+def pm(x) -> str:
+    """Mean ± sd of `x` (sd with ddof 1); the mean alone for one value, '–' for none."""
+    x = np.asarray(x, dtype=float)
+    return f"{x.mean():.4f} ± {x.std(ddof=1):.4f}" if len(x) > 1 else (f"{x.mean():.4f}" if len(x) else "–")
+
+
+def nw(n: int, word: str) -> str:
+    """'1 cell', '3 cells'."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def md(frame: pd.DataFrame) -> str:
+    """A Markdown table of already formatted values (no re-parsing of numbers); '(none)' when empty."""
+    return frame.to_markdown(index=False, disable_numparse=True) if len(frame) else "(none)"
+
+
+# ---- README blocks ----------------------------------------------------------------------------------
+def write_block(readme: Path, name: str, body: str, writer: str) -> bool | None:
+    """Replace README's block `name` (from `<!-- name:start` to `<!-- name:end -->`) by `body` between fresh
+    markers naming `writer`; the rest of the file is untouched. True when it changed, False when not,
+    None when the file or its markers are missing (then nothing is written)."""
+    readme = Path(readme)
+    if not readme.exists():
+        return None
+    text = readme.read_text()
+    pattern = re.compile(rf"<!-- {re.escape(name)}:start.*?<!-- {re.escape(name)}:end -->", flags=re.S)
+    if not pattern.search(text):
+        return None
+    block = f"<!-- {name}:start (written by {writer}; do not edit by hand) -->\n{body}\n<!-- {name}:end -->"
+    new = pattern.sub(lambda _: block, text, count=1)
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
+# ---- one figure style -------------------------------------------------------------------------------
+ARCH_COLOUR = {"gru": "#1f77b4", "cnn": "#d62728", "transformer": "#2ca02c", "teacher": "0.2"}
+RC = {"figure.dpi": 120, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10}
+
+
+def use_style():
+    """The rcParams of every report figure."""
+    import matplotlib.pyplot as plt
+    plt.rcParams.update(RC)
+
+
+def colour(arch: str) -> str:
+    """An architecture's colour on every figure (grey for one without)."""
+    return ARCH_COLOUR.get(arch, "0.5")
+
+
+def n_text(ns) -> str:
+    """The number of seeds per point of a figure: 'n = 3', 'n = 3–5', or 'n = –' for none."""
+    ns = [int(n) for n in ns]
+    if not ns:
+        return "n = –"
+    return f"n = {min(ns)}" if min(ns) == max(ns) else f"n = {min(ns)}–{max(ns)}"
+
+
+def hidden_axis(ax, sizes, drawn: bool = True):
+    """Hidden sizes on a log-2 axis labelled by their values; a panel without runs (`drawn` False) says so."""
+    if drawn and len(sizes):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(sizes), [str(h) for h in sizes])
+    else:
+        ax.text(0.5, 0.5, "no runs yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_xlabel("student hidden size (units; log scale)")

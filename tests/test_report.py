@@ -1,0 +1,160 @@
+"""kdlib.report on a small synthetic set of run records (no training): rows, pairing, families, numbers, README blocks."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+from kdlib import report
+
+
+def record(arch="gru", hidden=16, seed=0, alpha=0.0, acc=0.8, init="i0", **extra):
+    return {"name": f"{arch}_h{hidden}_{'kd' if alpha else 'scratch'}_s{seed}", "best_epoch": 2,
+            "params": {"arch": arch, "hidden": hidden, "seed": seed, "T": 4.0, "alpha": alpha, "lr": 1e-3,
+                       "teacher_checkpoint": "abc", "epochs": 30, "patience": 3, **extra},
+            "test": {"accuracy": acc, "roc_auc": acc + 0.05, "n": 100},
+            "history": [{"epoch": 2, "val_accuracy": acc - 0.01}],
+            "params_count": {"other": 10, "total": 20}, "init_hash": init,
+            "provenance": {"kdlib_code": "c0de", "notebook": {"name": "student", "hash": "n0"}}}
+
+
+@pytest.fixture
+def runs(tmp_path):
+    rng = np.random.default_rng(0)
+    files = []
+    for arch in ("cnn", "gru"):
+        for hidden in (16, 32):
+            for seed in range(4):
+                base = 0.8 + rng.normal(0, 0.01)
+                for alpha, gain in ((0.0, 0.0), (0.5, 0.01 + rng.normal(0, 0.005))):
+                    f = tmp_path / f"{arch}{hidden}_{alpha}_{seed}" / "metrics.json"
+                    f.parent.mkdir()
+                    f.write_text(json.dumps(record(arch, hidden, seed, alpha, base + gain, init=f"{arch}{hidden}s{seed}")))
+                    files.append(f)
+    return report.load_runs(sorted(files), metrics=("accuracy", "roc_auc"))
+
+
+def test_rows_read_the_recorded_parameters_and_the_kept_epochs_validation(runs):
+    assert len(runs) == 32 and set(runs.arch) == {"cnn", "gru"}
+    assert runs.val_accuracy.round(6).equals((runs.accuracy - 0.01).round(6))
+    assert (runs.code_version == "kdlib c0de, student.py n0").all()
+    assert runs.transfer.eq(0).all() and runs.budget.eq("epochs 30, patience 3").all()
+    assert list(report.load_runs([], columns=["name"]).columns) == []
+
+
+def test_paired_row_matches_scipy_and_the_shared_seeds(runs):
+    a = runs[(runs.alpha > 0) & (runs.arch == "gru") & (runs.hidden == 16)]
+    b = runs[(runs.alpha == 0) & (runs.arch == "gru") & (runs.hidden == 16)].iloc[1:]  # seed 0 has no twin
+    row = report.paired_row(a, b, "accuracy", arch="gru")
+    assert row["seeds"] == [1, 2, 3] and row["n"] == 3 and row["arch"] == "gru"
+    d = a.set_index("seed").accuracy.loc[[1, 2, 3]].to_numpy() - b.set_index("seed").accuracy.to_numpy()
+    t = sps.ttest_rel(a.set_index("seed").accuracy.loc[[1, 2, 3]], b.set_index("seed").accuracy)
+    lo, hi = sps.t.interval(0.95, len(d) - 1, d.mean(), sps.sem(d))
+    assert row["p"] == pytest.approx(t.pvalue) and row["diff"] == pytest.approx(d.mean())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
+
+
+def test_a_pair_of_different_initial_weights_is_an_error(runs):
+    a = runs[(runs.alpha > 0) & (runs.arch == "gru") & (runs.hidden == 16)].copy()
+    b = runs[(runs.alpha == 0) & (runs.arch == "gru") & (runs.hidden == 16)]
+    a.loc[a.seed == 2, "init_hash"] = "other"
+    with pytest.raises(ValueError, match="initial weights"):
+        report.matched(a, b, "accuracy")
+    assert len(report.matched(a, b, "accuracy", same_init=False)[0]) == 4  # told the networks differ
+    a.loc[a.seed == 2, "init_hash"] = None  # unrecorded: no check
+    assert len(report.matched(a, b, "accuracy")[0]) == 4
+
+
+def test_holm_is_statsmodels_within_each_family_and_names_it(runs):
+    rows = pd.DataFrame([report.paired_row(runs[(runs.alpha > 0) & (runs.arch == a) & (runs.hidden == h)],
+                                           runs[(runs.alpha == 0) & (runs.arch == a) & (runs.hidden == h)], m, arch=a, hidden=h)
+                         for a in ("cnn", "gru") for h in (16, 32) for m in ("accuracy", "roc_auc")])
+    out = report.holm(rows, "imdb-kd-vs-scratch")
+    for m, g in out.groupby("metric"):
+        assert np.allclose(g.p_holm, multipletests(g.p, method="holm")[1])
+    assert (out.p_holm >= out.p).all()
+    with_nan = rows.assign(p=[np.nan] + list(rows.p[1:]))
+    assert np.isnan(report.holm(with_nan, "imdb-kd-vs-scratch").p_holm.iloc[0])
+    assert report.holm(rows.iloc[:0], "imdb-kd-vs-scratch").empty
+    with pytest.raises(KeyError):
+        report.holm(rows, "no-such-family")
+    assert "imdb-kd-vs-scratch" in report.FAMILIES["imdb-kd-vs-scratch"].text()
+
+
+def test_pooled_takes_the_cells_as_the_unit(runs):
+    d = pd.DataFrame({"d": [0.01, 0.02, 0.03, 0.02, 0.05, 0.04], "cell": ["a", "a", "b", "b", "c", "c"]})
+    out = report.pooled([("all", d), ("none", d.iloc[:0])])
+    assert list(out.cells) == ["all"]
+    means = [0.015, 0.025, 0.045]
+    assert out["mean"].iloc[0] == pytest.approx(np.mean(means))
+    assert out.p.iloc[0] == pytest.approx(sps.ttest_1samp(means, 0).pvalue)
+
+
+def test_leave_out_keeps_the_first_reason(runs):
+    lo = report.LeaveOut(runs)
+    lo(runs.hidden == 32, "small", "hidden 32")
+    lo(runs.arch == "cnn", "cnn", runs.name.map(lambda n: f"cnn run {n}"))
+    assert (runs[runs.hidden == 32].left_out_as == "small").all()
+    assert (runs[(runs.hidden == 16) & (runs.arch == "cnn")].left_out.str.startswith("cnn run ")).all()
+    assert len(lo.kept()) == 8 and "left_out" not in lo.kept() and len(lo.left()) == 24
+
+
+@pytest.mark.parametrize("x, f, want", [(0.12345, ".4f", "0.1235"), (np.nan, ".4f", "–"), (None, ".4f", "–"),
+                                        (np.inf, ".2f", "–"), (-0.00001, "+.4f", "-0.0000")])
+def test_num(x, f, want):
+    assert report.num(x, f) == want
+
+
+def test_ci_p_and_words():
+    assert report.ci(0.004, 0.001, 0.007) == "+0.0040 [+0.0010, +0.0070]"
+    assert report.ci(0.004, np.nan, np.nan) == "+0.0040"
+    assert report.ci(np.nan, np.nan, np.nan) == "–"
+    assert [report.pval(p) for p in (0.0009, 0.001, 0.0344, 1.0, np.nan, None)] == ["< 0.001", "0.001", "0.034", "1.000", "–", "–"]
+    assert report.p_is(1e-5) == "p < 0.001" and report.p_is(0.2) == "p = 0.200" and report.p_is(np.nan) == "p = –"
+    assert report.pm([1.0, 2.0]) == "1.5000 ± 0.7071" and report.pm([1.0]) == "1.0000" and report.pm([]) == "–"
+    assert report.nw(1, "cell") == "1 cell" and report.nw(0, "cell") == "0 cells"
+    assert report.n_text([3, 3]) == "n = 3" and report.n_text([3, 5]) == "n = 3–5" and report.n_text([]) == "n = –"
+
+
+def test_md_keeps_text_and_says_none_when_empty():
+    frame = pd.DataFrame({"a": ["0.10", "x"], "b": ["1e3", "–"]})
+    text = report.md(frame)
+    assert "0.10" in text and "1e3" in text and report.md(frame.iloc[:0]) == "(none)"
+
+
+def test_readme_block_is_replaced_only_between_its_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    text = ("intro <!-- other:start x -->keep<!-- other:end -->\n<!-- pu:start (written by old) -->\nold\n"
+            "<!-- pu:end -->\ntail\n")
+    readme.write_text(text)
+    assert report.write_block(readme, "pu", "new $1 \\1 text", "notebooks/pu_report.py") is True
+    new = readme.read_text()
+    assert new.startswith("intro <!-- other:start x -->keep<!-- other:end -->\n") and new.endswith("\ntail\n")
+    assert ("<!-- pu:start (written by notebooks/pu_report.py; do not edit by hand) -->\nnew $1 \\1 text\n"
+            "<!-- pu:end -->") in new and "old" not in new
+    assert report.write_block(readme, "pu", "new $1 \\1 text", "notebooks/pu_report.py") is False
+    assert report.write_block(readme, "missing", "x", "w") is None and readme.read_text() == new
+    assert report.write_block(tmp_path / "none.md", "pu", "x", "w") is None
+
+
+def test_every_family_is_named_by_a_report_and_every_named_family_is_defined():
+    from kdlib import paths
+    import re
+    text = "\n".join(p.read_text() for p in (paths.ROOT / "notebooks").glob("*report.py"))
+    named = set(re.findall(r'FAMILIES\["([\w-]+)"\]', text))
+    assert named <= set(report.FAMILIES), named - set(report.FAMILIES)
+    unused = {n for n in report.FAMILIES if f'"{n}"' not in text}
+    assert not unused, f"families no report uses: {unused}"
+
+
+def test_a_binary_cell_has_one_p_holm_on_both_pages():
+    """results/rating.md's two-class cells carry study 1's family (imdb-kd-vs-scratch): the committed
+    tables of both reports agree cell by cell."""
+    from kdlib import paths
+    tables = paths.ROOT / "results" / "tables"
+    rating, study1 = pd.read_csv(tables / "rating.csv"), pd.read_csv(tables / "students.csv")
+    both = rating[rating.task == "binary"].merge(study1, on=["arch", "hidden"])
+    assert len(both) and np.allclose(both.p_holm, both.acc_p_holm, rtol=0, atol=1e-12)
+    assert np.allclose(both["diff"], both.acc_diff, rtol=0, atol=1e-12)
