@@ -139,7 +139,8 @@ FAMILIES = {f.name: f for f in [
     Family("multi-fused-vs-single", "IMDB: the student of each fusion of all the teachers − the best single teacher's "
            "student, every architecture and size; one family per metric"),
     Family("budget-vs-scratch", "IMDB label budget: each distilled arm (on n, on n + the pool) − scratch on n, every "
-           "budget n (study 1's whole split too) and architecture at one hidden size; one family for the whole table", ()),
+           "budget n below the whole split and architecture at one hidden size; one family for those rows of the table "
+           "(the whole split's rows are study 1's cells, in imdb-kd-vs-scratch and imdb-transfer)", ()),
     Family("layers-vs-logits", "IMDB: a student distilled from the teacher's logits and layers (the last three, the "
            "probe's) − the same student from its logits alone, every teacher, architecture, size and setting", ()),
     Family("transformer-vs-finetune", "IMDB: a small transformer distilled (logits; logits + hidden states) − the "
@@ -163,6 +164,20 @@ def holm(frame: pd.DataFrame, family: Family | str, p: str = "p", out: str = "p_
     by = list(family.by)
     frame[out] = frame.groupby(by)[p].transform(stats.holm) if by else stats.holm(frame[p])
     return frame
+
+
+def study1_p_holm(tables, hidden: int) -> dict:
+    """Study 1's p and p Holm (accuracy) per (arch, arm) at `hidden`, from report.py's tables: arm "kd"
+    (KD − scratch, students.csv, imdb-kd-vs-scratch) and "kd_pool" (KD on train + pool − scratch,
+    transfer.csv, imdb-transfer). Another page showing those cells shows these values."""
+    from pathlib import Path
+
+    s = pd.read_csv(Path(tables) / "students.csv")
+    t = pd.read_csv(Path(tables) / "transfer.csv")
+    s = s[s.hidden == hidden]
+    t = t[(t.hidden == hidden) & (t.a == "kd_transfer") & (t.b == "scratch") & (t.metric == "accuracy")]
+    out = {(r.arch, "kd"): (r.acc_p, r.acc_p_holm) for r in s.itertuples()}
+    return out | {(r.arch, "kd_pool"): (r.p, r.p_holm) for r in t.itertuples()}
 
 
 def pooled(groups, columns=None) -> pd.DataFrame:

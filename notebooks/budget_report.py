@@ -244,10 +244,26 @@ for (arch, n), g in runs.groupby(["arch", "n"]):
                 f"{arm}_pairs": pr["n"]}
     rows.append(row)
 budget = pd.DataFrame(rows)
-BUDGET = report.FAMILIES["budget-vs-scratch"]  # one family: every comparison in the table
-if len(budget):
-    flat = report.holm(pd.DataFrame({"p": np.concatenate([budget.kd_p, budget.kd_pool_p])}), BUDGET).p_holm.to_numpy()
-    budget["kd_p_holm"], budget["kd_pool_p_holm"] = flat[:len(budget)], flat[len(budget):]
+# the budgets below the whole split make one family; the whole split's cells are study 1's comparisons,
+# whose p Holm is the one study 1's families give (report.py's tables), so a cell has one p on every page
+BUDGET = report.FAMILIES["budget-vs-scratch"]
+STUDY1 = {"kd": report.FAMILIES["imdb-kd-vs-scratch"], "kd_pool": report.FAMILIES["imdb-transfer"]}
+own = (budget.n < max(n_of.values())).to_numpy() if len(budget) else np.array([], bool)
+if own.any():
+    flat = report.holm(pd.DataFrame({"p": np.concatenate([budget.kd_p[own], budget.kd_pool_p[own]])}), BUDGET).p_holm.to_numpy()
+    budget.loc[own, "kd_p_holm"], budget.loc[own, "kd_pool_p_holm"] = flat[:own.sum()], flat[own.sum():]
+if (~own).any():
+    study1 = report.study1_p_holm(tables, hidden)
+    for i in budget.index[~own]:
+        for arm in ("kd", "kd_pool"):
+            if (budget.arch[i], arm) not in study1:
+                raise ValueError(f"{budget.arch[i]} {arm} at the whole split: study 1's tables (tables/students.csv, "
+                                 "transfer.csv) lack it: run make report first")
+            p_raw, p_holm = study1[(budget.arch[i], arm)]
+            if not np.isclose(p_raw, budget.at[i, f"{arm}_p"], rtol=1e-9, atol=0):
+                raise ValueError(f"{budget.arch[i]} {arm} at the whole split: p {budget.at[i, f'{arm}_p']} here, {p_raw} in "
+                                 "study 1's table: not the same comparison (rerun make report first)")
+            budget.at[i, f"{arm}_p_holm"] = p_holm
 budget.to_csv(tables / "budget.csv", index=False)
 shown = pd.DataFrame({
     "arch": budget.arch.str.upper(), "n labelled": budget.n, "teacher": budget.teacher,
@@ -257,7 +273,8 @@ shown = pd.DataFrame({
                                                 zip(budget[f"{a}_diff"], budget[f"{a}_ci_low"], budget[f"{a}_ci_high"])]
        for a in ("kd", "kd_pool")},
     **{f"p Holm ({a})": [stats.fmt_p(p) for p in budget[f"{a}_p_holm"]] for a in ("kd", "kd_pool")}}) if len(budget) else budget
-(tables / "budget.md").write_text(md(shown) + f"\n(test accuracy, mean ± sd over seeds (seeds); differences paired by seed; {BUDGET.text()})\n")
+(tables / "budget.md").write_text(md(shown) + f"\n(test accuracy, mean ± sd over seeds (seeds); differences paired by seed; {BUDGET.text()}; "
+                                  f"the whole split's rows: {STUDY1['kd'].text()} (distilled on n), {STUDY1['kd_pool'].text()} (n + the pool), as on imdb.md)\n")
 
 
 # %% How many labels each arm needs to reach the target accuracy

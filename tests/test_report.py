@@ -158,3 +158,26 @@ def test_a_binary_cell_has_one_p_holm_on_both_pages():
     both = rating[rating.task == "binary"].merge(study1, on=["arch", "hidden"])
     assert len(both) and np.allclose(both.p_holm, both.acc_p_holm, rtol=0, atol=1e-12)
     assert np.allclose(both["diff"], both.acc_diff, rtol=0, atol=1e-12)
+
+
+def test_study1_p_holm_reads_kd_from_students_and_the_pool_from_transfer(tmp_path):
+    pd.DataFrame({"arch": ["gru", "gru"], "hidden": [64, 128], "acc_p": [0.01, 0.02], "acc_p_holm": [0.05, 0.06]}
+                 ).to_csv(tmp_path / "students.csv", index=False)
+    pd.DataFrame({"arch": ["gru", "gru", "gru"], "hidden": [64, 64, 64], "a": ["kd_transfer", "kd_transfer", "self_training"],
+                  "b": ["scratch"] * 3, "metric": ["accuracy", "roc_auc", "accuracy"], "p": [0.03, 0.04, 0.05],
+                  "p_holm": [0.07, 0.08, 0.09]}).to_csv(tmp_path / "transfer.csv", index=False)
+    assert report.study1_p_holm(tmp_path, 64) == {("gru", "kd"): (0.01, 0.05), ("gru", "kd_pool"): (0.03, 0.07)}
+
+
+def test_a_whole_split_cell_has_one_p_holm_on_the_budget_and_study_1_pages():
+    """results/budget.md's n = the whole split rows are study 1's cells: the committed tables agree."""
+    from kdlib import paths
+    tables = paths.ROOT / "results" / "tables"
+    budget = pd.read_csv(tables / "budget.csv")
+    whole = budget[budget.n == budget.n.max()]
+    study1 = report.study1_p_holm(tables, 64)
+    assert len(whole) == 2
+    for r in whole.itertuples():
+        for arm in ("kd", "kd_pool"):
+            assert np.isclose(getattr(r, f"{arm}_p"), study1[(r.arch, arm)][0], rtol=1e-9, atol=0)
+            assert getattr(r, f"{arm}_p_holm") == study1[(r.arch, arm)][1]

@@ -24,6 +24,7 @@ rule budget_report:
         teachers=ancient(out("teacher", BUDGET_READS["teachers"] + BUDGET_READS["teacher_seeds"])),
         choices=ancient(choice_out(BUDGET_READS["choices"])),
         runs=ancient(out("student", BUDGET_READS["students"])),
+        study1=ancient(["results/tables/students.csv", "results/tables/transfer.csv"]),  # study 1's p Holm (report)
     output:
         "results/tables/budget_findings.md",
         "results/tables/budget.md",
@@ -37,6 +38,6 @@ rule budget_report:
         upstream={"teachers": dict(zip(BUDGET_READS["teachers"] + BUDGET_READS["teacher_seeds"],
                                        keys("teacher", BUDGET_READS["teachers"] + BUDGET_READS["teacher_seeds"]))),
                   "choices": key(keys("choose", BUDGET_READS["choices"])),
-                  "runs": key(keys("student", BUDGET_READS["students"]))},
+                  "runs": key(keys("student", BUDGET_READS["students"])), "study1": key(CODE["report"], NB_HASH["report"])},
     shell:
         "{ENV} {PAPERMILL} {input.nb} {log} -y {params.run:q}"

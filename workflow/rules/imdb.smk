@@ -64,6 +64,7 @@ rule report:
         "results/tables/students.md",
         "results/tables/students.csv",
         "results/tables/student_runs.csv",
+        "results/tables/transfer.csv",
         "results/tables/findings.md",
         "results/imdb.md",
     log:
