@@ -260,7 +260,7 @@ if (~own).any():
                 raise ValueError(f"{budget.arch[i]} {arm} at the whole split: study 1's tables (tables/students.csv, "
                                  "transfer.csv) lack it: run make report first")
             p_raw, p_holm = study1[(budget.arch[i], arm)]
-            if not np.isclose(p_raw, budget.at[i, f"{arm}_p"], rtol=1e-9, atol=0):
+            if not np.isclose(p_raw, budget.at[i, f"{arm}_p"], rtol=1e-9, atol=0, equal_nan=True):
                 raise ValueError(f"{budget.arch[i]} {arm} at the whole split: p {budget.at[i, f'{arm}_p']} here, {p_raw} in "
                                  "study 1's table: not the same comparison (rerun make report first)")
             budget.at[i, f"{arm}_p_holm"] = p_holm
