@@ -30,6 +30,7 @@ CONF=$B/slurm.conf
 ETC_CONF=/etc/slurm/slurm.conf
 started=$SECONDS
 say() { echo "test-cluster [$((SECONDS - started)) s]: $*"; }
+[ "$(id -u)" = 0 ] || { echo "make test-cluster runs as root (apt-get; SLURM daemons and jobs as root)" >&2; exit 1; }
 
 # ---- 1. the packages --------------------------------------------------------------------------
 missing=()
