@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -84,8 +84,15 @@ dry-run-all: $(STAMP) ## every rule of the study builds its jobs and shell comma
 	@echo "every rule of the study builds its jobs and shell commands: $$(grep -c '^rule ' build/dry-run-forceall.txt) jobs (build/dry-run-forceall.txt)"
 	$(PY) workflow/stale.py
 
-test: $(STAMP) ## the tests (pytest) beside the study's dry run, on every core: what CI runs
+test: $(STAMP) ## the tests (pytest) beside the study's dry run, on every core: what CI runs (then test-cluster)
 	$(MAKE) --no-print-directory --output-sync=target -j2 pytest dry-run-all
+
+# README's `snakemake --workflow-profile profiles/slurm`, for real: a one-node SLURM started here
+# (Debian's slurm, installed with apt-get when missing: root), one smoke-sized splice run
+# (config/cluster_test.yaml) through it and the same run locally, each in a fresh clone under
+# build/cluster/, compared exactly; the daemons stopped at the end (scripts/test_cluster.sh)
+test-cluster: $(STAMP) ## the slurm profile on a one-node SLURM started here (root): its run equals a local one; CI, after test
+	scripts/test_cluster.sh
 
 # ---- a refactor, proven (README, "How a refactor is proven") --------------------------------
 equivalence: $(STAMP) ## is a change a refactor? every smoke entry with OLD's code and NEW's (HEAD), compared bit for bit
