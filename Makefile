@@ -97,7 +97,7 @@ test-cluster: $(STAMP) ## the slurm profile on a one-node SLURM started here (ro
 # ---- a refactor, proven (README, "How a refactor is proven") --------------------------------
 equivalence: $(STAMP) ## is a change a refactor? every smoke entry with OLD's code and NEW's (HEAD), compared bit for bit
 	@test -n "$(OLD)" || { echo "usage: make equivalence OLD=<commit before the change> [NEW=<commit>]" >&2; exit 2; }
-	$(PY) workflow/equivalence.py run $(OLD) $(or $(NEW),HEAD)
+	$(PY) workflow/equivalence.py run $(OLD) $(or $(NEW),HEAD) $(ARGS)
 
 rekey: $(STAMP) ## record the committed runs an identical equivalence check covers under the new code (EVIDENCE=...)
 	@test -n "$(EVIDENCE)" || { echo "usage: make rekey EVIDENCE=results/equivalence/<old>-<new>.json" >&2; exit 2; }

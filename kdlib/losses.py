@@ -196,13 +196,13 @@ def _pu_parts(scores: torch.Tensor, labels: torch.Tensor, prior: float):
     return r_p_plus, r_u_minus - prior * r_p_minus
 
 
-def _non_negative(positive_risk, negative_risk, risk_floor, gamma):
-    if negative_risk < -risk_floor:  # the negative-risk estimate went negative: step back on it alone
+def _non_negative(positive_risk, negative_risk, beta, gamma):
+    if negative_risk < -beta:  # the negative-risk estimate went negative: step back on it alone
         return -gamma * negative_risk
     return positive_risk + negative_risk
 
 
-def nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, risk_floor: float = 0.0,
+def nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, beta: float = 0.0,
               gamma: float = 1.0) -> torch.Tensor:
     """Non-negative PU risk (Kiryo, Niu, du Plessis, Sugiyama, NeurIPS 2017), sigmoid surrogate.
 
@@ -212,30 +212,30 @@ def nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, risk_flo
         risk = pi * R_p^+ + max(0, R_u^- - pi * R_p^-)
 
     Non-negative correction (their Algorithm 1): when the negative part
-    r = R_u^- - pi * R_p^- falls below -risk_floor (Kiryo's beta), the value returned for
+    r = R_u^- - pi * R_p^- falls below -beta (β of Kiryo et al.'s nnPU), the value returned for
     back-propagation is -gamma * r (a step that pushes r back up); otherwise it is pi * R_p^+ + r.
     A batch without labelled positives raises ValueError.
     """
     _check_prior(prior)
     r_p_plus, r_neg = _pu_parts(scores, labels, prior)
-    return _non_negative(prior * r_p_plus, r_neg, risk_floor, gamma)
+    return _non_negative(prior * r_p_plus, r_neg, beta, gamma)
 
 
 def imbalanced_nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, target_prior: float = 0.5,
-                         risk_floor: float = 0.0, gamma: float = 1.0) -> torch.Tensor:
+                         beta: float = 0.0, gamma: float = 1.0) -> torch.Tensor:
     """Imbalanced nnPU (Su, Chen, Xu, IJCAI 2021): the nnPU risk re-weighted from the true class
     prior pi to a target prior pi' (usually 0.5), so a rare positive class is not ignored:
 
         risk = pi' * R_p^+ + (1 - pi') / (1 - pi) * max(0, R_u^- - pi * R_p^-)
 
-    with the same non-negative correction (risk_floor, gamma) as `nnpu_loss` on the (re-weighted)
+    with the same non-negative correction (beta, gamma) as `nnpu_loss` on the (re-weighted)
     negative part. With pi' = pi it is exactly `nnpu_loss`.
     """
     _check_prior(prior)
     _check_prior(target_prior, "target_prior")
     r_p_plus, r_neg = _pu_parts(scores, labels, prior)
     w = (1 - target_prior) / (1 - prior)
-    return _non_negative(target_prior * r_p_plus, w * r_neg, risk_floor, gamma)
+    return _non_negative(target_prior * r_p_plus, w * r_neg, beta, gamma)
 
 
 def naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -246,7 +246,7 @@ def naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 PU_KINDS = ("nnpu", "imbalanced_nnpu", "naive", "supervised")
 
 
-def pu_loss(kind: str, prior: float | None = None, target_prior: float = 0.5, risk_floor: float = 0.0,
+def pu_loss(kind: str, prior: float | None = None, target_prior: float = 0.5, beta: float = 0.0,
             gamma: float = 1.0):
     """A ``loss(scores, labels)`` for `kind` in PU_KINDS ("supervised" and "naive" are plain BCE:
     they differ in which labels the caller passes). Checks its arguments before any compute."""
@@ -256,9 +256,9 @@ def pu_loss(kind: str, prior: float | None = None, target_prior: float = 0.5, ri
         return naive_pu_loss
     _check_prior(prior if prior is not None else -1.0)
     if kind == "nnpu":
-        return lambda s, y: nnpu_loss(s, y, prior, risk_floor, gamma)
+        return lambda s, y: nnpu_loss(s, y, prior, beta, gamma)
     _check_prior(target_prior, "target_prior")
-    return lambda s, y: imbalanced_nnpu_loss(s, y, prior, target_prior, risk_floor, gamma)
+    return lambda s, y: imbalanced_nnpu_loss(s, y, prior, target_prior, beta, gamma)
 
 
 HINT_LOSSES = ("mse", "cosine")

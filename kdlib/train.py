@@ -380,7 +380,7 @@ def split_batch(labels: torch.Tensor, label_share: float, generator: torch.Gener
 def _check_online_args(T, alpha, label_share, meta_epochs, teacher_epochs, student_epochs) -> None:
     losses._check_T_alpha(T, alpha)
     if not 0.0 <= label_share <= 1.0:
-        raise ValueError(f"label_share (beta) must be in [0, 1], got {label_share}")
+        raise ValueError(f"label_share must be in [0, 1], got {label_share}")
     for name, v, low in (("meta_epochs", meta_epochs, 1), ("teacher_epochs", teacher_epochs, 0),
                          ("student_epochs", student_epochs, 0)):
         if int(v) != v or v < low:
@@ -484,7 +484,7 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
         for each meta-epoch:
             train the teacher `teacher_epochs` on teacher_loss(scores, labels) (e.g. a PU loss)
             train the student `student_epochs`; each batch is split (`split_batch`) into
-                data_s (share label_share, the study's beta): L_true = student_loss(s, y)
+                data_s (share label_share: of each batch, the part learned from labels): L_true = student_loss(s, y)
                 data_t (the rest): L_teacher = T^2 KL(sigmoid(t/T) || sigmoid(s/T))
                 loss = alpha * L_teacher + (1 - alpha) * L_true
             log metrics of both models on every loader in `eval_loaders`

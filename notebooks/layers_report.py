@@ -215,7 +215,7 @@ layers_tab.to_csv(tables / "layers.csv", index=False)
 # %% The transformer students: fine-tuned, distilled on logits, on logits + hidden states
 tr_runs = pd.DataFrame([{"name": r["name"], "teacher_run": r["params"]["teacher_run"], "teacher_checkpoint": r["params"]["teacher_checkpoint"],
                          "layers": len(r["params"]["keep"]), "keep": ",".join(map(str, r["params"]["keep"])), "seed": r["params"]["seed"],
-                         "arm": "finetune" if r["params"]["alpha"] == 0 else ("kd_hidden" if r["params"]["hidden_weight"] else "kd"),
+                         "arm": "finetune" if r["params"]["alpha"] == 0 else ("kd_hidden" if r["params"]["hint_weight"] else "kd"),
                          "epochs": r["params"]["epochs"], "lr": r["params"]["lr"], "init_hash": r["init_hash"],
                          "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"], **{k: r["test"][k] for k in PLAN_METRICS},
                          "code_version": stats.code_version(r),

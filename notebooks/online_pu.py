@@ -16,14 +16,14 @@
 #     for each meta-epoch:
 #         train the teacher `teacher_epochs` on the PU loss
 #         train the student `student_epochs`; each shuffled batch is split at random into
-#             data_s (share beta): the student's own loss on the (PU) labels
-#             data_t (share 1 - beta): the teacher's soft outputs (T^2 KL, `losses.soft_target_loss`)
+#             data_s (share label_share): the student's own loss on the (PU) labels
+#             data_t (share 1 - label_share): the teacher's soft outputs (T^2 KL, `losses.soft_target_loss`)
 #         loss = alpha * L(data_t, teacher) + (1 - alpha) * L(data_s, labels)
 #
 # **Batches** (`data.PUBatchSampler`): every training batch holds the same number of labelled
 # positives (`positives_per_batch`; by default their share of the training set, at least 2), the
-# way the nnPU reference code feeds its risk estimator, and the β split takes exactly
-# round(β·n) examples of each batch, labelled positives on both sides (`train.split_batch`):
+# way the nnPU reference code feeds its risk estimator, and the label_share split takes exactly
+# round(label_share·n) examples of each batch, labelled positives on both sides (`train.split_batch`):
 # a PU risk never sees a batch without positives (it raises if it does).
 #
 # Repairs of the original study: the PU prior is the **positive share of the unlabelled data**,
@@ -53,7 +53,7 @@
 #
 # **Compute**: the teacher never depends on the student, so its trajectory is cached per
 # (data, construction, loss, model, lr, batch size, seed) under `cache/pu_teacher/` and shared
-# by every (alpha, beta), student and mode; it trains once per seed and loss.
+# by every (alpha, label_share), student and mode; it trains once per seed and loss.
 #
 # Teachers: splice -> `models.PositionalCNN` (a convolution over 3-mers followed by a dense layer
 # over all positions: it knows where a motif sits, which splice junctions need; ~0.99 test ROC-AUC
@@ -65,7 +65,7 @@ dataset = "splice"        # splice (EI vs rest, 24% positive) | imdb
 prior = None              # positive share pi of train/val/test; None keeps the data's own (splice 0.24); imdb e.g. 0.1, 0.3
 labelled_frac = 0.2       # c: share of the train/val positives that are labelled (the rest of the data is unlabelled)
 alpha = 0.5               # how much the student listens to the teacher (0: labels only, 1: teacher only)
-beta = 0.5                # share of each batch the student learns from labels (data_s); the rest (data_t) from the teacher
+label_share = 0.5         # share of each batch the student learns from labels (data_s); the rest (data_t) from the teacher
 loss = "imbalanced_nnpu"  # imbalanced_nnpu | nnpu | naive (unlabelled = negative) | supervised (true labels)
 target_prior = 0.5        # imbalanced nnPU's target prior
 mode = "online"           # online | offline (teacher fully trained first, then distilled; same budget)
@@ -139,7 +139,7 @@ checks.one_of("dataset", dataset, ("splice", "imdb"))
 checks.optional(checks.number, "prior", prior, 0, 1, low_open=True, high_open=True)
 checks.number("labelled_frac", labelled_frac, 0, 1, low_open=True)
 checks.number("alpha", alpha, 0, 1)
-checks.number("beta", beta, 0, 1)
+checks.number("label_share", label_share, 0, 1)
 checks.one_of("loss", loss, losses.PU_KINDS)
 checks.number("target_prior", target_prior, 0, 1, low_open=True, high_open=True)
 checks.one_of("mode", mode, ("online", "offline"))
@@ -169,8 +169,8 @@ checks.optional(checks.boolean, "amp", amp)
 checks.integer("threads", threads, 0)
 checks.boolean("flush_denormal", flush_denormal)
 checks.optional(checks.folder, "name", name, empty_ok=True)
-if (alpha == 0 and beta == 0) or (alpha == 1 and beta == 1):
-    raise ValueError(f"alpha={alpha}, beta={beta} gives the student nothing to learn from")
+if (alpha == 0 and label_share == 0) or (alpha == 1 and label_share == 1):
+    raise ValueError(f"alpha={alpha}, label_share={label_share} gives the student nothing to learn from")
 if loss in ("nnpu", "imbalanced_nnpu") and labelled_frac == 1:
     raise ValueError("labelled_frac=1 leaves no positive in the unlabelled data: nnPU needs labelled_frac < 1")
 data_seed = seed if data_seed is None else data_seed
@@ -185,9 +185,9 @@ if threads:
 torch.set_flush_denormal(flush_denormal)
 device = models.default_device()
 loss_code = {"imbalanced_nnpu": "innpu", "nnpu": "nnpu", "naive": "naive", "supervised": "sup"}[loss]
-name = name or (f"{dataset}_pi{'nat' if prior is None else prior}_c{labelled_frac}_{loss_code}_a{alpha}_b{beta}_"
+name = name or (f"{dataset}_pi{'nat' if prior is None else prior}_c{labelled_frac}_{loss_code}_a{alpha}_b{label_share}_"
                 f"{'on' if mode == 'online' else 'off'}_{arch}{hidden}_s{seed}")
-params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=alpha, beta=beta, loss=loss,
+params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=alpha, label_share=label_share, loss=loss,
               target_prior=target_prior, mode=mode, meta_epochs=meta_epochs, teacher_epochs=teacher_epochs,
               student_epochs=student_epochs, arch=arch, hidden=hidden, seed=seed, data_seed=data_seed,
               teacher=teacher_name, teacher_path=teacher_path, teacher_lr=teacher_lr, student_lr=student_lr,
@@ -302,7 +302,7 @@ t0 = time.time()
 schedule = (dict(meta_epochs=M, teacher_epochs=teacher_epochs, student_epochs=student_epochs) if mode == "online"
             else dict(meta_epochs=1, teacher_epochs=M * teacher_epochs, student_epochs=M * student_epochs))
 log = train.online_distill(teacher_model, student_model, train_loader, eval_loaders, loss_fn, loss_fn,
-                           alpha=alpha, label_share=beta, T=T, teacher_lr=teacher_lr, student_lr=student_lr, seed=seed,
+                           alpha=alpha, label_share=label_share, T=T, teacher_lr=teacher_lr, student_lr=student_lr, seed=seed,
                            device=device, amp=amp, teacher_cache=teacher_cache, ckpt_dir=ckpt_dir,
                            on_student_epoch=offline_log if mode == "offline" else None, **schedule)
 train_seconds = time.time() - t0

@@ -119,11 +119,11 @@ for d in run_dirs:
     p = m["params"]
     group = (f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}_"
              f"{p['arch']}{p['hidden']}")
-    setting = f"{LOSS_NAMES[p['loss']]} α={p['alpha']:g} β={p['beta']:g}"
+    setting = f"{LOSS_NAMES[p['loss']]} α={p['alpha']:g} label_share={p['label_share']:g}"
     row = {"run": d.name, "group": group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
            "prior_u": m["construction"]["prior_u_for_loss"], "labelled_frac": p["labelled_frac"],
            "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
-           "beta": p["beta"], "setting": setting, "seed": p["seed"],
+           "label_share": p["label_share"], "setting": setting, "seed": p["seed"],
            "budget": f"M={p['meta_epochs']} te={p['teacher_epochs']} se={p['student_epochs']}",
            "seconds": m["seconds"]["total"], "code_version": stats.code_version(m),
            "finished": m.get("execution", {}).get("finished", np.nan),
@@ -147,7 +147,7 @@ all_runs = pd.DataFrame(rows)
 # 1. per group (one table): the code version shared by most of its runs (a tie: the most recently finished
 #    run's; runs from before the provenance block are "unrecorded (earlier pipeline)");
 # 2. per (data, loss, seed): the teacher trajectory (teacher cache) shared by most of the remaining runs;
-# 3. per setting (group, mode, loss, alpha, beta): the parameters shared by most of the remaining runs.
+# 3. per setting (group, mode, loss, alpha, label_share): the parameters shared by most of the remaining runs.
 # Everything else is left out, with the reason, in <prefix>_left_out.csv.
 reason = pd.Series("", index=all_runs.index)
 
@@ -171,7 +171,7 @@ def param_diff(sig, keep):
     return ", ".join(f"{k}={a.get(k)!r} (rest of the setting: {b.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
 
 
-leave_out_minority("signature", ["group", "mode", "loss", "alpha", "beta"], lambda r, keep, g: (
+leave_out_minority("signature", ["group", "mode", "loss", "alpha", "label_share"], lambda r, keep, g: (
     f"parameters differ from the rest of its setting: {param_diff(r.signature, keep)}"))
 all_runs["reason"] = reason
 left_out = all_runs[reason != ""][["run", "group", "setting", "mode", "seed", "code_version", "reason"]]
@@ -188,7 +188,7 @@ if len(left_out):
     print(left_out.to_string(index=False))
 runs_df["loss"] = pd.Categorical(runs_df["loss"], LOSS_ORDER, ordered=True)
 runs_df["mode"] = pd.Categorical(runs_df["mode"], ["online", "offline"], ordered=True)
-runs_df = runs_df.sort_values(["group", "mode", "loss", "alpha", "beta", "seed"]).reset_index(drop=True)
+runs_df = runs_df.sort_values(["group", "mode", "loss", "alpha", "label_share", "seed"]).reset_index(drop=True)
 log_df = pd.concat(logs, ignore_index=True).drop(columns="mode").merge(  # inner join: used runs only
     runs_df[["run", "group", "mode", "setting", "seed"]].astype({"mode": str}), on="run")
 runs_df.to_csv(tables / f"{prefix}_runs.csv", index=False)
@@ -197,7 +197,7 @@ print(len(runs_df), "runs;", runs_df.groupby(["group", "mode"], observed=True).s
 # %% Table: final test metrics per setting, mean ± std over seeds, and whether the student reached its teacher
 # gap = student − teacher test ROC-AUC of the same run: mean [95% CI], paired t-test, Holm over every
 # setting of the table (all groups and modes).
-keys = ["group", "mode", "loss", "alpha", "beta", "setting"]
+keys = ["group", "mode", "loss", "alpha", "label_share", "setting"]
 cols = [f"{w}_{k}" for w in ("teacher", "student") for k in ("accuracy", "roc_auc", "pr_auc", "f1")]
 agg = runs_df.groupby(keys, observed=True).agg(
     n=("seed", "nunique"), **{f"{c}_mean": (c, "mean") for c in cols}, **{f"{c}_std": (c, "std") for c in cols})
@@ -245,7 +245,7 @@ for (group, mode), g in summary.groupby(["group", "mode"], sort=False, observed=
 # Same seed = same PU construction and the same teacher trajectory. Per setting run both ways: the mean
 # difference online − offline [95% CI], paired t-test, Holm over these settings; pooled with settings as
 # the unit (t-test and Wilcoxon signed-rank on the per-setting mean differences).
-oo_keys = ["group", "loss", "alpha", "beta", "setting"]
+oo_keys = ["group", "loss", "alpha", "label_share", "setting"]
 oo, oo_pairs = [], []
 for key, g in runs_df.groupby(oo_keys, observed=True, sort=False):
     on = g[g["mode"] == "online"].set_index("seed")

@@ -12,7 +12,7 @@
 # # 8 · Other teachers: a linear model on words and bigrams, NB-SVM, a wide bidirectional GRU
 #
 # Teachers whose errors differ from a transformer's, for the multi-teacher study. Each is trained on
-# exactly the splits of a MiniLM teacher run (`reference`; checked against its recorded data
+# exactly the splits of a MiniLM teacher run (`teacher_run`; checked against its recorded data
 # hashes), chooses what it chooses on validation, and caches its logits for train, validation, test
 # and the deduplicated unlabelled pool in the same form as `teacher.py`, so that `student.py` can
 # distil from it (`teacher_run=<name>`) and a multi-teacher student can fuse it with the others.
@@ -27,7 +27,7 @@
 
 # %% tags=["parameters"]
 kind = "tfidf_lr"     # "tfidf_lr" | "nbsvm" | "bigru"
-reference = "teacher"  # the MiniLM teacher run (results/runs/<reference>/) whose splits and tokenizer this teacher shares
+teacher_run = "teacher"  # the MiniLM teacher run (results/runs/<teacher_run>/) whose splits and tokenizer this teacher shares
 Cs = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0]  # tfidf_lr, nbsvm: inverse regularisation strengths; the
                       # smallest C whose validation accuracy is within one standard error of the best (validation is
                       # flat over decades of C, where the plain maximum wanders to either end); a choice at either
@@ -90,7 +90,7 @@ from kdlib import checks, data, metrics, models, paths, progress, provenance, tr
 
 KINDS = ("tfidf_lr", "nbsvm", "bigru")
 checks.one_of("kind", kind, KINDS)
-checks.folder("reference", reference)
+checks.folder("teacher_run", teacher_run)
 checks.items("Cs", Cs, checks.number, 0, low_open=True)
 checks.integer("max_features", max_features, 1)
 if train_folds != 0:
@@ -109,14 +109,14 @@ if threads:
     torch.set_num_threads(int(threads))
 torch.set_flush_denormal(True)
 name = name or f"teacher_{kind}"
-ref_file = paths.RESULTS / "runs" / reference / "metrics.json"
+ref_file = paths.RESULTS / "runs" / teacher_run / "metrics.json"
 if not ref_file.exists():
     raise FileNotFoundError(f"{ref_file} not found: train the reference teacher first (make teacher)")
 ref = json.loads(ref_file.read_text())
 rp = ref["params"]
 if rp.get("task", "binary") != "binary":
-    raise ValueError(f"reference={reference!r} is a {rp['task']} teacher: these teachers are binary")
-params = dict(kind=kind, reference=reference, Cs=[float(c) for c in Cs], max_features=max_features,
+    raise ValueError(f"teacher_run={teacher_run!r} is a {rp['task']} teacher: these teachers are binary")
+params = dict(kind=kind, teacher_run=teacher_run, Cs=[float(c) for c in Cs], max_features=max_features,
               train_folds=train_folds if kind != "bigru" else 0, hidden=hidden,
               epochs=epochs, patience=patience, lr=lr, batch_size=batch_size, seed=seed, transfer_n=transfer_n,
               task="binary", n_classes=2, max_len=rp["max_len"], val_frac=rp["val_frac"], split_seed=rp["split_seed"],
@@ -124,7 +124,7 @@ params = dict(kind=kind, reference=reference, Cs=[float(c) for c in Cs], max_fea
 print(json.dumps(params, indent=1))
 
 # %% Data: the reference teacher's splits, checked against its recorded hashes, and the unlabelled pool
-splits = data.teacher_splits(ref, reference)
+splits = data.teacher_splits(ref, teacher_run)
 if transfer_n:
     splits["transfer"] = data.imdb_transfer_set(None if transfer_n == "all" else transfer_n, seed=rp["split_seed"])
 inputs = {s: data.content_hash(df[["id", "text"]]) for s, df in splits.items()}

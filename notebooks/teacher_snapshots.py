@@ -26,7 +26,7 @@
 # cycles and every snapshot's logits in one. Each snapshot's run records the epochs of its own
 # cycle; its `history` is the training's up to its snapshot.
 #
-# It trains on exactly the splits of a MiniLM teacher run (`reference`; checked against its
+# It trains on exactly the splits of a MiniLM teacher run (`teacher_run`; checked against its
 # recorded data hashes) with the same tokens (`max_len`), and writes each snapshot as a teacher run
 # in `teacher.py`'s form, `results/runs/<name><m>/` for m = 1 .. cycles, with its logits for train,
 # validation, test and (with `transfer_n`) the deduplicated unlabelled pool: a student
@@ -38,7 +38,7 @@
 # checkpoint (every `ckpt_every` steps) follows the same schedule and ends with the same weights.
 
 # %% tags=["parameters"]
-reference = "teacher"  # the MiniLM teacher run (results/runs/<reference>/) whose splits, tokens and teacher model these share
+teacher_run = "teacher"  # the MiniLM teacher run (results/runs/<teacher_run>/) whose splits, tokens and teacher model these share
 snapshot = 1          # this run's snapshot m: the weights at the end of cycle m (>= 1)
 cycle_epochs = 1      # epochs per cycle
 lr = 5e-5             # the rate every cycle starts from
@@ -95,7 +95,7 @@ import torch
 
 from kdlib import checks, data, metrics, models, paths, provenance, train
 
-checks.folder("reference", reference)
+checks.folder("teacher_run", teacher_run)
 checks.integer("snapshot", snapshot, 1)
 checks.integer("cycle_epochs", cycle_epochs, 1)
 checks.number("lr", lr, 0, low_open=True)
@@ -112,16 +112,16 @@ checks.integer("threads", threads, 0)
 checks.folder("name", name)
 if threads:
     torch.set_num_threads(int(threads))
-ref_file = paths.RESULTS / "runs" / reference / "metrics.json"
+ref_file = paths.RESULTS / "runs" / teacher_run / "metrics.json"
 if not ref_file.exists():
     raise FileNotFoundError(f"{ref_file} not found: train the reference teacher first (make teacher)")
 ref = json.loads(ref_file.read_text())
 rp = ref["params"]
 if rp.get("task", "binary") != "binary" or "kind" in ref:
-    raise ValueError(f"reference={reference!r} must be a binary MiniLM teacher run of teacher.py")
+    raise ValueError(f"teacher_run={teacher_run!r} must be a binary MiniLM teacher run of teacher.py")
 device = models.default_device()
 teacher_rec = ref["provenance"]["teacher"]  # the reference's resolved teacher model (never "auto")
-params = dict(reference=reference, teacher=teacher_rec["name"], task="binary", n_classes=2, snapshot=snapshot,
+params = dict(teacher_run=teacher_run, teacher=teacher_rec["name"], task="binary", n_classes=2, snapshot=snapshot,
               cycle_epochs=cycle_epochs, lr=lr, batch_size=batch_size, warmup_frac=warmup_frac,
               weight_decay=weight_decay, seed=seed, attention_dropout=attention_dropout, amp=amp,
               transfer_n=transfer_n, T_train=1.0, max_len=rp["max_len"], val_frac=rp["val_frac"],
@@ -130,7 +130,7 @@ params = dict(reference=reference, teacher=teacher_rec["name"], task="binary", n
 print(json.dumps(params, indent=1))
 
 # %% Data: the reference teacher's splits (checked against its hashes), its token cache, and the pool
-splits = data.teacher_splits(ref, reference)
+splits = data.teacher_splits(ref, teacher_run)
 if transfer_n:
     splits["transfer"] = data.imdb_transfer_set(None if transfer_n == "all" else transfer_n, seed=rp["split_seed"])
 inputs = {s: data.content_hash(df[["id", "text"]]) for s, df in splits.items()}

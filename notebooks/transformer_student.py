@@ -17,7 +17,7 @@
 #
 # * without KD (`alpha` 0: plain cross-entropy), or
 # * distilled from the teacher's cached logits (`student.py`'s loss at T), and optionally
-# * also on the teacher's hidden states (`hidden_weight` > 0): its kept layer j is matched, by cosine
+# * also on the teacher's hidden states (`hint_weight` > 0): its kept layer j is matched, by cosine
 #   (`losses.hint_loss`), to the pooled state of the teacher layer above the pair it came from
 #   (`teacher_layers.py`'s cache), as DistilBERT's cosine loss on hidden states. Both sides are first
 #   centred on the teacher's train mean per layer and feature: raw mean-pooled states share one large
@@ -33,7 +33,7 @@ teacher_run = "teacher"  # results/runs/<teacher_run>/: its logits, splits and t
 keep = [0, 2, 4]      # the pretrained encoder layers kept, in order (DistilBERT: every other layer)
 T = 2.0               # distillation temperature
 alpha = 0.5           # weight of the teacher's term: 0 = fine-tuned without KD
-hidden_weight = 0.0   # > 0: also match the kept layers' pooled states to the teacher's (cosine), with this weight
+hint_weight = 0.0   # > 0: also match the kept layers' pooled states to the teacher's (cosine), with this weight
 layers_run = ""       # results/runs/<layers_run>/ (teacher_layers.py of that teacher); "" = layers_<teacher_run>
 epochs = 2
 lr = 5e-5
@@ -97,7 +97,7 @@ if list(keep) != sorted(set(keep)):
     checks.fail("keep", keep, "strictly increasing layer indices")
 checks.number("T", T, 0, low_open=True)
 checks.number("alpha", alpha, 0, 1)
-checks.number("hidden_weight", hidden_weight, 0)
+checks.number("hint_weight", hint_weight, 0)
 checks.folder("layers_run", layers_run, empty_ok=True)
 checks.integer("epochs", epochs, 1)
 checks.number("lr", lr, 0, low_open=True)
@@ -122,10 +122,10 @@ if teacher_info.get("task", "binary") != "binary" or "kind" in teacher_info:
 rec = teacher_info["provenance"]["teacher"]
 layers_run = layers_run or f"layers_{teacher_run}"
 layer_info = None
-if hidden_weight:
+if hint_weight:
     layer_file = paths.RESULTS / "runs" / layers_run / "metrics.json"
     if not layer_file.exists():
-        raise FileNotFoundError(f"{layer_file} not found: hidden_weight > 0 needs teacher_layers.py on {teacher_run!r} (make layers)")
+        raise FileNotFoundError(f"{layer_file} not found: hint_weight > 0 needs teacher_layers.py on {teacher_run!r} (make layers)")
     layer_info = json.loads(layer_file.read_text())
     if layer_info["params"]["teacher_checkpoint"] != teacher_info["checkpoint_hash"]:
         raise ValueError(f"{layers_run!r} holds the states of another checkpoint of {teacher_run!r}: rerun teacher_layers.py")
@@ -136,11 +136,11 @@ if keep[-1] >= n_teacher_layers:
     raise ValueError(f"keep={keep!r}: the teacher has layers 0..{n_teacher_layers - 1}")
 # kept layer j (hidden state j + 1) <-> the teacher's hidden state after the pair it starts: min(keep[j] + 2, n)
 matched = [min(k + 2, n_teacher_layers) for k in keep]
-kind = "finetune" if alpha == 0 else "kd" + ("_hidden" if hidden_weight else "")
-name = name or f"minilm{len(keep)}_{kind}" + (f"_T{T:g}_a{alpha:g}" if alpha else "") + (f"_h{hidden_weight:g}" if hidden_weight else "") + f"_s{seed}"
+arm = "finetune" if alpha == 0 else "kd" + ("_hidden" if hint_weight else "")
+name = name or f"minilm{len(keep)}_{arm}" + (f"_T{T:g}_a{alpha:g}" if alpha else "") + (f"_h{hint_weight:g}" if hint_weight else "") + f"_s{seed}"
 device = models.default_device()
-params = dict(teacher_run=teacher_run, teacher=rec["name"], keep=list(keep), matched_layers=matched if hidden_weight else [],
-              T=T, alpha=alpha, hidden_weight=hidden_weight, layers_run=layers_run if hidden_weight else "", epochs=epochs,
+params = dict(teacher_run=teacher_run, teacher=rec["name"], keep=list(keep), matched_layers=matched if hint_weight else [],
+              T=T, alpha=alpha, hint_weight=hint_weight, layers_run=layers_run if hint_weight else "", epochs=epochs,
               lr=lr, batch_size=batch_size, warmup_frac=warmup_frac, weight_decay=weight_decay, seed=seed,
               attention_dropout=attention_dropout, amp=amp, teacher_checkpoint=teacher_info["checkpoint_hash"],
               teacher_T_train=teacher_info["T_train"], max_len=tp["max_len"], train_subset=tp["train_subset"],
@@ -153,7 +153,7 @@ tok = models.load_recorded_tokenizer(rec)
 pad = tok.pad_token_id
 ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, tp["max_len"]), df["label"], df["id"], 2) for s, df in splits.items()}
 teacher_logits = {s: data.TeacherLogits.load(paths.cache_dir() / teacher_info["logits"][s]["cache_path"]) for s in ("train", "test")}
-if hidden_weight:
+if hint_weight:
     z = layers.cached_states(layer_info)
     st = z["states"][:, matched].astype(np.float32)
     mean = st.mean(0)  # (layers, dim): the teacher's train mean, subtracted on both sides
@@ -164,15 +164,15 @@ if hidden_weight:
 train.seed_everything(seed)
 determinism = provenance.set_determinism(device)
 model = layers.truncate(models.load_teacher(rec["name"], attention_dropout=attention_dropout), keep)
-model = layers.WithStates(model, range(1, len(keep) + 1) if hidden_weight else []).to(device)
+model = layers.WithStates(model, range(1, len(keep) + 1) if hint_weight else []).to(device)
 init_hash = data.content_hash(*[p.detach().float().cpu().numpy() for p in model.parameters()])
 logit_term = train.kd_objective(teacher_logits["train"], T, alpha)
 
 
 def objective(logits, batch):
     loss = logit_term(logits, batch)
-    if hidden_weight:
-        loss = loss + hidden_weight * losses.hint_loss(model.hints - centre, teacher_states[batch["ids"]].to(logits.device),
+    if hint_weight:
+        loss = loss + hint_weight * losses.hint_loss(model.hints - centre, teacher_states[batch["ids"]].to(logits.device),
                                                        "cosine")
     return loss
 
@@ -182,7 +182,7 @@ val_loader = data.make_loader(ds["val"], 128, shuffle=False, pad_id=pad)
 test_loader = data.make_loader(ds["test"], 128, shuffle=False, pad_id=pad)
 inputs = {s: teacher_info["logits"][s]["data_hash"] for s in splits} | {
     "teacher_checkpoint": teacher_info["checkpoint_hash"],
-    "layer_states": layer_info["states"]["train"]["cache_path"] if hidden_weight else None}
+    "layer_states": layer_info["states"]["train"]["cache_path"] if hint_weight else None}
 ckpt_dir = paths.cache_dir() / "students" / "transformer" / name / provenance.run_key("transformer_student", params, inputs)
 history = train.fit(model, train_loader, val_loader, objective, epochs=epochs, lr=lr, weight_decay=weight_decay,
                     schedule="linear", warmup_frac=warmup_frac, select="accuracy", seed=seed, ckpt_dir=ckpt_dir,

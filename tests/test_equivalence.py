@@ -110,3 +110,20 @@ def test_tables_and_texts_are_compared_without_timings_code_versions_or_checkpoi
     assert equivalence.same_file(x, y, versions) is None
     y.write_text("cache/teacher/ckpt-ba9876543210/best.pt: 0.92 (kdlib cccccccccccc)")
     assert equivalence.same_file(x, y, versions) == "text differs"
+
+
+def test_a_renamed_parameter_is_compared_under_its_new_name_and_renamed_where_rekeyed(committed, tmp_path):
+    runs, evidence = committed
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"params": {"alpha": 0.5, "beta": 0.5}, "setting": "α=0.5 β=0.5"}))
+    b.write_text(json.dumps({"params": {"alpha": 0.5, "label_share": 0.5}, "setting": "α=0.5 label_share=0.5"}))
+    assert equivalence.same_file(a, b) is not None
+    assert equivalence.same_file(a, b, (), {"beta": "label_share"}, {"β=": "label_share="}) is None
+    s0 = runs / "s0"
+    rec = json.loads((s0 / "metrics.json").read_text())
+    (s0 / "metrics.json").write_text(json.dumps({**rec, "params": {"alpha": 0.5, "beta": 0.5, "seed": 0}}, indent=1))
+    (s0 / "params.json").write_text(json.dumps({"alpha": 0.5, "beta": 0.5, "seed": 0}, indent=1))
+    evidence.write_text(json.dumps({**json.loads(evidence.read_text()), "renames": {"beta": "label_share"}}))
+    assert equivalence.rekey(str(evidence)) == 0
+    assert list(json.loads((s0 / "metrics.json").read_text())["params"]) == ["alpha", "label_share", "seed"]
+    assert json.loads((s0 / "params.json").read_text()) == {"alpha": 0.5, "label_share": 0.5, "seed": 0}

@@ -198,7 +198,7 @@ def test_nnpu_negative_risk_branch_returns_minus_gamma_r():
     rpp, r = np_pu_parts(NEG_SCORES, NEG_LABELS, NEG_PRIOR)
     assert r == pytest.approx(-0.4790642421746257, rel=1e-12)  # precomputed
     for gamma in (1.0, 0.5):
-        got = losses.nnpu_loss(tt(NEG_SCORES), torch.tensor(NEG_LABELS), NEG_PRIOR, risk_floor=0.0, gamma=gamma)
+        got = losses.nnpu_loss(tt(NEG_SCORES), torch.tensor(NEG_LABELS), NEG_PRIOR, beta=0.0, gamma=gamma)
         assert got.item() == pytest.approx(-gamma * r, rel=1e-10)
     # the step taken on -gamma*r pushes r back up: gradient descent raises the unlabelled scores
     s = tt(NEG_SCORES, grad=True)
@@ -210,11 +210,11 @@ def test_nnpu_beta_threshold_switches_branch():
     rpp, r = np_pu_parts(NEG_SCORES, NEG_LABELS, NEG_PRIOR)  # r ~ -0.479
     scores, labels = tt(NEG_SCORES), torch.tensor(NEG_LABELS)
     # r >= -beta: the unclipped risk, even though r is negative
-    got = losses.nnpu_loss(scores, labels, NEG_PRIOR, risk_floor=0.5).item()
+    got = losses.nnpu_loss(scores, labels, NEG_PRIOR, beta=0.5).item()
     assert got == pytest.approx(NEG_PRIOR * rpp + r, rel=1e-10)
     assert got < 0
     # r < -beta: the correction
-    got = losses.nnpu_loss(scores, labels, NEG_PRIOR, risk_floor=0.4, gamma=2.0).item()
+    got = losses.nnpu_loss(scores, labels, NEG_PRIOR, beta=0.4, gamma=2.0).item()
     assert got == pytest.approx(-2.0 * r, rel=1e-10)
 
 
@@ -247,7 +247,7 @@ def test_imbalanced_with_target_equal_prior_is_nnpu(prior):
     labels = (torch.rand(40, generator=g) < 0.3).long()
     for beta, gamma in ((0.0, 1.0), (0.1, 0.5)):
         a = losses.nnpu_loss(scores, labels, prior, beta, gamma)
-        b = losses.imbalanced_nnpu_loss(scores, labels, prior, target_prior=prior, risk_floor=beta, gamma=gamma)
+        b = losses.imbalanced_nnpu_loss(scores, labels, prior, target_prior=prior, beta=beta, gamma=gamma)
         assert a.item() == pytest.approx(b.item(), rel=1e-12, abs=1e-15)
 
 

@@ -135,7 +135,7 @@ def test_the_critical_layers_and_transformer_students_are_declared(S):
     assert S.layer_students["teacher_again/gru_h64_none_s0"]["hint_weight"] == 0.0
     # logits and hidden states of one teacher: the layer study's own fine-tunes, whose checkpoints this checkout keeps
     assert {p["teacher_run"] for p in (*S.layer_students.values(), *S.transformers.values())} == {"teacher_again", "teacher_n1000_again"}
-    assert S.transformers["minilm3_a0_h0_s1"]["keep"] == [0, 2, 4] and S.transformers["minilm3_a0.5_h0.5_s2"]["hidden_weight"] == 0.5
+    assert S.transformers["minilm3_a0_h0_s1"]["keep"] == [0, 2, 4] and S.transformers["minilm3_a0.5_h0.5_s2"]["hint_weight"] == 0.5
     for table, nb in ((S.layer_students, "layer_student"), (S.transformers, "transformer_student"), (S.probes, "teacher_layers")):
         for name, params in table.items():
             assert params["name"] == name and not study.undeclared(params, ROOT / "notebooks" / f"{nb}.py"), name

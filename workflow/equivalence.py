@@ -2,6 +2,7 @@
 machine, and compare every metric and stored score bit for bit; then re-key the committed runs.
 
     python workflow/equivalence.py run OLD [NEW]     # NEW: HEAD. Writes results/equivalence/<old>-<new>.json
+        [--rename OLD=NEW ...] [--text OLD=>NEW ...] [--runs-only]   # a change that renames a parameter
     python workflow/equivalence.py rekey EVIDENCE    # re-key the runs EVIDENCE covers (identical only)
     (make equivalence OLD=<commit>, make rekey EVIDENCE=<file>)
 
@@ -95,28 +96,33 @@ def volatile(key: str) -> bool:
     return key in VOLATILE or key.endswith("_seconds") or key.startswith("ms_")
 
 
-def strip(value, versions=()):
-    """`value` without its volatile keys, at any depth, and its texts `normal`."""
+def strip(value, versions=(), renames=None, texts=None):
+    """`value` without its volatile keys, at any depth, its texts `normal`, and its keys renamed
+    (`renames`: old name -> new, for a change that renames a parameter; the old side's only)."""
+    renames = renames or {}
     if isinstance(value, dict):
-        return {k: HEX_KEY.sub("<key>", v) if k in KEYED and isinstance(v, str) else strip(v, versions)
-                for k, v in value.items() if not volatile(k)}
+        return {renames.get(k, k): HEX_KEY.sub("<key>", v) if k in KEYED and isinstance(v, str)
+                else strip(v, versions, renames, texts) for k, v in value.items() if not volatile(k)}
     if isinstance(value, list):
-        return [strip(v, versions) for v in value]
-    return normal(value, versions) if isinstance(value, str) else value
+        return [strip(v, versions, renames, texts) for v in value]
+    return normal(value, versions, texts) if isinstance(value, str) else value
 
 
-def normal(text: str, versions=()) -> str:
+def normal(text: str, versions=(), texts=None) -> str:
     """`text` with the code versions it names (`versions`: either commit's code hashes, as the
-    reports print them) and checkpoint keys written alike."""
+    reports print them) and checkpoint keys written alike, and `texts` (old -> new) replaced."""
     for v in versions:
         text = text.replace(v, "<code version>")
+    for old, new in (texts or {}).items():
+        text = text.replace(old, new)
     return CHECKPOINT_KEY.sub("ckpt-<key>", text)
 
 
-def same_file(a: Path, b: Path, versions=()) -> str | None:
-    """None when `a` and `b` hold the same numbers bit for bit; else what differs."""
+def same_file(a: Path, b: Path, versions=(), renames=None, texts=None) -> str | None:
+    """None when `a` and `b` hold the same numbers bit for bit; else what differs. `renames` and
+    `texts` (a renaming change) apply to `a`, the old side."""
     if a.suffix == ".json":
-        x, y = strip(json.loads(a.read_text()), versions), strip(json.loads(b.read_text()), versions)
+        x, y = strip(json.loads(a.read_text()), versions, renames, texts), strip(json.loads(b.read_text()), versions)
         return None if x == y else "json differs: " + ", ".join(
             k for k in sorted(set(x) | set(y)) if not isinstance(x, dict) or x.get(k) != y.get(k))[:300]
     if a.suffix in (".npz", ".npy"):
@@ -131,25 +137,29 @@ def same_file(a: Path, b: Path, versions=()) -> str | None:
         import pandas as pd
 
         x, y = (pd.read_csv(f, dtype=str, keep_default_na=False) for f in (a, b))
+        x = x.rename(columns=renames or {})
         cols = [[c for c in t.columns if not volatile(c)] for t in (x, y)]
         if cols[0] != cols[1]:
             return f"columns differ: {sorted(set(cols[0]) ^ set(cols[1]))}"
-        x, y = (t[cols[0]].map(lambda v: normal(v, versions)) for t in (x, y))
+        x, y = x[cols[0]].map(lambda v: normal(v, versions, texts)), y[cols[0]].map(lambda v: normal(v, versions))
         for c in KEYED & set(cols[0]):
             x[c], y[c] = x[c].str.replace(HEX_KEY, "<key>", regex=True), y[c].str.replace(HEX_KEY, "<key>", regex=True)
         return None if x.equals(y) else "table differs: " + ", ".join(c for c in cols[0] if not x[c].equals(y[c]))[:300]
-    return None if normal(a.read_text(), versions) == normal(b.read_text(), versions) else "text differs"
+    return None if normal(a.read_text(), versions, texts) == normal(b.read_text(), versions) else "text differs"
 
 
 COMPARED = (".json", ".npz", ".npy", ".csv", ".md")
 
 
-def compare(old: Path, new: Path, versions=()) -> dict:
+def compare(old: Path, new: Path, versions=(), renames=None, texts=None, runs_only=False) -> dict:
     """Every result and cached logit file of two sample runs: which differ (and which exist once);
-    the files holding timings are listed, not compared."""
+    the files holding timings are listed, not compared. `runs_only`: the runs' records, scores
+    and logits and the choices, not the reports' pages and tables (for a change that also changes
+    a report: the report is regenerated on the committed runs and its tables diffed instead)."""
     files = {}
+    subs = ("results/runs", "results/choices", "cache/teacher_logits") if runs_only else ("results", "cache/teacher_logits")
     for side, base in (("old", old), ("new", new)):
-        for sub in ("results", "cache/teacher_logits"):
+        for sub in subs:
             for f in (base / sub).rglob("*"):
                 if f.is_file() and f.suffix in COMPARED and "figures" not in f.parts:
                     files.setdefault(f.relative_to(base).as_posix(), {})[side] = f
@@ -160,7 +170,7 @@ def compare(old: Path, new: Path, versions=()) -> dict:
             continue
         if len(sides) < 2:
             out["differ"][rel] = f"only in {next(iter(sides))}"
-        elif (why := same_file(sides["old"], sides["new"], versions)) is not None:
+        elif (why := same_file(sides["old"], sides["new"], versions, renames, texts)) is not None:
             out["differ"][rel] = why
     return out
 
@@ -178,21 +188,23 @@ def this_machine() -> dict:
     return machine()
 
 
-def run(old: str, new: str = "HEAD") -> Path:
+def run(old: str, new: str = "HEAD", renames=None, texts=None, runs_only=False) -> Path:
     old, new = git("rev-parse", old), git("rev-parse", new)
     mach = this_machine()
     trees = {side: worktree(c) for side, c in (("old", old), ("new", new))}
     outs = {side: run_sample(t, mach) for side, t in trees.items()}
     code = {side: hashes(t) for side, t in trees.items()}
     versions = {h for table in code.values() for v in table.values() for h in v.values()}
-    result = compare(outs["old"], outs["new"], versions)
+    result = compare(outs["old"], outs["new"], versions, renames, texts, runs_only)
     notebooks = {n: {"old": code["old"][n], "new": code["new"].get(n)} for n in code["old"]}
     runs = sorted({json.loads(f.read_text()).get("provenance", {}).get("notebook", {}).get("name", "?") + ": " + f.parent.name
                    for f in (outs["new"] / "results" / "runs").rglob("metrics.json")})
     evidence = {"old": old, "new": new, "machine": mach, "identical": not result["differ"],
                 "compared_files": result["files"], "differ": result["differ"],
                 "left_out": {"fields": sorted(VOLATILE) + ["*_seconds", "ms_*"], "timed_files": result["timings_not_compared"],
-                             "texts": "code versions and checkpoint keys written alike"},
+                             "texts": "code versions and checkpoint keys written alike",
+                             "reports": "not compared (runs only): regenerated on the committed runs instead" if runs_only else "compared"},
+                "renames": renames or {}, "text_renames": texts or {},
                 "sample": "tests/test_smoke.py FULL at the new commit", "sample_runs": runs, "notebooks": notebooks}
     EVIDENCE.mkdir(parents=True, exist_ok=True)
     path = EVIDENCE / f"{old[:12]}-{new[:12]}.json"
@@ -229,6 +241,13 @@ def rekey(evidence_path: str) -> int:
             continue
         prov["kdlib_code"], prov["notebook"]["hash"] = now["kdlib_code"], now["notebook"]
         prov.setdefault("rekeyed", []).append({"from": was, "evidence": path.relative_to(ROOT).as_posix()})
+        renames = ev.get("renames") or {}
+        if renames and isinstance(rec.get("params"), dict):  # a renamed parameter: its new name, in place
+            rec["params"] = {renames.get(k, k): v for k, v in rec["params"].items()}
+            params = f.parent / "params.json"
+            if params.exists():
+                params.write_text(json.dumps({renames.get(k, k): v for k, v in json.loads(params.read_text()).items()},
+                                             indent=1, default=str))
         f.write_text(json.dumps(rec, indent=1, default=str))
         moved[nb] = moved.get(nb, 0) + 1
     print("re-keyed:", moved or "none")
@@ -239,13 +258,26 @@ def rekey(evidence_path: str) -> int:
 
 
 def main(argv):
-    if len(argv) >= 3 and argv[1] == "run":
-        run(*argv[2:4])
-        return 0
-    if len(argv) == 3 and argv[1] == "rekey":
-        return rekey(argv[2])
-    print(__doc__)
-    return 2
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the sample with two commits' code and compare")
+    r.add_argument("old")
+    r.add_argument("new", nargs="?", default="HEAD")
+    r.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                   help="a parameter the change renames (its runs' records are compared and re-keyed under the new name)")
+    r.add_argument("--text", action="append", default=[], metavar="OLD=>NEW", help="a label the change rewrites in texts")
+    r.add_argument("--runs-only", action="store_true", help="compare the runs, not the reports (the change edits a report too)")
+    k = sub.add_parser("rekey", help="re-key the committed runs an identical check covers")
+    k.add_argument("evidence")
+    a = ap.parse_args(argv[1:])
+    if a.command == "rekey":
+        return rekey(a.evidence)
+    renames = dict(x.split("=", 1) for x in a.rename)
+    texts = dict(x.split("=>", 1) for x in a.text)
+    path = run(a.old, a.new, renames, texts, a.runs_only)
+    return 0 if json.loads(path.read_text())["identical"] else 1
 
 
 if __name__ == "__main__":

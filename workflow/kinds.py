@@ -101,8 +101,8 @@ def choice_params(S, stem: str) -> dict:
             "keys": spec["keys"], "metric": spec["metric"], "out": f"choices/{stem}.json"}
 
 
-def _reference(S, n, p):
-    return {"reference": ("teacher", p.get("reference", "teacher"))}
+def _teacher_run(S, n, p):
+    return {"teacher": ("teacher", p.get("teacher_run", "teacher"))}
 
 
 def _snapshot_before(S, run, p):
@@ -128,7 +128,7 @@ def _probe(S, n, p):
 def _layered(always_layers: bool):
     def upstream(S, n, p):
         teacher = p.get("teacher_run", "teacher")
-        reads_layers = always_layers or p.get("hidden_weight")
+        reads_layers = always_layers or p.get("hint_weight")
         return {"teacher": ("teacher", teacher), "layers": ("teacher_layer", f"layers_{teacher}") if reads_layers else None,
                 "choice": ("choose", S.layer_choice[n]) if n in S.layer_choice else None}
     return upstream
@@ -159,12 +159,12 @@ KINDS: dict[str, Kind] = {k.rule: k for k in [
          what="PU run"),
     Kind("teacher_kind", "teacher_kinds", "kinds", "results/runs/{kind}/metrics.json", "cache/executed/{kind}.ipynb",
          "imdb", "Another kind of teacher on study 1's splits (TF-IDF + LR, NB-SVM, BiGRU), its logits cached.",
-         wildcard="kind", constrain=True, upstream=_reference, key_upstream="value", what="teacher kind"),
+         wildcard="kind", constrain=True, upstream=_teacher_run, key_upstream="value", what="teacher kind"),
     Kind("teacher_snapshot", "teacher_snapshots", "snapshot_params", "results/runs/{snaprun}/metrics.json",
          "cache/executed/{snaprun}.ipynb", "imdb",
          "One teacher of a snapshot ensemble (a MiniLM fine-tune with warm restarts): the training's first m cycles "
          "(checkpointed in the cache, shared by the ensemble's runs) and the logits of the weights at cycle m's end.",
-         wildcard="snaprun", constrain=True, upstream=_reference, order=_snapshot_before, key_upstream="value",
+         wildcard="snaprun", constrain=True, upstream=_teacher_run, order=_snapshot_before, key_upstream="value",
          what="snapshot"),
     Kind("multi_student", "multi_student", "multi", "results/runs/multi/{name}/metrics.json",
          "cache/executed/multi/{name}.ipynb", "imdb", "One student of several teachers: results/runs/multi/<name>/.",

@@ -273,9 +273,9 @@ class Study:
                 if n in made or n in table:
                     raise ValueError(f"multi.{section}: {n!r} is already declared")
                 table[n] = {**(p or {}), "name": n}
-                ref = table[n].get("reference", "teacher")
+                ref = table[n].get("teacher_run", "teacher")
                 if ref not in self.teachers:
-                    raise ValueError(f"multi.{section}.{n}: reference={ref!r} is not a declared teacher")
+                    raise ValueError(f"multi.{section}.{n}: teacher_run={ref!r} is not a declared teacher")
                 if section == "snapshots":
                     self._add_snapshot_runs(n)
                 made.update(self.snapshot_runs(n) if section == "snapshots" else [n])
@@ -329,7 +329,7 @@ class Study:
                 teacher = p.get("teacher_run", "teacher")
                 if teacher not in self.teachers:
                     raise ValueError(f"layers.{section}: {n}: teacher_run={teacher!r} is not a declared teacher")
-                if (section == "students" or p.get("hidden_weight")) and f"layers_{teacher}" not in self.probes:
+                if (section == "students" or p.get("hint_weight")) and f"layers_{teacher}" not in self.probes:
                     raise ValueError(f"layers.{section}: {n} reads the layers of {teacher!r}: declare layers_{teacher} in layers.probes")
                 self._read_choice(n, p, choose, self.layer_choice, f"layers.{section}")
                 _add(table, n, p, f"layers.{section}")
