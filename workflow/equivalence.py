@@ -3,6 +3,7 @@ machine, and compare every metric and stored score bit for bit; then re-key the 
 
     python workflow/equivalence.py run OLD [NEW]     # NEW: HEAD. Writes results/equivalence/<old>-<new>.json
         [--rename OLD=NEW ...] [--text OLD=>NEW ...] [--runs-only]   # a change that renames a parameter
+    python workflow/equivalence.py sample COMMIT     # only run one commit's sample (e.g. beside another)
     python workflow/equivalence.py rekey EVIDENCE    # re-key the runs EVIDENCE covers (identical only)
     (make equivalence OLD=<commit>, make rekey EVIDENCE=<file>)
 
@@ -269,11 +270,16 @@ def main(argv):
                    help="a parameter the change renames (its runs' records are compared and re-keyed under the new name)")
     r.add_argument("--text", action="append", default=[], metavar="OLD=>NEW", help="a label the change rewrites in texts")
     r.add_argument("--runs-only", action="store_true", help="compare the runs, not the reports (the change edits a report too)")
+    one = sub.add_parser("sample", help="only run the sample with one commit's code (kept: run reuses it)")
+    one.add_argument("commit")
     k = sub.add_parser("rekey", help="re-key the committed runs an identical check covers")
     k.add_argument("evidence")
     a = ap.parse_args(argv[1:])
     if a.command == "rekey":
         return rekey(a.evidence)
+    if a.command == "sample":
+        run_sample(worktree(git("rev-parse", a.commit)), this_machine())
+        return 0
     renames = dict(x.split("=", 1) for x in a.rename)
     texts = dict(x.split("=>", 1) for x in a.text)
     path = run(a.old, a.new, renames, texts, a.runs_only)
