@@ -23,8 +23,8 @@
 # * `results/tables/transformer.md|csv`: the cut-down MiniLM fine-tuned without KD, distilled on
 #   logits, and on logits + hidden states (paired by seed);
 # * `results/tables/frontier.md|csv`: accuracy, latency (ms per review at batch 1 and batched, every
-#   model timed alike on the same test reviews by `latency.py`) and parameters of the teacher and every student kind, with the
-#   accuracy-per-millisecond ranking and the Pareto set; figures `results/figures/layers_*.png`,
+#   model timed alike on the same test reviews by `latency.py`) and parameters of the teacher and of every student
+#   model in each arm, with the accuracy-per-millisecond ranking and the Pareto set; figures `results/figures/layers_*.png`,
 #   `frontier.png`, the study page `results/layers.md` and README's block.
 #
 # A table uses one code version per notebook and the teacher's current checkpoint; the rest is listed in

@@ -38,7 +38,7 @@
 # Runs are classified by their recorded parameters, never their names. KD runs are those at their
 # architecture's choice made on validation (`rating_kd_<arch>.json` for eight classes, study 1's
 # `kd_<arch>.json` for two, `rating_binary_kd_<arch>.json` for binary students of the rating
-# teacher: each kind of student at its own setting); the test set only reports. Only the
+# teacher: each distilled arm at its own setting); the test set only reports. Only the
 # (architecture, size) cells both tasks have enter the comparison. A table uses one code version and each
 # teacher's current checkpoint; every other run is listed with its reason in `rating_left_out.csv`.
 
@@ -141,14 +141,14 @@ assert len(all_runs), "no student runs"
 
 
 OWN = {"binary": binary_teacher, "rating": rating_teacher}  # each task's own teacher
-# (task, teacher) -> the parameter naming its choice files: each kind of distilled student has its own
+# (task, teacher) -> the parameter naming its choice files: each distilled arm has its own
 # (T, alpha) chosen on validation; scratch runs read the lr of their task's own teacher's choice
 CHOICE_PARAM = {("binary", binary_teacher): "kd_choice", ("rating", rating_teacher): "rating_kd_choice",
                 ("binary", rating_teacher): "rating_binary_kd_choice"}
 
 
 def choice_of(task, teacher, arch):
-    """The choice ({T, alpha, lr, ...}) of a kind of student; None when its template is ''."""
+    """The choice ({T, alpha, lr, ...}) of a distilled arm; None when its template is ''."""
     param = CHOICE_PARAM[(task, teacher)]
     template = TEMPLATES[param]
     return checks.choice_file(param, paths.RESULTS / template.format(arch=arch)) if template else None
@@ -164,13 +164,13 @@ choices = {(task, t, a): choice_of(task, t, a)
 
 
 def at_choice(r, keys=None):
-    """The run's values of the choice's keys (or of `keys` among them) are its kind's choice."""
+    """The run's values of the choice's keys (or of `keys` among them) are its arm's choice."""
     ch = choices[(r.task, r.teacher_run, r.arch)]
     return ch is None or all(np.isclose(r[k], v) for k, v in ch.items() if keys is None or k in keys)
 
 
-def kind_of(r):
-    """scratch / kd / hard / smoothed for each task with its own teacher; from_rating: a binary student
+def arm_of(r):
+    """The run's arm: scratch / kd / hard / smoothed for each task with its own teacher; from_rating: a binary student
     taught by the rating teacher; None: a run this comparison does not use."""
     own = OWN[r.task]
     if r.transfer or r.match_steps or not compared(r):
@@ -186,18 +186,18 @@ def kind_of(r):
     return "from_rating" if (r.task, r.teacher_run) == ("binary", rating_teacher) else None
 
 
-all_runs["kind"] = all_runs.apply(kind_of, axis=1)
+all_runs["arm"] = all_runs.apply(arm_of, axis=1)
 for (task, t, a), ch in choices.items():
     if ch is None:  # no choice file: the one soft setting there is
         soft = all_runs[(all_runs.task == task) & (all_runs.teacher_run == t) & (all_runs.arch == a)
-                        & all_runs.kind.isin(["kd", "from_rating"])]
+                        & all_runs.arm.isin(["kd", "from_rating"])]
         if soft[["T", "alpha", "lr"]].drop_duplicates().shape[0] > 1:
             raise ValueError(f"{task} {a} of {t}: several soft settings and no choice file ({CHOICE_PARAM[(task, t)]})")
 
 # %% Which runs make the tables: each teacher's current checkpoint and one code version, never a mix
 current = {t: r["checkpoint_hash"] for t, r in teachers.items()}
 leave_out = report.LeaveOut(all_runs)  # leave_out(mask, short, why): the first reason that applies stays
-leave_out(all_runs.kind.isna(), "not used", "not a run this comparison uses (a sweep setting, a transfer set, another teacher)")
+leave_out(all_runs.arm.isna(), "not used", "not a run this comparison uses (a sweep setting, a transfer set, another teacher)")
 stale = all_runs.teacher_checkpoint != all_runs.teacher_run.map(current)
 leave_out(stale, "other teacher checkpoint", "its teacher's checkpoint is not the current one")
 _ok = leave_out.ok
@@ -213,23 +213,23 @@ leave_out(all_runs.code_version != version, "other code version", f"another code
 _ok = leave_out.ok
 budget = stats.majority(all_runs.budget[_ok], all_runs.finished[_ok])
 leave_out(all_runs.budget != budget, "other epoch budget", f"another epoch budget (the tables use {budget})")
-# a repeat of a run of the same kind, cell, seed and teacher (e.g. two lr-sweep rates at the chosen lr): the later finished stays
-_key = ["task", "kind", "arch", "hidden", "seed", "teacher_run"]
+# a repeat of a run of the same arm, cell, seed and teacher (e.g. two lr-sweep rates at the chosen lr): the later finished stays
+_key = ["task", "arm", "arch", "hidden", "seed", "teacher_run"]
 _rep = all_runs[leave_out.ok].sort_values("finished").duplicated(_key, keep="last")
-leave_out(all_runs.index.isin(_rep[_rep].index), "repeat", "a repeat of another run of its kind, cell and seed (the later finished is used)")
+leave_out(all_runs.index.isin(_rep[_rep].index), "repeat", "a repeat of another run of its arm, cell and seed (the later finished is used)")
 reason = all_runs.left_out
 runs = all_runs[leave_out.ok].copy()
 all_runs[reason != ""][["name", "left_out"]].to_csv(tables / "rating_left_out.csv", index=False)
 runs.drop(columns=["path", "init_hash", "left_out_as"]).to_csv(tables / "rating_runs.csv", index=False)
 print(f"{len(runs)} runs used, {int((reason != '').sum())} left out (tables/rating_left_out.csv)")
-runs.groupby(["task", "kind", "arch", "hidden"]).size().rename("seeds").reset_index()
+runs.groupby(["task", "arm", "arch", "hidden"]).size().rename("seeds").reset_index()
 
 
 # %% KD gain per cell, paired by seed: eight classes and two, and the difference of the two gains
-def cell(task, kind, arch, hidden, frame=None):
+def cell(task, arm, arch, hidden, frame=None):
     """metric rows of one cell (of `runs`, or of `frame`), indexed by seed."""
     f = runs if frame is None else frame
-    return f[(f.task == task) & (f.kind == kind) & (f.arch == arch) & (f.hidden == hidden)].set_index("seed")
+    return f[(f.task == task) & (f.arm == arm) & (f.arch == arch) & (f.hidden == hidden)].set_index("seed")
 
 
 def pair(a, b, metric):
@@ -238,11 +238,11 @@ def pair(a, b, metric):
     return list(x.index), x.to_numpy(float), y.to_numpy(float)
 
 
-def paired_row(kinds, where, metric, frame=None, **keys):
-    """kinds = (a, b): a minus b on `metric` in the cell where = (task, arch, hidden), paired by seed
+def paired_row(arms, where, metric, frame=None, **keys):
+    """arms = (a, b): a minus b on `metric` in the cell where = (task, arch, hidden), paired by seed
     (kdlib.stats.paired); the row names arch, hidden, then `keys`. None when a and b share no seed there."""
     task, arch, hidden = where
-    seeds, a, b = pair(*(cell(task, k, arch, hidden, frame) for k in kinds), metric)
+    seeds, a, b = pair(*(cell(task, k, arch, hidden, frame) for k in arms), metric)
     return {"arch": arch, "hidden": hidden, **keys, "metric": metric, **stats.paired(a, b), "seeds": seeds} if seeds else None
 
 
@@ -269,7 +269,7 @@ for arch, hidden in cells:
 # p Holm: eight classes within this page's family; two classes within study 1's (every binary cell of study 1,
 # hidden 256 too), so that a binary cell has the same p Holm here as on results/imdb.md
 EIGHT, TWO = report.FAMILIES["rating-kd-vs-scratch"], report.FAMILIES["imdb-kd-vs-scratch"]
-binary_cells = sorted({(a, h) for a, h in runs[(runs.task == "binary") & runs.kind.isin(["kd", "scratch"])][["arch", "hidden"]]
+binary_cells = sorted({(a, h) for a, h in runs[(runs.task == "binary") & runs.arm.isin(["kd", "scratch"])][["arch", "hidden"]]
                        .itertuples(index=False)})
 study1 = holm_table([paired_row(("kd", "scratch"), ("binary", a, h), "accuracy", task="binary") for a, h in binary_cells], TWO)
 gains = pd.DataFrame(rows)
@@ -362,7 +362,7 @@ def mass_row(r):
                       "teacher_argmax": float(np.mean(p.argmax(1) == q.argmax(1)))})
 
 
-mass = runs[runs.kind.isin(["scratch", "kd"])].copy()
+mass = runs[runs.arm.isin(["scratch", "kd"])].copy()
 mass = mass.join(mass.apply(mass_row, axis=1)) if len(mass) else mass
 mass_tab = holm_table([paired_row(("kd", "scratch"), (task, arch, hidden), m, frame=mass, task=task)
                        for arch, hidden in cells for task in ("rating", "binary")
@@ -407,16 +407,16 @@ print("\n".join(lines))
 splice_files = sorted((paths.RESULTS / "runs" / "splice_classes").glob("*/metrics.json"))
 splice = [read(f) for f in splice_files]
 splice_version = stats.majority([stats.code_version(r) for r in splice], [r["execution"]["finished"] for r in splice])
-splice_rows = pd.DataFrame([{"task": r["params"]["task"], "seed": r["params"]["seed"], "arch": s_["arch"], "kind": s_["kind"],
+splice_rows = pd.DataFrame([{"task": r["params"]["task"], "seed": r["params"]["seed"], "arch": s_["arch"], "arm": s_["kind"],
                              "T": s_["T"], "alpha": s_["alpha"], "val": s_["val"]["accuracy"], "test": s_["test"]["accuracy"],
                              "teacher_test": r["teacher"]["test"]["accuracy"]}
                             for r in splice if stats.code_version(r) == splice_version for s_ in r["students"]])
 rows = []
 for (task, arch), g in splice_rows.groupby(["task", "arch"]) if len(splice_rows) else []:
-    kd = g[g.kind == "kd"]
+    kd = g[g.arm == "kd"]
     chosen = kd.groupby(["T", "alpha"]).val.mean().idxmax()  # on validation, mean over seeds
     at = kd[(kd["T"] == chosen[0]) & (kd.alpha == chosen[1])].set_index("seed").test
-    sc = g[g.kind == "scratch"].set_index("seed").test
+    sc = g[g.arm == "scratch"].set_index("seed").test
     seeds = sorted(set(at.index) & set(sc.index))
     rows.append({"task": task, "arch": arch, "T": chosen[0], "alpha": chosen[1], "metric": "accuracy",
                  "teacher": g.teacher_test.mean(), **stats.paired(at.loc[seeds].to_numpy(), sc.loc[seeds].to_numpy())})
@@ -470,13 +470,13 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
 handles = {}
 for ax, task in zip(axes, ("rating", "binary")):
     seeds_per_point = []
-    for (arch, kind), g in mass[mass.task == task].groupby(["arch", "kind"]) if len(mass) else []:
+    for (arch, arm), g in mass[mass.task == task].groupby(["arch", "arm"]) if len(mass) else []:
         m = g.groupby("hidden").kl_to_teacher
         seeds_per_point += list(m.size())
-        label = f"{arch.upper()} {'KD' if kind == 'kd' else 'scratch'}"
+        label = f"{arch.upper()} {'KD' if arm == 'kd' else 'scratch'}"
         handles[label] = ax.errorbar(m.mean().index, m.mean(), m.std(ddof=1).fillna(0), capsize=3,
-                                     color=report.colour(arch), marker="s" if kind == "kd" else "o",
-                                     ls="-" if kind == "kd" else "--", label=label)
+                                     color=report.colour(arch), marker="s" if arm == "kd" else "o",
+                                     ls="-" if arm == "kd" else "--", label=label)
     hidden_axis(ax, len(mass) > 0 and bool((mass.task == task).any()))
     ax.set_ylabel("KL(teacher ‖ student), nats")
     ax.set_title(f"{TASK_STYLE[task][0]}: {report.n_text(seeds_per_point)} seeds per point")
@@ -531,9 +531,9 @@ for f in ("rating.md", "rating.csv", "rating_teacher.md", "rating_mass.md", "rat
           "rating_left_out.csv", "rating_findings.md", "rating_measures.md", "rating_measures.csv"):
     assert (tables / f).exists(), f
 assert (figures / "rating_gain.png").stat().st_size > 0 and (paths.RESULTS / "rating.md").exists()
-assert set(runs.kind) <= {"scratch", "kd", "hard", "smoothed", "from_rating"} and runs.code_version.nunique() <= 1
+assert set(runs.arm) <= {"scratch", "kd", "hard", "smoothed", "from_rating"} and runs.code_version.nunique() <= 1
 assert (runs.teacher_checkpoint == runs.teacher_run.map(current)).all()
-assert not runs.duplicated(["task", "kind", "arch", "hidden", "seed", "teacher_run"]).any()
+assert not runs.duplicated(["task", "arm", "arch", "hidden", "seed", "teacher_run"]).any()
 for frame in (gains, gain_diff, by_teacher, mass_tab, controls, measures, splice_tab):
     if len(frame):
         assert frame.p_holm.fillna(1).ge(frame.p.fillna(0) - 1e-12).all()  # Holm never lowers a p

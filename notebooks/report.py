@@ -24,7 +24,7 @@
 #   with as many optimizer steps as a transfer-set run (`match_steps`).
 # * **One checkpoint per teacher, one code version, one epoch budget per table.** Runs of an older
 #   checkpoint of their teacher, of another code version or another epoch cap than most, the lr
-#   sweep (a choice's candidates, by design) and runs that fit no kind are left out and listed with
+#   sweep (a choice's candidates, by design) and runs that fit no arm are left out and listed with
 #   the reason in `tables/left_out.csv`.
 # * **Chosen on validation, scored on test.** Each run's epoch, each architecture's lr and (T, alpha)
 #   are chosen on validation accuracy (`notebooks/choose.py`); the test set only reports what was chosen.
@@ -109,8 +109,8 @@ checks.number("target[2] (test accuracy)", target[2], 0, 1)
 checks.number("target_hours", target_hours, 0, low_open=True)
 checks.boolean("update_readme", update_readme)
 
-# %% One style for every figure (a colour per architecture, a marker and a line per kind of run) and the number formats
-KIND = {  # kind of run -> (label, marker, line style); the tables use the same labels
+# %% One style for every figure (a colour per architecture, a marker and a line per arm) and the number formats
+ARM = {  # arm -> (label, marker, line style); the tables use the same labels
     "scratch": ("from scratch", "o", "--"),
     "kd": ("KD at the chosen (T, alpha)", "s", "-"),
     "kd_sweep": ("KD at another sweep setting", "s", "-"),
@@ -130,9 +130,9 @@ SHORT = {"accuracy": "acc", "roc_auc": "AUC", "ece_raw": "ECE raw", "ece_scaled"
 LONG = {"accuracy": "accuracy", "roc_auc": "ROC-AUC"}
 
 
-def style(arch, kind):
-    """matplotlib keywords of one (arch, kind) series: the one scheme of every figure."""
-    label, marker, ls = KIND[kind]
+def style(arch, arm):
+    """matplotlib keywords of one (arch, arm) series: the one scheme of every figure."""
+    label, marker, ls = ARM[arm]
     return {"color": colour(arch), "marker": marker, "ls": ls}
 
 
@@ -209,15 +209,17 @@ for a, (f, c) in kd_choices.items():
     print(f"{a}: kd choice {f}: " + (json.dumps(c["choice"]) if c else "missing"))
 
 # %% Classify every run by its recorded parameters (never its name)
-# kind: scratch (alpha 0), steps (alpha 0 trained for the optimizer steps of another run), kd (soft targets
-# from the study's teacher, no transfer set), hard / smoothed (the controls: the teacher's argmax labels,
-# or the true labels smoothed to the teacher's mean entropy), other_teacher (soft targets from another
-# teacher), kd_transfer / self_training (soft or hard targets on train + the teacher-labelled pool).
+# arm (which arm of the comparisons a run is): scratch (alpha 0), steps (alpha 0 trained for the optimizer
+# steps of another run), kd (soft targets from the study's teacher, no transfer set), hard / smoothed (the
+# controls: the teacher's argmax labels, or the true labels smoothed to the teacher's mean entropy),
+# other_teacher (soft targets from another teacher), kd_transfer / self_training (soft or hard targets on
+# train + the teacher-labelled pool).
 # A kd run is `chosen` when its (T, alpha, lr) are its architecture's kd choice, `sweep` when it is one of
-# that choice's candidates; role: its kind, except kd runs of the sweep that are not chosen ("kd_sweep").
+# that choice's candidates; a kd run of the sweep that is not chosen is arm "kd_sweep" (KD at another sweep
+# setting), and a kd run neither chosen nor of the sweep is left out below.
 
 
-def kind_of(r):
+def arm_of(r):
     if r.match_steps:
         return "steps" if r.alpha == 0 else "other"
     if r.alpha == 0:
@@ -242,11 +244,12 @@ def at_choice(r):
 
 kd_candidates = set().union(*[candidates(c) for _, c in kd_choices.values()])
 lr_candidates = {p: f for f, c in lr_choices.values() for p in candidates(c)}
-all_runs["kind"] = all_runs.apply(kind_of, axis=1)
-all_runs["chosen"] = (all_runs.kind == "kd") & all_runs.apply(at_choice, axis=1)
-all_runs["sweep"] = (all_runs.kind == "kd") & all_runs.path.isin(kd_candidates)
-all_runs["role"] = np.where((all_runs.kind == "kd") & ~all_runs.chosen, "kd_sweep", all_runs.kind)
-all_runs.groupby(["kind", "role"]).size().rename("runs").reset_index()
+all_runs["arm"] = all_runs.apply(arm_of, axis=1)
+_kd = all_runs.arm == "kd"
+all_runs["chosen"] = _kd & all_runs.apply(at_choice, axis=1)
+all_runs["sweep"] = _kd & all_runs.path.isin(kd_candidates)
+all_runs.loc[all_runs.sweep & ~all_runs.chosen, "arm"] = "kd_sweep"
+all_runs.groupby(["arm", "chosen", "sweep"]).size().rename("runs").reset_index()
 
 # %% Which runs make the tables: one checkpoint per teacher, one code version, one epoch budget, never a mix
 # In this order, each run gets the first reason that applies: its teacher run is missing, or its teacher
@@ -254,7 +257,7 @@ all_runs.groupby(["kind", "role"]).size().rename("runs").reset_index()
 # its provenance block) is not the one shared by most remaining runs (a tie: the most recently finished);
 # it is a candidate of an lr choice (the lr sweep: out of the tables by design); its epoch cap and patience
 # are not those of most remaining runs (runs that match another run's steps have none of their own); it
-# fits no kind of the study; it repeats another run of the same kind, cell, seed and setting (the later
+# fits no arm of the study; it repeats another run of the same arm, cell, seed and setting (the later
 # finished is kept). Listed in tables/left_out.csv.
 leave_out = report.LeaveOut(all_runs)  # leave_out(mask, short, why): the first reason that applies stays
 current = {t: r["checkpoint_hash"] for t, r in teachers.items()}
@@ -270,22 +273,22 @@ leave_out(all_runs.code_version != version, "other code version", all_runs.code_
 study_runs = all_runs[all_runs.left_out == ""]  # the current teachers and code: the study's wall clock counts these
 leave_out(all_runs.path.isin(list(lr_candidates)), "lr sweep (by design)",
           all_runs.path.map(lambda p: f"a candidate of the lr choice {lr_candidates.get(p)}: the lr sweep, out of the tables by design"))
-_own = (all_runs.left_out == "") & (all_runs.kind != "steps")
+_own = (all_runs.left_out == "") & (all_runs.arm != "steps")
 budget = stats.majority(all_runs.budget[_own], all_runs.finished[_own])
-leave_out((all_runs.budget != budget) & (all_runs.kind != "steps"), "other epoch budget",
+leave_out((all_runs.budget != budget) & (all_runs.arm != "steps"), "other epoch budget",
           all_runs.budget.map(lambda b: f"{b}; the tables use {budget}"))
-leave_out(all_runs.kind == "other", "no kind", "its parameters fit no kind of the study (e.g. smoothed targets on a transfer set)")
-leave_out((all_runs.kind == "kd") & all_runs.arch.map(lambda a: kd_choices[a][1] is None), "no kd choice",
+leave_out(all_runs.arm == "other", "no arm", "its parameters fit no arm of the study (e.g. smoothed targets on a transfer set)")
+leave_out((all_runs.arm == "kd") & all_runs.arch.map(lambda a: kd_choices[a][1] is None), "no kd choice",
           all_runs.arch.map(lambda a: f"KD, but there is no kd choice for {a} ({kd_choices[a][0]} not found)"))
-leave_out((all_runs.kind == "kd") & ~all_runs.chosen & ~all_runs.sweep, "KD off the choice", all_runs.apply(
+leave_out((all_runs.arm == "kd") & ~all_runs.chosen & ~all_runs.sweep, "KD off the choice", all_runs.apply(
     lambda r: f"KD at T={r['T']:g}, alpha={r.alpha:g}, lr={r.lr:g}: neither the kd choice's setting nor one of its candidates", axis=1))
-SETTING = ["role", "arch", "hidden", "seed", "teacher_run", "T", "alpha", "lr", "targets", "transfer", "match_steps"]
+SETTING = ["arm", "arch", "hidden", "seed", "teacher_run", "T", "alpha", "lr", "targets", "transfer", "match_steps"]
 for _, g in all_runs[all_runs.left_out == ""].groupby(SETTING, dropna=False):
     if len(g) > 1:
         keep = g.finished.fillna(-np.inf).idxmax()
         leave_out(all_runs.index.isin(g.index.drop(keep)), "repeat",
-                  f"the same kind, cell, seed and setting as {all_runs.at[keep, 'name']}, which finished later (kept)")
-left_out = all_runs[all_runs.left_out != ""][["name", "kind", "left_out_as", "teacher_run", "teacher_checkpoint", "code_version", "left_out"]]
+                  f"the same arm, cell, seed and setting as {all_runs.at[keep, 'name']}, which finished later (kept)")
+left_out = all_runs[all_runs.left_out != ""][["name", "arm", "left_out_as", "teacher_run", "teacher_checkpoint", "code_version", "left_out"]]
 left_out.rename(columns={"left_out": "reason"}).to_csv(tables / "left_out.csv", index=False)
 runs = leave_out.kept()
 assert len(runs), "no student run is left for the tables (see tables/left_out.csv)"
@@ -322,7 +325,7 @@ print(prov)
      "lr_choices": {a: c["choice"] for a, (f, c) in lr_choices.items() if c}}, indent=1))
 
 # %% Paired comparisons: the machinery of every table below
-# Two roles in one cell (arch, hidden) are compared seed by seed (same initial weights and batches):
+# Two arms in one cell (arch, hidden) are compared seed by seed (same initial weights and batches):
 # kdlib.stats.paired gives the mean difference with its 95% t-interval, the paired t-test, d_z with its
 # CI and the wins; Holm's correction runs within a family of such tests; kdlib.stats.pooled takes the
 # cells as the unit (t-test and Wilcoxon signed-rank test on the per-cell mean differences).
@@ -331,20 +334,20 @@ PAIRED = ["n", "mean_a", "mean_b", "diff", "diff_sd", "ci_low", "ci_high", "p", 
 POOLED = ["cells", "n_pairs", "n_cells", "mean", "ci_low", "ci_high", "p", "p_wilcoxon", "wins", "losses"]
 
 
-def cell(role, arch, hidden):
-    return runs[(runs.role == role) & (runs.arch == arch) & (runs.hidden == hidden)]
+def cell(arm, arch, hidden):
+    return runs[(runs.arm == arm) & (runs.arch == arch) & (runs.hidden == hidden)]
 
 
 def comparisons(specs, cols, family):
-    """a − b paired by seed for each (arch, hidden, role a, role b) of `specs` with runs on both sides and each
+    """a − b paired by seed for each (arch, hidden, arm a, arm b) of `specs` with runs on both sides and each
     metric of `cols`, p Holm-adjusted within the named `family` (kdlib.report.FAMILIES); and each seed pair's
     difference. A pair whose runs record different initial weights is an error (kdlib.report.matched)."""
     rows, diffs = [], []
-    for arch, hidden, a_role, b_role in specs:
-        a, b = cell(a_role, arch, hidden), cell(b_role, arch, hidden)
+    for arch, hidden, a_arm, b_arm in specs:
+        a, b = cell(a_arm, arch, hidden), cell(b_arm, arch, hidden)
         for col in (cols if len(a) and len(b) else []):
             x, y = report.matched(a, b, col)
-            labels = {"arch": arch, "hidden": hidden, "a": a_role, "b": b_role, "metric": col}
+            labels = {"arch": arch, "hidden": hidden, "a": a_arm, "b": b_arm, "metric": col}
             rows.append({**labels, **stats.paired(x.to_numpy(), y.to_numpy())})
             diffs.append(pd.DataFrame({**labels, "cell": cell_name(arch, hidden), "seed": x.index, "d": (x - y).to_numpy()}))
     frame = pd.DataFrame(rows, columns=["arch", "hidden", "a", "b", "metric", *PAIRED])
@@ -390,7 +393,7 @@ def wins_txt(r):
 # %% 1 · Scratch vs KD at each architecture's chosen (T, alpha), per arch and hidden size
 # Δ = KD − scratch, paired by seed. Holm: over the arch × hidden cells (one family for accuracy, one for
 # ROC-AUC). Gap closed: Δ accuracy / (teacher − scratch accuracy of the paired seeds).
-main_cells = list(runs[runs.role.isin(["scratch", "kd"])].groupby(["arch", "hidden"]).size().index)
+main_cells = list(runs[runs.arm.isin(["scratch", "kd"])].groupby(["arch", "hidden"]).size().index)
 MAIN = report.FAMILIES["imdb-kd-vs-scratch"]  # rating_report.py shows the binary cells with this family's p Holm
 main, main_d = comparisons([(a, h, "kd", "scratch") for a, h in main_cells], TESTED, MAIN)
 main_pooled = pd.concat([pooled(arch_sets(main_d[main_d.metric == m])).assign(metric=m) for m in TESTED],
@@ -467,11 +470,11 @@ ACC_LABEL = {"accuracy": f"test accuracy (share of {n_test:,} reviews correct)",
 def plot_levels(ax, m):
     """Mean ± sd over seeds of `m` vs hidden size, scratch and chosen KD per arch, and the teacher."""
     for arch in archs:
-        for kind in ("scratch", "kd"):
-            g = runs[(runs.role == kind) & (runs.arch == arch)].groupby("hidden")[m]
+        for arm in ("scratch", "kd"):
+            g = runs[(runs.arm == arm) & (runs.arch == arch)].groupby("hidden")[m]
             if len(g):
-                ax.errorbar(g.mean().index, g.mean(), g.std(ddof=1).fillna(0), capsize=3, **style(arch, kind),
-                            label=f"{arch.upper()} {KIND[kind][0]} ({report.n_text(g.size())} seeds)")
+                ax.errorbar(g.mean().index, g.mean(), g.std(ddof=1).fillna(0), capsize=3, **style(arch, arm),
+                            label=f"{arch.upper()} {ARM[arm][0]} ({report.n_text(g.size())} seeds)")
     ax.axhline(teacher["test"][m], **TEACHER_STYLE, label=f"teacher ({teacher_name})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(runs.hidden.unique()), labels=sorted(runs.hidden.unique()))
@@ -522,7 +525,7 @@ if len(main):
     fig.savefig(figures / "kd_gain.png")
 
 # %% ROC curves at hidden `roc_hidden`: every seed, averaged vertically, with a zoom on low false-positive rates
-# Each (arch, kind): the mean true-positive rate over seeds at each false-positive rate (the band: min to max
+# Each (arch, arm): the mean true-positive rate over seeds at each false-positive rate (the band: min to max
 # over seeds). Labels: the teacher's test scores (same test set, looked up by review id).
 z = np.load(runs_dir / teacher_run / "test_scores.npz")
 labels_by_id = pd.Series(z["labels"], index=z["ids"])
@@ -543,11 +546,11 @@ def plot_roc(axes):
     fpr, tpr, _ = roc_curve(z["labels"], z["logits"].astype(float))
     top = tpr[fpr <= 0.1].max()  # the zoom's height: the highest curve within it
     for arch in archs:
-        for kind in ("scratch", "kd"):
-            sel = cell(kind, arch, roc_hidden)
+        for arm in ("scratch", "kd"):
+            sel = cell(arm, arch, roc_hidden)
             if len(sel):
-                band, st = roc_band(sel), style(arch, kind)
-                label = (f"{arch.upper()}-{roc_hidden} {KIND[kind][0]} (n = {len(sel)} seeds; AUC {pm(sel.roc_auc)})")
+                band, st = roc_band(sel), style(arch, arm)
+                label = (f"{arch.upper()}-{roc_hidden} {ARM[arm][0]} (n = {len(sel)} seeds; AUC {pm(sel.roc_auc)})")
                 for ax in axes:
                     ax.plot(FPR, band.mean(0), color=st["color"], ls=st["ls"], label=label)
                     ax.fill_between(FPR, band.min(0), band.max(0), color=st["color"], alpha=0.12, lw=0)
@@ -564,7 +567,7 @@ def plot_roc(axes):
     axes[0].legend(loc="lower right")
 
 
-roc_drawn = bool(len(runs[(runs.hidden == roc_hidden) & runs.role.isin(["scratch", "kd"])]))
+roc_drawn = bool(len(runs[(runs.hidden == roc_hidden) & runs.arm.isin(["scratch", "kd"])]))
 if roc_drawn:
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     plot_roc(axes)
@@ -635,9 +638,9 @@ def plot_sweep(ax, s, arch, title):
     if len(at):
         ax.plot([ch["T"]], [at.mean()], "*", ms=16, color=colour(arch), mec="k",
                 label=f"chosen: T = {ch['T']:g}, alpha = {ch['alpha']:g}")
-    sc = runs[(runs.role == "scratch") & (runs.arch == arch) & runs.hidden.isin(s.hidden.unique())].val_accuracy
+    sc = runs[(runs.arm == "scratch") & (runs.arch == arch) & runs.hidden.isin(s.hidden.unique())].val_accuracy
     if len(sc):
-        ax.axhline(sc.mean(), color=colour(arch), ls=KIND["scratch"][2], lw=1, label=f"from scratch (n = {len(sc)} runs)")
+        ax.axhline(sc.mean(), color=colour(arch), ls=ARM["scratch"][2], lw=1, label=f"from scratch (n = {len(sc)} runs)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(s["T"].unique()), labels=[f"{t:g}" for t in sorted(s["T"].unique())])
     ax.set_xlabel("distillation temperature T")
@@ -658,34 +661,34 @@ if len(sweep):
     fig.tight_layout()
     fig.savefig(figures / "kd_sweep.png")
 
-# %% Figures of paired differences (controls, transfer set): one point per cell and kind, with its 95% CI
-def legend_for(ax, kinds, cell_archs):
-    """The scheme in the legend: a marker per kind (grey), a colour per architecture."""
-    handles = ([Line2D([], [], color="0.4", marker=KIND[k][1], ls="none", label=KIND[k][0]) for k in kinds]
+# %% Figures of paired differences (controls, transfer set): one point per cell and arm, with its 95% CI
+def legend_for(ax, arms, cell_archs):
+    """The scheme in the legend: a marker per arm (grey), a colour per architecture."""
+    handles = ([Line2D([], [], color="0.4", marker=ARM[k][1], ls="none", label=ARM[k][0]) for k in arms]
                + [Line2D([], [], color=colour(a), lw=6, label=a.upper()) for a in cell_archs])
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # outside: never on a CI
 
 
-def plot_deltas(ax, frame, kinds, ylabel):
-    """Mean paired Δ [95% CI] of each (cell, kind) in `frame` (rows of `comparisons`, one metric and one
-    reference); cells along x, kinds side by side, n seed pairs written beside each point."""
+def plot_deltas(ax, frame, arms, ylabel):
+    """Mean paired Δ [95% CI] of each (cell, arm) in `frame` (rows of `comparisons`, one metric and one
+    reference); cells along x, arms side by side, n seed pairs written beside each point."""
     cells_ = sorted(set(zip(frame.arch, frame.hidden)))
-    kinds = [k for k in kinds if (frame.a == k).any()]
-    for j, kind in enumerate(kinds):
+    arms = [k for k in arms if (frame.a == k).any()]
+    for j, arm in enumerate(arms):
         for i, (arch, hidden) in enumerate(cells_):
-            r = one(frame, arch=arch, hidden=hidden, a=kind)
+            r = one(frame, arch=arch, hidden=hidden, a=arm)
             if r is None:
                 continue
-            x = i + (j - (len(kinds) - 1) / 2) * 0.7 / max(1, len(kinds))
+            x = i + (j - (len(arms) - 1) / 2) * 0.7 / max(1, len(arms))
             err = [[max(0.0, r["diff"] - r.ci_low)], [max(0.0, r.ci_high - r["diff"])]] if np.isfinite(r.ci_low) else None
-            ax.errorbar([x], [r["diff"]], err, capsize=3, **{**style(arch, kind), "ls": "none"})
+            ax.errorbar([x], [r["diff"]], err, capsize=3, **{**style(arch, arm), "ls": "none"})
             ax.annotate(f"n={r.n}", (x, r["diff"]), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(cells_)), [cell_name(*c) for c in cells_])
     ax.set_xlim(-0.6, len(cells_) - 0.4)
     ax.set_xlabel("student (architecture-hidden size)")
     ax.set_ylabel(ylabel)
-    legend_for(ax, kinds, sorted({a for a, _ in cells_}))
+    legend_for(ax, arms, sorted({a for a, _ in cells_}))
 
 
 # %% 3 · Controls: the teacher's hard labels, labels smoothed to the teacher's entropy, KD from another teacher
@@ -693,7 +696,7 @@ def plot_deltas(ax, frame, kinds, ylabel):
 # control family (every control × cell; one family per reference, scratch or KD, and per metric). Pooled per
 # control: cells as the unit.
 CONTROLS = ["hard", "smoothed", "other_teacher"]
-control_cells = list(runs[runs.role.isin(CONTROLS)].groupby(["arch", "hidden"]).size().index)
+control_cells = list(runs[runs.arm.isin(CONTROLS)].groupby(["arch", "hidden"]).size().index)
 controls, controls_d = comparisons([(a, h, c, b) for a, h in control_cells for c in CONTROLS for b in ("scratch", "kd")],
                                    TESTED, "imdb-controls")
 
@@ -705,9 +708,9 @@ def in_cells(frame, cells_):
 
 kd_here, kd_here_d = in_cells(main, control_cells), in_cells(main_d, control_cells)  # KD − scratch in the control cells
 control_pooled = pd.concat(
-    [pooled([(KIND[c][0], controls_d[(controls_d.a == c) & (controls_d.b == b) & (controls_d.metric == m)])])
+    [pooled([(ARM[c][0], controls_d[(controls_d.a == c) & (controls_d.b == b) & (controls_d.metric == m)])])
      .assign(control=c, b=b, metric=m) for c in CONTROLS for b in ("scratch", "kd") for m in TESTED]
-    + [pooled([(KIND["kd"][0], kd_here_d[kd_here_d.metric == m])]).assign(control="kd", b="scratch", metric=m) for m in TESTED],
+    + [pooled([(ARM["kd"][0], kd_here_d[kd_here_d.metric == m])]).assign(control="kd", b="scratch", metric=m) for m in TESTED],
     ignore_index=True)
 controls.to_csv(tables / "controls.csv", index=False)
 control_pooled.to_csv(tables / "controls_pooled.csv", index=False)
@@ -721,21 +724,21 @@ def other_teachers(sel):
     return "; ".join(f"{t}, trained at T = {teachers[t]['T_train']:g}" for t in sorted(sel.teacher_run.unique()))
 
 
-def control_setting(sel, kind):
-    if kind == "hard":
+def control_setting(sel, arm):
+    if arm == "hard":
         return f"the teacher's argmax labels in its slot, alpha = {values(sel.alpha)}, trained at T = 1"
-    if kind == "smoothed":
+    if arm == "smoothed":
         return (f"true labels smoothed to 1 − ε/2, ε = {pm(sel.smoothing)} (as the teacher's mean entropy at T = "
                 f"{values(sel['T'])}), alpha = {values(sel.alpha)}")
     return f"teacher {other_teachers(sel)}; KD at T = {values(sel['T'])}, alpha = {values(sel.alpha)}"
 
 
-def control_md_row(arch, hidden, kind):
-    sel = cell(kind, arch, hidden)
+def control_md_row(arch, hidden, arm):
+    sel = cell(arm, arch, hidden)
     if not len(sel):
         return None
-    cmp = {(b, m): one(controls, arch=arch, hidden=hidden, a=kind, b=b, metric=m) for b in ("scratch", "kd") for m in TESTED}
-    row = {"cell": cell_name(arch, hidden), "control": KIND[kind][0], "setting": control_setting(sel, kind),
+    cmp = {(b, m): one(controls, arch=arch, hidden=hidden, a=arm, b=b, metric=m) for b in ("scratch", "kd") for m in TESTED}
+    row = {"cell": cell_name(arch, hidden), "control": ARM[arm][0], "setting": control_setting(sel, arm),
            "runs": f"{len(sel)}", "acc": pm(sel.accuracy)}
     for b in ("scratch", "kd"):
         for m in TESTED:
@@ -759,17 +762,17 @@ def side(r):
     return "above" if r["lo"] > 0 else "below" if r["hi"] < 0 else "level"
 
 
-def interval(kind, b, m="accuracy"):
-    """The Δ (kind − b) that a sentence quotes: pooled over cells (cells the unit) when there are two or more,
+def interval(arm, b, m="accuracy"):
+    """The Δ (arm − b) that a sentence quotes: pooled over cells (cells the unit) when there are two or more,
     else the one cell's paired difference; with where it comes from. None without seed pairs."""
-    pool = one(control_pooled, control=kind, b=b, metric=m)
+    pool = one(control_pooled, control=arm, b=b, metric=m)
     if pool is None:
         return None
     if pool.n_cells > 1:
         return {"mean": pool["mean"], "lo": pool.ci_low, "hi": pool.ci_high,
                 "where": f"pooled over {nw(pool.n_cells, 'cell')}, {nw(pool.n_pairs, 'seed pair')}, t-test on the cell means {p_is(pool.p)}"}
     both = pd.concat([controls, kd_here])
-    r = both[(both.a == kind) & (both.b == b) & (both.metric == m)].iloc[0]
+    r = both[(both.a == arm) & (both.b == b) & (both.metric == m)].iloc[0]
     return {"mean": r["diff"], "lo": r.ci_low, "hi": r.ci_high,
             "where": f"{cell_name(r.arch, r.hidden)} only, {nw(r.n, 'seed pair')}, {p_is(r.p)}"}
 
@@ -790,18 +793,18 @@ MEANING = {  # (where its CI lies vs scratch, vs KD) -> what that says
     ("below", "level"): "falls below scratch and cannot be told apart from KD"}
 
 
-def control_sentence(kind):
-    sc, kd = interval(kind, "scratch"), interval(kind, "kd")
+def control_sentence(arm):
+    sc, kd = interval(arm, "scratch"), interval(arm, "kd")
     if sc is None:
         return None
-    label = f"{KIND[kind][0]} ({other_teachers(runs[runs.role == kind])})" if kind == "other_teacher" else KIND[kind][0]
+    label = f"{ARM[arm][0]} ({other_teachers(runs[runs.arm == arm])})" if arm == "other_teacher" else ARM[arm][0]
     head = f"{label[0].upper()}{label[1:]}: Δ accuracy vs scratch {iv_txt(sc)}" + (f"; vs KD at the chosen setting {iv_txt(kd)}" if kd else "")
     sides = (side(sc), side(kd))
     if None in sides:
         return head + ": too few seed pairs for an interval."
-    if kind == "other_teacher":
+    if arm == "other_teacher":
         return head + f": its students are {dict(above='above', below='below', level='level with')[sides[1]]} those distilled from the study's teacher at its chosen setting."
-    return head + ": it " + MEANING[sides].format(keeps=KEEPS[kind]) + "."
+    return head + ": it " + MEANING[sides].format(keeps=KEEPS[arm]) + "."
 
 
 def why_sentence():
@@ -854,10 +857,10 @@ if len(controls):
 # KD on train + pool (the teacher's soft targets on the pool), self-training (its argmax labels on the pool),
 # scratch on train alone for as many optimizer steps as the KD run on train + pool took, and plain scratch;
 # every difference paired by seed, Holm over the rows of this table (one family per metric).
-TRANSFER_KINDS = ["kd_transfer", "self_training", "steps"]
+TRANSFER_ARMS = ["kd_transfer", "self_training", "steps"]
 TRANSFER = [("kd_transfer", "scratch"), ("self_training", "scratch"), ("steps", "scratch"), ("kd", "scratch"),
             ("kd_transfer", "self_training"), ("kd_transfer", "steps"), ("kd_transfer", "kd")]
-transfer_cells = list(runs[runs.role.isin(TRANSFER_KINDS)].groupby(["arch", "hidden"]).size().index)
+transfer_cells = list(runs[runs.arm.isin(TRANSFER_ARMS)].groupby(["arch", "hidden"]).size().index)
 # KD − scratch is section 1's test (family imdb-kd-vs-scratch): its rows here are section 1's, with their p Holm,
 # and the transfer family holds the other comparisons
 transfer, transfer_d = comparisons([(a, h, x, y) for a, h in transfer_cells for x, y in TRANSFER if (x, y) != ("kd", "scratch")],
@@ -870,10 +873,10 @@ transfer = transfer.iloc[np.argsort([_order[k] for k in zip(transfer.arch, trans
 transfer.to_csv(tables / "transfer.csv", index=False)
 
 
-def level_row(arch, hidden, kind):
-    sel = cell(kind, arch, hidden)
+def level_row(arch, hidden, arm):
+    sel = cell(arm, arch, hidden)
     return None if not len(sel) else {
-        "cell": cell_name(arch, hidden), "student": KIND[kind][0], "runs": f"{len(sel)}",
+        "cell": cell_name(arch, hidden), "student": ARM[arm][0], "runs": f"{len(sel)}",
         "pool reviews": f"{int(sel.transfer.max()):,}" if sel.transfer.max() else "–",
         "optimizer steps (mean)": f"{sel.optimizer_steps.mean():,.0f}", "epochs run (mean)": f"{sel.epochs_run.mean():.1f}",
         "acc": pm(sel.accuracy), "AUC": pm(sel.roc_auc)}
@@ -882,7 +885,7 @@ def level_row(arch, hidden, kind):
 def transfer_md_row(arch, hidden, a, b):
     acc, auc = (one(transfer, arch=arch, hidden=hidden, a=a, b=b, metric=m) for m in TESTED)
     return None if acc is None else {
-        "cell": cell_name(arch, hidden), "comparison": f"{KIND[a][0]} − {KIND[b][0]}", "seed pairs": f"{acc.n}",
+        "cell": cell_name(arch, hidden), "comparison": f"{ARM[a][0]} − {ARM[b][0]}", "seed pairs": f"{acc.n}",
         "Δ acc [95% CI]": diff_txt(acc), "p": pval(acc.p), "p Holm": pval(acc.p_holm),
         "Δ AUC [95% CI]": diff_txt(auc), "p Holm ": pval(auc.p_holm)}
 
@@ -906,7 +909,7 @@ def transfer_sentence(arch, hidden):
     return f"{cell_name(arch, hidden)}, KD on train + {int(pool):,} pool reviews, Δ test accuracy " + "; ".join(parts) + "."
 
 
-transfer_levels = [r for a, h in transfer_cells for k in ["scratch", "kd", *TRANSFER_KINDS] if (r := level_row(a, h, k))]
+transfer_levels = [r for a, h in transfer_cells for k in ["scratch", "kd", *TRANSFER_ARMS] if (r := level_row(a, h, k))]
 transfer_rows = [r for a, h in transfer_cells for x, y in TRANSFER if (r := transfer_md_row(a, h, x, y))]
 transfer_sentences = [s for a, h in transfer_cells if (s := transfer_sentence(a, h))]
 if not all_runs.augmented.any():
@@ -924,7 +927,7 @@ print(transfer_md)
 if len(transfer):
     fig, axes = plt.subplots(1, 2, figsize=(16, 4.8))
     acc = transfer[transfer.metric == "accuracy"]
-    plot_deltas(axes[0], acc[acc.b == "scratch"], ["kd", *TRANSFER_KINDS], "Δ test accuracy vs plain scratch (paired by seed)")
+    plot_deltas(axes[0], acc[acc.b == "scratch"], ["kd", *TRANSFER_ARMS], "Δ test accuracy vs plain scratch (paired by seed)")
     plot_deltas(axes[1], acc[(acc.a == "kd_transfer") & (acc.b != "scratch")].assign(a=lambda f: f.b),
                 ["self_training", "steps", "kd"], "Δ test accuracy: KD on train + pool − the marked student")
     axes[0].set_title("each student vs its plain-scratch twins: mean [95% CI]")
@@ -993,14 +996,14 @@ def pooled_bins(sel, which):
 
 
 def plot_reliability(ax, ax_n, arch, which):
-    for j, kind in enumerate(("scratch", "kd")):
-        sel = cell(kind, arch, calib_hidden)
+    for j, arm in enumerate(("scratch", "kd")):
+        sel = cell(arm, arch, calib_hidden)
         if not len(sel) or sel[f"ece_{which}"].isna().any():
             continue
         pred, obs, cnt = pooled_bins(sel, which)
-        ax.plot(pred, obs, **style(arch, kind), label=f"{KIND[kind][0]} (n = {len(sel)} seeds; ECE {pm(sel[f'ece_{which}'])})")
+        ax.plot(pred, obs, **style(arch, arm), label=f"{ARM[arm][0]} (n = {len(sel)} seeds; ECE {pm(sel[f'ece_{which}'])})")
         ax_n.bar(pred + (j - 0.5) / (2.5 * N_BINS), cnt, width=1 / (2.5 * N_BINS), color=colour(arch),
-                 alpha=0.9 if kind == "kd" else 0.4, label=KIND[kind][0])
+                 alpha=0.9 if arm == "kd" else 0.4, label=ARM[arm][0])
     ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, label="perfectly calibrated")
     ax.set_xlim(0, 1)
     ax.set_ylabel("observed share of positive reviews")
@@ -1014,7 +1017,7 @@ def plot_reliability(ax, ax_n, arch, which):
 
 
 calib_archs = [a for a in archs if len(cell("scratch", a, calib_hidden)) or len(cell("kd", a, calib_hidden))]
-calib_drawn = bool(calib_archs) and not runs[(runs.hidden == calib_hidden) & runs.role.isin(["scratch", "kd"])].ece_raw.isna().all()
+calib_drawn = bool(calib_archs) and not runs[(runs.hidden == calib_hidden) & runs.arm.isin(["scratch", "kd"])].ece_raw.isna().all()
 if calib_drawn:
     fig, axes = plt.subplots(2 * len(calib_archs), 2, figsize=(11, 6.5 * len(calib_archs)),
                              gridspec_kw={"height_ratios": [3, 1] * len(calib_archs)}, squeeze=False)
@@ -1114,7 +1117,7 @@ def target_configs():
     """The target cell's distilled configurations (KD at every swept (T, alpha), KD on train + pool): mean
     validation and test accuracy over seeds, best on validation first (ties: more seeds)."""
     ta, th, _ = target
-    sel = runs[runs.role.isin(["kd", "kd_sweep", "kd_transfer"]) & (runs.arch == ta) & (runs.hidden == th)]
+    sel = runs[runs.arm.isin(["kd", "kd_sweep", "kd_transfer"]) & (runs.arch == ta) & (runs.hidden == th)]
     if not len(sel):
         return pd.DataFrame(columns=["val", "test", "sd", "seeds"], index=pd.Index([], name="config"))
     sel = sel.assign(config=np.where(sel.transfer > 0, "KD on train + pool", "KD on train")
@@ -1168,10 +1171,10 @@ findings = [s for s in [
 (tables / "findings.md").write_text("".join(f"- {s}\n" for s in findings))
 print("\n".join(findings))
 
-def control_short(kind):
+def control_short(arm):
     """Δ accuracy of a control vs KD at the chosen setting in a few words, or None."""
-    r = interval(kind, "kd")
-    lab = f"{KIND[kind][0]} ({other_teachers(runs[runs.role == kind])})" if kind == "other_teacher" else KIND[kind][0]
+    r = interval(arm, "kd")
+    lab = f"{ARM[arm][0]} ({other_teachers(runs[runs.arm == arm])})" if arm == "other_teacher" else ARM[arm][0]
     return None if r is None else f"{lab[0].upper()}{lab[1:]} vs KD at the chosen setting: Δ accuracy {iv_txt(r)}."
 
 
@@ -1202,8 +1205,8 @@ def fig_md(name, alt):
 
 
 def method_md():
-    sizes = runs.groupby(["arch", "role"]).hidden.unique()
-    seeds = runs[runs.role.isin(["scratch", "kd"])].groupby(["arch", "hidden"]).seed.nunique()
+    sizes = runs.groupby(["arch", "arm"]).hidden.unique()
+    seeds = runs[runs.arm.isin(["scratch", "kd"])].groupby(["arch", "hidden"]).seed.nunique()
     return "\n".join([
         f"- Teacher: {teacher_name} fine-tuned on the IMDB training split at T = {teacher['T_train']:g} "
         f"({teacher_run}; test accuracy {teacher_acc:.4f}, ROC-AUC {teacher_auc:.4f}); its logits are cached and read "
@@ -1263,15 +1266,15 @@ for f, made in drawn.items():
     assert (figures / f).exists() == made and (not made or (figures / f).stat().st_size > 0), f
 for f in re.findall(r"\]\((figures/[^)]+|tables/[^)]+)\)", page):
     assert (paths.RESULTS / f).exists(), f  # every link of the page resolves
-assert set(runs.role) <= set(KIND) and (runs.kind != "other").all()  # every used run is classified
+assert set(runs.arm) <= set(ARM) and (runs.arm != "other").all()  # every used run is classified
 assert len(runs) + len(left_out) == len(all_runs) and runs.code_version.nunique() == 1
-assert runs[runs.kind != "steps"].budget.nunique() <= 1
+assert runs[runs.arm != "steps"].budget.nunique() <= 1
 assert (runs.teacher_checkpoint == runs.teacher_run.map(current)).all()
 assert not runs[SETTING].duplicated().any()
-for a, g in runs[runs.role == "kd"].groupby("arch"):  # chosen KD runs are at their architecture's choice
+for a, g in runs[runs.arm == "kd"].groupby("arch"):  # chosen KD runs are at their architecture's choice
     ch = kd_choices[a][1]["choice"]
     assert np.allclose(g["T"], ch["T"]) and np.allclose(g.alpha, ch["alpha"]), a
-assert (runs[runs.role == "scratch"].alpha == 0).all() and (runs[runs.role == "steps"].match_steps != "").all()
+assert (runs[runs.arm == "scratch"].alpha == 0).all() and (runs[runs.arm == "steps"].match_steps != "").all()
 for frame in (main, controls, transfer, calib):
     assert frame.p_holm.fillna(1).ge(frame.p.fillna(0) - 1e-12).all()  # Holm never lowers a p
     has_ci = frame.ci_low.notna()
