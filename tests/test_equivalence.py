@@ -127,3 +127,27 @@ def test_a_renamed_parameter_is_compared_under_its_new_name_and_renamed_where_re
     assert equivalence.rekey(str(evidence)) == 0
     assert list(json.loads((s0 / "metrics.json").read_text())["params"]) == ["alpha", "label_share", "seed"]
     assert json.loads((s0 / "params.json").read_text()) == {"alpha": 0.5, "label_share": 0.5, "seed": 0}
+
+
+def test_timings_written_into_sentences_are_written_alike():
+    a = "teacher fine-tune teacher 12 min; 8 student runs, 0.5 core-hours. Wall clock of the whole IMDB study 0.1 h"
+    b = "teacher fine-tune teacher 14 min; 8 student runs, 0.7 core-hours. Wall clock of the whole IMDB study 0.0 h"
+    assert equivalence.normal(a) == equivalence.normal(b) and "0.91" in equivalence.normal("accuracy 0.91")
+
+
+def test_a_chain_of_evidence_must_link_and_end_at_the_checkout(committed):
+    runs, evidence = committed
+    first = json.loads(evidence.read_text())
+    step1 = evidence.with_name("a.json")
+    step1.write_text(json.dumps({**first, "old": "o" * 40, "new": "x" * 40,
+                                 "notebooks": {"student": {"old": OLD, "new": {"kdlib_code": "1" * 12, "notebook": "2" * 12}}}}))
+    step2 = evidence.with_name("b.json")
+    step2.write_text(json.dumps({**first, "old": "y" * 40, "new": "n" * 40,
+                                 "notebooks": {"student": {"old": {"kdlib_code": "1" * 12, "notebook": "2" * 12}, "new": NEW},
+                                               "latency": {"old": OLD, "new": NEW}}}))
+    assert equivalence.rekey(str(step1), str(step2)) == 1  # x... != y...: not a chain
+    step2.write_text(json.dumps({**json.loads(step2.read_text()), "old": "x" * 40}))
+    assert equivalence.rekey(str(step1), str(step2)) == 0
+    s0 = json.loads((runs / "s0" / "metrics.json").read_text())["provenance"]
+    assert s0["kdlib_code"] == NEW["kdlib_code"] and [r["evidence"] for r in s0["rekeyed"]] == [
+        "results/equivalence/a.json", "results/equivalence/b.json"]

@@ -4,7 +4,7 @@ machine, and compare every metric and stored score bit for bit; then re-key the 
     python workflow/equivalence.py run OLD [NEW]     # NEW: HEAD. Writes results/equivalence/<old>-<new>.json
         [--rename OLD=NEW ...] [--text OLD=>NEW ...] [--runs-only]   # a change that renames a parameter
     python workflow/equivalence.py sample COMMIT     # only run one commit's sample (e.g. beside another)
-    python workflow/equivalence.py rekey EVIDENCE    # re-key the runs EVIDENCE covers (identical only)
+    python workflow/equivalence.py rekey EVIDENCE... # re-key the runs EVIDENCE covers (identical only; a chain in order)
     (make equivalence OLD=<commit>, make rekey EVIDENCE=<file>)
 
 The sample is every entry of tests/test_smoke.py's FULL list (every run notebook, every branch
@@ -48,6 +48,9 @@ TIMED_FILES = ("results/runs/latency/", "results/tables/frontier.", "results/lay
 # teacher cache (field teacher_cache)
 CHECKPOINT_KEY = re.compile(r"ckpt-[0-9a-f]{12}")
 KEYED = {"teacher_cache"}
+# timings that report pages write into sentences (study 1's compute line): the number written alike
+TIMED_TEXT = (re.compile(r"(Wall clock of the whole \w+ study )[\d.]+( h)"), re.compile(r"(teacher fine-tune \S+ )[\d.]+( min)"),
+              re.compile(r"()[\d.]+( core-hours)"))
 HEX_KEY = re.compile(r"[0-9a-f]{12}")
 HASHES = """
 import json, sys
@@ -116,6 +119,8 @@ def normal(text: str, versions=(), texts=None) -> str:
         text = text.replace(v, "<code version>")
     for old, new in (texts or {}).items():
         text = text.replace(old, new)
+    for pattern in TIMED_TEXT:
+        text = pattern.sub(r"\1<time>\2", text)
     return CHECKPOINT_KEY.sub("ckpt-<key>", text)
 
 
@@ -203,7 +208,7 @@ def run(old: str, new: str = "HEAD", renames=None, texts=None, runs_only=False) 
     evidence = {"old": old, "new": new, "machine": mach, "identical": not result["differ"],
                 "compared_files": result["files"], "differ": result["differ"],
                 "left_out": {"fields": sorted(VOLATILE) + ["*_seconds", "ms_*"], "timed_files": result["timings_not_compared"],
-                             "texts": "code versions and checkpoint keys written alike",
+                             "texts": "code versions, checkpoint keys and the timings of TIMED_TEXT written alike",
                              "reports": "not compared (runs only): regenerated on the committed runs instead" if runs_only else "compared"},
                 "renames": renames or {}, "text_renames": texts or {},
                 "sample": "tests/test_smoke.py FULL at the new commit", "sample_runs": runs, "notebooks": notebooks}
@@ -216,16 +221,27 @@ def run(old: str, new: str = "HEAD", renames=None, texts=None, runs_only=False) 
     return path
 
 
-def rekey(evidence_path: str) -> int:
-    path = (ROOT / evidence_path).resolve() if not Path(evidence_path).is_absolute() else Path(evidence_path)
-    ev = json.loads(path.read_text())
-    if not ev["identical"]:
-        print(f"{path.name}: the sample differs in {len(ev['differ'])} files: not a refactor, nothing re-keyed;"
-              " rerun the runs of the notebooks the change touches")
+def rekey(*evidence_paths: str) -> int:
+    """Re-key by each evidence in turn (a chain of refactors: old -> a -> b, each step proven); the
+    last one's new commit must have the checkout's code. Nothing is written unless all are identical."""
+    paths_ = [(ROOT / e).resolve() if not Path(e).is_absolute() else Path(e) for e in evidence_paths]
+    evs = [json.loads(p.read_text()) for p in paths_]
+    for path, ev in zip(paths_, evs):
+        if not ev["identical"]:
+            print(f"{path.name}: the sample differs in {len(ev['differ'])} files: not a refactor, nothing re-keyed;"
+                  " rerun the runs of the notebooks the change touches")
+            return 1
+    for (a, ea), (b, eb) in zip(zip(paths_, evs), zip(paths_[1:], evs[1:])):
+        if ea["new"] != eb["old"]:
+            print(f"{a.name} ends at {ea['new'][:12]}, {b.name} starts at {eb['old'][:12]}: not a chain")
+            return 1
+    if hashes(ROOT) != {n: v["new"] for n, v in evs[-1]["notebooks"].items() if v["new"]}:
+        print(f"the checkout's code is not {evs[-1]['new'][:12]}'s (the last evidence's new commit): nothing re-keyed")
         return 1
-    if hashes(ROOT) != {n: v["new"] for n, v in ev["notebooks"].items() if v["new"]}:
-        print(f"the checkout's code is not {ev['new'][:12]}'s (the evidence's new commit): nothing re-keyed")
-        return 1
+    return max(_rekey_one(path, ev) for path, ev in zip(paths_, evs))
+
+
+def _rekey_one(path: Path, ev: dict) -> int:
     moved, left = {}, {}
     for f in sorted((ROOT / "results" / "runs").rglob("metrics.json")):
         rec = json.loads(f.read_text())
@@ -273,10 +289,10 @@ def main(argv):
     one = sub.add_parser("sample", help="only run the sample with one commit's code (kept: run reuses it)")
     one.add_argument("commit")
     k = sub.add_parser("rekey", help="re-key the committed runs an identical check covers")
-    k.add_argument("evidence")
+    k.add_argument("evidence", nargs="+", help="one evidence file, or a chain of them in order")
     a = ap.parse_args(argv[1:])
     if a.command == "rekey":
-        return rekey(a.evidence)
+        return rekey(*a.evidence)
     if a.command == "sample":
         run_sample(worktree(git("rev-parse", a.commit)), this_machine())
         return 0
