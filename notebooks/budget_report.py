@@ -369,7 +369,8 @@ def gain_sentence(arm):
 
     holm = [r for r in rows if getattr(r, f"{arm}_p_holm") < 0.05]
     return (f"{ARM_STYLE[arm][0].capitalize()} against scratch, over {len(rows)} (architecture, n) cells: a gain at "
-            f"p Holm < 0.05 (over the table's {2 * len(budget)} comparisons) in "
+            f"p Holm < 0.05 (family `{BUDGET.name}`, {2 * int(own.sum())} comparisons, for the budgets; the whole "
+            f"split's cells with study 1's families) in "
             f"{cells([r for r in holm if getattr(r, f'{arm}_diff') > 0])}, a loss in "
             f"{cells([r for r in holm if getattr(r, f'{arm}_diff') < 0])}; uncorrected 95% CI above zero in "
             f"{len([r for r in rows if getattr(r, f'{arm}_ci_low') > 0])}, below zero in "
