@@ -940,8 +940,10 @@ if len(transfer):
 # minimises the validation log loss. Δ = KD − scratch paired by seed (negative: KD better calibrated);
 # Holm over the cells, one family per ECE. Reliability diagram: the runs' recorded bins pooled over seeds.
 calib, calib_d = comparisons([(a, h, "kd", "scratch") for a, h in main_cells], ["ece_raw", "ece_scaled"], "imdb-calibration")
-calib_pooled = pd.concat([pooled([("all cells", calib_d[calib_d.metric == m])]).assign(metric=m)
-                          for m in ["ece_raw", "ece_scaled"]], ignore_index=True)
+# pooled per architecture: the two can move in opposite directions, which one pool over both would hide
+calib_pooled = pd.concat([pooled([(f"{a.upper()} cells", calib_d[(calib_d.metric == m) & (calib_d.arch == a)])]).assign(metric=m, arch=a)
+                          for m in ["ece_raw", "ece_scaled"] for a in sorted(calib_d.arch.unique())]
+                         or [pd.DataFrame(columns=[*POOLED, "metric", "arch"])], ignore_index=True)
 calib.to_csv(tables / "calibration.csv", index=False)
 
 
@@ -956,15 +958,18 @@ def calib_md_row(arch, hidden):
 
 
 def calib_sentence():
+    """Δ test ECE (KD − scratch) per architecture, raw and after temperature scaling."""
     parts = []
-    for m, what in (("ece_raw", "raw"), ("ece_scaled", "after temperature scaling")):
-        p, c = one(calib_pooled, metric=m), calib[calib.metric == m]
-        if p is None:
-            continue
-        lower, higher = int((c.ci_high < 0).sum()), int((c.ci_low > 0).sum())
-        parts.append(f"{what} {ci(p['mean'], p.ci_low, p.ci_high)} pooled over {nw(p.n_cells, 'cell')} ({p_is(p.p)}), "
-                     f"95% CI below 0 (KD better calibrated) in {lower} and above 0 in {higher} of {len(c)} cells")
-    return ("Calibration, Δ test ECE (KD − scratch): " + "; ".join(parts) + ".") if parts else None
+    for arch in sorted(calib.arch.unique()):
+        for m, what in (("ece_raw", "raw"), ("ece_scaled", "after temperature scaling")):
+            p, c = one(calib_pooled, metric=m, arch=arch), calib[(calib.metric == m) & (calib.arch == arch)]
+            if p is None:
+                continue
+            lower, higher = int((c.ci_high < 0).sum()), int((c.ci_low > 0).sum())
+            parts.append(f"{arch.upper()} {what} {ci(p['mean'], p.ci_low, p.ci_high)} pooled over {nw(p.n_cells, 'cell')} "
+                         f"({p_is(p.p)}), 95% CI below 0 (KD better calibrated) in {lower} and above 0 in {higher} of "
+                         f"{len(c)} cells")
+    return ("Calibration, Δ test ECE (KD − scratch), per architecture: " + "; ".join(parts) + ".") if parts else None
 
 
 calib_rows = [calib_md_row(a, h) for a, h in main_cells if len(cell("kd", a, h)) and len(cell("scratch", a, h))]
