@@ -170,8 +170,6 @@ def study1_p_holm(tables, hidden: int) -> dict:
     """Study 1's p and p Holm (accuracy) per (arch, arm) at `hidden`, from report.py's tables: arm "kd"
     (KD − scratch, students.csv, imdb-kd-vs-scratch) and "kd_pool" (KD on train + pool − scratch,
     transfer.csv, imdb-transfer). Another page showing those cells shows these values."""
-    from pathlib import Path
-
     s = pd.read_csv(Path(tables) / "students.csv")
     t = pd.read_csv(Path(tables) / "transfer.csv")
     s = s[s.hidden == hidden]

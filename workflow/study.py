@@ -351,11 +351,12 @@ def fine_tune(teacher: dict) -> dict:
 
 def notebook_parameters(py: Path) -> dict:
     """The names and default values (as source text) of the parameters cell of a jupytext notebook."""
-    cells = re.split(r"(?m)^# %%", Path(py).read_text())
-    cell = [c for c in cells if c.startswith(' tags=["parameters"]')]
+    from kdlib.provenance import cells  # the one reader of a notebook's cells and tags
+
+    cell = [body for tags, body in cells(Path(py)) if "parameters" in tags]
     if len(cell) != 1:
         raise ValueError(f"{py}: needs exactly one cell tagged parameters")
-    body = cell[0].split("\n", 1)[1]
+    body = cell[0]
     tree = ast.parse(body)
     return {t.id: ast.get_source_segment(body, node.value)
             for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
