@@ -89,7 +89,25 @@ def bce_objective() -> Callable:
     return loss_fn
 
 
-TARGETS = ("soft", "hard", "smoothed")
+TARGETS = ("soft", "hard", "smoothed", "smoothed_T", "shuffled")
+SOFTENED = ("soft", "smoothed_T", "shuffled")  # read at the distillation T, weighted by T^2; the others at T = 1
+
+
+def shuffled_within_class(teacher_logits: TeacherLogits, ids, labels, seed: int) -> TeacherLogits:
+    """The teacher's outputs for `ids`, each moved to another example of the same label by a permutation
+    within each class drawn from `seed`: per class the same targets, so the same spread of softness,
+    but no per-example knowledge (the shuffled-targets control). Every example needs a label (not -1)."""
+    ids, labels = np.asarray(ids), np.asarray(labels)
+    if ids.shape != labels.shape or ids.ndim != 1:
+        raise ValueError(f"ids and labels must be two (N,) arrays, got shapes {ids.shape} and {labels.shape}")
+    if (labels < 0).any():
+        raise ValueError("shuffling within a class needs every example's label: unlabelled examples (-1) have none")
+    z = teacher_logits[ids].numpy()
+    out, rng = z.copy(), np.random.default_rng(seed)
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        out[where] = z[rng.permutation(where)]
+    return TeacherLogits(ids, out)
 
 
 def _target_prob(logits, labels, t, targets, smoothing):
@@ -114,22 +132,25 @@ def kd_objective(teacher_logits: TeacherLogits, T: float, alpha: float, targets:
 
     `targets` fills the teacher's slot of the loss: "soft", its outputs at T; "hard", its argmax
     labels (self-training on unlabelled examples; T must be 1); "smoothed", the true labels
-    smoothed by `smoothing` (no teacher at all: the label-smoothing control; T must be 1)."""
+    smoothed by `smoothing` (no teacher at all: the label-smoothing control; T must be 1); the
+    controls at the distillation temperature (`SOFTENED`: the student's logits read at T, the term
+    weighted by T^2, as for "soft"): "smoothed_T", those smoothed labels; "shuffled", the teacher's
+    outputs at T with `teacher_logits` already shuffled within each class (`shuffled_within_class`)."""
     losses._check_T_alpha(T, alpha)
     if targets not in TARGETS:
         raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
-    if targets != "soft" and T != 1:
+    if targets not in SOFTENED and T != 1:
         raise ValueError(f"targets={targets!r} are not softened: T must be 1, got {T}")
-    if not 0 <= smoothing <= 1 or (smoothing and targets != "smoothed"):
-        raise ValueError(f"smoothing must be in [0, 1] and only with targets='smoothed', got {smoothing}")
+    if not 0 <= smoothing <= 1 or (smoothing and targets not in ("smoothed", "smoothed_T")):
+        raise ValueError(f"smoothing must be in [0, 1] and only with targets 'smoothed' or 'smoothed_T', got {smoothing}")
     if alpha == 0:
         return bce_objective()
 
     def loss_fn(logits, batch):
         labels = batch["labels"].to(logits.device)
         loss = losses.kd_loss if logits.ndim == 1 else losses.softmax_kd_loss
-        t = None if targets == "smoothed" else teacher_logits[batch["ids"]].to(logits.device)
-        if targets == "soft":
+        t = None if targets in ("smoothed", "smoothed_T") else teacher_logits[batch["ids"]].to(logits.device)
+        if targets in ("soft", "shuffled"):
             return loss(logits, t, labels, T=T, alpha=alpha)
         return loss(logits, None, labels, T=T, alpha=alpha, target_prob=_target_prob(logits, labels, t, targets, smoothing))
     return loss_fn

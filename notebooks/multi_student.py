@@ -47,8 +47,9 @@ top = 0               # how many of them, best validation accuracy first: 0 = al
 fusion = "mean_probs"  # "mean_logits" | "mean_probs" | "vote" | "stacking" | "mimic_all"
 T = 2.0               # distillation temperature (> 0); a vote is read at T = 1 (recorded as kd_T)
 calibrate = True      # divide each teacher's logits by its temperature scaling fitted on validation before fusing
-scale_to = "teacher"  # with calibrate: the teacher (one of `teachers`) whose logit scale all are brought to, the
-                      # one the T in `choices` was chosen for
+scale_to = "teacher"  # with calibrate: the teacher run whose logit scale all are brought to, the one the T in
+                      # `choices` was chosen for; it need not be one of `teachers` (a single teacher's student,
+                      # `teachers` = [that one], is scaled as it is in every fusion)
 alpha = 0.5           # weight of the teacher's term: 0 would be a scratch student (use student.py), 1 teacher only
 seed = 0              # initial weights and batch order
 epochs = 30           # the cap: training stops earlier when validation accuracy has not improved for `patience` epochs
@@ -121,7 +122,7 @@ checks.integer("top", top, 0, len(teachers))
 checks.one_of("fusion", fusion, FUSION_KINDS)
 checks.number("T", T, 0, low_open=True)
 checks.boolean("calibrate", calibrate)
-checks.one_of("scale_to", scale_to, teachers)
+checks.folder("scale_to", scale_to)
 checks.number("alpha", alpha, 0, 1, low_open=True)
 checks.integer("seed", seed, 0)
 checks.integer("epochs", epochs, 1)
@@ -136,7 +137,9 @@ checks.run_name("name", name, empty_ok=True)
 if threads:
     torch.set_num_threads(int(threads))
 torch.set_flush_denormal(flush_denormal)
-runs = fusions.read_teacher_runs(teachers)  # binary teachers on one set of splits and one tokenizer
+scale_out = [scale_to] if calibrate and scale_to not in teachers else []  # read only for its scale
+runs = fusions.read_teacher_runs(teachers + scale_out)  # binary teachers on one set of splits and one tokenizer
+runs, scale_runs = runs[:len(teachers)], runs[len(teachers):]
 ref = runs[0]["params"]
 if len({r["params"]["max_len"] for r in runs}) > 1:
     raise ValueError(f"the teachers' token lengths differ: { {r['name']: r['params']['max_len'] for r in runs} }")
@@ -164,7 +167,9 @@ print("validation accuracy:", {k: round(v, 4) for k, v in teacher_val.items()}, 
 Z = {s: fusions.split_logits(kept, s, ids[s]) for s in splits}  # (M, N) per split
 # relative to scale_to's (fitted per teacher, so the same whichever are kept): it keeps its own scale, so T means
 # what it meant when chosen on validation for a student of study 1's teacher, whose m = 1 arm is that student
-teacher_temps = (fusions.temperatures(val_all, labels["val"], reference=teachers.index(scale_to))[order[:n_used]]
+scale_val = fusions.split_logits(scale_runs, "val", ids["val"]) if scale_runs else val_all[:0]
+teacher_temps = (fusions.temperatures(np.concatenate([val_all, scale_val]), labels["val"],
+                                      reference=[*teachers, *scale_out].index(scale_to))[order[:n_used]]
                  if calibrate else np.ones(len(kept)))
 Z = {s: z / teacher_temps[:, None] for s, z in Z.items()}  # one scale, scale_to's (accuracy and ROC-AUC unchanged)
 print("teacher temperatures (fitted on validation):", dict(zip([r["name"] for r in kept], teacher_temps.round(3))))
@@ -199,7 +204,8 @@ test_loader = data.make_loader(ds["test"], 256, shuffle=False, pad_id=pad)
 inputs = {s: runs[0]["logits"][s]["data_hash"] for s in splits} | {
     "teacher_checkpoints": params["teacher_checkpoints"],
     "teacher_logits": fusions.logit_hashes(runs, ids),  # e.g. out-of-fold settings, under an unchanged checkpoint
-    "choices": provenance.file_hash(paths.ROOT / choices) if choices else None}
+    "choices": provenance.file_hash(paths.ROOT / choices) if choices else None} | (
+    {"scale_logits": fusions.logit_hashes(scale_runs, {"val": ids["val"]})} if scale_runs else {})  # its scale only
 ckpt_dir = paths.cache_dir() / "students" / "multi" / name / provenance.run_key("multi_student", params, inputs)
 history = train.fit(student, train_loader, val_loader, objective, epochs=epochs, patience=patience, seed=seed, lr=lr,
                     select="accuracy", ckpt_dir=ckpt_dir, device=device, desc=name)

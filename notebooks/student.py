@@ -36,7 +36,10 @@ T = 2.0               # distillation temperature (> 0); unused when alpha is 0 o
 alpha = 0.5           # how much the student listens to the teacher: 0 from scratch, 1 soft targets only
 targets = "soft"      # what fills the teacher's slot of the loss: "soft", its outputs at T; "hard", its argmax
                       # labels (on a transfer set: self-training); "smoothed", the true labels smoothed to the mean
-                      # entropy of the teacher's outputs at T (the label-smoothing control); both trained at T = 1
+                      # entropy of the teacher's outputs at T (the label-smoothing control); both trained at T = 1.
+                      # Controls at the distillation T (student read at T, term weighted by T^2, as "soft"):
+                      # "smoothed_T", those smoothed labels; "shuffled", the teacher's outputs at T moved among
+                      # the training reviews of the same class (same softness, no per-review knowledge)
 seed = 0              # initial weights and batch order
 epochs = 30           # the cap: training stops earlier when validation accuracy has not improved for `patience` epochs
 patience = 3          # epochs without a validation improvement before stopping (same rule for scratch and KD)
@@ -151,8 +154,8 @@ if task == "rating" and teacher_task != "rating":
 n_classes = data.TASKS[task]
 if transfer_n and alpha == 0:
     raise ValueError("transfer_n > 0 needs alpha > 0: only the teacher labels the transfer set")
-if transfer_n and targets == "smoothed":
-    raise ValueError("transfer_n > 0 needs the teacher's targets (soft or hard): smoothed labels need true labels")
+if transfer_n and targets not in ("soft", "hard"):
+    raise ValueError(f"transfer_n > 0 needs the teacher's targets (soft or hard): {targets} targets need true labels")
 steps_run = None
 if match_steps:  # the run whose optimizer steps this one matches must have finished
     steps_file = paths.RESULTS / "runs" / "students" / match_steps / "metrics.json"
@@ -224,9 +227,11 @@ if transfer_n:  # the teacher's transfer set (same seed), cut to transfer_n, joi
 
 # %% Train: same initial weights and batch order for a baseline and its KD twin
 smoothing = 0.0
-if targets == "smoothed":  # as soft as the teacher's outputs at T, on average, without its knowledge
+if targets in ("smoothed", "smoothed_T"):  # as soft as the teacher's outputs at T, on average, without its knowledge
     smoothing = losses.matched_smoothing(teacher_logits["train"][ds["train"].ids].numpy(), T)
     print(f"label smoothing {smoothing:.4f}: the mean entropy of the teacher's outputs at T={T:g}")
+if targets == "shuffled":  # each training review gets the outputs of another review of its class (seeded)
+    teacher_logits["train"] = train.shuffled_within_class(teacher_logits["train"], ds["train"].ids, ds["train"].labels, seed)
 train.seed_everything(seed)
 determinism = provenance.set_determinism(device)
 student = models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim, dropout=dropout,
@@ -248,7 +253,7 @@ if steps_run is not None:  # as many optimizer steps as the matched run took, no
     print(f"{steps_run['optimizer_steps']} optimizer steps of {match_steps}: {epochs} epochs here, no early stopping")
 # keyed by code, parameters and inputs: a checkpoint made by other code or data is never resumed from
 ckpt_dir = paths.cache_dir() / "students" / name / provenance.run_key("student", params, inputs)
-objective = train.kd_objective(teacher_logits["train"], T if targets == "soft" else 1.0, alpha, targets, smoothing)
+objective = train.kd_objective(teacher_logits["train"], T if targets in train.SOFTENED else 1.0, alpha, targets, smoothing)
 history = train.fit(student, train_loader, val_loader, objective, epochs=epochs, patience=patience, seed=seed, lr=lr,
                     select="accuracy", ckpt_dir=ckpt_dir, device=device, desc=name)
 # the epochs' own times (training + validation), summed over every leg of an interrupted run
@@ -306,4 +311,4 @@ assert result["provenance"]["kdlib_code"] == provenance.code_hash("student")
 assert str(paths.ROOT) not in (run_dir / "metrics.json").read_text()  # no machine path in a committed result
 assert result["stopped"]["reason"] in ("patience", "cap") and result["stopped"]["epochs_run"] <= epochs
 assert calib["scaled"]["log_loss"] <= calib["raw"]["log_loss"] + 0.05  # fitted on validation, scored on test
-assert (targets == "smoothed") == (smoothing > 0)
+assert (targets in ("smoothed", "smoothed_T")) == (smoothing > 0)

@@ -58,10 +58,41 @@ def test_kd_objective_fills_the_teachers_slot_with_soft_hard_or_smoothed_targets
         train.kd_objective(teacher, 1.0, 1.0, "smoothed", smoothing=0.2)(s, unl)
 
 
+def test_controls_at_the_distillation_temperature_read_the_student_at_T_with_T_squared():
+    teacher = data.TeacherLogits(np.array([0, 1, 2]), np.array([3.0, -0.5, 0.2]))
+    s, batch, T = torch.tensor([0.4, -0.3, 1.0]), _batch([1, 0, 0], [0, 1, 2]), 4.0
+    smoothed_T = train.kd_objective(teacher, T, 1.0, "smoothed_T", smoothing=0.2)(s, batch)
+    p = torch.tensor([0.9, 0.1, 0.1])
+    assert torch.allclose(smoothed_T, losses.target_kl(s, p, T))  # T^2 KL at T, not the T = 1 control's
+    assert not torch.allclose(smoothed_T, train.kd_objective(teacher, 1.0, 1.0, "smoothed", smoothing=0.2)(s, batch))
+    # "shuffled" is the soft loss on whatever logits it is given (shuffled beforehand)
+    shuffled = train.kd_objective(teacher, T, 0.5, "shuffled")(s, batch)
+    assert torch.equal(shuffled, train.kd_objective(teacher, T, 0.5, "soft")(s, batch))
+
+
+def test_shuffled_within_class_keeps_each_class_targets_and_moves_them_between_examples():
+    ids = np.arange(10, 30)
+    labels = np.array([0, 1] * 10)
+    teacher = data.TeacherLogits(ids, np.linspace(-5, 5, 20))
+    out = train.shuffled_within_class(teacher, ids, labels, seed=0)
+    z, moved = teacher[ids].numpy(), out[ids].numpy()
+    for c in (0, 1):  # the same targets in each class, in another order
+        assert sorted(moved[labels == c]) == sorted(z[labels == c])
+    assert (moved != z).mean() > 0.5
+    assert np.array_equal(moved, train.shuffled_within_class(teacher, ids, labels, seed=0)[ids].numpy())
+    assert not np.array_equal(moved, train.shuffled_within_class(teacher, ids, labels, seed=1)[ids].numpy())
+    k_class = data.TeacherLogits(ids, np.arange(60.0).reshape(20, 3))  # K-class rows move whole
+    rows = train.shuffled_within_class(k_class, ids, labels, seed=0)[ids].numpy()
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, k_class[ids].numpy()))
+    with pytest.raises(ValueError, match="unlabelled"):
+        train.shuffled_within_class(teacher, ids, np.where(labels == 0, -1, 1), seed=0)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"targets": "argmax"}, "targets must be one of"),
     ({"targets": "hard", "T": 2.0}, "T must be 1"),
-    ({"targets": "soft", "smoothing": 0.1}, "only with targets='smoothed'"),
+    ({"targets": "soft", "smoothing": 0.1}, "only with targets 'smoothed'"),
+    ({"targets": "smoothed", "T": 4.0, "smoothing": 0.1}, "T must be 1"),
     ({"targets": "smoothed", "smoothing": 1.5}, "smoothing must be in"),
 ])
 def test_kd_objective_rejects_bad_targets(kwargs, message):

@@ -72,8 +72,17 @@ def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
 
 
 def test_the_multi_teacher_study_declares_its_teachers_pool_and_students(S):
-    # 3 seeds x 2 archs x 9 arms (the best single teacher, 5 fusions of all 7, mean_probs of 2, 3, 5)
-    assert len(S.multi) == 54 and S.snapshot_runs("teacher_snap") == ["teacher_snap1", "teacher_snap2", "teacher_snap3"]
+    # 3 seeds x 2 archs x 9 arms (the best single teacher, 5 fusions of all 7, mean_probs of 2, 3, 5);
+    # singles: seed 0 x 2 archs x the 5 pool teachers without a twin elsewhere
+    alone = {n: p for n, p in S.multi.items() if "_alone_" in n}
+    assert len(S.multi) == 54 + 10 and len(alone) == 10
+    assert alone["gru_h64_alone_teacher_snap3_s0"]["teachers"] == ["teacher_snap3"]  # a list's names joined by "+"
+    assert study.run_name("{teachers}", {"teachers": ["a", "b"]}) == "a+b"
+    assert all(p["top"] == 1 and "scale_to" not in p for p in alone.values())  # scaled to study 1's teacher, read too
+    R = _runs(S)
+    assert set(R.upstream_param("multi_student", "cnn_h64_alone_teacher_bigru_s0")["teachers"]) == {"teacher_bigru", "teacher"}
+    assert list(R.upstream_param("multi_student", "cnn_h64_mean_probs_m7_s0")["teachers"]) == S.pool  # as before
+    assert S.snapshot_runs("teacher_snap") == ["teacher_snap1", "teacher_snap2", "teacher_snap3"]
     # one run per snapshot, the ensemble's config less its `cycles`: one training, checkpointed once
     ensemble = {k: v for k, v in S.snapshots["teacher_snap"].items() if k != "cycles"}
     assert all({**ensemble, "snapshot": m} == S.snapshot_params[t] for m, t in enumerate(S.snapshot_runs("teacher_snap"), 1))

@@ -112,7 +112,9 @@ def _snapshot_before(S, run, p):
 
 
 def _multi(S, n, p):
-    return {"teachers": {t: teacher_run(S, t) for t in p["teachers"]},
+    """Its teachers, and the teacher whose scale they are brought to when that is not one of them."""
+    scale = [] if not p.get("calibrate", True) or p.get("scale_to", "teacher") in p["teachers"] else [p.get("scale_to", "teacher")]
+    return {"teachers": {t: teacher_run(S, t) for t in [*p["teachers"], *scale]},
             "choice": ("choose", S.multi_choice[n]) if n in S.multi_choice else None}
 
 

@@ -38,6 +38,8 @@ def _value_for_name(key, value, codes):
         return table[value]
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, list):  # a list of run names (e.g. a student's teachers): joined by "+"
+        return "+".join(str(_value_for_name(key, v, codes)) for v in value)
     return value
 
 
@@ -264,7 +266,7 @@ class Study:
     def _add_multi(self, spec: dict) -> None:
         """Study 4, several teachers: the other teacher kinds, the snapshot ensembles, the pool the
         students choose from, the multi-teacher students (each reading an IMDB choice) and the report."""
-        unknown = set(spec) - {"kinds", "snapshots", "pool", "students", "report"}
+        unknown = set(spec) - {"kinds", "snapshots", "pool", "students", "singles", "report"}
         if unknown:
             raise ValueError(f"multi: unknown keys {sorted(unknown)}")
         made = set(self.teachers)
@@ -283,14 +285,17 @@ class Study:
         if not pool or len(set(pool)) != len(pool) or set(pool) - made:
             raise ValueError(f"multi.pool must list declared teachers without repeats; unknown: {sorted(set(pool) - made)}")
         self.pool = pool
-        group = dict(spec.get("students") or {})
-        choose = group.pop("choose", None)
-        for n, p in expand(group, where="multi.students").items():
-            p.setdefault("teachers", list(pool))
-            if set(p["teachers"]) - made:
-                raise ValueError(f"multi: {n} names undeclared teachers {sorted(set(p['teachers']) - made)}")
-            self._read_choice(n, p, choose, self.multi_choice, "multi")
-            _add(self.multi, n, p, "multi.students")
+        for key in ("students", "singles"):  # singles: a student of each pool teacher alone
+            group = dict(spec.get(key) or {})
+            if not group:
+                continue
+            choose = group.pop("choose", None)
+            for n, p in expand(group, where=f"multi.{key}").items():
+                p.setdefault("teachers", list(pool))
+                if set(p["teachers"]) - made:
+                    raise ValueError(f"multi: {n} names undeclared teachers {sorted(set(p['teachers']) - made)}")
+                self._read_choice(n, p, choose, self.multi_choice, "multi")
+                _add(self.multi, n, p, f"multi.{key}")
         self.multi_report = {"teachers": list(pool), **(spec.get("report") or {})}
 
     def _read_choice(self, n: str, p: dict, choose: str | None, table: dict, where: str) -> None:
