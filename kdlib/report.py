@@ -119,7 +119,8 @@ class Family:
 FAMILIES = {f.name: f for f in [
     Family("imdb-kd-vs-scratch", "IMDB, two classes: KD at each architecture's validation-chosen (T, alpha) − scratch, "
            "every arch × hidden cell of study 1 with a seed pair; one family per metric"),
-    Family("imdb-controls", "IMDB: each control (hard labels, smoothed labels, another teacher) − scratch and − KD, "
+    Family("imdb-controls", "IMDB: each control (hard labels, smoothed labels at T = 1 and at KD's T, the teacher's "
+           "outputs shuffled within a class, another teacher) − scratch and − KD, "
            "every cell with both; one family per reference and metric", ("b", "metric")),
     Family("imdb-transfer", "IMDB: the transfer-set comparisons (KD on train + pool vs scratch, self-training, "
            "matched-steps scratch, KD on train alone; not KD vs scratch, which is imdb-kd-vs-scratch's), every cell; "
@@ -136,8 +137,8 @@ FAMILIES = {f.name: f for f in [
            "one family per task and measure", ("task", "metric")),
     Family("rating-controls", "IMDB, eight classes: KD − each control, every cell; one family per control",
            ("control", "metric")),
-    Family("multi-fused-vs-single", "IMDB: the student of each fusion of all the teachers − the best single teacher's "
-           "student, every architecture and size; one family per metric"),
+    Family("multi-fused-vs-single", "IMDB: the student of each fusion of all the teachers − the best single-teacher "
+           "student (chosen on validation among every teacher's), every architecture and size; one family per metric"),
     Family("budget-vs-scratch", "IMDB label budget: each distilled arm (on n, on n + the pool) − scratch on n, every "
            "budget n below the whole split and architecture at one hidden size; one family for those rows of the table "
            "(the whole split's rows are study 1's cells, in imdb-kd-vs-scratch and imdb-transfer)", ()),

@@ -22,8 +22,12 @@
 #   McNemar test);
 # * `results/tables/multi_diversity.md`: how often two teachers disagree, and how their errors
 #   correlate (test);
+# * `results/tables/multi_singles.md|csv`: every teacher's student alone (scaled as in the fusions), and
+#   the best single-teacher student chosen on the students' validation accuracy at `choose_seed`: the
+#   baseline. A teacher's own validation accuracy is not what makes the best student. Study 1's teacher
+#   alone is study 1's student of the same seed and choice (the same computation: checked by the init);
 # * `results/tables/multi_students.md|csv`: per architecture, each fusion's student against the
-#   student of the best single teacher (same initial weights, batch order, budget and stopping rule;
+#   best single-teacher student (same initial weights, batch order, budget and stopping rule;
 #   paired by seed, 95% CI, Holm over the table), and the fusion chosen on the students' mean
 #   validation accuracy;
 # * `results/tables/multi_curve.md|csv`: student and fused teacher against the number of teachers;
@@ -41,6 +45,7 @@ curve_fusion = "mean_probs"  # the fusion whose students are run for every numbe
 calibrate = True      # as the students: each teacher's logits over its temperature fitted on validation before fusing
 scale_to = "teacher"  # as the students: the teacher whose logit scale the others are brought to (study 1's)
 kd_choice = "choices/kd_{arch}.json"  # study 1's (T, alpha, lr) per architecture, which the students read
+choose_seed = 0       # the seed every teacher's single-teacher student has: its validation accuracy picks the baseline
 update_readme = True  # rewrite README's multi block (only for the real results folder)
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
@@ -222,7 +227,8 @@ def student_row(path):
     r = read(path)
     p = r["params"]
     return {"name": r["name"], "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]), "fusion": p["fusion"],
-            "m": len(r["teachers_kept"]), "best_teacher": r["teachers_kept"][0], "teachers": ",".join(p["teachers"]), "T": float(p["T"]), "alpha": float(p["alpha"]),
+            "m": len(r["teachers_kept"]), "best_teacher": r["teachers_kept"][0], "teachers": ",".join(p["teachers"]),
+            "source": "alone" if len(p["teachers"]) == 1 else "m = 1 arm" if len(r["teachers_kept"]) == 1 else "fusion", "T": float(p["T"]), "alpha": float(p["alpha"]),
             "calibrate": bool(p.get("calibrate", False)), "scale_to": p.get("scale_to"), "logits": r.get("teacher_logits"),
             "init_hash": r["init_hash"], "stopped": r["stopped"]["reason"],
             "lr": float(p["lr"]), "checkpoints": p["teacher_checkpoints"], "code_version": stats.code_version(r),
@@ -241,13 +247,14 @@ choices = {a: choice_of(a) for a in sorted(set(all_runs.arch))}
 def left_out(r):
     if r.code_version != version:
         return f"code version {r.code_version}, the table's is {version}"
-    if r.teachers != ",".join(names):
+    own = r.teachers.split(",")  # the whole pool, or one teacher of it alone
+    if r.teachers != ",".join(names) and not (len(own) == 1 and own[0] in names):
         return "another teacher pool"
     if r.calibrate != calibrate:
         return f"calibrate={r.calibrate}, the table's is {calibrate}"
     if calibrate and r.scale_to != scale_to:
         return f"calibrated to {r.scale_to}'s scale, the table's is {scale_to}'s"
-    if r.checkpoints != {n: current[n] for n in names} or r.logits != logit_hashes:
+    if r.checkpoints != {n: current[n] for n in own} or r.logits != {n: logit_hashes[n] for n in own}:
         return "made from other teacher checkpoints or logits (stale)"
     if not all(np.isclose(r[k], v) for k, v in choices[r.arch].items()):
         return f"not at study 1's choice {choices[r.arch]}"
@@ -257,7 +264,7 @@ def left_out(r):
 reason = all_runs.apply(left_out, axis=1)
 all_runs[reason != ""].assign(reason=reason[reason != ""]).drop(columns=["checkpoints", "logits"]).to_csv(tables / "multi_left_out.csv", index=False)
 students = all_runs[reason == ""].drop(columns=["checkpoints", "logits"]).copy()
-students["arm"] = np.where(students.m == 1, "single", students.fusion)
+students["arm"] = np.where(students.source == "alone", "alone", np.where(students.m == 1, "single", students.fusion))
 students.to_csv(tables / "multi_runs.csv", index=False)
 # every arm of an (arch, hidden, seed) starts from the same weights (mimic_all: the same body, plus a head per teacher)
 inits = students[students.fusion != "mimic_all"].groupby(["arch", "hidden", "seed"]).init_hash.nunique()
@@ -288,9 +295,51 @@ twin_line = (f"m = 1 students of study 1's teacher ({scale_to}) against study 1'
              f"validation is {best_single}).")
 print(twin_line)
 
-# %% Each fusion's student (all M teachers) against the best single teacher's, paired by seed
+# %% The baseline: every teacher's student alone, and the best of them chosen on validation at choose_seed
+def study1_rows(arch, hidden):
+    """Study 1's students of its teacher at the students' seeds and choice (notebooks/student.py): the
+    scale_to teacher alone, the same computation as a multi_student run of it (its scale kept)."""
+    ch, out = choices[arch], []
+    for seed in sorted(set(students.seed)):
+        f = paths.RESULTS / "runs" / "students" / f"{arch}_h{hidden}_T{ch['T']:g}_a{ch['alpha']:g}_s{seed}" / "metrics.json"
+        if f.exists():
+            r = read(f)
+            out.append({"arch": arch, "hidden": hidden, "seed": seed, "teacher": scale_to, "source": "study 1",
+                        "name": r["name"], "init_hash": r["init_hash"], "val_accuracy": r["val"]["accuracy"],
+                        "accuracy": r["test"]["accuracy"], "roc_auc": r["test"]["roc_auc"]})
+    return out
+
+
+single_cols = ["arch", "hidden", "seed", "teacher", "source", "name", "init_hash", "val_accuracy", "accuracy", "roc_auc"]
+singles = pd.concat([students[students.arm.isin(["single", "alone"])].rename(columns={"best_teacher": "teacher"})[single_cols],
+                     pd.DataFrame([r for a, h in students[["arch", "hidden"]].drop_duplicates().itertuples(index=False)
+                                   for r in study1_rows(a, h)], columns=single_cols)], ignore_index=True)
+singles = singles.drop_duplicates(["arch", "hidden", "seed", "teacher"])  # a teacher's runs from one source
+singles.to_csv(tables / "multi_singles.csv", index=False)
+at_seed = singles[singles.seed == choose_seed].copy()
+at_seed["teacher_val_accuracy"] = at_seed.teacher.map(dict(zip(teacher_tab.teacher, teacher_tab.val_accuracy)))
+at_seed["pool_order"] = at_seed.teacher.map(names.index)
+at_seed = at_seed.sort_values(["arch", "hidden", "val_accuracy", "pool_order"], ascending=[True, True, False, True])
+best_alone = at_seed.groupby(["arch", "hidden"]).teacher.first()  # the best student's teacher; ties: the pool's order
+at_seed["chosen"] = [best_alone[(r.arch, r.hidden)] == r.teacher for r in at_seed.itertuples()]
+at_seed["seeds"] = [int(((singles.arch == r.arch) & (singles.hidden == r.hidden) & (singles.teacher == r.teacher)).sum())
+                    for r in at_seed.itertuples()]
+missing = [t for t in names if t not in set(at_seed.teacher)]
+(tables / "multi_singles.md").write_text(
+    md(at_seed[["arch", "hidden", "teacher", "source", "teacher_val_accuracy", "val_accuracy", "accuracy", "seeds", "chosen"]]
+       .rename(columns={"val_accuracy": "student val_accuracy", "accuracy": "student test accuracy", "seeds": "seeds run"}))
+    + f"\n(each teacher's student alone at seed {choose_seed}, every teacher scaled to {scale_to}'s logits as in the fusions; "
+    "chosen: the best student validation accuracy per architecture, the pool's order breaking ties; source: a run of that teacher "
+    f"alone, the m = 1 arm (the teacher with the best validation accuracy), or study 1's student of {scale_to} (same seed, "
+    "choice, initial weights and batch order; notebooks/student.py)"
+    + (f"; no student alone yet for {', '.join(missing)}" if missing else "") + ")\n")
+chosen_line = "; ".join(f"{a.upper()}-{h}: {t} ({int(at_seed[(at_seed.arch == a) & (at_seed.hidden == h) & at_seed.chosen].seeds.iloc[0])} seeds)"
+                        for (a, h), t in best_alone.items())
+print(md(at_seed[["arch", "teacher", "source", "teacher_val_accuracy", "val_accuracy", "accuracy", "chosen"]]), "\nchosen:", chosen_line)
+
+# %% Each fusion's student (all M teachers) against the best single-teacher student, paired by seed
 M = len(names)
-base = students[students.arm == "single"]
+base = singles[[best_alone.get((r.arch, r.hidden)) == r.teacher for r in singles.itertuples()]]
 rows = []
 for (arch, hidden), g in students[students.m == M].groupby(["arch", "hidden"]):
     b = base[(base.arch == arch) & (base.hidden == hidden)].set_index("seed")
@@ -318,7 +367,8 @@ shown = student_tab.assign(**{"fused − single (95% CI)": [stats.fmt_ci(r.diff,
                               "chosen on validation": ["yes" if i in picked.index else "" for i in student_tab.index]})
 (tables / "multi_students.md").write_text(md(shown[["arch", "hidden", "fusion", "metric", "n", "single", "fused",
                                                     "fused − single (95% CI)", "p (Holm)", "wins", "losses", "chosen on validation"]])
-                                           + f"\n(test; paired by seed; Holm within each metric: {FUSED.text()}. Stacking's weights are fitted on the whole "
+                                           + f"\n(test; paired by seed with the best single-teacher student ({chosen_line}; "
+                                           f"multi_singles.md); Holm within each metric: {FUSED.text()}. Stacking's weights are fitted on the whole "
                                            f"validation set ({len(y['val'])} reviews, one weight per teacher and a bias), which also stops "
                                            "its students and picks the fusion chosen on validation: its validation accuracy there is "
                                            f"slightly optimistic.) {cap_line}\n")
@@ -333,14 +383,14 @@ for k, (arch, g) in enumerate(acc.groupby("arch")):
                 f"(n = {int(g.n.max()) if g.n.notna().any() else 0} seeds)")
 ax.axhline(0, color="0.4", lw=0.8)
 ax.set_xticks(range(len(arms)), [FUSION_STYLE[a][0] for a in arms], rotation=20, ha="right", fontsize=7)
-ax.set_ylabel("test accuracy: fused − best single teacher")
-ax.set_title(f"Students of all {M} teachers vs of the best single one (mean, paired 95% CI)")
+ax.set_ylabel("test accuracy: fused − best single-teacher student")
+ax.set_title(f"Students of all {M} teachers vs the best single-teacher student\n(chosen on validation; mean, paired 95% CI)")
 ax.legend()
 fig.tight_layout()
 fig.savefig(figures / "multi_students.png")
 
 # %% Student and fused teacher against the number of teachers (the curve's fusion; m = 1: the best single teacher)
-curve_runs = students[(students.fusion == curve_fusion) | (students.m == 1)]
+curve_runs = students[((students.fusion == curve_fusion) & (students.arm != "alone")) | (students.arm == "single")]
 # the fused teacher beside each student is the one it learned from, at its own T (recorded by each run;
 # the same for every seed), not the T = 1 fusion of the fused-teacher table
 curve_tab = (curve_runs.groupby(["arch", "hidden", "m"]).agg(n=("accuracy", "size"), accuracy=("accuracy", "mean"),
@@ -375,7 +425,8 @@ def student_sentence(r):
     verdict = ("significant after Holm's correction" if r.p_holm < 0.05
                else "not significant after Holm's correction" if np.isfinite(r.p_holm) else "no test (too few seeds)")
     return (f"{r.arch.upper()}-{r.hidden}: the student of the fusion chosen on validation ({FUSION_STYLE[r.fusion][0]}, all {M} "
-            f"teachers) against the student of the best single teacher: test accuracy {stats.fmt(r.fused)} vs {stats.fmt(r.single)}, "
+            f"teachers) against the best single-teacher student, chosen on validation among every teacher's "
+            f"({best_alone[(r.arch, r.hidden)]}): test accuracy {stats.fmt(r.fused)} vs {stats.fmt(r.single)}, "
             f"{stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}, {sure}, {verdict} (n = {r.n} seeds, "
             f"Holm p {stats.fmt_p(r.p_holm)}; table multi_students.md).")
 
@@ -393,6 +444,7 @@ page = "\n".join([
     "## The teachers", "", (tables / "multi_teachers.md").read_text(),
     "## How different they are", "", (tables / "multi_diversity.md").read_text(), "![diversity](figures/multi_diversity.png)", "",
     "## Fused teachers", "", (tables / "multi_fused.md").read_text(), "![fused teachers](figures/multi_fused.png)", "",
+    "## The best single-teacher student", "", (tables / "multi_singles.md").read_text(),
     "## Students", "", (tables / "multi_students.md").read_text(), "![students](figures/multi_students.png)", "",
     "## Number of teachers", "", (tables / "multi_curve.md").read_text(), "![curve](figures/multi_curve.png)", "",
     twin_line, "",
@@ -405,7 +457,7 @@ if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
     print("README.md multi block updated" if changed else "README.md multi block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
-for f in ("multi_teachers.md", "multi_fused.md", "multi_diversity.md", "multi_students.md", "multi_curve.md", "multi_runs.csv",
+for f in ("multi_teachers.md", "multi_fused.md", "multi_diversity.md", "multi_singles.md", "multi_students.md", "multi_curve.md", "multi_runs.csv",
           "multi_left_out.csv", "multi_findings.md"):
     assert (tables / f).exists(), f
 assert (paths.RESULTS / "multi.md").exists() and (figures / "multi_curve.png").stat().st_size > 0
@@ -413,7 +465,8 @@ assert np.allclose(np.diag(diversity["disagreement"]), 0) and (diversity["disagr
 assert teacher_tab.test_roc_auc.between(0, 1).all()
 assert len(fused) == len(runs) * len(fusion.FUSIONS) and chosen.m >= 2
 assert np.isclose(fused[(fused.m == 1) & (fused.fusion == "mean_logits")].test_accuracy.iloc[0], teacher_vs["single_test"])
-assert students.code_version.nunique() <= 1 and not students.duplicated(["arch", "hidden", "seed", "fusion", "m"]).any()
+assert students.code_version.nunique() <= 1 and not students.duplicated(["arch", "hidden", "seed", "fusion", "m", "teachers"]).any()
+assert len(best_alone) == len(students[["arch", "hidden"]].drop_duplicates())  # a baseline for every cell
 if len(student_tab):
     assert student_tab.p_holm.fillna(1).ge(student_tab.p.fillna(0) - 1e-12).all()
     has = student_tab.ci_low.notna()

@@ -116,6 +116,8 @@ ARM = {  # arm -> (label, marker, line style); the tables use the same labels
     "kd_sweep": ("KD at another sweep setting", "s", "-"),
     "hard": ("teacher's hard labels", "^", ":"),
     "smoothed": ("labels smoothed to the teacher's entropy", "v", ":"),
+    "smoothed_T": ("those smoothed labels at KD's T (T² weight)", "<", ":"),
+    "shuffled": ("the teacher's outputs shuffled within a class, at KD's T", ">", ":"),
     "other_teacher": ("KD from another teacher", "D", "-."),
     "kd_transfer": ("KD on train + pool", "P", "-"),
     "self_training": ("self-training on train + pool", "X", "-."),
@@ -695,7 +697,7 @@ def plot_deltas(ax, frame, arms, ylabel):
 # Each against the same scratch twins and against KD at the chosen setting, paired by seed; Holm within the
 # control family (every control × cell; one family per reference, scratch or KD, and per metric). Pooled per
 # control: cells as the unit.
-CONTROLS = ["hard", "smoothed", "other_teacher"]
+CONTROLS = ["hard", "smoothed", "smoothed_T", "shuffled", "other_teacher"]
 control_cells = list(runs[runs.arm.isin(CONTROLS)].groupby(["arch", "hidden"]).size().index)
 controls, controls_d = comparisons([(a, h, c, b) for a, h in control_cells for c in CONTROLS for b in ("scratch", "kd")],
                                    TESTED, "imdb-controls")
@@ -727,9 +729,13 @@ def other_teachers(sel):
 def control_setting(sel, arm):
     if arm == "hard":
         return f"the teacher's argmax labels in its slot, alpha = {values(sel.alpha)}, trained at T = 1"
-    if arm == "smoothed":
+    if arm in ("smoothed", "smoothed_T"):
         return (f"true labels smoothed to 1 − ε/2, ε = {pm(sel.smoothing)} (as the teacher's mean entropy at T = "
-                f"{values(sel['T'])}), alpha = {values(sel.alpha)}")
+                f"{values(sel['T'])}), alpha = {values(sel.alpha)}, trained at T = "
+                + ("1" if arm == "smoothed" else f"{values(sel['T'])} with the T² weight, as KD"))
+    if arm == "shuffled":
+        return (f"the teacher's outputs at T = {values(sel['T'])}, each review given those of another review of its class "
+                f"(seeded), alpha = {values(sel.alpha)}, T² weight, as KD")
     return f"teacher {other_teachers(sel)}; KD at T = {values(sel['T'])}, alpha = {values(sel.alpha)}"
 
 
@@ -782,7 +788,11 @@ def iv_txt(r):
 
 
 KEEPS = {"hard": "the teacher's decisions without their confidence",
-         "smoothed": "targets as soft as the teacher's on average, without its per-review knowledge"}
+         "smoothed": "targets as soft as the teacher's on average, without its per-review knowledge",
+         "smoothed_T": "targets as soft as the teacher's on average, read at KD's temperature and weight, without its "
+                       "per-review knowledge",
+         "shuffled": "the teacher's own targets per class at KD's temperature and weight (the same softness), without "
+                     "its per-review knowledge"}
 MEANING = {  # (where its CI lies vs scratch, vs KD) -> what that says
     ("above", "level"): "beats scratch and cannot be told apart from KD: {keeps} may carry KD's gain",
     ("above", "below"): "beats scratch but falls short of KD: {keeps} gives part of KD's gain, not all of it",
@@ -829,9 +839,22 @@ def why_sentence():
             "controls do not separate what in the teacher's targets helps.")
 
 
+def why_at_T_sentence():
+    """The controls matched to KD in temperature and weight: does KD's gain need the per-review knowledge?"""
+    t = {k: side(interval(k, "kd")) if interval(k, "kd") else None for k in ("smoothed_T", "shuffled")}
+    if None in t.values():
+        return None
+    if t["smoothed_T"] == "below" and t["shuffled"] == "below":
+        return ("Matched to KD in temperature and weight, both controls still fall short of KD (95% CIs below 0): "
+                "the gain is not a temperature or loss-weight effect; it needs the teacher's per-review probabilities.")
+    return (f"Matched to KD in temperature and weight, relative to KD the smoothed-label students are {t['smoothed_T']} and "
+            f"the shuffled-target students {t['shuffled']} (95% CIs): part of KD's gain may come from the temperature, "
+            "the weight or the softness alone.")
+
+
 control_sentences = [s for k in CONTROLS if (s := control_sentence(k))]
 if len(controls):
-    control_sentences.append(why_sentence())
+    control_sentences += [s for s in (why_sentence(), why_at_T_sentence()) if s]
 controls_md = "\n".join(
     ["Controls against the same scratch twins and against KD at the chosen setting, paired by seed: mean [95% CI]; "
      "p Holm within the control family (all controls and cells; one family per reference and metric; "

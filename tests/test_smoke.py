@@ -23,10 +23,11 @@ QUICK covers, and where that is covered now:
 - student-scratch, student, student-e2-scratch, student-e2: from scratch (student-steps, alpha 0)
   and KD (student-x, which adds a transfer set); the epoch loop, patience and the best epoch are
   tests/test_train.py's.
-- student-hard, student-smoothed: the targets' loss terms (tests/test_controls.py) and the one line
-  each that picks them; student-linear: a linear teacher's record, read as multi_student reads it
+- student-hard, student-smoothed, student-smoothed_T, student-shuffled: the targets' loss terms
+  (tests/test_controls.py) and the one line each that picks them; student-linear: a linear teacher's record, read as multi_student reads it
   (teacher_tfidf_lr is one of its teachers).
 - teacher_snapshots-1: the first snapshot of the run teacher_snapshots makes (it trains nothing more).
+- multi_student-alone: one teacher alone, brought to the scale of a teacher it is not given.
 - multi_student-single/-vote/-stacking: each fusion (tests/test_fusion.py), through the one
   `fusions.fuse` call that multi_student makes for mean_probs.
 - layer_student, layer_student-none: the MSE hint (tests/test_layers.py) and no hint, beside
@@ -47,12 +48,13 @@ BUILD = ROOT / "build" / "smoke"
 FULL = ["teacher", "teacher-rating", "teacher-n48", "teacher-n48-s1", "teacher-n48-again", "teacher_kinds-tfidf_lr",
         "teacher_kinds-nbsvm", "teacher_kinds-bigru", "teacher_snapshots", "teacher_snapshots-1", "student-scratch",
         "student", "student-rating", "student-rating-scratch", "student-rating-binary", "student-rating-binary-x",
-        "student-e2-scratch", "student-e2", "student-x", "student-hard", "student-smoothed", "student-steps",
-        "student-linear", "student-n48-scratch", "student-n48", "student-n48-x", "choose", "choose-kd", "report",
-        "budget_report", "teacher_layers", "teacher_layers-n48", "layer_student", "layer_student-probe",
-        "layer_student-none", "layer_student-n48", "transformer_student", "transformer_student-ft", "latency",
-        "layers_report", "multi_student", "multi_student-single", "multi_student-vote", "multi_student-stacking",
-        "multi_student-mimic", "multi_report", "splice_classes", "rating_report", "online_pu", "pu_report"]
+        "student-e2-scratch", "student-e2", "student-x", "student-hard", "student-smoothed", "student-smoothed_T",
+        "student-shuffled", "student-steps", "student-linear", "student-n48-scratch", "student-n48", "student-n48-x",
+        "choose", "choose-kd", "report", "budget_report", "teacher_layers", "teacher_layers-n48", "layer_student",
+        "layer_student-probe", "layer_student-none", "layer_student-n48", "transformer_student",
+        "transformer_student-ft", "latency", "layers_report", "multi_student", "multi_student-single",
+        "multi_student-alone", "multi_student-vote", "multi_student-stacking", "multi_student-mimic", "multi_report",
+        "splice_classes", "rating_report", "online_pu", "pu_report"]
 QUICK = ["teacher", "teacher_kinds-tfidf_lr", "teacher_kinds-nbsvm", "teacher_kinds-bigru", "teacher_snapshots",
          "student-x", "student-steps", "teacher_layers", "layer_student-probe", "transformer_student", "latency",
          "multi_student", "multi_student-mimic", "splice_classes", "online_pu"]

@@ -31,7 +31,8 @@ def test_config_expands_to_the_declared_grids(S):
     # lr sweep 2 archs x 4 rates; kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T;
     # scratch 5 seeds x 3 sizes x 2 + 3 x 2 x 2; kd 9 x 2 + 3 x 2 x 2; controls 3 x 2 x 2 x 2;
     # T_train 2 teacher 3 x 2 x 2; transfer 3 x 2 x 2 + steps 3 x 2
-    assert len(S.parts["imdb"]["students"]) == 8 + 96 + 30 + 12 + 18 + 12 + 24 + 12 + 12 + 6
+    assert len(S.parts["imdb"]["students"]) == 8 + 96 + 30 + 12 + 18 + 12 + 24 + 24 + 12 + 12 + 6
+    assert S.students["cnn_h64_smoothed_T_s2"]["targets"] == "smoothed_T"  # controls at T: 3 x 2 x 2 x 2
     assert len(S.reported_pu) == 60 + 54
     assert S.parts["imdb"]["teachers"] == ["teacher", "teacher_T2"] and S.teachers["teacher_T2"]["T_train"] == 2.0
     assert S.transfer == {**S.teachers["teacher"], "transfer_n": "all"}

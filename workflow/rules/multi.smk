@@ -2,6 +2,8 @@
 # teacher_snapshot) and students (multi_student) are the registry's kinds (rules/runs.smk).
 MULTI_CHOICES = sorted(set(S.multi_choice.values()))
 MULTI_TEACHERS = S.multi_report.get("teachers", [])
+# study 1's teacher alone is study 1's kd-sweep student of the chosen (T, alpha) at hidden 64: the report reads them
+MULTI_STUDY1 = [n for c in MULTI_CHOICES for n in S.choices[c]["candidates"] if n.split("_")[1] == "h64"] if S.multi else []
 
 
 rule multi:
@@ -24,9 +26,11 @@ rule multi_report:
         teachers=ancient([teacher_out(t) for t in MULTI_TEACHERS]),
         choices=ancient(choice_out(MULTI_CHOICES)),
         runs=ancient(out("multi_student", S.multi)),
+        study1=ancient(out("student", MULTI_STUDY1)),
     output:
         "results/tables/multi_findings.md",
         "results/tables/multi_students.md",
+        "results/tables/multi_singles.md",
         "results/multi.md",
     log:
         "cache/executed/multi_report.ipynb",
@@ -35,6 +39,7 @@ rule multi_report:
         code=CODE.get("multi_report"),
         notebook=NB_HASH.get("multi_report"),
         upstream={"teachers": {t: R.key(*kinds.teacher_run(S, t)) for t in MULTI_TEACHERS},
-                  "choices": key(keys("choose", MULTI_CHOICES)), "runs": key(keys("multi_student", S.multi))},
+                  "choices": key(keys("choose", MULTI_CHOICES)), "runs": key(keys("multi_student", S.multi)),
+                  "study1": key(keys("student", MULTI_STUDY1))},
     shell:
         "{ENV} {PAPERMILL} {input.nb} {log} -y {params.run:q}"
