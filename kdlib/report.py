@@ -285,3 +285,61 @@ def hidden_axis(ax, sizes, drawn: bool = True):
     else:
         ax.text(0.5, 0.5, "no runs yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
     ax.set_xlabel("student hidden size (units; log scale)")
+
+
+# ---- labels used, and where a curve that need not be monotone reaches a level ----------------------
+def labelled_splits(path) -> dict:
+    """The labelled reviews a run used, as its record gives them: `train_hash` and `val_hash` (the data hashes of
+    its train and validation splits, provenance.inputs; None when not recorded) and `val_n` (how many validation
+    reviews its kept epoch was scored on, the record's `val` metrics; NaN when it has none). A teacher record gives
+    its splits' sizes in `logits` instead (`logits.val.n`)."""
+    r = read(path)
+    inputs = (r.get("provenance") or {}).get("inputs") or {}
+    return {"train_hash": inputs.get("train"), "val_hash": inputs.get("val"),
+            "val_n": (r.get("val") or {}).get("n", np.nan)}
+
+
+def _between(x0, x1, y0, y1, level, log_x):
+    f = (level - y0) / (y1 - y0)
+    if log_x:
+        return float(np.exp(np.log(x0) + f * (np.log(x1) - np.log(x0))))
+    return float(x0 + f * (x1 - x0))
+
+
+def crossings(x, y, level, log_x: bool = True) -> dict:
+    """Where the curve y(x) reaches `level` (its points sorted by x, non-finite y dropped), each crossing
+    interpolated linearly (in log x with `log_x`) between the two points around it:
+
+    * `first`: the first x at which the curve reaches the level (x[0] when its first point already does;
+      None when no point does): what "how much x to reach the level" reads off a curve;
+    * `last`: the x from which on the curve stays at or above the level to its last point (its last upward
+      crossing; None when its last point is below the level); equal to `first` unless the curve dips;
+    * `dips`: the x of the points after the first crossing at which the curve is back below the level;
+    * `monotone`: whether y never decreases from one point to the next;
+    * `around`: the x of the two points around the first crossing ((x[0], x[0]) when the first point reaches
+      the level, None when no point does).
+
+    A curve that is not monotone can cross a level more than once; `first` alone then understates how much x
+    the level takes for good, and `last` and `dips` say by how much."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(y) & np.isfinite(x)
+    x, y = x[ok], y[ok]
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if len(x) != len(np.unique(x)):
+        raise ValueError(f"crossings: two points at the same x {x.tolist()}")
+    if log_x and len(x) and x.min() <= 0:
+        raise ValueError(f"crossings: x must be positive on a log scale, got {x.tolist()}")
+    out = {"first": None, "last": None, "dips": [], "monotone": bool(np.all(np.diff(y) >= 0)), "around": None}
+    above = y >= level
+    if not above.any():
+        return out
+    i = int(np.argmax(above))
+    out["first"] = float(x[0]) if i == 0 else _between(x[i - 1], x[i], y[i - 1], y[i], level, log_x)
+    out["around"] = (float(x[0]), float(x[0])) if i == 0 else (float(x[i - 1]), float(x[i]))
+    out["dips"] = [float(v) for v in x[i + 1:][~above[i + 1:]]]
+    if above[-1]:
+        below = np.flatnonzero(~above)
+        j = int(below[-1]) if len(below) else -1
+        out["last"] = float(x[0]) if j < 0 else _between(x[j], x[j + 1], y[j], y[j + 1], level, log_x)
+    return out

@@ -181,3 +181,51 @@ def test_a_whole_split_cell_has_one_p_holm_on_the_budget_and_study_1_pages():
         for arm in ("kd", "kd_pool"):
             assert np.isclose(getattr(r, f"{arm}_p"), study1[(r.arch, arm)][0], rtol=1e-9, atol=0)
             assert getattr(r, f"{arm}_p_holm") == study1[(r.arch, arm)][1]
+
+
+def test_crossings_of_a_monotone_curve_first_equals_last():
+    c = report.crossings([100, 1000, 10000], [0.80, 0.90, 0.95], 0.85)
+    assert c["first"] == pytest.approx(np.sqrt(100 * 1000)) and c["last"] == pytest.approx(c["first"])  # halfway in log x
+    assert c["monotone"] and c["dips"] == [] and c["around"] == (100, 1000)
+    assert report.crossings([100, 1000], [0.80, 0.90], 0.85, log_x=False)["first"] == pytest.approx(550)
+    c = report.crossings([100, 1000], [0.86, 0.90], 0.85)  # the first point already reaches it
+    assert c["first"] == 100 and c["last"] == 100 and c["around"] == (100, 100)
+    assert report.crossings([100, 1000], [0.85, 0.90], 0.85)["first"] == 100  # reaching is >=
+    c = report.crossings([100, 1000], [0.5, 0.84], 0.85)
+    assert c["first"] is None and c["last"] is None and c["around"] is None and c["dips"] == []
+
+
+def test_crossings_of_a_curve_that_dips_back_under_the_level():
+    x, y = [100, 250, 500, 1000, 2500], [0.80, 0.86, 0.84, 0.83, 0.87]
+    c = report.crossings(x, y, 0.85)
+    assert c["first"] == pytest.approx(np.exp(np.log(100) + (0.05 / 0.06) * np.log(2.5)))
+    assert c["dips"] == [500, 1000] and not c["monotone"] and c["around"] == (100, 250)
+    assert c["last"] == pytest.approx(np.exp(np.log(1000) + 0.5 * np.log(2.5)))  # 0.83 -> 0.87: halfway
+    assert c["first"] < 250 < c["last"]
+    # ends below the level: never reached for good
+    c = report.crossings(x[:4], y[:4], 0.85)
+    assert c["first"] is not None and c["last"] is None and c["dips"] == [500, 1000]
+    # a decrease that stays above the level is still not monotone, without dips
+    c = report.crossings([1, 2, 3], [0.86, 0.90, 0.88], 0.85)
+    assert not c["monotone"] and c["dips"] == [] and c["first"] == c["last"] == 1
+
+
+def test_crossings_sorts_drops_missing_points_and_refuses_bad_x():
+    c = report.crossings([1000, 100, 500], [0.90, 0.80, np.nan], 0.85)  # unsorted, a missing point
+    assert c["first"] == pytest.approx(np.sqrt(100 * 1000)) and c["monotone"]
+    with pytest.raises(ValueError, match="same x"):
+        report.crossings([100, 100], [0.8, 0.9], 0.85)
+    with pytest.raises(ValueError, match="positive"):
+        report.crossings([0, 100], [0.8, 0.9], 0.85)
+    assert report.crossings([0, 100], [0.8, 0.9], 0.85, log_x=False)["first"] == pytest.approx(50)
+
+
+def test_labelled_splits_reads_the_recorded_hashes_and_validation_size(tmp_path):
+    f = tmp_path / "metrics.json"
+    r = record()
+    r["provenance"]["inputs"], r["val"] = {"train": "t1", "val": "v1"}, {"n": 64, "accuracy": 0.7}
+    f.write_text(json.dumps(r))
+    assert report.labelled_splits(f) == {"train_hash": "t1", "val_hash": "v1", "val_n": 64}
+    f.write_text(json.dumps(record()))  # an older record: no inputs, no val metrics
+    got = report.labelled_splits(f)
+    assert got["train_hash"] is None and got["val_hash"] is None and np.isnan(got["val_n"])
