@@ -52,7 +52,7 @@ notebooks/colab/%.ipynb: notebooks/%.py | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(PY) -m jupytext --quiet --update --to ipynb -o $@ $<
 
-colab: $(COLAB) ## regenerate the output-free .ipynb copies that README links for Colab
+colab: $(COLAB) ## regenerate the output-free .ipynb copies that README and docs/library.md link for Colab
 
 # ---- tests ----------------------------------------------------------------------------------
 # tests/ holds the unit tests, the smoke runs (tests/test_smoke.py: every run notebook to its end on
@@ -94,7 +94,7 @@ test: $(STAMP) ## the tests (pytest) beside the study's dry run, on every core: 
 test-cluster: $(STAMP) ## the slurm profile on a one-node SLURM started here (root): its run equals a local one; CI, after test
 	scripts/test_cluster.sh
 
-# ---- a refactor, proven (README, "How a refactor is proven") --------------------------------
+# ---- a refactor, proven (docs/workflow.md, "How a refactor is proven") ----------------------
 equivalence: $(STAMP) ## is a change a refactor? every smoke entry with OLD's code and NEW's (HEAD), compared bit for bit
 	@test -n "$(OLD)" || { echo "usage: make equivalence OLD=<commit before the change> [NEW=<commit>]" >&2; exit 2; }
 	$(PY) workflow/equivalence.py run $(OLD) $(or $(NEW),HEAD) $(ARGS)

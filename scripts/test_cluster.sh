@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make test-cluster: README's cluster command, run for real on a one-node SLURM started here.
+# make test-cluster: the cluster command of docs/workflow.md, run for real on a one-node SLURM started here.
 #
 #  1. installs munge, slurmctld, slurmd and slurm-client with apt-get when missing (Debian's, root);
 #  2. writes a one-node slurm.conf under build/cluster/ with the partitions profiles/slurm names
@@ -143,7 +143,7 @@ snake() {  # snakemake in clone $1, with the rest of the arguments
 
 clone "$B/slurm-clone"
 say "through SLURM: snakemake --workflow-profile profiles/slurm (in $B/slurm-clone)"
-# README's command; squeue for the status (this cluster keeps no accounting, so sacct cannot
+# docs/workflow.md's command; squeue for the status (this cluster keeps no accounting, so sacct cannot
 # answer), a first status check after 5 s instead of 40, the job's log kept
 snake "$B/slurm-clone" --workflow-profile profiles/slurm --slurm-status-command squeue \
   --slurm-init-seconds-before-status-checks 5 --slurm-keep-successful-logs > "$B/slurm.log" 2>&1 \

@@ -15,7 +15,7 @@ measure time (VOLATILE, *_seconds, ms_*), the files whose numbers are timings (T
 texts the code versions and checkpoint keys (named by the code version: they differ by design).
 
 Why the same machine: a run repeats bit for bit on one machine, not across CPUs (another vector
-instruction set, other float kernels, other last bits; README, "Same inputs, same numbers"). So
+instruction set, other float kernels, other last bits; docs/methods.md, "Same inputs, same numbers"). So
 the evidence names the machine. A difference anywhere means the change is not a refactor:
 nothing is re-keyed, and the runs of the notebooks it touches rerun.
 
