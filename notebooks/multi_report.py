@@ -291,8 +291,9 @@ twin_line = (f"m = 1 students of study 1's teacher ({scale_to}) against study 1'
              f"{sum(t['same'] for t in twins)} of {len(twins)} have the same test accuracy to the last review"
              + (" (" + "; ".join(f"{t['run']} {stats.fmt(t['accuracy'])} vs {stats.fmt(t['study 1 accuracy'])}" for t in twins
                                  if not t["same"]) + ")" if not all(t["same"] for t in twins) else "") + "." if twins else
-             f"No m = 1 student of study 1's teacher ({scale_to}) with a study 1 twin to compare (the best teacher on "
-             f"validation is {best_single}).")
+             f"No multi_student run of study 1's teacher ({scale_to}) alone to compare with study 1's students bit for bit (the "
+             f"m = 1 arm keeps {best_single}, the best teacher on validation); study 1's students stand for that teacher alone "
+             "in multi_singles.md, paired by seed only where their initial weights are the fusions' (checked by init hash).")
 print(twin_line)
 
 # %% The baseline: every teacher's student alone, and the best of them chosen on validation at choose_seed
