@@ -11,6 +11,10 @@ Only the report notebooks import this module (no run notebook reaches it, so it 
 * Leave-out rules: `LeaveOut` (each run keeps the first reason that applies, with a short label).
 * Numbers: `num`, `ci`, `pval`, `p_is`, `pm`, `nw` (kdlib.stats' formats, one place), `md` (a
   Markdown table of formatted text; kdlib.stats.md_table formats numbers).
+* Equivalence: `verdict(p_tost, p_diff, margin)` (the words a page says for a TOST and a test of
+  the difference together; never "no difference" without a TOST).
+* Test scores: `stored_test_labels(npz)` (a teacher's stored test labels by id), `scores_log_loss(npz,
+  labels)` (a run's test log-loss from its stored logits).
 * README: `write_block(readme, name, body, writer)` replaces the text between its markers only.
 * Figures: `ARCH_COLOUR`, `colour`, `use_style()` (one rcParams set), `hidden_axis`, `n_text`.
 
@@ -137,6 +141,15 @@ FAMILIES = {f.name: f for f in [
            "one family per task and measure", ("task", "metric")),
     Family("rating-controls", "IMDB, eight classes: KD − each control, every cell; one family per control",
            ("control", "metric")),
+    Family("rating-log-loss", "IMDB: KD − scratch in test log-loss (nats, the raw probabilities at T = 1), every cell "
+           "both tasks have; one family per task", ("task", "metric")),
+    Family("rating-pooled", "IMDB: the tests pooled over the cells both tasks have (cells as the unit, a one-sample "
+           "t-test on the cell means): each task's KD gain and the eight-class gain − the two-class gain; one family "
+           "per measure (accuracy, share of the scratch → teacher gap, log-loss)"),
+    Family("rating-equivalence", "IMDB: TOST that the eight-class KD gain − the two-class KD gain (accuracy) lies "
+           "within ± the margin stated in rating_report.py's parameters; one family for the pooled test (cells as "
+           "the unit; a family of one: the page's one equivalence test of the pooled difference) and one for the cells (seed "
+           "pairs), every cell both tasks have", ("level",)),
     Family("multi-fused-vs-single", "IMDB: the student of each fusion of all the teachers − the best single-teacher "
            "student (chosen on validation among every teacher's), every architecture and size; one family per metric"),
     Family("budget-vs-scratch", "IMDB label budget: each distilled arm (on n, on n + the pool) − scratch on n, every "
@@ -343,3 +356,47 @@ def crossings(x, y, level, log_x: bool = True) -> dict:
         j = int(below[-1]) if len(below) else -1
         out["last"] = float(x[0]) if j < 0 else _between(x[j], x[j + 1], y[j], y[j + 1], level, log_x)
     return out
+
+
+# ---- equivalence in words ---------------------------------------------------------------------------
+def verdict(p_tost, p_diff, margin: float, alpha: float = 0.05) -> str:
+    """What a page may say of a difference from its TOST within ±margin (`p_tost`) and its test of a
+    difference from 0 (`p_diff`), both already Holm-adjusted in their families: "equivalent within
+    ±m", "different", "different, but within ±m" (both reject: a difference smaller than the
+    margin), or "undecided at this n" (neither rejects, or a p is missing)."""
+    eq = p_tost is not None and np.isfinite(p_tost) and p_tost < alpha
+    diff = p_diff is not None and np.isfinite(p_diff) and p_diff < alpha
+    m = f"±{margin:g}"
+    if eq and diff:
+        return f"different, but within {m}"
+    return f"equivalent within {m}" if eq else "different" if diff else "undecided at this n"
+
+
+# ---- test scores stored beside a run ------------------------------------------------------------------
+def stored_test_labels(npz) -> pd.Series:
+    """The test labels a teacher run stores beside its test logits (test_scores.npz: ids, labels), by id."""
+    z = np.load(npz)
+    if "labels" not in z:
+        raise ValueError(f"{npz} holds no labels (a teacher run stores them; a student run does not)")
+    ids = z["ids"].astype(np.int64)
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError(f"{npz}: repeated ids")
+    return pd.Series(z["labels"].astype(np.int64), index=ids)
+
+
+def scores_log_loss(npz, labels: pd.Series) -> float:
+    """Test log-loss (nats) of a run's stored test logits (test_scores.npz: ids, logits; single logits as
+    P(positive), K-class logits by softmax, at T = 1: kdlib.metrics.probabilities) on `labels` (by id,
+    e.g. `stored_test_labels`), with scikit-learn's log_loss. Every id of the run must have a label."""
+    from sklearn.metrics import log_loss
+
+    from .metrics import probabilities
+
+    z = np.load(npz)
+    ids = z["ids"].astype(np.int64)
+    missing = ~np.isin(ids, labels.index.to_numpy())
+    if missing.any():
+        raise ValueError(f"{npz}: {int(missing.sum())} ids without a label")
+    probs = probabilities(z["logits"].astype(np.float64))
+    k = 2 if probs.ndim == 1 else probs.shape[1]
+    return float(log_loss(labels.loc[ids].to_numpy(), probs, labels=list(range(k))))

@@ -1,4 +1,6 @@
-"""Paired comparisons for the reports: thin wrappers of scipy and statsmodels, no formulas of our own.
+"""Paired comparisons for the reports: thin wrappers of scipy and statsmodels; the few formulas of our
+own (`gap_share`'s delta-method CI, `variance_components`, `tost_power`) are checked against
+simulations in tests/test_stats.py.
 
 * `paired(a, b)`: matched runs (e.g. a KD run and its from-scratch twin: same arch, size, seed).
   The differences d = a - b give the mean difference with its t-based 95% CI
@@ -11,6 +13,12 @@
   classical random-effects test of a balanced design; seeds of one cell are not independent
   replicates of the whole family), with a Wilcoxon signed-rank test on the same cell means as a
   distribution-free check.
+* `tost(a, b, margin, cells=None)`: two one-sided tests that the mean of a − b lies within ±margin
+  (`statsmodels.stats.weightstats.ttost_paired`; with `cells`, on the cell means, as `pooled`).
+* `gap_share(kd, scratch, teacher)`: the share of the scratch → teacher gap a paired arm closes, with
+  a delta-method CI over the pairs.
+* `variance_components(d, cells)`, `tost_power`, `pairs_needed`: the spread within and between cells
+  and how many pairs per cell a TOST would need (scipy's noncentral t).
 
 Which runs may share a table: `code_version(record)` names the code that made a run (from its
 provenance block; runs from before that block existed are `EARLIER`), and `majority(versions,
@@ -160,3 +168,147 @@ def md_table(frame, f: str = ".4f") -> str:
         if pd.api.types.is_float_dtype(out[c]):
             out[c] = [fmt(v, f) for v in out[c]]
     return out.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+# ---- equivalence (TOST), shares of a gap, variance components and the pairs a TOST needs ----------
+def _cell_means(a, b, cells):
+    """a and b (paired by position) as their means per cell, cells in first-seen order; pairs with a NaN dropped."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    if cells is None:
+        return a[ok], b[ok]
+    cells = np.asarray(cells, dtype=object)
+    if cells.shape != a.shape:
+        raise ValueError(f"values and cells differ in length: {a.shape} vs {cells.shape}")
+    a, b, cells = a[ok], b[ok], cells[ok]
+    keys = list(dict.fromkeys(cells.tolist()))
+    return (np.array([a[cells == c].mean() for c in keys]), np.array([b[cells == c].mean() for c in keys]))
+
+
+def tost(a, b, margin: float, cells=None, alpha: float = 0.05) -> dict:
+    """Two one-sided tests (TOST) that the mean of a − b lies within ±margin:
+    `statsmodels.stats.weightstats.ttost_paired(a, b, -margin, margin)`. a and b are paired by
+    position; with `cells`, their means per cell are the pairs (cells as the unit, as `pooled`).
+
+    Returns n (pairs or cells tested), margin, diff (mean of a − b), ci90_low, ci90_high (the
+    t-based (1 − 2·alpha) CI: the TOST rejects at alpha exactly when it lies inside ±margin),
+    p_tost (the larger of the two one-sided p), p_lower (H0: diff ≤ −margin), p_upper (H0: diff ≥
+    margin), min_margin (the smallest margin this TOST would call equivalent at alpha: the CI's
+    farther end from 0). NaN where there are fewer than two pairs or no spread."""
+    from statsmodels.stats.weightstats import ttost_paired
+
+    if not margin > 0:
+        raise ValueError(f"the equivalence margin must be > 0, got {margin!r}")
+    x, y = _cell_means(a, b, cells)
+    d = x - y
+    out = {"n": len(d), "margin": float(margin), "diff": d.mean() if len(d) else NAN, "ci90_low": NAN,
+           "ci90_high": NAN, "p_tost": NAN, "p_lower": NAN, "p_upper": NAN, "min_margin": NAN}
+    if not _spread(d):
+        return out
+    p, (_, p_lo, _), (_, p_up, _) = ttost_paired(x, y, -margin, margin)
+    ci = stats.ttest_1samp(d, 0.0).confidence_interval(1 - 2 * alpha)
+    out.update(ci90_low=float(ci.low), ci90_high=float(ci.high), p_tost=float(p), p_lower=float(p_lo),
+               p_upper=float(p_up), min_margin=float(max(abs(ci.low), abs(ci.high))))
+    return out
+
+
+def gap_share(kd, scratch, teacher: float, better: str = "higher", confidence: float = 0.95) -> dict:
+    """The share of the scratch → teacher gap a paired arm closes: mean(kd − scratch) / (teacher −
+    mean(scratch)) (kd and scratch paired by position, e.g. by seed; teacher one run, a constant).
+    `better`: "higher" (accuracy) or "lower" (log-loss); the share is the same ratio either way and
+    is NaN when the teacher is not better than the scratch mean (no gap to close).
+
+    The CI is the delta method's with a t quantile on n − 1 df: the ratio's variance from the
+    sample (co)variances of the gains and the scratch values over the pairs. (With 3 pairs a
+    bootstrap over pairs has 10 distinct resamples; the t-based delta interval does not pretend
+    to more.) It covers the student seeds only, not the teacher's run. Returns n, share, ci_low,
+    ci_high, se, gain (mean of kd − scratch), gap (teacher − mean scratch)."""
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
+    kd, scratch = np.asarray(kd, dtype=float), np.asarray(scratch, dtype=float)
+    if kd.shape != scratch.shape:
+        raise ValueError(f"paired samples differ in length: {kd.shape} vs {scratch.shape}")
+    ok = np.isfinite(kd) & np.isfinite(scratch)
+    g, s = kd[ok] - scratch[ok], scratch[ok]
+    n = len(g)
+    out = {"n": n, "share": NAN, "ci_low": NAN, "ci_high": NAN, "se": NAN, "gain": g.mean() if n else NAN,
+           "gap": teacher - s.mean() if n else NAN}
+    gap = out["gap"]
+    if not n or not np.isfinite(gap) or (gap <= 0 if better == "higher" else gap >= 0):
+        return out
+    out["share"] = out["gain"] / gap
+    if n < 2:
+        return out
+    cov = np.cov(np.vstack([g, s]), ddof=1)  # [[var g, cov], [cov, var s]]
+    grad = np.array([1 / gap, out["gain"] / gap ** 2])  # d share / d mean(g), d share / d mean(s)
+    se = float(np.sqrt(max(grad @ cov @ grad, 0.0) / n))
+    if se > 0:
+        q = stats.t.ppf((1 + confidence) / 2, n - 1)
+        out.update(se=se, ci_low=out["share"] - q * se, ci_high=out["share"] + q * se)
+    return out
+
+
+def variance_components(d, cells) -> dict:
+    """One-way random-effects variance components of values `d` grouped by `cells` (method of moments,
+    unbalanced cells allowed): within (the pooled within-cell variance, each cell with n_c − 1 df)
+    and between (the variance of the cell means less the within part they carry, floored at 0).
+    Returns within_sd, between_sd, n_cells, mean_n (the harmonic mean of the cell sizes)."""
+    d = np.asarray(d, dtype=float)
+    cells = np.asarray(cells, dtype=object)
+    if d.shape != cells.shape:
+        raise ValueError(f"d and cells differ in length: {d.shape} vs {cells.shape}")
+    ok = np.isfinite(d)
+    d, cells = d[ok], cells[ok]
+    groups = [d[cells == c] for c in dict.fromkeys(cells.tolist())]
+    df = sum(len(x) - 1 for x in groups)
+    out = {"within_sd": NAN, "between_sd": NAN, "n_cells": len(groups), "mean_n": NAN}
+    if df < 1 or len(groups) < 2:
+        return out
+    within = sum(((x - x.mean()) ** 2).sum() for x in groups) / df
+    means = np.array([x.mean() for x in groups])
+    inv_n = np.mean([1 / len(x) for x in groups])
+    out.update(within_sd=float(np.sqrt(within)), mean_n=float(1 / inv_n),
+               between_sd=float(np.sqrt(max(means.var(ddof=1) - within * inv_n, 0.0))))
+    return out
+
+
+def tost_power(diff: float, se: float, df: int, margin: float, alpha: float = 0.05) -> float:
+    """Approximate power of a TOST within ±margin at true mean difference `diff`, standard error `se`
+    and `df` degrees of freedom: P(lower test rejects) + P(upper test rejects) − 1, each from the
+    noncentral t (scipy.stats.nct), floored at 0 (the usual approximation, close when power is not
+    small)."""
+    if not (se > 0 and df >= 1 and margin > 0):
+        return NAN
+    q = stats.t.ppf(1 - alpha, df)
+    lower = stats.nct.sf(q, df, (diff + margin) / se)
+    upper = stats.nct.cdf(-q, df, (diff - margin) / se)
+    return float(max(lower + upper - 1.0, 0.0))
+
+
+def t_power(diff: float, se: float, df: int, alpha: float = 0.05) -> float:
+    """Power of a two-sided one-sample t-test of 0 at true mean `diff`, standard error `se`, `df` degrees of
+    freedom (scipy.stats.nct)."""
+    if not (se > 0 and df >= 1):
+        return NAN
+    q = stats.t.ppf(1 - alpha / 2, df)
+    nc = diff / se
+    return float(stats.nct.sf(q, df, nc) + stats.nct.cdf(-q, df, nc))
+
+
+def pairs_needed(diff: float, within_sd: float, between_sd: float, n_cells: int, margin: float | None = None,
+                 power: float = 0.8, alpha: float = 0.05, most: int = 1000):
+    """Seed pairs per cell that a test needs for `power` at a true difference `diff`: the TOST within
+    ±margin (`tost_power`), or with `margin` None the two-sided t-test of 0 (`t_power`). Pooled over
+    `n_cells` cells (cells as the unit: se = sqrt((between² + within² / n) / n_cells), df = n_cells − 1)
+    when n_cells > 1, else in one cell (se = within / sqrt(n), df = n − 1). None when no n up to `most`
+    reaches it (e.g. a TOST when |diff| ≥ margin, or when the spread between cells alone keeps the
+    pooled test short of it)."""
+    for n in range(2, most + 1):
+        if n_cells > 1:
+            se, df = np.sqrt((between_sd ** 2 + within_sd ** 2 / n) / n_cells), n_cells - 1
+        else:
+            se, df = within_sd / np.sqrt(n), n - 1
+        got = t_power(diff, se, df, alpha) if margin is None else tost_power(diff, se, df, margin, alpha)
+        if got >= power:
+            return n
+    return None

@@ -229,3 +229,52 @@ def test_labelled_splits_reads_the_recorded_hashes_and_validation_size(tmp_path)
     f.write_text(json.dumps(record()))  # an older record: no inputs, no val metrics
     got = report.labelled_splits(f)
     assert got["train_hash"] is None and got["val_hash"] is None and np.isnan(got["val_n"])
+
+
+def test_verdict_never_says_no_difference_without_an_equivalence_test():
+    assert report.verdict(0.01, 0.4, 0.004) == "equivalent within ±0.004"
+    assert report.verdict(0.4, 0.01, 0.004) == "different"
+    assert report.verdict(0.01, 0.01, 0.004) == "different, but within ±0.004"
+    assert report.verdict(0.2, 0.3, 0.004) == "undecided at this n"
+    assert report.verdict(np.nan, 0.3, 0.01) == "undecided at this n"
+    assert report.verdict(0.05, 0.05, 0.01) == "undecided at this n"  # p < alpha, not ≤
+    assert not any("no difference" in report.verdict(a, b, 0.01) for a in (0.01, 0.5) for b in (0.01, 0.5))
+
+
+def test_log_loss_from_stored_scores_matches_sklearn_by_id(tmp_path):
+    from sklearn.metrics import log_loss
+    from scipy.special import expit, softmax
+    rng = np.random.default_rng(0)
+    n, k = 50, 8
+    ids = rng.permutation(np.arange(100, 100 + n)).astype(np.int32)
+    y = rng.integers(0, k, n)
+    np.savez(tmp_path / "teacher.npz", ids=ids, logits=rng.normal(size=(n, k)).astype(np.float16), labels=y.astype(np.int8))
+    labels = report.stored_test_labels(tmp_path / "teacher.npz")
+    assert labels.loc[ids[3]] == y[3] and len(labels) == n
+    # a student's scores in another order: the labels follow the ids
+    order = rng.permutation(n)
+    z = rng.normal(size=(n, k)).astype(np.float16)
+    np.savez(tmp_path / "student.npz", ids=ids[order], logits=z)
+    want = log_loss(y[order], softmax(z.astype(np.float64), axis=1), labels=list(range(k)))
+    assert report.scores_log_loss(tmp_path / "student.npz", labels) == pytest.approx(want)
+    wrong = log_loss(y, softmax(z.astype(np.float64), axis=1), labels=list(range(k)))
+    assert abs(want - wrong) > 1e-3  # ignoring the ids would give another number
+    # single logits: P(positive) = sigmoid
+    y2 = rng.integers(0, 2, n)
+    np.savez(tmp_path / "t2.npz", ids=ids, logits=np.zeros(n, np.float16), labels=y2.astype(np.int8))
+    z2 = rng.normal(size=n).astype(np.float16)
+    np.savez(tmp_path / "s2.npz", ids=ids, logits=z2)
+    assert report.scores_log_loss(tmp_path / "s2.npz", report.stored_test_labels(tmp_path / "t2.npz")) == pytest.approx(
+        log_loss(y2, expit(z2.astype(np.float64)), labels=[0, 1]))
+    np.savez(tmp_path / "other.npz", ids=ids + 1000, logits=z)
+    with pytest.raises(ValueError, match="without a label"):
+        report.scores_log_loss(tmp_path / "other.npz", labels)
+    with pytest.raises(ValueError, match="no labels"):
+        report.stored_test_labels(tmp_path / "student.npz")
+
+
+def test_the_equivalence_family_splits_the_pooled_test_from_the_cells():
+    f = pd.DataFrame({"level": ["pooled"] + ["cell"] * 3, "metric": "accuracy", "p": [0.03, 0.01, 0.02, 0.04]})
+    out = report.holm(f, "rating-equivalence")
+    assert out.p_holm.iloc[0] == pytest.approx(0.03)  # a family of one
+    assert list(out.p_holm.iloc[1:]) == pytest.approx(list(multipletests([0.01, 0.02, 0.04], method="holm")[1]))

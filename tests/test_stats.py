@@ -132,3 +132,98 @@ def test_md_table_formats_floats_only_and_says_none_when_empty():
     assert "0.877" in lines[2] and "+0.0040 [+0.0010, +0.0070]" in lines[2] and "–" in lines[3]
     assert "0.87654" not in lines[2] and lines[2].count("|") == 5
     assert stats.md_table(frame.iloc[:0]) == "(none)\n"
+
+
+# ---- equivalence, gap shares, variance components, power ------------------------------------------
+def test_tost_is_statsmodels_and_its_90_ci_decides():
+    from statsmodels.stats.weightstats import ttost_paired
+    a = np.array([0.010, 0.012, 0.009, 0.011, 0.013])
+    b = np.array([0.011, 0.010, 0.010, 0.012, 0.011])
+    r = stats.tost(a, b, 0.003)
+    want = ttost_paired(a, b, -0.003, 0.003)
+    assert r["p_tost"] == pytest.approx(want[0]) and r["p_lower"] == pytest.approx(want[1][1])
+    assert r["p_upper"] == pytest.approx(want[2][1]) and r["n"] == 5
+    d = a - b
+    half = sst.t.ppf(0.95, 4) * d.std(ddof=1) / np.sqrt(5)
+    assert (r["ci90_low"], r["ci90_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert r["min_margin"] == pytest.approx(max(abs(d.mean() - half), abs(d.mean() + half)))
+    # the TOST rejects at 0.05 exactly when the 90% CI lies inside ±margin
+    for m in (r["min_margin"] * 0.99, r["min_margin"] * 1.01):
+        assert (stats.tost(a, b, m)["p_tost"] < 0.05) == (m > r["min_margin"])
+    # a difference far outside the margin is not equivalent
+    assert stats.tost(a + 0.01, b, 0.003)["p_tost"] > 0.5
+
+
+def test_tost_with_cells_tests_the_cell_means():
+    a = [1.0, 1.2, 0.9, 1.1, 1.3, 1.0]
+    b = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    cells = ["x", "x", "y", "y", "z", "z"]
+    r = stats.tost(a, b, 0.5, cells=cells)
+    r2 = stats.tost([1.1, 1.0, 1.15], [1.0, 1.0, 1.0], 0.5)
+    assert r["n"] == 3 and r["p_tost"] == pytest.approx(r2["p_tost"]) and r["diff"] == pytest.approx(0.25 / 3 + 0.0)
+    assert np.isnan(stats.tost([1.0], [0.0], 0.5)["p_tost"])
+    with pytest.raises(ValueError):
+        stats.tost(a, b, 0.0)
+
+
+def test_gap_share_without_scratch_spread_is_the_gain_ci_over_the_gap():
+    scratch = np.full(4, 0.80)
+    kd = np.array([0.81, 0.83, 0.82, 0.84])
+    r = stats.gap_share(kd, scratch, teacher=0.90)
+    p = stats.paired(kd, scratch)
+    assert r["share"] == pytest.approx(p["diff"] / 0.10)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((p["ci_low"] / 0.10, p["ci_high"] / 0.10))
+    # log-loss: lower is better, the same ratio
+    ll = stats.gap_share(1 - kd, 1 - scratch, teacher=0.10, better="lower")
+    assert ll["share"] == pytest.approx(r["share"]) and ll["ci_low"] == pytest.approx(r["ci_low"])
+    # no gap to close: NaN
+    assert np.isnan(stats.gap_share(kd, scratch, teacher=0.79)["share"])
+    assert np.isnan(stats.gap_share(1 - kd, 1 - scratch, teacher=0.5, better="lower")["share"])
+
+
+def test_gap_share_ci_covers_the_true_share_about_95_percent():
+    rng = np.random.default_rng(1)
+    n, teacher, mu_s, mu_g = 10, 0.45, 0.40, 0.02  # true share 0.4
+    cover = 0
+    sims = 2000
+    for _ in range(sims):
+        s = mu_s + rng.normal(0, 0.01, n)
+        g = mu_g + 0.3 * (s - mu_s) + rng.normal(0, 0.006, n)  # gains that depend on the scratch value
+        r = stats.gap_share(s + g, s, teacher)
+        cover += r["ci_low"] <= mu_g / (teacher - mu_s) <= r["ci_high"]
+    assert 0.91 <= cover / sims <= 0.975
+
+
+def test_variance_components_recover_known_spreads():
+    rng = np.random.default_rng(2)
+    cells = np.repeat(np.arange(400), 5)
+    d = rng.normal(0, 0.004, 400)[cells] + rng.normal(0, 0.006, len(cells))
+    r = stats.variance_components(d, cells)
+    assert r["within_sd"] == pytest.approx(0.006, rel=0.05) and r["between_sd"] == pytest.approx(0.004, rel=0.15)
+    assert r["n_cells"] == 400 and r["mean_n"] == pytest.approx(5)
+    none = stats.variance_components(rng.normal(0, 1, 60), np.repeat(np.arange(12), 5))
+    assert none["between_sd"] < 0.3  # no spread between cells: near 0
+    assert np.isnan(stats.variance_components([1.0, 2.0], ["a", "b"])["within_sd"])
+
+
+def test_tost_power_matches_a_simulation_and_pairs_needed_reaches_it():
+    from statsmodels.stats.weightstats import ttost_paired
+    rng = np.random.default_rng(3)
+    n, sd, m, true = 12, 0.006, 0.004, 0.001
+    hits = sum(ttost_paired(true + rng.normal(0, sd, n), np.zeros(n), -m, m)[0] < 0.05 for _ in range(3000))
+    assert stats.tost_power(true, sd / np.sqrt(n), n - 1, m) == pytest.approx(hits / 3000, abs=0.04)
+    assert stats.tost_power(0.01, 0.001, 10, 0.004) < 0.01  # a true difference outside the margin
+    k = stats.pairs_needed(0.0, sd, 0.0, 1, m)
+    assert stats.tost_power(0.0, sd / np.sqrt(k), k - 1, m) >= 0.8 > stats.tost_power(0.0, sd / np.sqrt(k - 1), k - 2, m)
+    # pooled over cells: more pairs cannot beat the spread between cells
+    assert stats.pairs_needed(0.0, sd, 0.01, 8, m) is None
+    assert stats.pairs_needed(0.0, sd, 0.0, 8, m) < k
+
+
+def test_t_power_matches_statsmodels_and_pairs_needed_for_a_difference():
+    from statsmodels.stats.power import TTestPower
+    want = TTestPower().power(effect_size=0.5, nobs=20, alpha=0.05, alternative="two-sided")
+    assert stats.t_power(0.5, 1 / np.sqrt(20), 19) == pytest.approx(want, abs=1e-6)
+    k = stats.pairs_needed(0.003, 0.006, 0.0, 1)
+    assert stats.t_power(0.003, 0.006 / np.sqrt(k), k - 1) >= 0.8 > stats.t_power(0.003, 0.006 / np.sqrt(k - 1), k - 2)
+    assert stats.pairs_needed(0.0, 0.006, 0.0, 1) is None  # no difference to find
