@@ -287,7 +287,7 @@ VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx51
 def machine() -> dict:
     """The processor a run ran on: CPU model, its vector instruction set as torch uses it (e.g. AVX2,
     AVX512) and the flags above it has, and the GPU when one is used. A run repeats bit for bit
-    on the same machine, not across these (README, "Same inputs, same numbers")."""
+    on the same machine, not across these (docs/methods.md, "What every number stands on")."""
     import torch
 
     model, flags = platform.processor() or platform.machine(), set()

@@ -377,13 +377,14 @@ need.append({"arch": "teacher", "arm": "MiniLM fine-tuned on n", LABELS_COL: lab
              "_v": teacher_c["first"], "each seed's curve (first crossing; after it)": ""})
 need = pd.DataFrame(need)
 # how many times fewer labels a distilled student needs than its scratch twin (both reached; first crossings of the mean curves)
-ratios = []
+ratios, ratio_of = [], {}  # ratio_of[(arm, arch)]: scratch's labels / the arm's (README's answer)
 for arch, g in need[need.arch != "teacher"].groupby("arch"):
     v = g.set_index("arm")._v
     for arm in ("kd", "kd_pool"):
         a, b = v.get(ARM_STYLE["scratch"][0]), v.get(ARM_STYLE[arm][0])
         if a is not None and b is not None and np.isfinite(a) and np.isfinite(b):
             ratios.append(f"{arch} {ARM_STYLE[arm][0]}: {a / b:.1f}× fewer labels than scratch")
+            ratio_of[(arm, arch)] = a / b
 need = need.drop(columns="_v")
 _whole = teacher_tab.iloc[-1]
 _gap = teacher_tab.labels.iloc[-2:].tolist() if len(teacher_tab) > 1 else []
@@ -432,7 +433,7 @@ fig.tight_layout()
 fig.savefig(figures / "budget_curves.png")
 
 
-# %% The answer in plain numbers, the study page and README's block
+# %% The answer in plain numbers, the study page and README's block (the answer in a sentence, its number and the link)
 def gain_sentence(arm):
     rows = [r for r in budget.itertuples() if np.isfinite(getattr(r, f"{arm}_diff"))]
 
@@ -513,10 +514,29 @@ page = "\n".join([
     "(a run on other labelled reviews than its teacher's is left out).", "",
     f"Runs used: {len(runs)}; left out: {int((reason != '').sum())} (tables/budget_left_out.csv); code version {version}."])
 (paths.RESULTS / "budget.md").write_text(page)
+
+
+def readme_answer():
+    """README's block: how many times fewer labels than scratch each distilled arm needs to first reach the target, in
+    a sentence, and the link to the page (the labels themselves, each seed's curve and the tests are on the page)."""
+    def fewer(arm):
+        r = {arch: x for (a, arch), x in ratio_of.items() if a == arm}
+        return (" and ".join(f"{x:.1f}× ({arch})" for arch, x in r.items()) + " fewer labels than from scratch"
+                if r else "no ratio to scratch (a curve does not reach the target)")
+    link = (f"The labels each arm needs, each seed's curve, where a curve falls back under {target_accuracy:g}, and the "
+            "tests per budget: [results/budget.md](results/budget.md).")
+    if not len(budget):
+        return f"No budget runs yet: nothing to answer. {link}"
+    return (f"To first reach {target_accuracy:g} test accuracy, counting every labelled review used, a student "
+            f"{ARM_STYLE['kd_pool'][0]} needs {fewer('kd_pool')}; {ARM_STYLE['kd'][0]} alone, {fewer('kd')} (first "
+            f"crossings of the mean curves over seeds, which need not be monotone: no interval). {link}")
+
+
+readme_text = readme_answer()
+print(readme_text)
 readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
-    changed = report.write_block(readme, "budget", (tables / "budget_findings.md").read_text()
-                                 + "\nFull tables: [results/budget.md](results/budget.md).", "notebooks/budget_report.py")
+    changed = report.write_block(readme, "budget", readme_text, "notebooks/budget_report.py")
     print("README.md budget block updated" if changed else "README.md budget block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)

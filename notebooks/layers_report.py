@@ -311,7 +311,7 @@ fig.tight_layout()
 fig.savefig(figures / "frontier.png")
 
 
-# %% The answer in plain numbers, the study page and README's block
+# %% The answer in plain numbers, the study page and README's block (the answer in a sentence, its number and the link)
 def arm_sentence(t, base, arm):
     rows = t[t.arm == arm]
     if not len(rows):
@@ -346,10 +346,32 @@ page = "\n".join([
     "## Cost and accuracy", "", (tables / "frontier.md").read_text(), "![frontier](figures/frontier.png)", "",
     f"Left out: {len(left_out)} runs (tables/layers_left_out.csv)."])
 (paths.RESULTS / "layers.md").write_text(page)
+
+
+def readme_answer():
+    """README's block: whether the teacher's inner layers add to a GRU/CNN student (the largest Δ with its CI and how
+    many comparisons hold after Holm), the best accuracy per millisecond, and the link to the page."""
+    link = "The probe, every comparison, the transformer student and the frontier: [results/layers.md](results/layers.md)."
+    t = layers_tab[layers_tab.arm.isin(["last3", "probe"])].dropna(subset=["diff"]) if len(layers_tab) else layers_tab
+    if not len(t):
+        layers_part = "No students of the teacher's layers yet."
+    else:
+        up, down = ((t.p_holm < 0.05) & (t["diff"] > 0)).sum(), ((t.p_holm < 0.05) & (t["diff"] < 0)).sum()
+        top = t.loc[t["diff"].idxmax()]
+        verdict = "no detectable gain" if up == 0 else "a gain in some settings"
+        layers_part = (f"Matching the teacher's inner layers besides its logits gives a GRU or CNN student {verdict} in test "
+                       f"accuracy (a gain at p Holm < 0.05 in {up} of {len(t)} comparisons, a loss in {down}); the largest "
+                       f"difference, {top.arch.upper()}-{top.hidden} with {ARM_STYLE[top.arm][0]} ({top.teacher_run}), is "
+                       f"{stats.fmt_ci(top['diff'], top.ci_low, top.ci_high)} (95% CI, n = {int(top.n)} seeds).")
+    return (f"{layers_part} Served one review at a time, {best.model} gives the most accuracy per millisecond "
+            f"({stats.fmt(best.accuracy)} test accuracy at {stats.fmt(best.ms_batch1, '.3f')} ms per review). {link}")
+
+
+readme_text = readme_answer()
+print(readme_text)
 readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
-    changed = report.write_block(readme, "layers", (tables / "layers_findings.md").read_text()
-                                 + "\nFull tables: [results/layers.md](results/layers.md).", "notebooks/layers_report.py")
+    changed = report.write_block(readme, "layers", readme_text, "notebooks/layers_report.py")
     print("README.md layers block updated" if changed else "README.md layers block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)

@@ -419,7 +419,7 @@ fig.tight_layout()
 fig.savefig(figures / "multi_curve.png")
 
 
-# %% The answer in plain numbers, the study page and README's block
+# %% The answer in plain numbers, the study page and README's block (the answer in a sentence, its number and the link)
 def student_sentence(r):
     side = "above" if r.ci_low > 0 else "below" if r.ci_high < 0 else "that crosses"
     sure = f"a 95% CI {side} zero (unadjusted)" if np.isfinite(r.ci_low) else "no interval (too few seeds)"
@@ -451,10 +451,31 @@ page = "\n".join([
     twin_line, "",
     f"Runs used: {len(students)}; left out: {int((reason != '').sum())} (tables/multi_left_out.csv); code version {version}."])
 (paths.RESULTS / "multi.md").write_text(page)
+
+
+def readme_answer():
+    """README's block: the student of the fusion chosen on validation against the best single-teacher student, per
+    architecture, in a sentence with its Δ and CI, and the link to the page (the teachers' numbers are on the page)."""
+    link = "The teachers, the fusions, every student and the curve: [results/multi.md](results/multi.md)."
+    if not len(picked):
+        return f"No fused-teacher students yet: nothing to answer. {link}"
+    above, below = (picked.ci_low > 0).sum(), (picked.ci_high < 0).sum()
+    verdict = ("a better student than" if above == len(picked) else "a worse student than" if below == len(picked)
+               else "no measurably better student than" if above == 0 and below == 0
+               else "a better student in " + ", ".join(f"{r.arch.upper()}-{r.hidden}" for r in picked.itertuples()
+                                                      if r.ci_low > 0) + " only, than")
+    ns = report.n_text(picked.n.dropna())
+    return (f"Distilling from a fusion of the {M} teachers (the fusion chosen on validation) makes {verdict} the best "
+            f"single-teacher student chosen on validation: Δ test accuracy "
+            + ", ".join(f"{r.arch.upper()}-{r.hidden} {stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}" for r in picked.itertuples())
+            + f" (95% CIs over {ns.replace('n = ', '')} seeds). {link}")
+
+
+readme_text = readme_answer()
+print(readme_text)
 readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
-    changed = report.write_block(readme, "multi", (tables / "multi_findings.md").read_text()
-                                 + "\nFull tables: [results/multi.md](results/multi.md).", "notebooks/multi_report.py")
+    changed = report.write_block(readme, "multi", readme_text, "notebooks/multi_report.py")
     print("README.md multi block updated" if changed else "README.md multi block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)

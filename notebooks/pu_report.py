@@ -25,7 +25,7 @@
 # * `results/figures/pu_pr_<group>.png`: test precision-recall curves at the end (precision
 #   interpolated on a recall grid, averaged over seeds);
 # * the study page `results/<prefix>.md` (the compact and the full tables, the figures) and, with
-#   `update_readme`, README's PU block: a few lines and the link to the page.
+#   `update_readme`, README's PU block: the answer in a sentence, with its number, and the link to the page.
 #
 # A group is one (dataset, prior, labelled fraction, student). Runs with fewer than `min_seeds`
 # seeds are kept in the tables (with their n) and drawn all the same.
@@ -409,12 +409,12 @@ for group, gr in runs_df.groupby("group", sort=False):
     plt.close(fig)
 (tables / f"{prefix}_report_params.json").write_text(json.dumps(params, indent=1))
 
-# %% The study page results/<prefix>.md, and README's PU block (a few lines and the link; real results folder only)
+# %% The study page results/<prefix>.md, and README's PU block (the answer in a sentence and the link; real results folder only)
 page_name = f"{prefix}.md"
 page = "\n".join([
     "# Online distillation with PU losses on imbalanced data", "",
     "*Written by `notebooks/pu_report.py` from the runs under `results/runs/" + runs + "/`; do not edit by hand. "
-    "The method: README, study 2.*", "", prov, "",
+    "The method: [docs/methods.md](../docs/methods.md#study-2-online-distillation-with-pu-losses-on-imbalanced-data).*", "", prov, "",
     *([f"**{pooled_line}**", ""] if pooled_line else []),
     "## Test ROC-AUC per setting", "", *compact,
     "## Every metric, the student − teacher gaps, online vs offline", "",
@@ -425,12 +425,25 @@ page = "\n".join([
     *[f"![{p.stem.replace('_', ' ')}](figures/{p.name})\n" for p in written]])
 (paths.RESULTS / page_name).write_text(page)
 print(f"{paths.RESULTS / page_name}: {len(page.splitlines())} lines")
+# README's block: the answer in a sentence or two, with the number that carries it, and the link to the page
+link = (f"Per setting (test ROC-AUC of teacher and students, online and offline), every metric and the figures: "
+        f"[results/{page_name}](results/{page_name}).")
+if len(oo):
+    a = oo_pool.iloc[0]
+    both = runs_df[runs_df.group.isin(set(oo.group))]
+    students = dict.fromkeys(re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper()}-{m[2]}", s) for s in both.student)
+    level = ("ahead of" if a["roc_auc_ci_low"] > 0 else "behind" if a["roc_auc_ci_high"] < 0 else "level with")
+    readme_text = (f"At the same budget, a student distilled online (teacher and student trained together) is {level} one "
+                   f"distilled offline from the finished teacher: student test ROC-AUC online − offline "
+                   f"{diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} (95% CI, pooled over the "
+                   f"{a['roc_auc_n_cells']} settings run both ways, on {' and '.join(dict.fromkeys(both.dataset))} with "
+                   f"{' and '.join(students)} students). {link}")
+else:
+    readme_text = f"No setting run both online and offline yet: nothing to compare. {link}"
+print(readme_text)
 readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
-    report.write_block(readme, "pu", "\n".join([prov, "", *([f"- {pooled_line}"] if pooled_line else []),
-                                                f"- Per setting (test ROC-AUC of teacher and students, online and offline), every "
-                                                f"metric and the figures: [results/{page_name}](results/{page_name})."]),
-                       "notebooks/pu_report.py")
+    report.write_block(readme, "pu", readme_text, "notebooks/pu_report.py")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
 assert len(runs_df) + len(left_out) == len(run_dirs) and (tables / f"{prefix}_left_out.csv").exists()
