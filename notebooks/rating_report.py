@@ -808,8 +808,14 @@ page = "\n".join([
 (paths.RESULTS / "rating.md").write_text(page)
 readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
-    changed = report.write_block(readme, "rating", (tables / "rating_findings.md").read_text()
-                                 + "\nFull tables: [results/rating.md](results/rating.md).", "notebooks/rating_report.py")
+    _r8, _r2 = P[("accuracy", "rating")], P[("accuracy", "binary")]
+    short = (f"Distillation raises test accuracy with eight classes by {stats.fmt_ci(_r8.mean, _r8.ci_low, _r8.ci_high)} and with "
+             f"two by {stats.fmt_ci(_r2.mean, _r2.ci_low, _r2.ci_high)} (95% CIs pooled over {report.nw(_d.n_cells, 'cell')}); "
+             f"whether the eight-class gain is the larger is **{answer_eq}**: eight − two "
+             f"{stats.fmt_ci(_d.mean, _d.ci_low, _d.ci_high)}, TOST within ±{equivalence_margin:g} p Holm {stats.fmt_p(_e.p_tost_holm)}. "
+             "The difference of the gains, its equivalence test, the gains as shares of each task's teacher gap and in "
+             "log-loss, splice junctions and the controls: [results/rating.md](results/rating.md).")
+    changed = report.write_block(readme, "rating", short, "notebooks/rating_report.py")
     print("README.md rating block updated" if changed else "README.md rating block unchanged (or no markers)")
 
 # %% Checks that the smoke run enforces (tests/test_smoke.py)
