@@ -15,6 +15,7 @@ Only the report notebooks import this module (no run notebook reaches it, so it 
   the difference together; never "no difference" without a TOST).
 * Test scores: `stored_test_labels(npz)` (a teacher's stored test labels by id), `scores_log_loss(npz,
   labels)` (a run's test log-loss from its stored logits).
+* Pages: `intervals_cover(unit, fixed)`, the line under every page's title on what its intervals cover.
 * README: `write_block(readme, name, body, writer)` replaces the text between its markers only.
 * Figures: `ARCH_COLOUR`, `colour`, `use_style()` (one rcParams set), `hidden_axis`, `n_text`.
 
@@ -245,6 +246,20 @@ def nw(n: int, word: str) -> str:
 def md(frame: pd.DataFrame) -> str:
     """A Markdown table of already formatted values (no re-parsing of numbers); '(none)' when empty."""
     return frame.to_markdown(index=False, disable_numparse=True) if len(frame) else "(none)"
+
+
+# ---- what a page's intervals cover ----------------------------------------------------------------
+def intervals_cover(unit: str, fixed: str) -> str:
+    """The line every study page prints under its title: what varies across its intervals and tests
+    (`unit`, e.g. "student seeds") and what each is conditional on (`fixed`, e.g. "one teacher fine-tune
+    and one train/validation split"), and that numbers repeat bit for bit on one machine only."""
+    if not unit or not fixed:
+        raise ValueError("intervals_cover needs what varies (unit) and what is held fixed (fixed)")
+    return (f"**What the intervals cover.** Every interval and test on this page varies {unit} only; each is "
+            f"conditional on {fixed}, whose own variation is not in it. A run repeats bit for bit on one machine, "
+            "not across CPUs (another vector instruction set gives other last bits, and training amplifies them): "
+            "a rerun on another machine can move a run by more than these intervals suggest "
+            "([docs/methods.md](../docs/methods.md#what-every-number-stands-on)).")
 
 
 # ---- README blocks ----------------------------------------------------------------------------------

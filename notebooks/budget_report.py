@@ -487,6 +487,9 @@ answer = [f"Labels needed for {target_accuracy:g} test accuracy, counting every 
 (tables / "budget_findings.md").write_text("\n".join(f"- {s}" for s in answer) + "\n")
 page = "\n".join([
     "# The label budget", "", "Written by `notebooks/budget_report.py` from the runs in `results/runs/`; do not edit by hand.", "",
+    report.intervals_cover("the students' seeds (initial weights and batch order)", "one teacher fine-tune per budget n (the "
+                           "teacher curve's spread is over its three fine-tune seeds), one subset of n reviews and one "
+                           "validation split"), "",
     "## Answer", "", (tables / "budget_findings.md").read_text(),
     "## The teachers", "", md(teacher_tab),
     f"(n: labelled training reviews; val_n: validation reviews; labels: n + val_n, every labelled review the budget's "

@@ -441,6 +441,8 @@ answer += [student_sentence(r) for r in picked.itertuples()]
 page = "\n".join([
     "# Multi-teacher distillation", "",
     "Written by `notebooks/multi_report.py` from the runs in `results/runs/`; do not edit by hand.", "",
+    report.intervals_cover("the students' seeds (initial weights and batch order)", "one run of each teacher and one "
+                           "train/validation split; a fused teacher's own interval is over test reviews (bootstrap)"), "",
     "## Answer", "", (tables / "multi_findings.md").read_text(),
     "## The teachers", "", (tables / "multi_teachers.md").read_text(),
     "## How different they are", "", (tables / "multi_diversity.md").read_text(), "![diversity](figures/multi_diversity.png)", "",

@@ -414,7 +414,9 @@ page_name = f"{prefix}.md"
 page = "\n".join([
     "# Online distillation with PU losses on imbalanced data", "",
     "*Written by `notebooks/pu_report.py` from the runs under `results/runs/" + runs + "/`; do not edit by hand. "
-    "The method: [docs/methods.md](../docs/methods.md#study-2-online-distillation-with-pu-losses-on-imbalanced-data).*", "", prov, "",
+    "The method: [docs/methods.md](../docs/methods.md#study-2-online-distillation-with-pu-losses-on-imbalanced-data).*", "",
+    report.intervals_cover("the seeds, each of which draws the split, the PU labelling, the teacher and the student anew",
+                           "the data set, the prior and the share of positives labelled"), "", prov, "",
     *([f"**{pooled_line}**", ""] if pooled_line else []),
     "## Test ROC-AUC per setting", "", *compact,
     "## Every metric, the student − teacher gaps, online vs offline", "",

@@ -793,6 +793,8 @@ page = "\n".join([
     "# Binary vs eight classes on the same reviews", "",
     "Written by `notebooks/rating_report.py` from the runs in `results/runs/`; do not edit by hand. "
     "The star ratings come from the local IMDB files (the hub's copy has none).", "",
+    report.intervals_cover("the students' seeds (initial weights and batch order)", "one teacher fine-tune per task and one "
+                           "train/validation split (splice: one split; each seed trains its teacher and students anew)"), "",
     "## Answer", "", (tables / "rating_findings.md").read_text(),
     "## KD gain per cell", "", (tables / "rating.md").read_text(), "![KD gain](figures/rating_gain.png)", "",
     "## Is the eight-class gain larger? The difference of the gains and an equivalence test", "",

@@ -278,3 +278,11 @@ def test_the_equivalence_family_splits_the_pooled_test_from_the_cells():
     out = report.holm(f, "rating-equivalence")
     assert out.p_holm.iloc[0] == pytest.approx(0.03)  # a family of one
     assert list(out.p_holm.iloc[1:]) == pytest.approx(list(multipletests([0.01, 0.02, 0.04], method="holm")[1]))
+
+
+def test_intervals_cover_names_what_varies_and_what_is_held_fixed():
+    line = report.intervals_cover("student seeds", "one teacher fine-tune and one split")
+    assert "varies student seeds only" in line and "conditional on one teacher fine-tune and one split" in line
+    assert "not across CPUs" in line and "../docs/methods.md#what-every-number-stands-on" in line
+    with pytest.raises(ValueError, match="unit"):
+        report.intervals_cover("", "one teacher")
