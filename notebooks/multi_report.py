@@ -99,6 +99,7 @@ checks.one_of("scale_to", scale_to, teachers)
 if "{arch}" not in kd_choice:
     checks.fail("kd_choice", kd_choice, "a path under the results folder holding '{arch}'")
 checks.boolean("update_readme", update_readme)
+checks.integer("choose_seed", choose_seed, 0)
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
 tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)

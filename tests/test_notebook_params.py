@@ -50,7 +50,7 @@ BAD = {
                       ("teachers", ["../t"]), ("top", 2), ("top", -1), ("fusion", "median"), ("alpha", 0),
                       ("T", 0), ("hidden", 8), ("name", "/tmp/x"), ("choices", 5),
                       ("choices", "results/choices/no_such_choice.json"), ("choices", "README.md")],
-    "multi_report": [("teachers", []), ("curve_fusion", "median"), ("kd_choice", "choices/kd.json"),
+    "multi_report": [("teachers", []), ("curve_fusion", "median"), ("kd_choice", "choices/kd.json"), ("choose_seed", -1),
                      ("update_readme", "no")],
     "budget_report": [("teachers", ["a/b"]), ("hidden", 300), ("lr_choice", "choices/lr.json"),
                       ("target_accuracy", 1.0), ("update_readme", 1)],
