@@ -170,9 +170,13 @@ if not out_dir.is_absolute():
     out_dir = paths.ROOT / out_dir
 device = models.default_device()
 lrs = {"gru": lr_gru, "cnn": lr_cnn}
-params = dict(data=data, text=text, label=label, split_col=split_col, val_frac=val_frac, test_frac=test_frac,
-              split_seed=split_seed, subset=subset, transfer=transfer, unlabelled_label=unlabelled_label,
-              teacher=teacher, teacher_checkpoint=teacher_checkpoint, teacher_epochs=teacher_epochs,
+def recorded(source):  # a local file as kdlib.provenance.rel names it (never a machine path); a hub id as given
+    return provenance.rel(own.resolve(source)) if source and own.resolve(source) is not None else source
+
+
+params = dict(data=recorded(data), text=text, label=label, split_col=split_col, val_frac=val_frac, test_frac=test_frac,
+              split_seed=split_seed, subset=subset, transfer=recorded(transfer), unlabelled_label=unlabelled_label,
+              teacher=teacher, teacher_checkpoint=recorded(teacher_checkpoint), teacher_epochs=teacher_epochs,
               teacher_lr=teacher_lr, teacher_batch_size=teacher_batch_size, max_len=max_len, amp=amp,
               archs=list(archs), hidden=hidden, T_grid=list(T_grid), alpha_grid=list(alpha_grid), seeds=list(seeds),
               epochs=epochs, patience=patience, lr_gru=lr_gru, lr_cnn=lr_cnn, batch_size=batch_size,
