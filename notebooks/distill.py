@@ -55,7 +55,8 @@ teacher_epochs = 3
 teacher_lr = 5e-5
 teacher_batch_size = 32
 max_len = 256           # tokens per text (teacher and students read the same token ids)
-amp = True              # bf16 autocast for the teacher (a GPU, or a CPU with AVX-512 BF16)
+amp = False             # bf16 autocast for the teacher: True on a GPU or a CPU with AVX-512 BF16 (elsewhere it is
+                        # emulated, about ten times slower)
 archs = ["gru", "cnn"]  # the students
 hidden = 64             # GRU hidden size / CNN filters per kernel size, 16..256
 T_grid = [2, 4, 8]      # the (T, alpha) grid the distilled students are chosen from on validation
@@ -357,7 +358,8 @@ fig.savefig(out_dir / "test_accuracy.png")
 plt.close(fig)
 
 acc = table[table["metric"] == "accuracy"].set_index("arch")
-answer = "; ".join(f"{arch.upper()}-{hidden}: **{acc.loc[arch, 'verdict'].split(' (')[0]}**, test accuracy KD − scratch "
+answer = "; ".join(f"{arch.upper()}-{hidden}: **{acc.loc[arch, 'verdict'].split(' (')[0]}** (distilled at T = "
+                   f"{chosen[arch]['T']:g}, alpha = {chosen[arch]['alpha']:g}), test accuracy KD − scratch "
                    f"{stats.fmt_ci(acc.loc[arch, 'diff'], acc.loc[arch, 'ci_low'], acc.loc[arch, 'ci_high'])}"
                    for arch in archs)
 shown = table.assign(**{"KD − scratch [95% CI]": [stats.fmt_ci(r["diff"], r["ci_low"], r["ci_high"]) for _, r in table.iterrows()],
