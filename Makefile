@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster distill
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -53,6 +53,18 @@ notebooks/colab/%.ipynb: notebooks/%.py | $(STAMP)
 	$(PY) -m jupytext --quiet --update --to ipynb -o $@ $<
 
 colab: $(COLAB) ## regenerate the output-free .ipynb copies that README and docs/library.md link for Colab
+
+# ---- your own data (notebooks/distill.py; docs/distill.md) -----------------------------------
+# DATA: a .csv / .parquet / .jsonl file (or a Hugging Face dataset id, online); TEXT, LABEL: its columns;
+# ARGS: more papermill parameters, e.g. ARGS="-p split_col split -p transfer unlabelled.csv"
+TEXT ?= text
+LABEL ?= label
+distill: $(STAMP) ## the study's recipe on your data: make distill DATA=file.csv TEXT=text LABEL=label (results/distill/<name>/)
+	@test -n "$(DATA)" || { echo "usage: make distill DATA=<file or hub id> [TEXT=text] [LABEL=label] [ARGS='-p name value ...']" >&2; exit 2; }
+	@mkdir -p $(NB)
+	$(PY) -m jupytext --quiet --to ipynb -o $(NB)/distill.ipynb notebooks/distill.py
+	$(PAPERMILL) --cwd notebooks $(NB)/distill.ipynb $(NB)/distill.out.ipynb -p data "$(DATA)" \
+	  -p text "$(TEXT)" -p label "$(LABEL)" $(ARGS)
 
 # ---- tests ----------------------------------------------------------------------------------
 # tests/ holds the unit tests, the smoke runs (tests/test_smoke.py: every run notebook to its end on

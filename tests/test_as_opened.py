@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not (DATA / "imdb").is_dir(), reason="needs the 
 # (any module's forward: latency.py times fresh models in eval mode), "fit" (a text vectoriser's fit)
 STARTS = {"teacher": "train", "student": "train", "teacher_snapshots": "train", "transformer_student": "train",
           "multi_student": "train", "splice_classes": "train", "online_pu": "train", "teacher_kinds": "fit",
-          "latency": "forward"}
+          "latency": "forward", "distill": "train"}
 # run notebooks whose defaults need what a clone does not hold: (exception, words of its message).
 # teacher_layers needs its teacher's weights, which only a rerun of that teacher makes (they are not
 # committed); layer_student, even with layers "none", needs that probe run, layers_<teacher_run>

@@ -61,6 +61,12 @@ BAD = {
     "transformer_student": [("keep", []), ("keep", [2, 0]), ("keep", [0, 0]), ("alpha", -0.1), ("hint_weight", -1),
                             ("epochs", 0), ("lr", 0), ("warmup_frac", 1.0), ("name", "/x")],
     "layers_report": [("teachers", []), ("frontier_hidden", [8]), ("kd_choice", "kd.json"), ("update_readme", "yes")],
+    "distill": [("data", ""), ("data", 5), ("text", None), ("val_frac", 1.0), ("test_frac", 0.8), ("subset", 2),
+                ("unlabelled_label", 1.5), ("teacher", "no-such/model"), ("max_len", 100_000),
+                ("teacher_checkpoint", "no/such/best.pt"), ("teacher_epochs", 0), ("archs", ["lstm"]), ("archs", []),
+                ("archs", ["gru", "gru"]), ("hidden", 8), ("T_grid", [0]), ("alpha_grid", [0]), ("seeds", [0, 0]),
+                ("seeds", [-1]), ("epochs", 0), ("lr_gru", 0), ("dropout", 1.0), ("measure_latency", "yes"),
+                ("name", "a/b"), ("out", None)],
 }
 # overrides a bad value needs to be reached (max_len is checked against the imdb teacher's tokenizer)
 EXTRA = {("online_pu", "max_len"): {"dataset": "imdb"}}
