@@ -340,7 +340,7 @@ page = "\n".join([
     "# Critical layers, a transformer student, and the cost/accuracy frontier", "",
     "Written by `notebooks/layers_report.py` from the runs in `results/runs/`; do not edit by hand.", "",
     report.intervals_cover("the students' seeds (initial weights and batch order)", "one teacher fine-tune per teacher run, "
-                           "one probe fit and one train/validation split; latencies are one timing session on one machine"), "",
+                           "one probe fit, one train/validation split and one timing session of the latencies"), "",
     "## Answer", "", (tables / "layers_findings.md").read_text(),
     "## Where the task lives in the teacher", "", (tables / "layers_probe.md").read_text(), "![probe](figures/layers_probe.png)", "",
     "## Students of the teacher's layers", "", (tables / "layers.md").read_text(),
