@@ -285,10 +285,10 @@ class Study:
         if not pool or len(set(pool)) != len(pool) or set(pool) - made:
             raise ValueError(f"multi.pool must list declared teachers without repeats; unknown: {sorted(set(pool) - made)}")
         self.pool = pool
-        for key in ("students", "singles"):  # singles: a student of each pool teacher alone
-            group = dict(spec.get(key) or {})
-            if not group:
-                continue
+        groups = [(k, g) for k in ("students", "singles")  # singles: a student of each pool teacher alone
+                  for g in (spec.get(k) if isinstance(spec.get(k), list) else [spec.get(k)]) if g]
+        for key, group in groups:
+            group = dict(group)
             choose = group.pop("choose", None)
             for n, p in expand(group, where=f"multi.{key}").items():
                 p.setdefault("teachers", list(pool))
