@@ -463,14 +463,17 @@ def readme_answer():
     if not len(picked):
         return f"No fused-teacher students yet: nothing to answer. {link}"
     above, below = (picked.ci_low > 0).sum(), (picked.ci_high < 0).sum()
+    undecided = picked.ci_low.isna().any()  # a cell with one seed pair: no interval, no verdict
     verdict = ("a better student than" if above == len(picked) else "a worse student than" if below == len(picked)
+               else "no student yet shown to be better than" if above == 0 and below == 0 and undecided
                else "no measurably better student than" if above == 0 and below == 0
                else "a better student in " + ", ".join(f"{r.arch.upper()}-{r.hidden}" for r in picked.itertuples()
                                                       if r.ci_low > 0) + " only, than")
     ns = report.n_text(picked.n.dropna())
     return (f"Distilling from a fusion of the {M} teachers (the fusion chosen on validation) makes {verdict} the best "
             f"single-teacher student chosen on validation: Δ test accuracy "
-            + ", ".join(f"{r.arch.upper()}-{r.hidden} {stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}" for r in picked.itertuples())
+            + ", ".join(f"{r.arch.upper()}-{r.hidden} {stats.fmt_ci(r.diff, r.ci_low, r.ci_high)}"
+                        + (f" ({int(r.n)} seed pair: no interval yet)" if not np.isfinite(r.ci_low) else "") for r in picked.itertuples())
             + f" (95% CIs over {ns.replace('n = ', '')} seeds). {link}")
 
 

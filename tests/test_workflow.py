@@ -48,7 +48,7 @@ def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
     # kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T; the same sweep for binary students of the
     # rating teacher; scratch 3 x 4 x 2; kd 3 x 2 x 2; controls 3 x 2 x 2 x 2
     rating = S.parts["rating"]
-    assert len(rating["students"]) == 96 + 96 + 24 + 12 + 24 and len(S.students) == 230 + 252 + 108
+    assert len(rating["students"]) == 96 + 96 + 24 + 12 + 24 and len(S.students) == 230 + 24 + 252 + 108
     assert rating["teachers"] == ["teacher_rating"] and S.teachers["teacher_rating"]["task"] == "rating"
     assert rating["choices"] == ["rating_kd_gru", "rating_kd_cnn", "rating_binary_kd_gru", "rating_binary_kd_cnn"]
     assert not set(rating["students"]) & set(S.parts["imdb"]["students"])
