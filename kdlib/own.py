@@ -417,20 +417,13 @@ METRICS = ("accuracy", "macro_f1", "roc_auc")
 
 
 def comparison(runs: pd.DataFrame, metrics=METRICS, split: str = "test") -> pd.DataFrame:
-    """KD − scratch per architecture and metric, paired by seed (`stats.paired`): one row each with
-    n, the means, the difference, its 95% CI, p, and wins/losses. `runs` has columns arch, arm
-    ("kd" | "scratch"), seed and `<split>_<metric>`."""
-    from . import stats
+    """KD − scratch per architecture and metric, paired by seed (`report.paired_row`: a pair whose runs
+    record different `init_hash` is an error): one row each with n, the means, the difference, its 95%
+    CI, p, and wins/losses. `runs` has columns arch, arm ("kd" | "scratch"), seed and `<split>_<metric>`."""
+    from . import report
 
-    rows = []
-    for arch, g in runs.groupby("arch", sort=False):
-        kd = g[g["arm"] == "kd"].set_index("seed")
-        sc = g[g["arm"] == "scratch"].set_index("seed")
-        seeds = sorted(set(kd.index) & set(sc.index))
-        for m in metrics:
-            col = f"{split}_{m}"
-            r = stats.paired(kd.loc[seeds, col].to_numpy(), sc.loc[seeds, col].to_numpy())
-            rows.append({"arch": arch, "metric": m, **r})
+    rows = [{**report.paired_row(g[g["arm"] == "kd"], g[g["arm"] == "scratch"], f"{split}_{m}", arch=arch), "metric": m}
+            for arch, g in runs.groupby("arch", sort=False) for m in metrics]
     return pd.DataFrame(rows)
 
 

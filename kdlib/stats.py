@@ -80,19 +80,25 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-def pooled(d, cells, confidence: float = 0.95) -> dict:
-    """One test over a family of cells from paired differences `d` labelled by `cells`.
-
-    Returns n_pairs, n_cells, mean (mean of the cell means), ci_low, ci_high (t-based CI of it),
-    p (one-sample t-test on the cell means), p_wilcoxon (signed-rank test on the cell means),
-    wins (pairs with d > 0), losses (d < 0)."""
+def _by_cell(d, cells) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The finite values of `d` and, in the order the cells first appear, each cell's finite values."""
     d = np.asarray(d, dtype=float)
     cells = np.asarray(cells, dtype=object)
     if d.shape != cells.shape:
         raise ValueError(f"d and cells differ in length: {d.shape} vs {cells.shape}")
     ok = np.isfinite(d)
     d, cells = d[ok], cells[ok]
-    means = np.array([d[cells == c].mean() for c in dict.fromkeys(cells.tolist())])
+    return d, [d[cells == c] for c in dict.fromkeys(cells.tolist())]
+
+
+def pooled(d, cells, confidence: float = 0.95) -> dict:
+    """One test over a family of cells from paired differences `d` labelled by `cells`.
+
+    Returns n_pairs, n_cells, mean (mean of the cell means), ci_low, ci_high (t-based CI of it),
+    p (one-sample t-test on the cell means), p_wilcoxon (signed-rank test on the cell means),
+    wins (pairs with d > 0), losses (d < 0)."""
+    d, groups = _by_cell(d, cells)
+    means = np.array([g.mean() for g in groups])
     out = {"n_pairs": len(d), "n_cells": len(means), "mean": means.mean() if len(means) else NAN,
            "ci_low": NAN, "ci_high": NAN, "p": NAN, "p_wilcoxon": NAN,
            "wins": int((d > 0).sum()), "losses": int((d < 0).sum())}
@@ -253,13 +259,7 @@ def variance_components(d, cells) -> dict:
     unbalanced cells allowed): within (the pooled within-cell variance, each cell with n_c − 1 df)
     and between (the variance of the cell means less the within part they carry, floored at 0).
     Returns within_sd, between_sd, n_cells, mean_n (the harmonic mean of the cell sizes)."""
-    d = np.asarray(d, dtype=float)
-    cells = np.asarray(cells, dtype=object)
-    if d.shape != cells.shape:
-        raise ValueError(f"d and cells differ in length: {d.shape} vs {cells.shape}")
-    ok = np.isfinite(d)
-    d, cells = d[ok], cells[ok]
-    groups = [d[cells == c] for c in dict.fromkeys(cells.tolist())]
+    _, groups = _by_cell(d, cells)
     df = sum(len(x) - 1 for x in groups)
     out = {"within_sd": NAN, "between_sd": NAN, "n_cells": len(groups), "mean_n": NAN}
     if df < 1 or len(groups) < 2:

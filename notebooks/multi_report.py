@@ -277,8 +277,13 @@ print(f"{len(students)} runs used, {int((reason != '').sum())} left out")
 
 # %% A check that costs nothing: with scale_to's own scale kept, an m = 1 student of study 1's teacher is
 # study 1's student of the same seed and choice (notebooks/student.py): same init, batch order, loss and stopping
+def study1_file(arch, hidden, T, alpha, seed):
+    """Study 1's kd-sweep student of that cell, setting and seed (notebooks/student.py)."""
+    return paths.RESULTS / "runs" / "students" / f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" / "metrics.json"
+
+
 def study1_twin(r):
-    f = paths.RESULTS / "runs" / "students" / f"{r.arch}_h{r.hidden}_T{r['T']:g}_a{r.alpha:g}_s{r.seed}" / "metrics.json"
+    f = study1_file(r.arch, r.hidden, r["T"], r.alpha, r.seed)
     return read(f) if f.exists() else None
 
 
@@ -303,7 +308,7 @@ def study1_rows(arch, hidden):
     scale_to teacher alone, the same computation as a multi_student run of it (its scale kept)."""
     ch, out = choices[arch], []
     for seed in sorted(set(students.seed)):
-        f = paths.RESULTS / "runs" / "students" / f"{arch}_h{hidden}_T{ch['T']:g}_a{ch['alpha']:g}_s{seed}" / "metrics.json"
+        f = study1_file(arch, hidden, ch["T"], ch["alpha"], seed)
         if f.exists():
             r = read(f)
             out.append({"arch": arch, "hidden": hidden, "seed": seed, "teacher": scale_to, "source": "study 1",

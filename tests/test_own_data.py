@@ -293,3 +293,10 @@ def test_a_saved_student_loads_and_predicts_raw_texts(arch, classes, tmp_path):
     assert json.loads((tmp_path / "student" / "config.json").read_text())["classes"] == classes
     with pytest.raises(own.DataError, match="not text"):
         clf.predict(["ok", None])
+
+
+def test_comparison_refuses_a_pair_that_did_not_start_from_the_same_weights():
+    rows = [{"arch": "cnn", "arm": arm, "seed": s, "init_hash": f"{s}{arm if s == 2 else ''}", "test_accuracy": 0.8,
+             "test_macro_f1": 0.8, "test_roc_auc": 0.9} for s in range(3) for arm in ("kd", "scratch")]
+    with pytest.raises(ValueError, match="initial weights"):
+        own.comparison(pd.DataFrame(rows))
