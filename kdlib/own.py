@@ -13,6 +13,11 @@ datasets, loaders and `kdlib.train` take them as they are.
 
 `save_student` / `load_student`: the chosen student as safetensors + config.json; `load_student`
 returns a `TextClassifier` that predicts class names from raw texts.
+
+The students: `STUDENTS`, the study's GRU and CNN (`models.build_student`) and `minilm3`, the
+pretrained teacher model cut to its encoder layers `MINILM3_KEEP` (0, 2, 4 of six: every other one,
+as DistilBERT was built; study 5's transformer student, `layers.truncate`), a new head drawn from the
+seed. `build(config)` makes any of them from its saved config.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ ALLOWED_FILES = "a local .csv, .parquet or .jsonl file (one JSON object per line
 SPLIT_NAMES = {"train": "train", "validation": "val", "valid": "val", "val": "val", "dev": "val", "test": "test"}
 SPLITS = ("train", "val", "test")
 SHOWN = 5  # rows named in a message
+STUDENTS = ("gru", "cnn", "minilm3")  # models.ARCHS and the cut transformer
+MINILM3_KEEP = (0, 2, 4)
 
 
 class DataError(ValueError):
@@ -445,11 +452,41 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 
 
+def label(arch: str, hidden: int) -> str:
+    """How a student is named on the page: GRU-64, CNN-64, MiniLM-3."""
+    return "MiniLM-3" if arch == "minilm3" else f"{arch.upper()}-{hidden}"
+
+
+def build_minilm3(base: str, n_classes: int, seed: int, keep=MINILM3_KEEP):
+    """The pretrained `base` (a `models.teacher_record` name) cut to its encoder layers `keep`, with a
+    new head (one logit for two classes, else `n_classes`) drawn from `seed` alone: a fine-tuned
+    twin and a distilled twin built with one seed start from the same weights."""
+    import torch
+
+    from . import layers, models
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = layers.truncate(models.load_teacher(base, attention_dropout=0.0), keep)
+    if n_classes > 2:
+        model = models.with_classes(model, n_classes, seed)
+    return model
+
+
+def config_keys(arch: str) -> set:
+    """What a saved student's config.json must hold for `build` and `load_student`."""
+    common = {"arch", "pad_id", "n_classes", "classes", "max_len", "tokenizer"}
+    return common | ({"base", "keep"} if arch == "minilm3" else {"hidden", "vocab_size", "emb_dim", "dropout"})
+
+
 def build(config: dict):
-    """The student `config` describes (arch, hidden, vocab_size, emb_dim, dropout, pad_id, n_classes,
-    bidirectional), freshly initialised: `models.build_student` (+ `with_classes` for K > 2)."""
+    """The student `config` describes, freshly initialised: a GRU/CNN (arch, hidden, vocab_size,
+    emb_dim, dropout, pad_id, n_classes, bidirectional: `models.build_student`, + `with_classes` for
+    K > 2) or MiniLM-3 (base, keep, n_classes: `build_minilm3`)."""
     from . import models
 
+    if config["arch"] == "minilm3":
+        return build_minilm3(config["base"], config["n_classes"], 0, config["keep"])
     kw = {"emb_dim": config["emb_dim"], "dropout": config["dropout"], "pad_id": config["pad_id"]}
     if config["arch"] == "gru":
         kw["bidirectional"] = config.get("bidirectional", False)
@@ -461,11 +498,12 @@ def build(config: dict):
 
 def save_student(model, folder: str | Path, config: dict) -> Path:
     """`model`'s weights as `model.safetensors` and `config` (what `build` needs, plus classes,
-    max_len and the tokenizer's record) as config.json in `folder`; returns the folder."""
+    max_len and the tokenizer's record: `config_keys`) as config.json in `folder`; returns the folder."""
     from safetensors.torch import save_file
 
-    need = {"arch", "hidden", "vocab_size", "emb_dim", "dropout", "pad_id", "n_classes", "classes", "max_len", "tokenizer"}
-    missing = sorted(need - set(config))
+    if config.get("arch") not in STUDENTS:
+        raise ValueError(f"the student's config names arch {config.get('arch')!r}; allowed: {STUDENTS}")
+    missing = sorted(config_keys(config["arch"]) - set(config))
     if missing:
         raise ValueError(f"the student's config lacks {missing}")
     folder = Path(folder)

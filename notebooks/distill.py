@@ -22,7 +22,8 @@
 # 2. **Teacher**: a given fine-tuned checkpoint (`teacher_checkpoint`), or `teacher` (MiniLM, offline)
 #    fine-tuned here with the study's loop (`kdlib.train.fit`, cross-entropy at T = 1); its logits are
 #    cached for every split and the transfer set.
-# 3. **Students**: GRU and CNN from scratch (alpha = 0) and distilled (`kdlib.train.kd_objective`:
+# 3. **Students**: GRU and CNN (and optionally MiniLM-3: the pretrained teacher model cut to layers 0, 2, 4)
+#    from scratch (alpha = 0; MiniLM-3: fine-tuned on the labels alone) and distilled (`kdlib.train.kd_objective`:
 #    the binary KD loss for two classes, softmax KD for more), every seed; a scratch run and its KD
 #    twins of one seed start from the same weights and see the same batches in the same order (with a
 #    transfer set, the KD runs also see its texts); each stops early on validation accuracy. (T, alpha)
@@ -57,7 +58,8 @@ teacher_batch_size = 32
 max_len = 256           # tokens per text (teacher and students read the same token ids)
 amp = False             # bf16 autocast for the teacher: True on a GPU or a CPU with AVX-512 BF16 (elsewhere it is
                         # emulated, about ten times slower)
-archs = ["gru", "cnn"]  # the students
+archs = ["gru", "cnn"]  # the students: "gru", "cnn", "minilm3" (the pretrained `teacher` cut to encoder layers 0, 2, 4;
+                        # ~half the teacher's cost per step, so on a CPU it is the slowest student by far)
 hidden = 64             # GRU hidden size / CNN filters per kernel size, 16..256
 T_grid = [2, 4, 8]      # the (T, alpha) grid the distilled students are chosen from on validation
 alpha_grid = [0.5]
@@ -66,6 +68,8 @@ epochs = 30             # the cap; training stops when validation accuracy has n
 patience = 3
 lr_gru = 2e-3           # the study's learning rates (chosen on IMDB validation)
 lr_cnn = 1e-3
+lr_minilm3 = 5e-5       # MiniLM-3: study 5's settings (linear schedule, 10% warm-up, weight decay 0.01, batch
+epochs_minilm3 = 3      # teacher_batch_size); its cap of epochs (early stopping as the others)
 batch_size = 64
 emb_dim = 128
 dropout = 0.2
@@ -141,7 +145,7 @@ checks.integer("teacher_epochs", teacher_epochs, 1)
 checks.number("teacher_lr", teacher_lr, 0, low_open=True)
 checks.integer("teacher_batch_size", teacher_batch_size, 1)
 checks.boolean("amp", amp)
-checks.items("archs", archs, checks.one_of, models.ARCHS)
+checks.items("archs", archs, checks.one_of, own.STUDENTS)
 if len(set(archs)) != len(archs):
     checks.fail("archs", archs, "a list of distinct architectures")
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
@@ -156,6 +160,8 @@ checks.integer("epochs", epochs, 1)
 checks.integer("patience", patience, 1)
 checks.number("lr_gru", lr_gru, 0, low_open=True)
 checks.number("lr_cnn", lr_cnn, 0, low_open=True)
+checks.number("lr_minilm3", lr_minilm3, 0, low_open=True)
+checks.integer("epochs_minilm3", epochs_minilm3, 1)
 checks.integer("batch_size", batch_size, 1)
 checks.integer("emb_dim", emb_dim, 1)
 checks.number("dropout", dropout, 0, 1, high_open=True)
@@ -170,7 +176,7 @@ out_dir = Path(out).expanduser() if out else paths.RESULTS / "distill" / name
 if not out_dir.is_absolute():
     out_dir = paths.ROOT / out_dir
 device = models.default_device()
-lrs = {"gru": lr_gru, "cnn": lr_cnn}
+lrs = {"gru": lr_gru, "cnn": lr_cnn, "minilm3": lr_minilm3}
 def recorded(source):  # a local file as kdlib.provenance.rel names it (never a machine path); a hub id as given
     return provenance.rel(own.resolve(source)) if source and own.resolve(source) is not None else source
 
@@ -180,7 +186,8 @@ params = dict(data=recorded(data), text=text, label=label, split_col=split_col, 
               teacher=teacher, teacher_checkpoint=recorded(teacher_checkpoint), teacher_epochs=teacher_epochs,
               teacher_lr=teacher_lr, teacher_batch_size=teacher_batch_size, max_len=max_len, amp=amp,
               archs=list(archs), hidden=hidden, T_grid=list(T_grid), alpha_grid=list(alpha_grid), seeds=list(seeds),
-              epochs=epochs, patience=patience, lr_gru=lr_gru, lr_cnn=lr_cnn, batch_size=batch_size,
+              epochs=epochs, patience=patience, lr_gru=lr_gru, lr_cnn=lr_cnn, lr_minilm3=lr_minilm3,
+              epochs_minilm3=epochs_minilm3, batch_size=batch_size,
               emb_dim=emb_dim, dropout=dropout, name=name, device=str(device))
 print(json.dumps(params, indent=1, default=str))
 
@@ -265,32 +272,46 @@ if transfer_df is not None:  # the KD students also learn from the teacher's out
 eval_loaders = {s: kdata.make_loader(ds[s], 256, shuffle=False, pad_id=pad) for s in ("val", "test")}
 student_config = dict(hidden=hidden, vocab_size=tok.vocab_size, emb_dim=emb_dim, dropout=dropout, pad_id=pad,
                       n_classes=n_classes, bidirectional=False)
+minilm3_config = dict(base=teacher_rec["name"], keep=list(own.MINILM3_KEEP), pad_id=pad, n_classes=n_classes)
+# how each student is trained: the GRU/CNN as the study's students, MiniLM-3 as study 5's transformer
+fit_kw = {arch: dict(epochs=epochs, lr=lrs[arch]) for arch in ("gru", "cnn")} | {"minilm3": dict(
+    epochs=epochs_minilm3, lr=lr_minilm3, weight_decay=0.01, schedule="linear", warmup_frac=0.1)}
+batch_sizes = {"gru": batch_size, "cnn": batch_size, "minilm3": teacher_batch_size}
+
+
+def new_student(arch, seed):
+    """The student `arch` drawn from `seed` alone (the scratch run and its KD twins share it)."""
+    if arch == "minilm3":
+        return own.build_minilm3(teacher_rec["name"], n_classes, seed)
+    m = models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim, dropout=dropout, pad_id=pad)
+    return models.with_classes(m, n_classes, seed) if n_classes > 2 else m
+
+
+
 inputs = {**hashes, "teacher_checkpoint": ckpt_hash}
 records = []
 for arch, seed, T, a in tqdm(runs_todo, desc="students"):
     run = f"{arch}_T{T:g}_a{a:g}_s{seed}"
-    run_params = dict(arch=arch, seed=seed, T=T, alpha=a, lr=lrs[arch], epochs=epochs, patience=patience,
-                      batch_size=batch_size, max_len=max_len, **student_config)
+    run_params = dict(arch=arch, seed=seed, T=T, alpha=a, patience=patience, batch_size=batch_sizes[arch],
+                      max_len=max_len, **fit_kw[arch], **(minilm3_config if arch == "minilm3" else student_config))
     key = provenance.run_key("distill", run_params, inputs)
     rec_file = out_dir / "runs" / f"{run}.json"
     if rec_file.exists() and json.loads(rec_file.read_text()).get("key") == key:
         records.append(json.loads(rec_file.read_text()))
         continue
     train.seed_everything(seed)
-    student = models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_dim, dropout=dropout, pad_id=pad)
-    if n_classes > 2:
-        student = models.with_classes(student, n_classes, seed)
+    student = new_student(arch, seed)
     init_hash = kdata.content_hash(*[p.detach().numpy() for p in student.parameters()])
-    loader = kdata.make_loader(kd_train if a > 0 else ds["train"], batch_size, shuffle=True, seed=seed, pad_id=pad)
-    history = train.fit(student, loader, eval_loaders["val"], train.kd_objective(kd_logits, T, a), epochs=epochs,
-                        patience=patience, seed=seed, lr=lrs[arch], select="accuracy",
-                        ckpt_dir=work / "students" / f"{run}-{key}", device=device, desc=run)
+    loader = kdata.make_loader(kd_train if a > 0 else ds["train"], batch_sizes[arch], shuffle=True, seed=seed, pad_id=pad)
+    history = train.fit(student, loader, eval_loaders["val"], train.kd_objective(kd_logits, T, a), patience=patience,
+                        seed=seed, select="accuracy", ckpt_dir=work / "students" / f"{run}-{key}", device=device,
+                        amp=amp and arch == "minilm3", desc=run, **fit_kw[arch])
     rec = {"run": run, "key": key, "arch": arch, "seed": seed, "T": T, "alpha": a, "arm": "scratch" if a == 0 else "kd",
            "init_hash": init_hash, "best_epoch": history["best_epoch"], "stopped": history["stopped"],
            "train_seconds": float(sum(r["seconds"] for r in history["epochs"])),
            "checkpoint": f"students/{run}-{key}/best.pt"}
     for s, loader_s in eval_loaders.items():
-        o = train.predict(student, loader_s, device, desc=f"{run} {s}")
+        o = train.predict(student, loader_s, device, amp and arch == "minilm3", desc=f"{run} {s}")
         rec.update({f"{s}_{k}": v for k, v in own.scores(o["labels"], o["logits"]).items()})
     rec_file.write_text(json.dumps(rec, indent=1))
     records.append(rec)
@@ -315,7 +336,8 @@ print(table[["arch", "metric", "n", "mean_a", "mean_b", "diff", "ci_low", "ci_hi
 # %% The best student on validation: saved with its config and tokenizer record, and timed
 best = final.sort_values(["val_accuracy", "val_macro_f1"], ascending=False, kind="stable").iloc[0]
 student_dir = out_dir / "student"
-best_config = {"arch": best["arch"], **student_config, "classes": list(classes), "max_len": max_len,
+best_config = {"arch": best["arch"], **(minilm3_config if best["arch"] == "minilm3" else student_config),
+               "classes": list(classes), "max_len": max_len,
                "tokenizer": teacher_rec, "tokenizer_name": teacher_rec["name"], "run": best["run"],
                "T": float(best["T"]), "alpha": float(best["alpha"]), "seed": int(best["seed"])}
 best_model = own.build(best_config)
@@ -325,9 +347,7 @@ sizes = {"teacher": {**metrics.model_size(model), **models.count_parameters(mode
 latency = {}
 lat_batch = next(iter(kdata.make_loader(ds["test"], 32, shuffle=True, seed=0, pad_id=pad)))
 for arch in archs:
-    m = models.build_student(arch, hidden, tok.vocab_size, 0, emb_dim=emb_dim, dropout=dropout, pad_id=pad)
-    if n_classes > 2:
-        m = models.with_classes(m, n_classes, 0)
+    m = new_student(arch, 0).eval()
     sizes[arch] = {**metrics.model_size(m), **models.count_parameters(m)}
     if measure_latency:
         latency[arch] = metrics.latency(m.cpu(), lat_batch)
@@ -349,7 +369,7 @@ for ax, arch in zip(axes[0], archs):
         ax.plot([0, 1], pair, "o-", color="0.5", alpha=0.7)
     ax.axhline(teacher_scores["test"]["accuracy"], color="k", ls="--", lw=1, label="teacher")
     ax.set_xticks([0, 1], ["scratch", f"KD T={chosen[arch]['T']:g} a={chosen[arch]['alpha']:g}"])
-    ax.set_title(f"{arch.upper()}-{hidden}")
+    ax.set_title(own.label(arch, hidden))
 axes[0][0].set_ylabel("test accuracy (one line a seed)")
 axes[0][0].legend(loc="lower right")
 fig.tight_layout()
@@ -357,7 +377,7 @@ fig.savefig(out_dir / "test_accuracy.png")
 plt.close(fig)
 
 acc = table[table["metric"] == "accuracy"].set_index("arch")
-answer = "; ".join(f"{arch.upper()}-{hidden}: **{acc.loc[arch, 'verdict'].split(' (')[0]}** (distilled at T = "
+answer = "; ".join(f"{own.label(arch, hidden)}: **{acc.loc[arch, 'verdict'].split(' (')[0]}** (distilled at T = "
                    f"{chosen[arch]['T']:g}, alpha = {chosen[arch]['alpha']:g}), test accuracy KD − scratch "
                    f"{stats.fmt_ci(acc.loc[arch, 'diff'], acc.loc[arch, 'ci_low'], acc.loc[arch, 'ci_high'])}"
                    for arch in archs)
@@ -418,15 +438,17 @@ lines = [
 ]
 (out_dir / "report.md").write_text("\n".join(lines))
 card = "\n".join([
-    f"# Model card: {best['arch'].upper()}-{hidden} student for {name}", "",
+    f"# Model card: {own.label(best['arch'], hidden)} student for {name}", "",
     "## Intended use",
     f"Classifying short texts like those of {info['source']} into {n_classes} classes ({', '.join(map(str, classes))}), "
     "where a small, fast model is wanted. A research artefact of kdlib's distillation recipe, not a vetted product.", "",
     "## Model",
-    f"{best['arch'].upper()} with hidden size {hidden}, embeddings {emb_dim}, {sizes[best['arch']]['params']:,} parameters, "
-    f"on the `{teacher_rec['name']}` tokenizer (first {max_len} tokens). "
+    (f"`{teacher_rec['name']}` cut to its encoder layers {list(own.MINILM3_KEEP)}" if best["arch"] == "minilm3" else
+     f"{best['arch'].upper()} with hidden size {hidden}, embeddings {emb_dim}")
+    + f", {sizes[best['arch']]['params']:,} parameters, on the `{teacher_rec['name']}` tokenizer (first {max_len} tokens). "
     + (f"Distilled from a fine-tuned {teacher_rec['name']} teacher at T={best['T']:g}, alpha={best['alpha']:g}."
-       if best["alpha"] > 0 else "Trained from scratch on the labels (it beat the distilled students on validation)."), "",
+       if best["alpha"] > 0 else ("Fine-tuned" if best["arch"] == "minilm3" else "Trained from scratch")
+       + " on the labels alone (it beat the distilled students on validation)."), "",
     "## Data",
     f"{info['source']}: train {len(splits['train'])}, validation {len(splits['val'])}, test {len(splits['test'])} texts; "
     f"split: {info['split']}.", "",

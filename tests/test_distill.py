@@ -1,6 +1,6 @@
 """notebooks/distill.py end to end through papermill on tiny generated data sets (never a result):
 binary integer labels in a CSV file, three string classes in a Parquet file with given splits, and
-JSON lines with string labels and unlabelled texts (a transfer set); and a bad file, which stops it
+JSON lines with string labels and unlabelled texts (a transfer set); MiniLM-3 beside a GRU; and a bad file, which stops it
 before anything is computed or written. Tiny parameters: one epoch, hidden 16 (the students'
 smallest size), 32 tokens. About half a minute each, on one CPU thread."""
 import json
@@ -77,6 +77,22 @@ def test_jsonl_string_labels_with_a_transfer_set(tmp_path):
     assert err is None, str(err)
     summary = check_outputs(out, ["no", "yes"])
     assert summary["data"]["transfer"]["n"] == 12
+
+
+def test_minilm3_beside_a_gru_three_string_classes_csv(tmp_path):
+    names = {0: "pos", 1: "neg", 2: "colour"}
+    df = pd.DataFrame([(t, names[k]) for k in (0, 1, 2) for t in texts(k, 16)], columns=["text", "label"])
+    df.to_csv(tmp_path / "three.csv", index=False)
+    err, out = run(tmp_path, tmp_path / "three.csv", archs=["gru", "minilm3"], epochs_minilm3=1, measure_latency=True)
+    assert err is None, str(err)
+    summary = check_outputs(out, ["colour", "neg", "pos"])
+    m3 = [r for r in summary["runs"] if r["arch"] == "minilm3"]
+    assert len(m3) == 2 * 3 and len({(r["seed"], r["init_hash"]) for r in m3}) == 3  # twins of a seed start alike
+    assert summary["sizes"]["minilm3"]["params"] < summary["sizes"]["teacher"]["params"]
+    assert summary["latency"]["minilm3"]["ms_per_example_batch1"] > 0
+    assert "MiniLM-3" in (out / "report.md").read_text()
+    if summary["best"].startswith("minilm3"):
+        assert json.loads((out / "student" / "config.json").read_text())["keep"] == [0, 2, 4]
 
 
 def test_a_bad_file_stops_before_anything_is_computed_or_written(tmp_path):

