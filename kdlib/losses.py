@@ -1,10 +1,13 @@
 """Losses: knowledge distillation for single-logit binary models and for K-class models (Hinton's
-softmax form), and (imbalanced) nnPU.
+softmax form), and PU learning: (imbalanced) nnPU, uPU, nnPU with its parts (`nnpu_risk`), VPU and a
+class-weighted naive baseline.
 
 All functions take raw scores (logits), never sigmoid or softmax outputs, and return a batch mean.
 A binary model has one logit per example (shape (B,)); a K-class model K of them (shape (B, K)).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -241,6 +244,150 @@ def imbalanced_nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: floa
 def naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The naive PN baseline: unlabelled examples taken as negatives, plain BCE."""
     return F.binary_cross_entropy_with_logits(scores, labels.to(scores.dtype))
+
+
+def logistic_loss(z: torch.Tensor, y: float) -> torch.Tensor:
+    """The logistic surrogate l(z, y) = log(1 + exp(-y z)) = softplus(-y z), y in {+1, -1}
+    (the second surrogate of Kiryo et al. 2017)."""
+    return F.softplus(-y * z)
+
+
+PU_SURROGATES = ("sigmoid", "logistic")
+
+
+def _surrogate(name: str):
+    if name not in PU_SURROGATES:
+        raise ValueError(f"surrogate must be one of {PU_SURROGATES}, got {name!r}")
+    return sigmoid_loss if name == "sigmoid" else logistic_loss
+
+
+def _pu_split(scores: torch.Tensor, labels: torch.Tensor):
+    """(scores of the labelled positives, scores of the unlabelled); the checks of `_pu_parts`."""
+    labels = labels.float()
+    if not torch.all((labels == 0) | (labels == 1)):
+        raise ValueError("PU labels must be 1 (labelled positive) or 0 (unlabelled)")
+    if not bool((labels == 1).any()):
+        raise ValueError("a PU batch without labelled positives: the risk would treat every example as "
+                         "negative; draw batches with data.PUBatchSampler")
+    return scores[labels == 1], scores[labels == 0]
+
+
+def _batch_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean of `x`; 0 for an empty part (as `_pu_parts` counts a batch without unlabelled)."""
+    return x.sum() / max(x.numel(), 1)
+
+
+def pu_partial_risks(scores: torch.Tensor, labels: torch.Tensor, surrogate: str = "sigmoid"):
+    """(R_p^+, R_p^-, R_u^-) = (E_P[l(g,+1)], E_P[l(g,-1)], E_U[l(g,-1)]): the batch means of the
+    surrogate `l` ("sigmoid" or "logistic") over the labelled positives (P) and the unlabelled (U)."""
+    l = _surrogate(surrogate)
+    pos, unl = _pu_split(scores, labels)
+    return _batch_mean(l(pos, 1)), _batch_mean(l(pos, -1)), _batch_mean(l(unl, -1))
+
+
+def upu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, surrogate: str = "sigmoid") -> torch.Tensor:
+    """Unbiased PU risk (du Plessis, Niu, Sugiyama, ICML 2015 "Convex formulation for learning from
+    positive and unlabeled data"; du Plessis et al., NeurIPS 2014), no clamp:
+
+        risk = pi * R_p^+ + R_u^- - pi * R_p^-
+
+    with the notation of `nnpu_loss` (labels 1 = labelled positive, 0 = unlabelled, prior = pi the
+    positive share of the unlabelled data). It is unbiased for the PN risk pi E_P[l(g,+1)] +
+    (1 - pi) E_N[l(g,-1)], but can go negative on a batch (what `nnpu_risk` corrects). With the
+    sigmoid surrogate, l(z,+1) + l(z,-1) = 1 makes it 2 pi R_p^+ + R_u^- - pi; with the logistic
+    one, l(z,+1) - l(z,-1) = -z makes it pi E_P[-g] + R_u^- (du Plessis et al. 2015's convex form).
+    """
+    _check_prior(prior)
+    r_p_plus, r_p_minus, r_u_minus = pu_partial_risks(scores, labels, surrogate)
+    return prior * r_p_plus + r_u_minus - prior * r_p_minus
+
+
+class PURisk(NamedTuple):
+    """What `nnpu_risk` returns: the value to back-propagate, the two parts of the risk and whether
+    the non-negative correction fired (the parts are tensors on the graph: `.item()` to log them)."""
+    loss: torch.Tensor
+    positive_risk: torch.Tensor
+    negative_risk: torch.Tensor
+    fired: bool
+
+
+def nnpu_risk(scores: torch.Tensor, labels: torch.Tensor, prior: float, surrogate: str = "sigmoid",
+              beta: float = 0.0, gamma: float = 1.0) -> PURisk:
+    """Non-negative PU risk (Kiryo, Niu, du Plessis, Sugiyama, NeurIPS 2017) with the sigmoid or the
+    logistic surrogate, and its parts for per-step logging:
+
+        positive_risk = pi * R_p^+,   negative_risk = R_u^- - pi * R_p^-   (unclamped)
+        fired         = negative_risk < -beta
+        loss          = -gamma * negative_risk if fired else positive_risk + negative_risk
+
+    (their Algorithm 1; the nnPU risk estimate itself is positive_risk + max(0, negative_risk)).
+    With surrogate="sigmoid", `loss` equals `nnpu_loss(scores, labels, prior, beta, gamma)`.
+    """
+    _check_prior(prior)
+    r_p_plus, r_p_minus, r_u_minus = pu_partial_risks(scores, labels, surrogate)
+    positive, negative = prior * r_p_plus, r_u_minus - prior * r_p_minus
+    fired = bool(negative < -beta)
+    return PURisk(-gamma * negative if fired else positive + negative, positive, negative, fired)
+
+
+VPU_MARGINALS = ("all", "unlabelled")
+
+
+def vpu_loss(scores: torch.Tensor, labels: torch.Tensor, marginal: str = "all") -> torch.Tensor:
+    """The variational PU loss of VPU (Chen, Liu, Wang, Zhao, Wu, NeurIPS 2020, "A variational
+    approach for learning from positive and unlabeled data"), without its MixUp term:
+
+        L_var(Phi) = log E_x[Phi(x)] - E_P[log Phi(x)],    Phi = sigmoid(score)
+
+    E_P over the labelled positives (labels 1); E_x over a sample of the marginal: marginal="all"
+    takes the whole batch (labelled and unlabelled; the authors' code feeds all training data, and
+    in the single-training-set scenario of `kdlib.pu` only the whole set is such a sample), and
+    marginal="unlabelled" the unlabelled only (the case-control scenario). No class prior is needed.
+    Computed in log space: log mean exp(logsigmoid(z)). Add `vpu_mixup_penalty` for full VPU.
+    """
+    if marginal not in VPU_MARGINALS:
+        raise ValueError(f"marginal must be one of {VPU_MARGINALS}, got {marginal!r}")
+    pos, unl = _pu_split(scores, labels)
+    x = scores if marginal == "all" else unl
+    if x.numel() == 0:
+        raise ValueError("a batch without unlabelled examples: no sample of the marginal for VPU")
+    log_phi = F.logsigmoid(x)
+    return torch.logsumexp(log_phi, dim=0) - np.log(x.numel()) - F.logsigmoid(pos).mean()
+
+
+def vpu_mixup_penalty(mixed_scores: torch.Tensor, marginal_scores: torch.Tensor, lam: float) -> torch.Tensor:
+    """VPU's MixUp regulariser (Chen et al. 2020, as in the authors' code):
+
+        mean_i (log(lam * Phi(x_i) + (1 - lam)) - log Phi(x~_i))^2,   x~_i = lam x_i + (1 - lam) x'_i
+
+    with x_i the marginal sample scored `marginal_scores` (the same examples as `vpu_loss` takes its
+    E_x over), x'_i labelled positives drawn at random (target Phi = 1), lam ~ Beta(alpha, alpha),
+    and `mixed_scores` the model's scores of the mixed inputs x~_i (the caller mixes the inputs, or
+    for token ids their embeddings). Full VPU: vpu_loss + weight * vpu_mixup_penalty. The target is
+    not detached, as in the authors' code.
+    """
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    if mixed_scores.shape != marginal_scores.shape:
+        raise ValueError(f"mixed {tuple(mixed_scores.shape)} and marginal {tuple(marginal_scores.shape)} "
+                         "scores must have the same shape")
+    target = lam * torch.sigmoid(marginal_scores) + (1 - lam)
+    return ((torch.log(target) - F.logsigmoid(mixed_scores)) ** 2).mean()
+
+
+def weighted_naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The naive PN baseline with the classes weighted by inverse frequency in the batch: unlabelled
+    taken as negatives, each example weighted n / (2 n_c) (n_c the size of its class in the batch,
+    scikit-learn's "balanced"), so the weighted BCE mean is
+
+        1/2 * E_P[softplus(-z)] + 1/2 * E_U[softplus(z)].
+
+    A batch lacking labelled positives or unlabelled examples raises ValueError.
+    """
+    pos, unl = _pu_split(scores, labels)
+    if unl.numel() == 0:
+        raise ValueError("a PU batch without unlabelled examples: the class weights are undefined")
+    return 0.5 * F.softplus(-pos).mean() + 0.5 * F.softplus(unl).mean()
 
 
 PU_KINDS = ("nnpu", "imbalanced_nnpu", "naive", "supervised")
