@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster distill
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster distill machine-spread
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -114,6 +114,11 @@ equivalence: $(STAMP) ## is a change a refactor? every smoke entry with OLD's co
 rekey: $(STAMP) ## record the committed runs an identical equivalence check covers under the new code (EVIDENCE=...)
 	@test -n "$(EVIDENCE)" || { echo "usage: make rekey EVIDENCE=results/equivalence/<old>-<new>.json" >&2; exit 2; }
 	$(PY) workflow/equivalence.py rekey $(EVIDENCE)
+
+# ---- does a committed run repeat on this machine? (results/imdb.md, section 8) ----------------
+machine-spread: $(STAMP) ## rerun committed student runs here, in a cache of their own: make machine-spread RUNS="gru_h64_scratch_s0 ..." (JOBS=2)
+	@test -n "$(RUNS)" || { echo "usage: make machine-spread RUNS=\"<student run> ...\" [JOBS=2]" >&2; exit 2; }
+	$(PY) workflow/machine_spread.py $(RUNS) --jobs $(or $(JOBS),1)
 
 # ---- the study (workflow/Snakefile, config/study.yaml) --------------------------------------
 reproduce: $(STAMP) ## the whole study, incrementally, with this machine's cores (CORES=...)

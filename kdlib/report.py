@@ -87,6 +87,46 @@ def load_runs(files, row=student_row, columns=None, **kw) -> pd.DataFrame:
     return frame[list(columns)] if columns is not None and len(frame) else frame
 
 
+def machine_of(record: dict) -> str:
+    """The processor a run recorded (`provenance.machine`: CPU model and the vector set torch used),
+    or "not recorded" for a run made before runs recorded it."""
+    m = (record.get("provenance") or {}).get("machine") or {}
+    return f"{m['cpu']} ({m.get('cpu_capability') or '?'})" if m.get("cpu") else "not recorded"
+
+
+def rerun_spread(pairs, metrics=("accuracy", "roc_auc")) -> pd.DataFrame:
+    """One row per (original, rerun) pair of a student's records (metrics.json, read): its cell, the
+    machines each ran on, each test metric before and after and the change, the best epochs, and
+    whether the test scores came out identical (every recorded test metric equal)."""
+    rows = []
+    for orig, again in pairs:
+        if orig["params"] != again["params"]:
+            raise ValueError(f"{orig['name']}: the rerun has other parameters than the original")
+        p = orig["params"]
+        rows.append({"name": orig["name"], "arch": p["arch"], "hidden": int(p["hidden"]), "seed": int(p["seed"]),
+                     "arm": "scratch" if float(p["alpha"]) == 0 else p.get("targets", "soft"),
+                     "machine": machine_of(orig), "rerun_machine": machine_of(again),
+                     **{f"{m}{s}": r["test"][m] for m in metrics for s, r in (("", orig), ("_rerun", again))},
+                     **{f"{m}_change": again["test"][m] - orig["test"][m] for m in metrics},
+                     "best_epoch": orig["best_epoch"], "best_epoch_rerun": again["best_epoch"],
+                     "identical": orig["test"] == again["test"]})
+    return pd.DataFrame(rows)
+
+
+def rerun_pair_changes(spread: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Per (arch, hidden, seed) where both the scratch and the distilled (soft) run were rerun: KD −
+    scratch of `metric` as committed and as rerun, and how much the paired difference moved."""
+    rows = []
+    for (arch, hidden, seed), g in spread.groupby(["arch", "hidden", "seed"]):
+        arms = g.set_index("arm")
+        if {"scratch", "soft"} <= set(arms.index):
+            before = arms.at["soft", metric] - arms.at["scratch", metric]
+            after = arms.at["soft", f"{metric}_rerun"] - arms.at["scratch", f"{metric}_rerun"]
+            rows.append({"arch": arch, "hidden": hidden, "seed": seed, "diff": before, "diff_rerun": after,
+                         "change": after - before})
+    return pd.DataFrame(rows, columns=["arch", "hidden", "seed", "diff", "diff_rerun", "change"])
+
+
 # ---- pairing by seed ----------------------------------------------------------------------------
 def matched(a: pd.DataFrame, b: pd.DataFrame, col: str, by: str = "seed", same_init: bool = True):
     """`col` of runs a and b (one cell each, a column `by`) at the `by` values both have: two Series aligned

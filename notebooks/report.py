@@ -1227,6 +1227,34 @@ headline = [s for s in [
 (tables / "headline.md").write_text("".join(f"- {s}\n" for s in headline))
 print("\n".join(headline))
 
+# %% A rerun on this machine: committed runs made again with their parameters, code and inputs in a cache of their
+# own (workflow/machine_spread.py -> results/machine/<name>/): how far a number moves when only the machine may differ
+machine_dir = paths.RESULTS / "machine"
+_reruns = sorted(machine_dir.rglob("metrics.json")) if machine_dir.is_dir() else []
+if _reruns:
+    spread = report.rerun_spread([(read(runs_dir / "students" / f.parent.relative_to(machine_dir) / "metrics.json"), read(f))
+                                  for f in _reruns])
+    spread.to_csv(tables / "machine_spread.csv", index=False)
+    moved = report.rerun_pair_changes(spread)
+    _big = spread.accuracy_change.abs()
+    machine_md = "\n".join([
+        f"{nw(len(spread), 'committed run')} rerun on {', '.join(sorted(spread.rerun_machine.unique()))} (committed on: "
+        f"{', '.join(sorted(spread.machine.unique()))}): {int(spread.identical.sum())} gave the same test scores bit for "
+        f"bit; test accuracy moved by up to {_big.max():.4f} (median {_big.median():.4f})"
+        + (f", and a seed's KD − scratch difference by up to {moved.change.abs().max():.4f} ({nw(len(moved), 'seed pair')})"
+           if len(moved) else "") + ". `make machine-spread RUNS=...` reruns more.", "",
+        md(spread.assign(**{"test accuracy": [f"{a:.4f} → {b:.4f}" for a, b in zip(spread.accuracy, spread.accuracy_rerun)],
+                            "change": spread.accuracy_change.map(pm), "ROC-AUC change": spread.roc_auc_change.map(pm),
+                            "best epoch": [f"{a} → {b}" for a, b in zip(spread.best_epoch, spread.best_epoch_rerun)],
+                            "identical": spread.identical.map({True: "yes", False: "no"})})[
+            ["name", "machine", "rerun_machine", "test accuracy", "change", "ROC-AUC change", "best epoch", "identical"]]),
+        *(["", "KD − scratch of a seed, committed and rerun:", "",
+           md(moved.assign(**{c: moved[c].map(pm) for c in ("diff", "diff_rerun", "change")}))] if len(moved) else [])])
+else:
+    machine_md = ("No committed run has been rerun yet (`make machine-spread RUNS=\"<run> ...\"`, "
+                  "workflow/machine_spread.py).")
+print(machine_md)
+
 # %% The study page results/imdb.md: the answer, the method, every table and figure (links relative to results/)
 def fig_md(name, alt):
     return f"![{alt}](figures/{name})" if (figures / name).exists() else f"(No figure: {alt.lower()} has no runs.)"
@@ -1271,7 +1299,8 @@ page = "\n".join([
     "## 6 · Against the original study", "", vs_original_md, "",
     "## 7 · Findings, compute and the targets", "", (tables / "findings.md").read_text(), "",
     f"The target cell's distilled configurations ({cell_name(*target[:2])}), best on validation first "
-    "(test: reported, never used to choose):", "", target_md])
+    "(test: reported, never used to choose):", "", target_md, "",
+    "## 8 · The same runs on this machine", "", machine_md])
 (paths.RESULTS / "imdb.md").write_text(page)
 print(f"{paths.RESULTS / 'imdb.md'}: {len(page.splitlines())} lines")
 

@@ -286,3 +286,27 @@ def test_intervals_cover_names_what_varies_and_what_is_held_fixed():
     assert "not across CPUs" in line and "../docs/methods.md#what-every-number-stands-on" in line
     with pytest.raises(ValueError, match="unit"):
         report.intervals_cover("", "one teacher")
+
+
+def _record(name, arch, seed, alpha, acc, auc, epoch, machine=None):
+    p = {"arch": arch, "hidden": 64, "seed": seed, "alpha": alpha, "T": 4, "targets": "soft", "threads": 1}
+    prov = {"machine": machine} if machine else {}
+    return {"name": name, "params": p, "test": {"accuracy": acc, "roc_auc": auc}, "best_epoch": epoch, "provenance": prov}
+
+
+def test_rerun_spread_names_each_change_and_the_paired_difference_it_moves():
+    here = {"cpu": "AMD EPYC", "cpu_capability": "AVX2"}
+    pairs = [(_record("g_s0", "gru", 0, 0.0, 0.85, 0.93, 5), _record("g_s0", "gru", 0, 0.0, 0.86, 0.94, 7, here)),
+             (_record("g_kd_s0", "gru", 0, 0.5, 0.87, 0.95, 4), _record("g_kd_s0", "gru", 0, 0.5, 0.87, 0.95, 4, here)),
+             (_record("c_s1", "cnn", 1, 0.0, 0.80, 0.90, 3), _record("c_s1", "cnn", 1, 0.0, 0.79, 0.90, 3, here))]
+    spread = report.rerun_spread([(a, b) for a, b in pairs])
+    assert list(spread.accuracy_change.round(6)) == [0.01, 0.0, -0.01]
+    assert list(spread.identical) == [False, True, False]
+    assert spread.machine.iloc[0] == "not recorded" and spread.rerun_machine.iloc[0] == "AMD EPYC (AVX2)"
+    assert list(spread.best_epoch_rerun) == [7, 4, 3] and list(spread.arm) == ["scratch", "soft", "scratch"]
+    moved = report.rerun_pair_changes(spread)
+    assert len(moved) == 1 and moved.iloc[0]["diff"] == pytest.approx(0.02) and moved.iloc[0].change == pytest.approx(-0.01)
+    other = _record("g_s0", "gru", 0, 0.0, 0.85, 0.93, 5)
+    other["params"]["seed"] = 1
+    with pytest.raises(ValueError, match="other parameters"):
+        report.rerun_spread([(pairs[0][0], other)])

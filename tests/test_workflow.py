@@ -525,3 +525,25 @@ def test_run_parameters_stay_open_to_the_schema():
     cfg["imdb"]["students"]["groups"]["scratch"]["fixed"]["any_parameter"] = 1  # the notebook's checks catch these
     cfg["imdb"]["teachers"]["teacher"]["any_parameter"] = 1
     validate(cfg, str(SCHEMA), set_default=False)
+
+
+def test_machine_spread_checks_every_run_before_any_compute(tmp_path):
+    import machine_spread
+
+    with pytest.raises(SystemExit, match=r"'no_such_run' is not a declared student run"):
+        machine_spread.plan(["no_such_run", "gru_h64_scratch_s0"])
+    todo = machine_spread.plan(["gru_h64_scratch_s0"])  # committed and current: its declared parameters
+    assert todo["gru_h64_scratch_s0"]["name"] == "gru_h64_scratch_s0" and todo["gru_h64_scratch_s0"]["alpha"] == 0
+    # a copy of the repository whose record disagrees with the config: named, nothing run
+    root = tmp_path / "repo"
+    (root / "config").mkdir(parents=True)
+    shutil.copy(ROOT / "config" / "study.yaml", root / "config" / "study.yaml")
+    run = root / "results" / "runs" / "students" / "gru_h64_scratch_s0"
+    run.mkdir(parents=True)
+    rec = json.loads((ROOT / "results/runs/students/gru_h64_scratch_s0/metrics.json").read_text())
+    rec["params"]["patience"] = 9
+    (run / "metrics.json").write_text(json.dumps(rec))
+    with pytest.raises(SystemExit, match=r"is stale .*'patience'"):
+        machine_spread.plan(["gru_h64_scratch_s0"], root=root)
+    with pytest.raises(SystemExit, match="has no record"):
+        machine_spread.plan(["cnn_h64_scratch_s0"], root=root)
