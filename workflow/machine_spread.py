@@ -2,7 +2,7 @@
 checkout's code and the same inputs, in a cache of its own (no checkpoint of the original is resumed),
 and keep the rerun's record beside the original for the study page to compare (issue 54, point 5).
 
-    python workflow/machine_spread.py NAME... [--jobs 2]    (make machine-spread RUNS="NAME ...")
+    python workflow/machine_spread.py NAME... [--jobs 2] [--check]    (make machine-spread RUNS="NAME ...")
 
 NAME: a student run of config/study.yaml (kind `student`) that is finished and current (the code it
 recorded is the checkout's: `workflow/stale.py` lists it as neither stale nor missing). Each rerun runs
@@ -106,9 +106,15 @@ def rerun(name: str, params: dict, data: Path) -> Path:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="+", help="student runs of config/study.yaml")
-    ap.add_argument("--jobs", type=int, default=1, help="reruns side by side (each at its declared threads)")
+    ap.add_argument("--jobs", type=int, default=1, help="reruns side by side (each at its declared threads), 1 or more")
+    ap.add_argument("--check", action="store_true", help="only check the runs and list what would rerun")
     a = ap.parse_args(argv)
+    if a.jobs < 1:
+        ap.error(f"--jobs must be 1 or more, got {a.jobs}")
     todo = plan(a.names)
+    if a.check:
+        print("\n".join(f"would rerun {n}: {p}" for n, p in todo.items()))
+        return
     data = Path(os.environ.get("KDLIB_DATA") or ROOT.parent / "shared" / "data").resolve()
     todo = {n: p for n, p in todo.items() if not (OUT / n / "metrics.json").exists() or print(f"{n}: already rerun (results/machine/{n})")}
     from tqdm.auto import tqdm
