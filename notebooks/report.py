@@ -847,9 +847,15 @@ def why_at_T_sentence():
     if t["smoothed_T"] == "below" and t["shuffled"] == "below":
         return ("Matched to KD in temperature and weight, both controls still fall short of KD (95% CIs below 0): "
                 "the gain is not a temperature or loss-weight effect; it needs the teacher's per-review probabilities.")
-    return (f"Matched to KD in temperature and weight, relative to KD the smoothed-label students are {t['smoothed_T']} and "
-            f"the shuffled-target students {t['shuffled']} (95% CIs): part of KD's gain may come from the temperature, "
-            "the weight or the softness alone.")
+    word = {"above": "above KD", "below": "below KD", "level": "undecided against KD (the interval holds 0)"}
+    cells = {k: controls[(controls.a == k) & (controls.b == "kd") & (controls.metric == "accuracy")] for k in t}
+    per_cell = "; ".join(f"{ARM[k][0]}: below KD in {int((c.ci_high < 0).sum())} of {nw(len(c), 'cell')}"
+                         for k, c in cells.items())
+    return (f"Matched to KD in temperature and weight, the smoothed-label students are {word[t['smoothed_T']]}, "
+            f"{interval('smoothed_T', 'kd')['where']}, and the shuffled-target students {word[t['shuffled']]}, "
+            f"{interval('shuffled', 'kd')['where']}; cell by cell "
+            f"(95% CIs, not adjusted): {per_cell}. Whether KD's gain needs the teacher's per-review probabilities, "
+            "beyond its temperature, weight and softness, is undecided at this n of cells.")
 
 
 control_sentences = [s for k in CONTROLS if (s := control_sentence(k))]
