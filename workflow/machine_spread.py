@@ -71,6 +71,17 @@ def plan(names, root: Path = ROOT) -> dict:
     return out
 
 
+def mirror(src: Path, dst: Path) -> None:
+    """`dst` as real folders holding links to `src`'s files (kdlib.kept_logits finds a teacher's kept
+    logits by walking folders, and Path.rglob does not enter a linked folder)."""
+    for f in src.rglob("*"):
+        if f.is_file():
+            t = dst / f.relative_to(src)
+            t.parent.mkdir(parents=True, exist_ok=True)
+            if not t.exists():
+                t.symlink_to(f)
+
+
 def rerun(name: str, params: dict, data: Path) -> Path:
     """Run notebooks/student.py on `params` in build/machine/<name>/ (papermill -y, as the workflow's
     rule does) and copy its record to results/machine/<name>/."""
@@ -81,10 +92,7 @@ def rerun(name: str, params: dict, data: Path) -> Path:
     work = BUILD / name
     results = work / "results"
     teacher = params.get("teacher_run", "teacher")
-    link = results / "runs" / teacher
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(ROOT / "results" / "runs" / teacher, target_is_directory=True)
+    mirror(ROOT / "results" / "runs" / teacher, results / "runs" / teacher)
     nb = work / "student.ipynb"
     py = [sys.executable, "-m"]
     subprocess.run(py + ["jupytext", "--quiet", "--to", "ipynb", "-o", str(nb), str(ROOT / "notebooks" / "student.py")],
