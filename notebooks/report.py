@@ -1235,6 +1235,7 @@ print("\n".join(headline))
 
 # %% A rerun on this machine: committed runs made again with their parameters, code and inputs in a cache of their
 # own (workflow/machine_spread.py -> results/machine/<name>/): how far a number moves when only the machine may differ
+signed = "{:+.4f}".format
 machine_dir = paths.RESULTS / "machine"
 _reruns = sorted(machine_dir.rglob("metrics.json")) if machine_dir.is_dir() else []
 if _reruns:
@@ -1250,12 +1251,12 @@ if _reruns:
         + (f", and a seed's KD − scratch difference by up to {moved.change.abs().max():.4f} ({nw(len(moved), 'seed pair')})"
            if len(moved) else "") + ". `make machine-spread RUNS=...` reruns more.", "",
         md(spread.assign(**{"test accuracy": [f"{a:.4f} → {b:.4f}" for a, b in zip(spread.accuracy, spread.accuracy_rerun)],
-                            "change": spread.accuracy_change.map(pm), "ROC-AUC change": spread.roc_auc_change.map(pm),
+                            "change": spread.accuracy_change.map(signed), "ROC-AUC change": spread.roc_auc_change.map(signed),
                             "best epoch": [f"{a} → {b}" for a, b in zip(spread.best_epoch, spread.best_epoch_rerun)],
                             "identical": spread.identical.map({True: "yes", False: "no"})})[
             ["name", "machine", "rerun_machine", "test accuracy", "change", "ROC-AUC change", "best epoch", "identical"]]),
         *(["", "KD − scratch of a seed, committed and rerun:", "",
-           md(moved.assign(**{c: moved[c].map(pm) for c in ("diff", "diff_rerun", "change")}))] if len(moved) else [])])
+           md(moved.assign(**{c: moved[c].map(signed) for c in ("diff", "diff_rerun", "change")}))] if len(moved) else [])])
 else:
     machine_md = ("No committed run has been rerun yet (`make machine-spread RUNS=\"<run> ...\"`, "
                   "workflow/machine_spread.py).")
