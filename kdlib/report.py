@@ -3,6 +3,9 @@
 Only the report notebooks import this module (no run notebook reaches it, so it never re-keys a run).
 
 * Run records: `read`, `val_at_best`, `student_row` (one run's metrics.json as a row), `load_runs`.
+* Replicate teachers: `replicate_teachers` (the teachers that repeat the main fine-tune with another
+  seed or split), `kd_gains` (KD − scratch per teacher and seed, each on its teacher's split),
+  `gain_sources` (the KD gain's variance between teachers vs between student seeds).
 * Pairing by seed: `matched` (two cells' values at their shared seeds; a pair whose runs record
   different initial weights, `init_hash`, is an error), `paired_row` (kdlib.stats.paired of them).
 * Families of tests: a `Family` is named once in `FAMILIES`; `holm(frame, family)` adjusts p within
@@ -125,6 +128,68 @@ def rerun_pair_changes(spread: pd.DataFrame, metric: str = "accuracy") -> pd.Dat
             rows.append({"arch": arch, "hidden": hidden, "seed": seed, "diff": before, "diff_rerun": after,
                          "change": after - before})
     return pd.DataFrame(rows, columns=["arch", "hidden", "seed", "diff", "diff_rerun", "change"])
+
+
+# ---- teachers replicated with another seed or split ---------------------------------------------------
+REPLICATE_KEYS = ("seed", "split_seed")
+TEACHER_IGNORED = ("transfer_n",)  # labelling the pool adds logits; it does not change the fine-tune
+
+
+def replicate_teachers(teachers: dict, main: str, vary=REPLICATE_KEYS, ignore=TEACHER_IGNORED) -> dict:
+    """The teacher runs (name -> metrics.json record) that repeat `main`'s fine-tune with only `vary` changed:
+    name -> "teacher seed" (only its seed differs), "split" (its train/validation split differs) or "main".
+    A teacher differing in anything else (T_train, task, a subset) is not a replicate and is not returned."""
+    if main not in teachers:
+        raise ValueError(f"replicate_teachers: the main teacher {main!r} is not among {sorted(teachers)}")
+    base = {k: v for k, v in teachers[main]["params"].items() if k not in (*vary, *ignore)}
+    out = {}
+    for name, rec in teachers.items():
+        p = rec["params"]
+        if {k: v for k, v in p.items() if k not in (*vary, *ignore)} != base:
+            continue
+        moved = [k for k in vary if p.get(k) != teachers[main]["params"].get(k)]
+        out[name] = "main" if not moved else ("split" if "split_seed" in moved else "teacher seed")
+    return out
+
+
+def kd_gains(runs: pd.DataFrame, sources: dict, metric: str = "accuracy") -> pd.DataFrame:
+    """KD − scratch of `metric` per (arch, hidden, teacher_run, seed) for the teachers of `sources`
+    (replicate_teachers' answer). A KD run (alpha > 0) is paired with the scratch run of the same cell and
+    seed on its teacher's split: the scratch run of its own teacher where there is one (another split),
+    else of the main teacher (same split: a teacher seed's scratch twin is the main study's)."""
+    main = [t for t, s in sources.items() if s == "main"]
+    scratch = runs[runs.alpha == 0].set_index(["arch", "hidden", "teacher_run", "seed"])[metric]
+    rows = []
+    for r in runs[(runs.alpha > 0) & runs.teacher_run.isin(list(sources))].itertuples():
+        twin_teacher = r.teacher_run if sources[r.teacher_run] == "split" else main[0]
+        key = (r.arch, r.hidden, twin_teacher, r.seed)
+        if key in scratch.index:
+            rows.append({"arch": r.arch, "hidden": r.hidden, "teacher_run": r.teacher_run,
+                         "source": sources[r.teacher_run], "seed": r.seed, "kd": getattr(r, metric),
+                         "scratch": scratch[key], "gain": getattr(r, metric) - scratch[key]})
+    return pd.DataFrame(rows, columns=["arch", "hidden", "teacher_run", "source", "seed", "kd", "scratch", "gain"])
+
+
+def gain_sources(gains: pd.DataFrame, seeds=None) -> pd.DataFrame:
+    """Per (arch, hidden) and per source of variation ("teacher seed": the main teacher and its seed
+    replicates; "split": the main teacher and its split replicates), the KD gain's variance split into
+    the part between teachers and the part between student seeds within a teacher
+    (stats.variance_components; cells are teachers), over the student `seeds` (default: those every
+    teacher of the family has, so the cells are balanced)."""
+    rows = []
+    for (arch, hidden), g in gains.groupby(["arch", "hidden"]):
+        for source in ("teacher seed", "split"):
+            fam = g[g.source.isin(["main", source])]
+            common = (set.intersection(*[set(x.seed) for _, x in fam.groupby("teacher_run")])
+                      if len(fam) else set())
+            fam = fam[fam.seed.isin(common if seeds is None else set(seeds) & common)]
+            vc = stats.variance_components(fam.gain.to_numpy(), fam.teacher_run.to_numpy())
+            rows.append({"arch": arch, "hidden": hidden, "source": source,
+                         "teachers": fam.teacher_run.nunique(), "seeds": len(common),
+                         "mean_gain": fam.gain.mean() if len(fam) else np.nan,
+                         "between_sd": vc["between_sd"], "within_sd": vc["within_sd"]})
+    return pd.DataFrame(rows, columns=["arch", "hidden", "source", "teachers", "seeds", "mean_gain",
+                                       "between_sd", "within_sd"])
 
 
 # ---- pairing by seed ----------------------------------------------------------------------------

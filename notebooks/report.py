@@ -34,6 +34,7 @@
 #   signed-rank test on the per-cell mean differences. Accuracy and ROC-AUC side by side.
 
 # %% tags=["parameters"]
+replicate_hidden = 64     # section 9: the hidden size of the students of the replicate teachers (other seeds, splits)
 teacher_run = "teacher"   # the study's teacher (results/runs/<teacher_run>/): KD, its sweep and the transfer set use it
 kd_choice = "choices/kd_{arch}.json"  # each architecture's KD setting chosen on validation, under the results folder
 lr_choice = "choices/lr_{arch}.json"  # each architecture's lr choice: its candidates (the lr sweep) stay out of the tables
@@ -99,6 +100,7 @@ checks.text("lr_choice", lr_choice)
 for _name, _template in (("kd_choice", kd_choice), ("lr_choice", lr_choice)):
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*", _template.replace("{arch}", "a")) or "{arch}" not in _template or ".." in _template:
         checks.fail(_name, _template, "a relative path under the results folder naming the architecture as {arch}, e.g. 'choices/kd_{arch}.json'")
+checks.integer("replicate_hidden", replicate_hidden, *models.HIDDEN_RANGE)
 checks.integer("roc_hidden", roc_hidden, *models.HIDDEN_RANGE)
 checks.integer("calib_hidden", calib_hidden, *models.HIDDEN_RANGE)
 if not isinstance(target, (tuple, list)) or len(target) != 3:
@@ -193,6 +195,9 @@ teacher_acc, teacher_auc = teacher["test"]["accuracy"], teacher["test"]["roc_auc
 teacher_name = ("all-MiniLM-L6-v2" if "minilm" in teacher["params"]["teacher_path"].lower()
                 else teacher["params"]["teacher_path"])  # what "auto" resolved to
 archs = sorted(all_runs.arch.unique())
+# teachers that repeat this teacher's fine-tune with another seed or train/validation split (section 9)
+replicate_sources = report.replicate_teachers(teachers, teacher_run)
+replicates = sorted(t for t, s in replicate_sources.items() if s != "main")
 
 
 def choices_of(template):
@@ -222,6 +227,8 @@ for a, (f, c) in kd_choices.items():
 
 
 def arm_of(r):
+    if r.teacher_run in replicates:
+        return "replicate"  # section 9 only: scratch or KD with a teacher fine-tuned with another seed or split
     if r.match_steps:
         return "steps" if r.alpha == 0 else "other"
     if r.alpha == 0:
@@ -250,6 +257,9 @@ all_runs["arm"] = all_runs.apply(arm_of, axis=1)
 _kd = all_runs.arm == "kd"
 all_runs["chosen"] = _kd & all_runs.apply(at_choice, axis=1)
 all_runs["sweep"] = _kd & all_runs.path.isin(kd_candidates)
+_rep = all_runs.arm == "replicate"  # scratch, or KD at the kd choice: the runs section 9 pairs
+if _rep.any():
+    all_runs.loc[_rep, "chosen"] = [r.alpha == 0 or at_choice(r) for _, r in all_runs[_rep].iterrows()]
 all_runs.loc[all_runs.sweep & ~all_runs.chosen, "arm"] = "kd_sweep"
 all_runs.groupby(["arm", "chosen", "sweep"]).size().rename("runs").reset_index()
 
@@ -284,6 +294,8 @@ leave_out((all_runs.arm == "kd") & all_runs.arch.map(lambda a: kd_choices[a][1] 
           all_runs.arch.map(lambda a: f"KD, but there is no kd choice for {a} ({kd_choices[a][0]} not found)"))
 leave_out((all_runs.arm == "kd") & ~all_runs.chosen & ~all_runs.sweep, "KD off the choice", all_runs.apply(
     lambda r: f"KD at T={r['T']:g}, alpha={r.alpha:g}, lr={r.lr:g}: neither the kd choice's setting nor one of its candidates", axis=1))
+leave_out((all_runs.arm == "replicate") & ~all_runs.chosen.astype(bool), "replicate off the choice", all_runs.apply(
+    lambda r: f"KD with the replicate teacher {r.teacher_run} at T={r['T']:g}, alpha={r.alpha:g}, lr={r.lr:g}: not the kd choice's setting", axis=1))
 SETTING = ["arm", "arch", "hidden", "seed", "teacher_run", "T", "alpha", "lr", "targets", "transfer", "match_steps"]
 for _, g in all_runs[all_runs.left_out == ""].groupby(SETTING, dropna=False):
     if len(g) > 1:
@@ -293,9 +305,11 @@ for _, g in all_runs[all_runs.left_out == ""].groupby(SETTING, dropna=False):
 left_out = all_runs[all_runs.left_out != ""][["name", "arm", "left_out_as", "teacher_run", "teacher_checkpoint", "code_version", "left_out"]]
 left_out.rename(columns={"left_out": "reason"}).to_csv(tables / "left_out.csv", index=False)
 runs = leave_out.kept()
+replicate_runs = runs[runs.arm == "replicate"]  # section 9's; every other table reads the study teacher's runs
+runs = runs[runs.arm != "replicate"]
 assert len(runs), "no student run is left for the tables (see tables/left_out.csv)"
-runs.drop(columns=["path", "init_hash"]).to_csv(tables / "student_runs.csv", index=False)
-print(f"{len(runs)} student runs used; {len(left_out)} left out (tables/left_out.csv)")
+pd.concat([runs, replicate_runs]).drop(columns=["path", "init_hash"]).to_csv(tables / "student_runs.csv", index=False)
+print(f"{len(runs)} student runs used, {len(replicate_runs)} with replicate teachers (section 9); {len(left_out)} left out (tables/left_out.csv)")
 left_out_counts = left_out.groupby("left_out_as", sort=False).size()
 left_out_counts.rename("runs left out")
 
@@ -1262,6 +1276,46 @@ else:
                   "workflow/machine_spread.py).")
 print(machine_md)
 
+# %% 9 · Beyond student seeds: the teacher fine-tuned with other seeds, on other train/validation splits
+# Every interval above varies the students' seeds only. The teachers of config `imdb.teachers` that repeat the
+# fine-tune with another seed (teacher_s*) or split (teacher_split*) teach students at each architecture's kd
+# choice (hidden `replicate_hidden`); a KD run is paired with the scratch run of its seed on its teacher's split.
+# The KD gain's variance is split into the part between teachers (cells) and between student seeds
+# (kdlib.stats.variance_components, seeds balanced across teachers).
+_base = runs[(runs.arm == "scratch") | ((runs.arm == "kd") & runs.chosen)]
+gains = report.kd_gains(pd.concat([_base, replicate_runs])[lambda f: f.hidden == replicate_hidden], replicate_sources)
+gains.to_csv(tables / "replicate_gains.csv", index=False)
+if gains.source.ne("main").any():
+    _per = []
+    for (arch, t), g in gains.groupby(["arch", "teacher_run"]):
+        d = stats.paired(g.kd, g.scratch)
+        _per.append({"cell": cell_name(arch, replicate_hidden), "teacher": t, "varies": replicate_sources[t],
+                     "teacher test accuracy": num(teachers[t]["test"]["accuracy"]), "seeds": d["n"],
+                     "scratch": num(d["mean_b"]), "KD": num(d["mean_a"]),
+                     "KD − scratch [95% CI]": ci(d["diff"], d["ci_low"], d["ci_high"])})
+    sources_tab = report.gain_sources(gains)
+    sources_tab.to_csv(tables / "replicate_sources.csv", index=False)
+    replicate_md = "\n".join([
+        f"{nw(len(replicate_runs), 'student run')} with {nw(len(replicates), 'replicate teacher')} "
+        f"({', '.join(replicates)}) at hidden {replicate_hidden}; each KD run is paired with the scratch run of its seed "
+        "on its teacher's split (a teacher seed's scratch twin is section 1's). Student seeds only inside each row:", "",
+        md(pd.DataFrame(_per)), "",
+        "The KD gain's spread by source (standard deviations of the gain in accuracy; between teachers: the part of "
+        "the spread of the teachers' mean gains that the student seeds do not explain, floored at 0; within: between "
+        "student seeds of one teacher; seeds every teacher of the family has):", "",
+        md(sources_tab.assign(cell=[cell_name(a, h) for a, h in zip(sources_tab.arch, sources_tab.hidden)],
+                              **{"mean gain": sources_tab.mean_gain.map(signed),
+                                 "between teachers (SD)": sources_tab.between_sd.map(num),
+                                 "between student seeds (SD)": sources_tab.within_sd.map(num)})[
+            ["cell", "source", "teachers", "seeds", "mean gain", "between teachers (SD)", "between student seeds (SD)"]]),
+        "", "With two or three teachers per family these spreads are rough (a standard deviation from 2-3 cells); "
+        "they say whether another fine-tune or split moves the gain by more than the student seeds do, not by how much exactly."])
+else:
+    replicate_md = ("No student of a teacher fine-tuned with another seed or split has run yet: config/study.yaml "
+                    "declares them (imdb.teachers teacher_s*, teacher_split*; student groups teacher_seeds, split_scratch, "
+                    "split_kd); `python workflow/stale.py` lists what is left.")
+print(replicate_md)
+
 # %% The study page results/imdb.md: the answer, the method, every table and figure (links relative to results/)
 def fig_md(name, alt):
     return f"![{alt}](figures/{name})" if (figures / name).exists() else f"(No figure: {alt.lower()} has no runs.)"
@@ -1307,7 +1361,8 @@ page = "\n".join([
     "## 7 · Findings, compute and the targets", "", (tables / "findings.md").read_text(), "",
     f"The target cell's distilled configurations ({cell_name(*target[:2])}), best on validation first "
     "(test: reported, never used to choose):", "", target_md, "",
-    "## 8 · The same runs on this machine", "", machine_md])
+    "## 8 · The same runs on this machine", "", machine_md, "",
+    "## 9 · Other teacher fine-tunes and splits", "", replicate_md])
 (paths.RESULTS / "imdb.md").write_text(page)
 print(f"{paths.RESULTS / 'imdb.md'}: {len(page.splitlines())} lines")
 

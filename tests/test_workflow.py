@@ -30,11 +30,18 @@ def S():
 def test_config_expands_to_the_declared_grids(S):
     # lr sweep 2 archs x 4 rates; kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T;
     # scratch 5 seeds x 3 sizes x 2 + 3 x 2 x 2; kd 9 x 2 + 3 x 2 x 2; controls 3 x 2 x 2 x 2;
-    # T_train 2 teacher 3 x 2 x 2; transfer 3 x 2 x 2 + steps 3 x 2
-    assert len(S.parts["imdb"]["students"]) == 8 + 96 + 30 + 12 + 18 + 12 + 24 + 24 + 12 + 12 + 6
+    # T_train 2 teacher 3 x 2 x 2; transfer 3 x 2 x 2 + steps 3 x 2; replicate teachers (issue 54.5):
+    # teacher seeds 2 x 3 x 2, split seeds scratch + kd 2 x 2 x 3 x 2
+    assert len(S.parts["imdb"]["students"]) == 8 + 96 + 30 + 12 + 18 + 12 + 24 + 24 + 12 + 12 + 6 + 12 + 24
+    assert S.parts["imdb"]["teachers"] == ["teacher", "teacher_T2", "teacher_s1", "teacher_s2", "teacher_split1",
+                                           "teacher_split2"]
+    assert S.teachers["teacher_s1"]["seed"] == 1 and S.teachers["teacher_split2"]["split_seed"] == 2
+    kd_s1 = S.students["gru_h64_kd_teacher_s1_s2"]
+    assert kd_s1["teacher_run"] == "teacher_s1" and kd_s1["choices"] == "results/choices/kd_gru.json"
+    assert S.students["cnn_h64_scratch_teacher_split1_s0"]["alpha"] == 0
     assert S.students["cnn_h64_smoothed_T_s2"]["targets"] == "smoothed_T"  # controls at T: 3 x 2 x 2 x 2
     assert len(S.reported_pu) == 60 + 54
-    assert S.parts["imdb"]["teachers"] == ["teacher", "teacher_T2"] and S.teachers["teacher_T2"]["T_train"] == 2.0
+    assert S.teachers["teacher_T2"]["T_train"] == 2.0
     assert S.transfer == {**S.teachers["teacher"], "transfer_n": "all"}
     assert S.students["gru_h64_scratch_s4"]["patience"] == 3
     assert S.students["cnn_h32_T8_a1_s2"]["choices"] == "results/choices/lr_cnn.json"  # the kd sweep reads lr
@@ -48,7 +55,7 @@ def test_the_rating_study_is_its_own_part_reading_study_1s_choices(S):
     # kd sweep 3 seeds x 2 sizes x 2 archs x 2 alphas x 4 T; the same sweep for binary students of the
     # rating teacher; scratch 3 x 4 x 2; kd 3 x 2 x 2; controls 3 x 2 x 2 x 2
     rating = S.parts["rating"]
-    assert len(rating["students"]) == 96 + 96 + 24 + 12 + 24 and len(S.students) == 230 + 24 + 252 + 108
+    assert len(rating["students"]) == 96 + 96 + 24 + 12 + 24 and len(S.students) == 230 + 36 + 24 + 252 + 108
     assert rating["teachers"] == ["teacher_rating"] and S.teachers["teacher_rating"]["task"] == "rating"
     assert rating["choices"] == ["rating_kd_gru", "rating_kd_cnn", "rating_binary_kd_gru", "rating_binary_kd_cnn"]
     assert not set(rating["students"]) & set(S.parts["imdb"]["students"])
