@@ -137,8 +137,9 @@ TEACHER_IGNORED = ("transfer_n",)  # labelling the pool adds logits; it does not
 
 def replicate_teachers(teachers: dict, main: str, vary=REPLICATE_KEYS, ignore=TEACHER_IGNORED) -> dict:
     """The teacher runs (name -> metrics.json record) that repeat `main`'s fine-tune with only `vary` changed:
-    name -> "teacher seed" (only its seed differs), "split" (its train/validation split differs) or "main".
-    A teacher differing in anything else (T_train, task, a subset) is not a replicate and is not returned."""
+    name -> "main" (`main` itself), "teacher seed" (only its seed differs), "split" (its train/validation split
+    differs) or "rerun" (nothing differs: the same fine-tune made again). A teacher differing in anything else
+    (T_train, task, a subset) is not a replicate and is not returned."""
     if main not in teachers:
         raise ValueError(f"replicate_teachers: the main teacher {main!r} is not among {sorted(teachers)}")
     base = {k: v for k, v in teachers[main]["params"].items() if k not in (*vary, *ignore)}
@@ -148,7 +149,8 @@ def replicate_teachers(teachers: dict, main: str, vary=REPLICATE_KEYS, ignore=TE
         if {k: v for k, v in p.items() if k not in (*vary, *ignore)} != base:
             continue
         moved = [k for k in vary if p.get(k) != teachers[main]["params"].get(k)]
-        out[name] = "main" if not moved else ("split" if "split_seed" in moved else "teacher seed")
+        out[name] = ("main" if name == main else "rerun") if not moved else (
+            "split" if "split_seed" in moved else "teacher seed")
     return out
 
 
@@ -158,6 +160,7 @@ def kd_gains(runs: pd.DataFrame, sources: dict, metric: str = "accuracy") -> pd.
     seed on its teacher's split: the scratch run of its own teacher where there is one (another split),
     else of the main teacher (same split: a teacher seed's scratch twin is the main study's)."""
     main = [t for t, s in sources.items() if s == "main"]
+    sources = {t: s for t, s in sources.items() if s != "rerun"}  # a rerun's students would pair with main's
     scratch = runs[runs.alpha == 0].set_index(["arch", "hidden", "teacher_run", "seed"])[metric]
     rows = []
     for r in runs[(runs.alpha > 0) & runs.teacher_run.isin(list(sources))].itertuples():

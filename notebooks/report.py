@@ -1274,6 +1274,20 @@ if _reruns:
 else:
     machine_md = ("No committed run has been rerun yet (`make machine-spread RUNS=\"<run> ...\"`, "
                   "workflow/machine_spread.py).")
+# the teacher fine-tune made again with the same parameters (e.g. teacher_again, for the layers study)
+_fine_tunes = {f.parent.name: read(f) for f in sorted(runs_dir.glob("*/metrics.json"))
+               if "checkpoint_hash" in read(f) and "teacher_path" in read(f).get("params", {})}
+_again = [t for t, s in report.replicate_teachers(_fine_tunes, teacher_run).items() if s == "rerun"]
+if _again:
+    def _again_text(t):
+        r = _fine_tunes[t]
+        code = "the same" if stats.code_version(r) == stats.code_version(teacher) else "another"
+        return (f"{t}: checkpoint {r['checkpoint_hash']} vs {teacher['checkpoint_hash']}, test accuracy "
+                f"{r['test']['accuracy']:.4f} vs {teacher_acc:.4f}, ROC-AUC {r['test']['roc_auc']:.4f} vs {teacher_auc:.4f}, "
+                f"{code} code version, machine {report.machine_of(r)} vs {report.machine_of(teacher)}")
+    machine_md += ("\n\nThe teacher's fine-tune made again with the same parameters, seed and split ("
+                   + "; ".join(_again_text(t) for t in _again)
+                   + "): the fine-tune does not repeat bit for bit, so a teacher made again is another teacher.")
 print(machine_md)
 
 # %% 9 · Beyond student seeds: the teacher fine-tuned with other seeds, on other train/validation splits

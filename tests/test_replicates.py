@@ -16,13 +16,14 @@ def teacher(**change):
 
 TEACHERS = {"teacher": teacher(), "teacher_s1": teacher(seed=1, transfer_n=0),
             "teacher_split1": teacher(split_seed=1, transfer_n=0), "teacher_T2": teacher(T_train=2.0),
-            "teacher_both": teacher(seed=3, split_seed=2), "teacher_small": teacher(train_subset=500)}
+            "teacher_both": teacher(seed=3, split_seed=2), "teacher_small": teacher(train_subset=500),
+            "teacher_again": teacher(transfer_n=0)}
 
 
 def test_replicate_teachers_by_what_moved():
     got = report.replicate_teachers(TEACHERS, "teacher")
     assert got == {"teacher": "main", "teacher_s1": "teacher seed", "teacher_split1": "split",
-                   "teacher_both": "split"}  # T_train or a subset changed: not a replicate
+                   "teacher_both": "split", "teacher_again": "rerun"}  # T_train or a subset changed: not a replicate
 
 
 def test_replicate_teachers_needs_the_main_teacher():
