@@ -1361,7 +1361,8 @@ page = "\n".join([
     "# IMDB: distilling a fine-tuned MiniLM teacher into small GRU and CNN students", "",
     "*Written by `notebooks/report.py` from the runs under `results/`; do not edit by hand.*", "",
     report.intervals_cover("the students' seeds (initial weights and batch order)", "one teacher fine-tune (and one of the "
-                           "T = 2 control teacher) and one train/validation split"), "",
+                           "T = 2 control teacher) and one train/validation split") + " Sections 8 and 9 measure how far "
+    "the machine, another fine-tune of the teacher and another split move the numbers.", "",
     prov, "", "## The answer", "", *[f"- {s}" for s in headline[:-1]], "", "## Method", "", method_md(), "",
     "## 1 · KD at the chosen setting vs from scratch", "", main_md, "",
     fig_md("kd_gain.png", "Gain of KD over scratch vs hidden size and vs non-embedding parameters"), "",
