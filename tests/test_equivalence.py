@@ -47,10 +47,33 @@ def test_compare_names_the_files_that_differ_or_exist_once(tmp_path):
         run = tmp_path / side / "results" / "runs" / "r"
         run.mkdir(parents=True)
         (run / "metrics.json").write_text(json.dumps(_record(test_acc=acc)))
-    (tmp_path / "new" / "results" / "extra.md").write_text("x")
+    (tmp_path / "new" / "results" / "extra.md").write_text("x")  # written by the new code only: added
+    (tmp_path / "old" / "results" / "gone.md").write_text("x")   # no longer written: a difference
     out = equivalence.compare(tmp_path / "old", tmp_path / "new")
-    assert out["files"] == 2 and set(out["differ"]) == {"results/runs/r/metrics.json", "results/extra.md"}
-    assert out["differ"]["results/extra.md"] == "only in new"
+    assert out["files"] == 3 and set(out["differ"]) == {"results/runs/r/metrics.json", "results/gone.md"}
+    assert out["differ"]["results/gone.md"] == "only in old" and out["added_files"] == ["results/extra.md"]
+
+
+def test_added_fields_and_columns_are_taken_out_of_the_new_side_only(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_record()))
+    new = _record()
+    new["params"] = {"select_by": "last"}
+    new["history"]["epochs"][0]["val_lu_auc"] = 0.7
+    b.write_text(json.dumps(new))
+    assert "params" in equivalence.same_file(a, b)  # not declared: a difference
+    assert equivalence.same_file(a, b, added=("params", "val_lu_auc")) is None
+    b.write_text(json.dumps({**new, "test": {"accuracy": 0.7}}))
+    assert "test" in equivalence.same_file(a, b, added=("params", "val_lu_auc"))  # the old numbers still compared
+    a.write_text(json.dumps(new))  # the old side holds a field declared as added: not an addition
+    assert "already holds" in equivalence.same_file(a, b, added=("val_lu_auc",))
+    x, y = tmp_path / "x.csv", tmp_path / "y.csv"
+    x.write_text("epoch,roc_auc\n1,0.5\n")
+    y.write_text("epoch,roc_auc,val_pu_risk\n1,0.5,0.3\n")
+    assert "columns differ" in equivalence.same_file(x, y)
+    assert equivalence.same_file(x, y, added=("val_pu_risk",)) is None
+    y.write_text("epoch,roc_auc,val_pu_risk\n1,0.6,0.3\n")
+    assert "roc_auc" in equivalence.same_file(x, y, added=("val_pu_risk",))
 
 
 @pytest.fixture

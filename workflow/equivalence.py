@@ -3,6 +3,7 @@ machine, and compare every metric and stored score bit for bit; then re-key the 
 
     python workflow/equivalence.py run OLD [NEW]     # NEW: HEAD. Writes results/equivalence/<old>-<new>.json
         [--rename OLD=NEW ...] [--text OLD=>NEW ...] [--runs-only]   # a change that renames a parameter
+        [--added NAME ...]                                            # a change that only adds fields
     python workflow/equivalence.py sample COMMIT     # only run one commit's sample (e.g. beside another)
     python workflow/equivalence.py rekey EVIDENCE... # re-key the runs EVIDENCE covers (identical only; a chain in order)
     (make equivalence OLD=<commit>, make rekey EVIDENCE=<file>)
@@ -13,6 +14,12 @@ the reports), at smoke size, each commit in a git worktree of its own under buil
 the same Python environment, one thread per kernel. Left out of the comparison: fields that
 measure time (VOLATILE, *_seconds, ms_*), the files whose numbers are timings (TIMED_FILES), and in
 texts the code versions and checkpoint keys (named by the code version: they differ by design).
+
+A change that only adds (a new parameter left at its default, a new field or log column, a new smoke
+entry's run): `--added NAME` names each field or column only the new side may hold; it is taken out
+of the new side before comparing (and is a difference if the old side holds it too). Files only the
+new side writes are listed as added, not as differences: what the old code wrote must come out the
+same, bit for bit; the committed runs keep their records (without the added fields) when re-keyed.
 
 Why the same machine: a run repeats bit for bit on one machine, not across CPUs (another vector
 instruction set, other float kernels, other last bits; docs/methods.md, "Same inputs, same numbers"). So
@@ -104,15 +111,16 @@ def volatile(key: str) -> bool:
     return key in VOLATILE or key.endswith("_seconds") or key.startswith("ms_")
 
 
-def strip(value, versions=(), renames=None, texts=None):
-    """`value` without its volatile keys, at any depth, its texts `normal`, and its keys renamed
-    (`renames`: old name -> new, for a change that renames a parameter; the old side's only)."""
+def strip(value, versions=(), renames=None, texts=None, added=()):
+    """`value` without its volatile keys and the `added` ones, at any depth, its texts `normal`, and its keys
+    renamed (`renames`: old name -> new, for a change that renames a parameter; the old side's only)."""
     renames = renames or {}
     if isinstance(value, dict):
         return {renames.get(k, k): HEX_KEY.sub("<key>", v) if k in KEYED and isinstance(v, str)
-                else strip(v, versions, renames, texts) for k, v in value.items() if not volatile(k)}
+                else strip(v, versions, renames, texts, added) for k, v in value.items()
+                if not volatile(k) and k not in added}
     if isinstance(value, list):
-        return [strip(v, versions, renames, texts) for v in value]
+        return [strip(v, versions, renames, texts, added) for v in value]
     return normal(value, versions, texts) if isinstance(value, str) else value
 
 
@@ -128,11 +136,24 @@ def normal(text: str, versions=(), texts=None) -> str:
     return CHECKPOINT_KEY.sub("ckpt-<key>", text)
 
 
-def same_file(a: Path, b: Path, versions=(), renames=None, texts=None) -> str | None:
+def holds(value, keys) -> set:
+    """The `keys` that occur in `value` (a JSON value) at any depth."""
+    if isinstance(value, dict):
+        return (set(value) & set(keys)).union(*[holds(v, keys) for v in value.values()])
+    if isinstance(value, list):
+        return set().union(*[holds(v, keys) for v in value])
+    return set()
+
+
+def same_file(a: Path, b: Path, versions=(), renames=None, texts=None, added=()) -> str | None:
     """None when `a` and `b` hold the same numbers bit for bit; else what differs. `renames` and
-    `texts` (a renaming change) apply to `a`, the old side."""
+    `texts` (a renaming change) apply to `a`, the old side; `added` fields and columns are taken out of
+    `b`, the new side (the old side must not hold them)."""
     if a.suffix == ".json":
-        x, y = strip(json.loads(a.read_text()), versions, renames, texts), strip(json.loads(b.read_text()), versions)
+        old_value = json.loads(a.read_text())
+        if added and (there := holds(old_value, added)):
+            return f"the old side already holds the added fields {sorted(there)}"
+        x, y = strip(old_value, versions, renames, texts), strip(json.loads(b.read_text()), versions, added=added)
         return None if x == y else "json differs: " + ", ".join(
             k for k in sorted(set(x) | set(y)) if not isinstance(x, dict) or x.get(k) != y.get(k))[:300]
     if a.suffix in (".npz", ".npy"):
@@ -148,6 +169,9 @@ def same_file(a: Path, b: Path, versions=(), renames=None, texts=None) -> str | 
 
         x, y = (pd.read_csv(f, dtype=str, keep_default_na=False) for f in (a, b))
         x = x.rename(columns=renames or {})
+        if set(added) & set(x.columns):
+            return f"the old side already holds the added columns {sorted(set(added) & set(x.columns))}"
+        y = y.drop(columns=[c for c in y.columns if c in added])
         cols = [[c for c in t.columns if not volatile(c)] for t in (x, y)]
         if cols[0] != cols[1]:
             return f"columns differ: {sorted(set(cols[0]) ^ set(cols[1]))}"
@@ -161,7 +185,7 @@ def same_file(a: Path, b: Path, versions=(), renames=None, texts=None) -> str | 
 COMPARED = (".json", ".npz", ".npy", ".csv", ".md")
 
 
-def compare(old: Path, new: Path, versions=(), renames=None, texts=None, runs_only=False) -> dict:
+def compare(old: Path, new: Path, versions=(), renames=None, texts=None, runs_only=False, added=()) -> dict:
     """Every result and cached logit file of two sample runs: which differ (and which exist once);
     the files holding timings are listed, not compared. `runs_only`: the runs' records, scores
     and logits and the choices, not the reports' pages and tables (for a change that also changes
@@ -174,13 +198,15 @@ def compare(old: Path, new: Path, versions=(), renames=None, texts=None, runs_on
                 if f.is_file() and f.suffix in COMPARED and "figures" not in f.parts:
                     files.setdefault(f.relative_to(base).as_posix(), {})[side] = f
     timed = sorted(r for r in files if r.startswith(TIMED_FILES))
-    out = {"files": len(files) - len(timed), "differ": {}, "timings_not_compared": timed}
+    out = {"files": len(files) - len(timed), "differ": {}, "added_files": [], "timings_not_compared": timed}
     for rel, sides in sorted(files.items()):
         if rel in timed:
             continue
-        if len(sides) < 2:
+        if set(sides) == {"new"}:  # written by the new code only: it adds, it changes nothing the old code wrote
+            out["added_files"].append(rel)
+        elif len(sides) < 2:
             out["differ"][rel] = f"only in {next(iter(sides))}"
-        elif (why := same_file(sides["old"], sides["new"], versions, renames, texts)) is not None:
+        elif (why := same_file(sides["old"], sides["new"], versions, renames, texts, added)) is not None:
             out["differ"][rel] = why
     return out
 
@@ -198,19 +224,20 @@ def this_machine() -> dict:
     return machine()
 
 
-def run(old: str, new: str = "HEAD", renames=None, texts=None, runs_only=False) -> Path:
+def run(old: str, new: str = "HEAD", renames=None, texts=None, runs_only=False, added=()) -> Path:
     old, new = git("rev-parse", old), git("rev-parse", new)
     mach = this_machine()
     trees = {side: worktree(c) for side, c in (("old", old), ("new", new))}
     outs = {side: run_sample(t, mach) for side, t in trees.items()}
     code = {side: hashes(t) for side, t in trees.items()}
     versions = {h for table in code.values() for v in table.values() for h in v.values()}
-    result = compare(outs["old"], outs["new"], versions, renames, texts, runs_only)
+    result = compare(outs["old"], outs["new"], versions, renames, texts, runs_only, added)
     notebooks = {n: {"old": code["old"][n], "new": code["new"].get(n)} for n in code["old"]}
     runs = sorted({json.loads(f.read_text()).get("provenance", {}).get("notebook", {}).get("name", "?") + ": " + f.parent.name
                    for f in (outs["new"] / "results" / "runs").rglob("metrics.json")})
     evidence = {"old": old, "new": new, "machine": mach, "identical": not result["differ"],
-                "compared_files": result["files"], "differ": result["differ"],
+                "compared_files": result["files"], "differ": result["differ"], "added": sorted(added),
+                "added_files": result["added_files"],
                 "left_out": {"fields": sorted(VOLATILE) + ["*_seconds", "ms_*"], "timed_files": result["timings_not_compared"],
                              "texts": "code versions, checkpoint keys and the timings of TIMED_TEXT written alike",
                              "reports": "not compared (runs only): regenerated on the committed runs instead" if runs_only else "compared"},
@@ -293,6 +320,8 @@ def main(argv):
                    help="a parameter the change renames (its runs' records are compared and re-keyed under the new name)")
     r.add_argument("--text", action="append", default=[], metavar="OLD=>NEW", help="a label the change rewrites in texts")
     r.add_argument("--runs-only", action="store_true", help="compare the runs, not the reports (the change edits a report too)")
+    r.add_argument("--added", action="append", default=[], metavar="NAME",
+                   help="a field or table column only the new code writes (a new parameter at its default, a new log column)")
     one = sub.add_parser("sample", help="only run the sample with one commit's code (kept: run reuses it)")
     one.add_argument("commit")
     k = sub.add_parser("rekey", help="re-key the committed runs an identical check covers")
@@ -305,7 +334,7 @@ def main(argv):
         return 0
     renames = dict(x.split("=", 1) for x in a.rename)
     texts = dict(x.split("=>", 1) for x in a.text)
-    path = run(a.old, a.new, renames, texts, a.runs_only)
+    path = run(a.old, a.new, renames, texts, a.runs_only, tuple(a.added))
     return 0 if json.loads(path.read_text())["identical"] else 1
 
 
