@@ -575,12 +575,14 @@ class PUSelection:
     better). select_by "pu_risk" or "lu_auc" keeps a copy of each model's weights at its best value
     (the earlier one on a tie) and `online_distill` ends with those weights loaded; "last" keeps the
     models at the end of the budget. Only the loader's labels are read, and they must be PU labels:
-    no true label chooses anything. `history` holds every measurement, `chosen` each model's pick."""
+    no true label chooses anything. `history` holds every measurement, `chosen` each model's pick.
+    prior=None (no positive left unlabelled) leaves the PU risk out (NaN; select_by="pu_risk" raises)."""
 
-    def __init__(self, val_loader, prior: float, select_by: str = "last"):
+    def __init__(self, val_loader, prior: float | None, select_by: str = "last"):
         if select_by not in SELECT_BY:
             raise ValueError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
-        pu_select._check_prior(prior)
+        if prior is not None or select_by == "pu_risk":
+            pu_select._check_prior(prior)
         pu_select._pu_arrays(np.zeros(len(val_loader.dataset.labels)), val_loader.dataset.labels)  # PU labels 0/1
         self.loader, self.prior, self.select_by = val_loader, prior, select_by
         self.history: list[dict] = []
@@ -589,7 +591,7 @@ class PUSelection:
 
     def measure(self, model, device, amp) -> dict:
         out = predict(model, self.loader, device, amp, desc="PU validation")
-        return {"val_pu_risk": pu_select.pu_risk(out["logits"], out["labels"], self.prior),
+        return {"val_pu_risk": math.nan if self.prior is None else pu_select.pu_risk(out["logits"], out["labels"], self.prior),
                 "val_lu_auc": pu_select.lu_auc(out["logits"], out["labels"])}
 
     def offer(self, who: str, model, values: dict, meta_epoch: int, epoch: int) -> None:
