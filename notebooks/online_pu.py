@@ -238,8 +238,13 @@ params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=a
               teacher=teacher_name, teacher_path=teacher_path, teacher_lr=teacher_lr, student_lr=student_lr,
               batch_size=batch_size, positives_per_batch=positives_per_batch, T=T, kmer=kmer, max_len=max_len, train_n=train_n, test_n=test_n,
               eval_train_n=eval_train_n, amp=amp, threads=torch.get_num_threads(), flush_denormal=flush_denormal,
-              device=str(device), select_by=select_by, **teacher_opt, nnpu_beta=nnpu_beta, nnpu_gamma=nnpu_gamma,
-              pu_surrogate=pu_surrogate, log_steps=log_steps, name=name)
+              device=str(device), name=name)
+# the knobs of issue 55, recorded only where a run sets them off their defaults: a default run's record is the
+# record runs had before they existed (the equivalence check compares those; stale.py reads declared values)
+PU_DEFAULTS = dict(select_by="last", teacher_weight_decay=0.0, teacher_schedule="constant", teacher_warmup_frac=0.1,
+                   accumulate=1, nnpu_beta=0.0, nnpu_gamma=1.0, pu_surrogate="sigmoid", log_steps=False)
+params.update({k: v for k, v in dict(select_by=select_by, **teacher_opt, nnpu_beta=nnpu_beta, nnpu_gamma=nnpu_gamma,
+                                     pu_surrogate=pu_surrogate, log_steps=log_steps).items() if v != PU_DEFAULTS[k]})
 print(json.dumps(params, indent=1))
 out_dir = paths.run_dir("pu", name)
 t_start = time.time()
