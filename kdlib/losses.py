@@ -184,7 +184,10 @@ def _check_prior(prior: float, name: str = "prior") -> None:
         raise ValueError(f"{name} must be in (0, 1), got {prior}")
 
 
-def _pu_parts(scores: torch.Tensor, labels: torch.Tensor, prior: float):
+def _pu_parts(scores: torch.Tensor, labels: torch.Tensor, prior: float, surrogate: str = "sigmoid"):
+    """(R_p^+, R_u^- - prior R_p^-) of the surrogate: the operations every nnPU loss of the study
+    has run since study 2 (their order is what makes its runs repeat bit for bit)."""
+    l = _surrogate(surrogate)
     labels = labels.float()
     if not torch.all((labels == 0) | (labels == 1)):
         raise ValueError("PU labels must be 1 (labelled positive) or 0 (unlabelled)")
@@ -193,20 +196,14 @@ def _pu_parts(scores: torch.Tensor, labels: torch.Tensor, prior: float):
         raise ValueError("a PU batch without labelled positives: the risk would treat every example as "
                          "negative; draw batches with data.PUBatchSampler")
     n_p, n_u = pos.sum(), unl.sum().clamp(min=1)
-    r_p_plus = sigmoid_loss(scores[pos], 1).sum() / n_p    # E_P[l(g, +1)]
-    r_p_minus = sigmoid_loss(scores[pos], -1).sum() / n_p  # E_P[l(g, -1)]
-    r_u_minus = sigmoid_loss(scores[unl], -1).sum() / n_u  # E_U[l(g, -1)]
+    r_p_plus = l(scores[pos], 1).sum() / n_p    # E_P[l(g, +1)]
+    r_p_minus = l(scores[pos], -1).sum() / n_p  # E_P[l(g, -1)]
+    r_u_minus = l(scores[unl], -1).sum() / n_u  # E_U[l(g, -1)]
     return r_p_plus, r_u_minus - prior * r_p_minus
 
 
-def _non_negative(positive_risk, negative_risk, beta, gamma):
-    if negative_risk < -beta:  # the negative-risk estimate went negative: step back on it alone
-        return -gamma * negative_risk
-    return positive_risk + negative_risk
-
-
 def nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, beta: float = 0.0,
-              gamma: float = 1.0) -> torch.Tensor:
+              gamma: float = 1.0, surrogate: str = "sigmoid") -> torch.Tensor:
     """Non-negative PU risk (Kiryo, Niu, du Plessis, Sugiyama, NeurIPS 2017), sigmoid surrogate.
 
     labels: 1 = labelled positive, 0 = unlabelled; prior = pi, the positive share of the
@@ -217,28 +214,24 @@ def nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, beta: fl
     Non-negative correction (their Algorithm 1): when the negative part
     r = R_u^- - pi * R_p^- falls below -beta (β of Kiryo et al.'s nnPU), the value returned for
     back-propagation is -gamma * r (a step that pushes r back up); otherwise it is pi * R_p^+ + r.
-    A batch without labelled positives raises ValueError.
+    A batch without labelled positives raises ValueError. `surrogate`: "sigmoid" (theirs) or
+    "logistic". The loss of `nnpu_risk`, which also returns the parts.
     """
-    _check_prior(prior)
-    r_p_plus, r_neg = _pu_parts(scores, labels, prior)
-    return _non_negative(prior * r_p_plus, r_neg, beta, gamma)
+    return nnpu_risk(scores, labels, prior, surrogate, beta, gamma).loss
 
 
 def imbalanced_nnpu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, target_prior: float = 0.5,
-                         beta: float = 0.0, gamma: float = 1.0) -> torch.Tensor:
+                         beta: float = 0.0, gamma: float = 1.0, surrogate: str = "sigmoid") -> torch.Tensor:
     """Imbalanced nnPU (Su, Chen, Xu, IJCAI 2021): the nnPU risk re-weighted from the true class
     prior pi to a target prior pi' (usually 0.5), so a rare positive class is not ignored:
 
         risk = pi' * R_p^+ + (1 - pi') / (1 - pi) * max(0, R_u^- - pi * R_p^-)
 
     with the same non-negative correction (beta, gamma) as `nnpu_loss` on the (re-weighted)
-    negative part. With pi' = pi it is exactly `nnpu_loss`.
+    negative part. With pi' = pi it is exactly `nnpu_loss`. The loss of `nnpu_risk(...,
+    target_prior=target_prior)`, which also returns the parts.
     """
-    _check_prior(prior)
-    _check_prior(target_prior, "target_prior")
-    r_p_plus, r_neg = _pu_parts(scores, labels, prior)
-    w = (1 - target_prior) / (1 - prior)
-    return _non_negative(target_prior * r_p_plus, w * r_neg, beta, gamma)
+    return nnpu_risk(scores, labels, prior, surrogate, beta, gamma, target_prior).loss
 
 
 def naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -312,7 +305,7 @@ class PURisk(NamedTuple):
 
 
 def nnpu_risk(scores: torch.Tensor, labels: torch.Tensor, prior: float, surrogate: str = "sigmoid",
-              beta: float = 0.0, gamma: float = 1.0) -> PURisk:
+              beta: float = 0.0, gamma: float = 1.0, target_prior: float | None = None) -> PURisk:
     """Non-negative PU risk (Kiryo, Niu, du Plessis, Sugiyama, NeurIPS 2017) with the sigmoid or the
     logistic surrogate, and its parts for per-step logging:
 
@@ -321,12 +314,20 @@ def nnpu_risk(scores: torch.Tensor, labels: torch.Tensor, prior: float, surrogat
         loss          = -gamma * negative_risk if fired else positive_risk + negative_risk
 
     (their Algorithm 1; the nnPU risk estimate itself is positive_risk + max(0, negative_risk)).
-    With surrogate="sigmoid", `loss` equals `nnpu_loss(scores, labels, prior, beta, gamma)`.
+    With `target_prior` pi' (imbalanced nnPU, Su et al. 2021) the parts are re-weighted:
+    positive_risk = pi' * R_p^+, negative_risk = (1 - pi') / (1 - pi) * (R_u^- - pi * R_p^-).
+    `nnpu_loss` and `imbalanced_nnpu_loss` return its `loss`: one computation, the same operations
+    in the same order as the study's runs have always used.
     """
     _check_prior(prior)
-    r_p_plus, r_p_minus, r_u_minus = pu_partial_risks(scores, labels, surrogate)
-    positive, negative = prior * r_p_plus, r_u_minus - prior * r_p_minus
-    fired = bool(negative < -beta)
+    if target_prior is not None:
+        _check_prior(target_prior, "target_prior")
+    r_p_plus, r_neg = _pu_parts(scores, labels, prior, surrogate)
+    if target_prior is None:
+        positive, negative = prior * r_p_plus, r_neg
+    else:
+        positive, negative = target_prior * r_p_plus, (1 - target_prior) / (1 - prior) * r_neg
+    fired = bool(negative < -beta)  # the negative-risk estimate went below -beta: step back on it alone
     return PURisk(-gamma * negative if fired else positive + negative, positive, negative, fired)
 
 
@@ -393,19 +394,43 @@ def weighted_naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.
 PU_KINDS = ("nnpu", "imbalanced_nnpu", "naive", "supervised")
 
 
+class PULoss:
+    """The loss of one PU kind: ``loss(scores, labels)`` is the value to back-propagate, and
+    ``loss.risk(scores, labels)`` the same value as a `PURisk` with the nnPU parts and whether the
+    correction fired (for "naive" and "supervised", plain BCE, the parts are None and it never
+    fires). Built by `pu_loss`, which checks the arguments."""
+
+    def __init__(self, kind: str, prior: float | None, target_prior: float | None, beta: float, gamma: float,
+                 surrogate: str):
+        self.kind, self.prior, self.target_prior = kind, prior, target_prior
+        self.beta, self.gamma, self.surrogate = beta, gamma, surrogate
+
+    def risk(self, scores: torch.Tensor, labels: torch.Tensor) -> PURisk:
+        if self.kind in ("supervised", "naive"):
+            return PURisk(naive_pu_loss(scores, labels), None, None, False)
+        return nnpu_risk(scores, labels, self.prior, self.surrogate, self.beta, self.gamma, self.target_prior)
+
+    def __call__(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.risk(scores, labels).loss
+
+
 def pu_loss(kind: str, prior: float | None = None, target_prior: float = 0.5, beta: float = 0.0,
-            gamma: float = 1.0):
-    """A ``loss(scores, labels)`` for `kind` in PU_KINDS ("supervised" and "naive" are plain BCE:
-    they differ in which labels the caller passes). Checks its arguments before any compute."""
+            gamma: float = 1.0, surrogate: str = "sigmoid") -> PULoss:
+    """A `PULoss` for `kind` in PU_KINDS ("supervised" and "naive" are plain BCE: they differ in
+    which labels the caller passes; `surrogate`, `beta` and `gamma` are the nnPU kinds' surrogate
+    loss and non-negative correction, see `nnpu_risk`). Checks its arguments before any compute."""
     if kind not in PU_KINDS:
         raise ValueError(f"unknown PU loss kind {kind!r}; choose one of {PU_KINDS}")
+    _surrogate(surrogate)
+    if not (np.isfinite(beta) and beta >= 0 and np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"the correction needs beta >= 0 and gamma > 0, got beta={beta}, gamma={gamma}")
     if kind in ("supervised", "naive"):
-        return naive_pu_loss
+        return PULoss(kind, None, None, beta, gamma, surrogate)
     _check_prior(prior if prior is not None else -1.0)
     if kind == "nnpu":
-        return lambda s, y: nnpu_loss(s, y, prior, beta, gamma)
+        return PULoss(kind, prior, None, beta, gamma, surrogate)
     _check_prior(target_prior, "target_prior")
-    return lambda s, y: imbalanced_nnpu_loss(s, y, prior, target_prior, beta, gamma)
+    return PULoss(kind, prior, target_prior, beta, gamma, surrogate)
 
 
 HINT_LOSSES = ("mse", "cosine")

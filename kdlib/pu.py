@@ -110,3 +110,88 @@ def make_pu(df: pd.DataFrame, prior: float | None, labelled_frac: float, seed: i
         "hash": content_hash(out[["id", "pu_label"]] if "id" in out.columns else out[["pu_label"]]),
     }
     return out, info
+
+
+# --- the chosen teacher and student of an online PU run, kept ("save S and T") -------------------
+
+MODELS_FILE = "models.json"
+
+
+def run_models_dir(key: str):
+    """cache/pu_models/<key>/: where an online PU run keeps its chosen teacher and student; `key`
+    is the run's checkpoint key (<name>-<provenance.run_key(...)>, as cache/pu_runs/ names it)."""
+    from . import paths
+
+    return paths.cache_dir() / "pu_models" / key
+
+
+def save_run_models(folder, teacher, student, spec: dict) -> None:
+    """`teacher` and `student`'s weights (teacher.pt, student.pt) and `spec` (models.json: what
+    `build_run_models` needs to rebuild them, plus anything the caller records) in `folder`."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for who, model in (("teacher", teacher), ("student", student)):
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / f"{who}.pt")
+    (folder / MODELS_FILE).write_text(json.dumps(spec, indent=1, default=str))
+
+
+def build_run_models(spec: dict):
+    """Fresh (teacher, student) of the shapes in `spec` (models.json): teacher {"kind": "poscnn",
+    "vocab", "seq_len"} or {"kind": "encoder", "name", "attention_dropout"}; student {"arch",
+    "hidden", "vocab", "seed"}."""
+    from . import models
+
+    t, s = spec["teacher"], spec["student"]
+    if t["kind"] == "poscnn":
+        teacher = models.PositionalCNN(t["vocab"], seq_len=t["seq_len"])
+    elif t["kind"] == "encoder":
+        teacher = models.load_teacher(t["name"], attention_dropout=t["attention_dropout"])
+    else:
+        raise ValueError(f"unknown teacher kind {t['kind']!r} in {MODELS_FILE}")
+    return teacher, models.build_student(s["arch"], s["hidden"], s["vocab"], seed=s["seed"])
+
+
+def load_run_models(run):
+    """(teacher, student) of an online PU run (notebooks/online_pu.py), in eval mode on the CPU: the
+    models its test metrics come from (chosen by its `select_by`). `run` is a run name
+    (results/runs/pu/<run>) or a run's folder; its metrics.json names the folder under
+    cache/pu_models/ that holds the weights (`run_models_dir`). Raises FileNotFoundError, saying
+    what to rerun, when they are not in this cache (the weights are never committed)."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from . import paths
+
+    run_dir = Path(run) if Path(run).is_dir() else paths.RESULTS / "runs" / "pu" / str(run)
+    record = json.loads((run_dir / "metrics.json").read_text())
+    folder = run_models_dir(record.get("models_key") or "")
+    if "models_key" not in record or not (folder / MODELS_FILE).exists():
+        raise FileNotFoundError(f"no saved models of the PU run {run_dir.name} in {folder.parent}: rerun it "
+                                "(notebooks/online_pu.py) on this machine to keep its teacher and student")
+    teacher, student = build_run_models(json.loads((folder / MODELS_FILE).read_text()))
+    for who, model in (("teacher", teacher), ("student", student)):
+        model.load_state_dict(torch.load(folder / f"{who}.pt", map_location="cpu", weights_only=True))
+        model.eval()
+    return teacher, student
+
+
+def test_metrics(model, val_loader, test_loader, pi: float, device=None, amp: bool = False, who: str = "model"):
+    """The test metrics of an online PU run's model, and its test outputs (`train.predict`): the F1
+    threshold marks the known prior `pi` of the PU validation set positive
+    (`metrics.threshold_for_rate` on the validation logits; no true label), plus F1 at logit 0."""
+    from . import metrics, train
+
+    val_out = train.predict(model, val_loader, device, amp, desc=f"{who} val")
+    test_out = train.predict(model, test_loader, device, amp, desc=f"{who} test")
+    threshold = metrics.threshold_for_rate(val_out["logits"], pi)
+    m = metrics.binary_metrics(test_out["labels"], test_out["logits"], threshold=threshold)
+    m["threshold"] = threshold
+    m["f1_at_0.5"] = metrics.binary_metrics(test_out["labels"], test_out["logits"])["f1"]
+    return m, test_out

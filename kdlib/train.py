@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import losses, metrics
+from . import losses, metrics, pu_select
 from .data import TeacherLogits, content_hash
 from .progress import tqdm
 
@@ -408,78 +408,153 @@ def _check_online_args(T, alpha, label_share, meta_epochs, teacher_epochs, stude
             raise ValueError(f"{name} must be an integer >= {low}, got {v}")
 
 
-def _teacher_metrics(teacher, name, loader, k, teacher_cache, device, amp) -> dict:
-    """The teacher's metrics on `loader` after its k-th epoch; with a teacher cache they are
-    computed once per (epoch, loader contents) and read back by every later run."""
+def _teacher_metrics(teacher, name, loader, k, teacher_cache, device, amp, measure: Callable | None = None) -> dict:
+    """The teacher's metrics on `loader` after its k-th epoch (`measure()`, by default `evaluate`);
+    with a teacher cache they are computed once per (epoch, name, loader contents) and read back by
+    every later run."""
     ds = loader.dataset
+    measure = measure or (lambda: evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}"))
     if teacher_cache is None or k < 1 or not hasattr(ds, "ids"):
-        return evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
+        return measure()
     path = Path(teacher_cache) / f"teacher_epoch{k}_eval.json"
     key = f"{name}-" + content_hash(ds.ids, ds.labels, ds.lengths, getattr(loader.batch_sampler, "batch_size", None))
     known = json.loads(path.read_text()) if path.exists() else {}
     if key not in known:
-        known[key] = evaluate(teacher, loader, device, amp, desc=f"eval teacher {name}")
+        known[key] = measure()
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # runs side by side never share a temp file
         tmp.write_text(json.dumps(known, indent=1))
         os.replace(tmp, path)
     return known[key]
 
 
-def _teacher_turn(teacher, opt_t, loader, teacher_loss, meta, teacher_epochs, seed, device, amp, grad_clip,
-                  teacher_cache) -> None:
+SELECT_BY = ("last", "pu_risk", "lu_auc")  # the models at the end of the budget, or the best by a PU-only criterion
+TEACHER_SCHEDULES = ("constant", "linear")
+
+
+def _risk(loss_fn, scores, labels) -> losses.PURisk:
+    """`loss_fn.risk(scores, labels)` for a loss with parts (`losses.PULoss`), else its value alone."""
+    if hasattr(loss_fn, "risk"):
+        return loss_fn.risk(scores, labels)
+    return losses.PURisk(loss_fn(scores, labels), None, None, False)
+
+
+def _step_row(model: str, meta: int, epoch: int, step: int, r: losses.PURisk) -> dict:
+    """One training batch's record, from detached values (NaN for the parts, None for `fired`, when
+    the loss has no parts). `epoch` counts that model's epochs over the run (1-based), `meta` is 0-based."""
+    def value(t):
+        return math.nan if t is None else t.detach().item()
+    return {"model": model, "meta_epoch": meta + 1, "epoch": epoch, "step": step, "loss": value(r.loss),
+            "positive_risk": value(r.positive_risk), "negative_risk": value(r.negative_risk),
+            "fired": None if r.positive_risk is None else bool(r.fired)}
+
+
+def step_summary(steps: list[dict]) -> dict:
+    """The PU columns of a log row from its batches' records (`_step_row`): the mean positive and
+    negative partial risks, the share of batches where the non-negative correction fired, and the
+    number of batches (NaN means when there are none, or the loss has no parts)."""
+    def mean(key):
+        v = [float(s[key]) for s in steps if s[key] is not None and not math.isnan(s[key])]
+        return float(np.mean(v)) if v else math.nan
+    return {"pu_positive_risk": mean("positive_risk"), "pu_negative_risk": mean("negative_risk"),
+            "pu_fired_share": mean("fired"), "pu_batches": len(steps)}
+
+
+def _optimizer_step(model, optimizer, scheduler, loss, i, n, accumulate, grad_clip) -> None:
+    """Batch i (0-based) of an epoch of n: `_step` when accumulate == 1 (every run of the study so
+    far); else the gradients of `accumulate` batches (fewer at the epoch's end) averaged into one
+    optimizer step (each batch keeps its own non-negative correction). The scheduler, if any, moves
+    once per optimizer step."""
+    if accumulate == 1:
+        _step(model, optimizer, loss, grad_clip)
+    else:
+        start = i - i % accumulate
+        end = min(start + accumulate, n)
+        if i == start:
+            optimizer.zero_grad(set_to_none=True)
+        (loss / (end - start)).backward()
+        if i + 1 < end:
+            return
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+
+
+def _teacher_turn(teacher, opt_t, sched_t, loader, teacher_loss, meta, teacher_epochs, seed, device, amp, grad_clip,
+                  teacher_cache, accumulate=1, steps: list | None = None) -> None:
     """The teacher's epochs of meta-epoch `meta`. Its k-th epoch over the run sees sampler epoch k
     and the RNG stream (seed, 0, k), whatever the student does; with `teacher_cache` each epoch's
-    weights go to teacher_epoch{k}.pt and an epoch found there is loaded instead of trained."""
+    weights go to teacher_epoch{k}.pt (its batches' records to teacher_epoch{k}_steps.json) and an
+    epoch found there is loaded instead of trained. Each batch's record goes to `steps`."""
     teacher.train()
+    steps = [] if steps is None else steps
     cached = None  # the newest cached teacher epoch not loaded yet
     for e in range(teacher_epochs):
         k = meta * teacher_epochs + e
         cache_file = Path(teacher_cache) / f"teacher_epoch{k + 1}.pt" if teacher_cache else None
         if cache_file is not None and cache_file.exists():
             cached = cache_file
+            steps_file = cache_file.with_name(f"teacher_epoch{k + 1}_steps.json")
+            steps.extend({**r, "meta_epoch": meta + 1} for r in (json.loads(steps_file.read_text())
+                                                                 if steps_file.exists() else []))
             continue
         if cached is not None:  # train on from the newest cached epoch
-            _load_teacher(teacher, opt_t, cached)
+            _load_teacher(teacher, opt_t, sched_t, cached)
             cached = None
         if hasattr(loader.batch_sampler, "set_epoch"):
             loader.batch_sampler.set_epoch(k)
+        mine = []
         with rng_stream(device, seed, 0, k):
-            for batch in tqdm(loader, desc=f"teacher {meta + 1}.{e + 1}", leave=False):
-                loss = teacher_loss(_logits(teacher, batch, device, amp), batch["labels"].to(device))
-                if not torch.isfinite(loss):
+            for i, batch in enumerate(tqdm(loader, desc=f"teacher {meta + 1}.{e + 1}", leave=False)):
+                r = _risk(teacher_loss, _logits(teacher, batch, device, amp), batch["labels"].to(device))
+                if not torch.isfinite(r.loss):
                     raise FloatingPointError(f"non-finite teacher loss at meta-epoch {meta + 1}")
-                _step(teacher, opt_t, loss, grad_clip)
+                _optimizer_step(teacher, opt_t, sched_t, r.loss, i, len(loader), accumulate, grad_clip)
+                mine.append(_step_row("teacher", meta, k + 1, i, r))
+        steps.extend(mine)
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
-            _save({"teacher": teacher.state_dict(), "opt_t": opt_t.state_dict(), "epoch": k + 1}, cache_file)
+            steps_file = cache_file.with_name(f"teacher_epoch{k + 1}_steps.json")
+            tmp = steps_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(mine))
+            os.replace(tmp, steps_file)
+            _save({"teacher": teacher.state_dict(), "opt_t": opt_t.state_dict(), "epoch": k + 1,
+                   **({"sched_t": sched_t.state_dict()} if sched_t is not None else {})}, cache_file)
     if cached is not None:  # every teacher epoch of this meta-epoch was cached
-        _load_teacher(teacher, opt_t, cached)
+        _load_teacher(teacher, opt_t, sched_t, cached)
 
 
-def _load_teacher(teacher, opt_t, path) -> None:
+def _load_teacher(teacher, opt_t, sched_t, path) -> None:
     ck = torch.load(path, map_location="cpu", weights_only=False)
     teacher.load_state_dict(ck["teacher"])
     opt_t.load_state_dict(ck["opt_t"])
+    if sched_t is not None:
+        sched_t.load_state_dict(ck["sched_t"])
 
 
 def _student_epoch(student, teacher, opt_s, loader, student_loss, alpha, label_share, T, seed, meta, e,
-                   device, amp, grad_clip) -> None:
+                   device, amp, grad_clip, steps: list | None = None, epoch: int | None = None) -> None:
     """One student epoch: each batch split by `split_batch` into the part that learns from its
     labels (loss weight 1 - alpha) and the part that learns from the teacher (weight alpha).
-    Dropout and the split draw from streams keyed by (seed, meta, e) only."""
+    Dropout and the split draw from streams keyed by (seed, meta, e) only. The record of each
+    batch's label term (`_step_row`, student epoch `epoch` of the run) goes to `steps`."""
     teacher.eval()
     student.train()
+    steps = [] if steps is None else steps
     if hasattr(loader.batch_sampler, "set_epoch"):
         loader.batch_sampler.set_epoch(1000 * meta + 500 + e)
     split_gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 2, meta, e]).generate_state(1)[0]))
     with rng_stream(device, seed, 1, meta, e):
-        for batch in tqdm(loader, desc=f"student {meta + 1}.{e + 1}", leave=False):
+        for i, batch in enumerate(tqdm(loader, desc=f"student {meta + 1}.{e + 1}", leave=False)):
             s = _logits(student, batch, device, amp)
             y = batch["labels"].to(device)
             own = split_batch(batch["labels"], label_share, split_gen)
             loss = s.new_zeros(())
             if alpha < 1 and own.any():
-                loss = loss + (1 - alpha) * student_loss(s[own.to(device)], y[own.to(device)])
+                r = _risk(student_loss, s[own.to(device)], y[own.to(device)])
+                loss = loss + (1 - alpha) * r.loss
+                steps.append(_step_row("student", meta, epoch if epoch is not None else e + 1, i, r))
             if alpha > 0 and (~own).any():
                 with torch.no_grad():
                     t = _logits(teacher, {"input_ids": batch["input_ids"][~own],
@@ -492,6 +567,84 @@ def _student_epoch(student, teacher, opt_s, loader, student_loss, alpha, label_s
             _step(student, opt_s, loss, grad_clip)
 
 
+class PUSelection:
+    """Model selection without true labels for `online_distill`: the teacher after every meta-epoch
+    and the student after every epoch are measured on a PU-labelled validation loader (labels
+    1 = labelled positive, 0 = unlabelled) by `pu_select.pu_risk` (sigmoid loss, `prior` = pi_u,
+    the unlabelled part's positive share; lower is better) and `pu_select.lu_auc` (higher is
+    better). select_by "pu_risk" or "lu_auc" keeps a copy of each model's weights at its best value
+    (the earlier one on a tie) and `online_distill` ends with those weights loaded; "last" keeps the
+    models at the end of the budget. Only the loader's labels are read, and they must be PU labels:
+    no true label chooses anything. `history` holds every measurement, `chosen` each model's pick.
+    prior=None (no positive left unlabelled) leaves the PU risk out (NaN; select_by="pu_risk" raises)."""
+
+    def __init__(self, val_loader, prior: float | None, select_by: str = "last"):
+        if select_by not in SELECT_BY:
+            raise ValueError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
+        if prior is not None or select_by == "pu_risk":
+            pu_select._check_prior(prior)
+        pu_select._pu_arrays(np.zeros(len(val_loader.dataset.labels)), val_loader.dataset.labels)  # PU labels 0/1
+        self.loader, self.prior, self.select_by = val_loader, prior, select_by
+        self.history: list[dict] = []
+        self.chosen: dict[str, dict] = {}
+        self.states: dict[str, dict] = {}
+
+    def measure(self, model, device, amp) -> dict:
+        out = predict(model, self.loader, device, amp, desc="PU validation")
+        return {"val_pu_risk": math.nan if self.prior is None else pu_select.pu_risk(out["logits"], out["labels"], self.prior),
+                "val_lu_auc": pu_select.lu_auc(out["logits"], out["labels"])}
+
+    def offer(self, who: str, model, values: dict, meta_epoch: int, epoch: int) -> None:
+        """Record `values` (`measure`) of `who` after its epoch `epoch` (1-based over the run) and
+        keep its weights when they are the best so far."""
+        self.history.append({"model": who, "meta_epoch": meta_epoch, "epoch": epoch, **values})
+        at = {"meta_epoch": meta_epoch, "epoch": epoch}
+        if self.select_by == "last":
+            self.chosen[who] = {**at, "value": None}
+            return
+        value, sign = values["val_" + self.select_by], (-1 if self.select_by == "pu_risk" else 1)
+        best = self.chosen.get(who)
+        if math.isfinite(value) and (best is None or sign * value > sign * best["value"]):
+            self.chosen[who] = {**at, "value": value}
+            self.states[who] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    def values(self, who: str, epoch: int) -> dict:
+        """The criteria of `who` after its epoch `epoch` (the newest such measurement)."""
+        rows = [r for r in self.history if r["model"] == who and r["epoch"] == epoch]
+        return {k: v for k, v in rows[-1].items() if k.startswith("val_")} if rows else {}
+
+    def load_chosen(self, *models) -> None:
+        """Load each (name, model)'s chosen weights (nothing for select_by="last")."""
+        for who, model in models:
+            if who in self.states:
+                model.load_state_dict(self.states[who])
+
+    def state_dict(self) -> dict:
+        return {"history": self.history, "chosen": self.chosen, "states": self.states}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history, self.chosen, self.states = state["history"], state["chosen"], state["states"]
+
+
+def pu_log_columns(who: str, epochs: range, steps: list | None = None, selection: PUSelection | None = None) -> dict:
+    """The PU columns of a log row of `who` (teacher or student) covering its epochs `epochs`
+    (1-based over the run): the selection criteria after the last of them and the `step_summary`
+    of their batches."""
+    out = selection.values(who, epochs[-1]) if selection is not None else {}
+    if steps is not None:
+        out.update(step_summary([r for r in steps if r["model"] == who and r["epoch"] in epochs]))
+    return out
+
+
+def _check_teacher_opt_args(teacher_schedule, teacher_warmup_frac, accumulate) -> None:
+    if teacher_schedule not in TEACHER_SCHEDULES:
+        raise ValueError(f"teacher_schedule must be one of {TEACHER_SCHEDULES}, got {teacher_schedule!r}")
+    if not 0.0 <= teacher_warmup_frac < 1.0:
+        raise ValueError(f"teacher_warmup_frac must be in [0, 1), got {teacher_warmup_frac}")
+    if int(accumulate) != accumulate or accumulate < 1:
+        raise ValueError(f"accumulate must be an integer >= 1, got {accumulate}")
+
+
 def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_loss: Callable,
                    student_loss: Callable, alpha: float, label_share: float, T: float = 1.0,
                    meta_epochs: int = 5, teacher_epochs: int = 1, student_epochs: int = 1,
@@ -499,7 +652,9 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
                    seed: int = 0, ckpt_dir: str | Path | None = None, device=None,
                    amp: bool = False, grad_clip: float | None = 1.0,
                    teacher_cache: str | Path | None = None,
-                   on_student_epoch: Callable | None = None) -> list[dict]:
+                   on_student_epoch: Callable | None = None, teacher_weight_decay: float | None = None,
+                   teacher_schedule: str = "constant", teacher_warmup_frac: float = 0.1, accumulate: int = 1,
+                   selection: PUSelection | None = None, steps: list | None = None) -> list[dict]:
     """Online distillation, teacher and student training in turns:
 
         for each meta-epoch:
@@ -517,6 +672,18 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
     Returns one row per (meta_epoch, model, split) with `metrics.binary_metrics`; with `ckpt_dir`,
     a finished meta-epoch is never recomputed after an interruption.
 
+    The teacher's optimiser: AdamW with `teacher_weight_decay` (None: `weight_decay`, which the
+    student's takes), a constant rate or `teacher_schedule="linear"` (warm-up over
+    `teacher_warmup_frac` of its optimizer steps, then linear decay to 0), one step every
+    `accumulate` batches (`_optimizer_step`). The defaults are the study's runs so far.
+
+    `selection` (`PUSelection`): the models measured on its PU validation set (teacher after every
+    meta-epoch, student after every epoch), the rows given its criteria, and, when it selects by a
+    criterion, the chosen weights loaded at the end. `steps` (a list): every training batch's
+    record appended (`_step_row`: the loss, the partial risks of a `losses.PULoss` and whether its
+    correction fired; for the student its label term) and the rows given their `step_summary`.
+    Measuring and recording never change what the models learn.
+
     The teacher never depends on the student (`_teacher_turn`), so its trajectory is the same for
     every (alpha, label_share, student) and for (meta_epochs=M, teacher_epochs=t) and
     (meta_epochs=1, teacher_epochs=M*t) (offline KD). teacher_cache: a folder, keyed by the caller
@@ -526,36 +693,58 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
     on_student_epoch(meta, epoch, teacher, student): called after each student epoch (0-based).
     """
     _check_online_args(T, alpha, label_share, meta_epochs, teacher_epochs, student_epochs)
+    _check_teacher_opt_args(teacher_schedule, teacher_warmup_frac, accumulate)
     device = torch.device(device) if device else next(student.parameters()).device
     teacher.to(device)
     student.to(device)
-    opt_t = torch.optim.AdamW(teacher.parameters(), lr=teacher_lr, weight_decay=weight_decay)
+    opt_t = torch.optim.AdamW(teacher.parameters(), lr=teacher_lr,
+                              weight_decay=weight_decay if teacher_weight_decay is None else teacher_weight_decay)
     opt_s = torch.optim.AdamW(student.parameters(), lr=student_lr, weight_decay=weight_decay)
-    log, start = _resume_online(ckpt_dir, teacher, student, opt_t, opt_s)
+    sched_t = None if teacher_schedule == "constant" else _scheduler(
+        opt_t, teacher_schedule, meta_epochs * teacher_epochs * math.ceil(len(train_loader) / accumulate),
+        teacher_warmup_frac)
+    log, start = _resume_online(ckpt_dir, teacher, student, opt_t, opt_s, sched_t, selection, steps)
     for meta in tqdm(range(start, meta_epochs), desc="meta-epochs", initial=start, total=meta_epochs):
-        _teacher_turn(teacher, opt_t, train_loader, teacher_loss, meta, teacher_epochs, seed, device, amp,
-                      grad_clip, teacher_cache)
+        _teacher_turn(teacher, opt_t, sched_t, train_loader, teacher_loss, meta, teacher_epochs, seed, device, amp,
+                      grad_clip, teacher_cache, accumulate, steps)
+        k = (meta + 1) * teacher_epochs
+        if selection is not None:
+            selection.offer("teacher", teacher, _teacher_metrics(
+                teacher, f"pu_val-prior{selection.prior!r}", selection.loader, k, teacher_cache, device, amp,
+                measure=lambda: selection.measure(teacher, device, amp)), meta + 1, k)
         for e in range(student_epochs):
             _student_epoch(student, teacher, opt_s, train_loader, student_loss, alpha, label_share, T, seed,
-                           meta, e, device, amp, grad_clip)
+                           meta, e, device, amp, grad_clip, steps, meta * student_epochs + e + 1)
+            if selection is not None:
+                selection.offer("student", student, selection.measure(student, device, amp), meta + 1,
+                                meta * student_epochs + e + 1)
             if on_student_epoch:
                 on_student_epoch(meta, e, teacher, student)
+        columns = {"teacher": pu_log_columns("teacher", range(k - teacher_epochs + 1, k + 1), steps, selection),
+                   "student": pu_log_columns("student", range(meta * student_epochs + 1, (meta + 1) * student_epochs + 1),
+                                             steps, selection)}
         for name, loader in eval_loaders.items():
             log.append({"meta_epoch": meta + 1, "model": "teacher", "split": name,
-                        **_teacher_metrics(teacher, name, loader, (meta + 1) * teacher_epochs, teacher_cache, device, amp)})
+                        **_teacher_metrics(teacher, name, loader, k, teacher_cache, device, amp), **columns["teacher"]})
             log.append({"meta_epoch": meta + 1, "model": "student", "split": name,
-                        **evaluate(student, loader, device, amp, desc=f"eval student {name}")})
+                        **evaluate(student, loader, device, amp, desc=f"eval student {name}"), **columns["student"]})
         print(f"[kdlib] meta-epoch {meta + 1}: " + ", ".join(
             f"{r['model']} {r['split']} auc {r['roc_auc']:.3f}" for r in log if r["meta_epoch"] == meta + 1))
         if ckpt_dir:
             _save({"teacher": teacher.state_dict(), "student": student.state_dict(), "opt_t": opt_t.state_dict(),
-                   "opt_s": opt_s.state_dict(), "log": log, "meta_epoch": meta + 1, "rng": get_rng(device)},
+                   "opt_s": opt_s.state_dict(), "log": log, "meta_epoch": meta + 1, "rng": get_rng(device),
+                   **({"sched_t": sched_t.state_dict()} if sched_t is not None else {}),
+                   **({"selection": selection.state_dict()} if selection is not None else {}),
+                   **({"steps": steps} if steps is not None else {})},
                   Path(ckpt_dir) / "online_last.pt")
+    if selection is not None:
+        selection.load_chosen(("teacher", teacher), ("student", student))
     return log
 
 
-def _resume_online(ckpt_dir, teacher, student, opt_t, opt_s) -> tuple[list, int]:
-    """(log, meta-epochs done) from ckpt_dir/online_last.pt, its weights and optimisers loaded."""
+def _resume_online(ckpt_dir, teacher, student, opt_t, opt_s, sched_t=None, selection=None, steps=None) -> tuple[list, int]:
+    """(log, meta-epochs done) from ckpt_dir/online_last.pt, its weights, optimisers, the teacher's
+    scheduler, the selection's state and the batches' records loaded."""
     if not ckpt_dir:
         return [], 0
     Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
@@ -567,5 +756,11 @@ def _resume_online(ckpt_dir, teacher, student, opt_t, opt_s) -> tuple[list, int]
     student.load_state_dict(ck["student"])
     opt_t.load_state_dict(ck["opt_t"])
     opt_s.load_state_dict(ck["opt_s"])
+    if sched_t is not None:
+        sched_t.load_state_dict(ck["sched_t"])
+    if selection is not None:
+        selection.load_state_dict(ck["selection"])
+    if steps is not None:
+        steps[:] = ck["steps"]
     print(f"[kdlib] resuming online loop after meta-epoch {ck['meta_epoch']}")
     return ck["log"], ck["meta_epoch"]

@@ -39,7 +39,22 @@
 # In train and validation a fraction `labelled_frac` (c) of the positives is labelled, the rest is
 # unlabelled; test keeps the same prior with true labels. **Validation is PU-labelled too**, so no
 # choice uses true labels: the F1 threshold marks the known prior pi of the validation examples
-# positive (`metrics.threshold_for_rate`), and the models are the ones at the end of the budget.
+# positive (`metrics.threshold_for_rate`), and the models are chosen on it (`select_by`,
+# `train.PUSelection`): "last", the models at the end of the budget (the study's runs so far), or
+# the teacher after the meta-epoch and the student after the epoch with the best PU-only criterion,
+# "pu_risk" (the unbiased PU risk, sigmoid loss, `pu_select.pu_risk`, lower is better) or "lu_auc"
+# (ROC-AUC of labelled vs unlabelled, `pu_select.lu_auc`, which rises with the true ROC-AUC under
+# SCAR). Both criteria are in log.csv for every row, beside the true-label metrics, whatever
+# `select_by` is; metrics.json says which epoch each model comes from. The chosen teacher and
+# student are kept under cache/pu_models/ (`kdlib.pu.load_run_models(run)` reloads them).
+#
+# **What the PU losses did** (`losses.nnpu_risk`): each training batch's positive and negative
+# partial risks and whether the non-negative correction fired, for the teacher and for the
+# student's label term, averaged per meta-epoch in log.csv (`pu_positive_risk`,
+# `pu_negative_risk`, `pu_fired_share`) and, with `log_steps`, every batch in steps.csv.gz.
+# The teacher's optimiser and the correction are parameters (weight decay, a linear schedule with
+# warm-up, gradient accumulation, beta, gamma, the sigmoid or logistic surrogate); their defaults
+# are the study's runs so far.
 #
 # **Losses** (`losses.pu_loss`): `imbalanced_nnpu` (Su et al. 2021, target prior 0.5), `nnpu`
 # (Kiryo et al. 2017), `naive` (unlabelled taken as negative, BCE), `supervised` (BCE on the true
@@ -91,6 +106,15 @@ amp = None                # bf16 autocast; None: on for the imdb encoder, off fo
 threads = 0               # torch CPU threads; 0: torch's default
 flush_denormal = False    # flush denormal floats to zero: a fresh GRU's backward pass makes many, and x86 CPUs
                           # compute them ~4x slower; changes values below 1e-38 only (make: on for imdb)
+select_by = "last"        # last (models at the end of the budget) | pu_risk | lu_auc (best on the PU validation set)
+teacher_weight_decay = 0.0  # the teacher's AdamW weight decay
+teacher_schedule = "constant"  # constant | linear (warm-up over teacher_warmup_frac of the teacher's steps, then decay to 0)
+teacher_warmup_frac = 0.1   # linear schedule only
+accumulate = 1            # teacher: batches per optimizer step (gradient accumulation; each batch keeps its correction)
+nnpu_beta = 0.0           # nnPU correction threshold: it fires when the negative risk < -beta
+nnpu_gamma = 1.0          # nnPU correction step size
+pu_surrogate = "sigmoid"  # sigmoid | logistic: the surrogate loss of the nnPU kinds
+log_steps = False         # also write every training batch's PU record to steps.csv.gz
 name = None               # results/runs/pu/<name>/; None: built from the parameters
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
@@ -168,7 +192,21 @@ checks.optional(checks.integer, "eval_train_n", eval_train_n, 8)
 checks.optional(checks.boolean, "amp", amp)
 checks.integer("threads", threads, 0)
 checks.boolean("flush_denormal", flush_denormal)
+checks.one_of("select_by", select_by, train.SELECT_BY)
+checks.number("teacher_weight_decay", teacher_weight_decay, 0)
+checks.one_of("teacher_schedule", teacher_schedule, train.TEACHER_SCHEDULES)
+checks.number("teacher_warmup_frac", teacher_warmup_frac, 0, 1, high_open=True)
+checks.integer("accumulate", accumulate, 1)
+checks.number("nnpu_beta", nnpu_beta, 0)
+checks.number("nnpu_gamma", nnpu_gamma, 0, low_open=True)
+checks.one_of("pu_surrogate", pu_surrogate, losses.PU_SURROGATES)
+checks.boolean("log_steps", log_steps)
 checks.optional(checks.folder, "name", name, empty_ok=True)
+if select_by == "pu_risk" and labelled_frac == 1:
+    raise ValueError("select_by='pu_risk' needs unlabelled positives (labelled_frac < 1): the PU risk weighs them by pi_u")
+for knob, value, default in (("nnpu_beta", nnpu_beta, 0), ("nnpu_gamma", nnpu_gamma, 1), ("pu_surrogate", pu_surrogate, "sigmoid")):
+    if loss in ("naive", "supervised") and value != default:  # plain BCE: no nnPU correction, no surrogate
+        checks.fail(knob, value, f"{default!r} with loss={loss!r} (plain BCE: it shapes the nnPU losses only)")
 if (alpha == 0 and label_share == 0) or (alpha == 1 and label_share == 1):
     raise ValueError(f"alpha={alpha}, label_share={label_share} gives the student nothing to learn from")
 if loss in ("nnpu", "imbalanced_nnpu") and labelled_frac == 1:
@@ -185,8 +223,15 @@ if threads:
 torch.set_flush_denormal(flush_denormal)
 device = models.default_device()
 loss_code = {"imbalanced_nnpu": "innpu", "nnpu": "nnpu", "naive": "naive", "supervised": "sup"}[loss]
+teacher_opt = dict(teacher_weight_decay=teacher_weight_decay, teacher_schedule=teacher_schedule,
+                   teacher_warmup_frac=teacher_warmup_frac, accumulate=accumulate)
+# (tag, value, default): a default name says only what differs from the defaults
+tags = (("sel-", select_by, "last"), ("wd", teacher_weight_decay, 0), ("acc", accumulate, 1), ("beta", nnpu_beta, 0),
+        ("gamma", nnpu_gamma, 1), ("", pu_surrogate, "sigmoid"),
+        ("warm", teacher_warmup_frac if teacher_schedule == "linear" else None, None))
 name = name or (f"{dataset}_pi{'nat' if prior is None else prior}_c{labelled_frac}_{loss_code}_a{alpha}_b{label_share}_"
-                f"{'on' if mode == 'online' else 'off'}_{arch}{hidden}_s{seed}")
+                f"{'on' if mode == 'online' else 'off'}_{arch}{hidden}_s{seed}"
+                + "".join(f"_{tag}{value}" for tag, value, default in tags if value != default))
 params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=alpha, label_share=label_share, loss=loss,
               target_prior=target_prior, mode=mode, meta_epochs=meta_epochs, teacher_epochs=teacher_epochs,
               student_epochs=student_epochs, arch=arch, hidden=hidden, seed=seed, data_seed=data_seed,
@@ -194,6 +239,12 @@ params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=a
               batch_size=batch_size, positives_per_batch=positives_per_batch, T=T, kmer=kmer, max_len=max_len, train_n=train_n, test_n=test_n,
               eval_train_n=eval_train_n, amp=amp, threads=torch.get_num_threads(), flush_denormal=flush_denormal,
               device=str(device), name=name)
+# the knobs of issue 55, recorded only where a run sets them off their defaults: a default run's record is the
+# record runs had before they existed (the equivalence check compares those; stale.py reads declared values)
+PU_DEFAULTS = dict(select_by="last", teacher_weight_decay=0.0, teacher_schedule="constant", teacher_warmup_frac=0.1,
+                   accumulate=1, nnpu_beta=0.0, nnpu_gamma=1.0, pu_surrogate="sigmoid", log_steps=False)
+params.update({k: v for k, v in dict(select_by=select_by, **teacher_opt, nnpu_beta=nnpu_beta, nnpu_gamma=nnpu_gamma,
+                                     pu_surrogate=pu_surrogate, log_steps=log_steps).items() if v != PU_DEFAULTS[k]})
 print(json.dumps(params, indent=1))
 out_dir = paths.run_dir("pu", name)
 t_start = time.time()
@@ -262,11 +313,13 @@ else:
     teacher_model = models.load_teacher(teacher_name, attention_dropout=0.0)  # the recorded teacher (hashed above)
     teacher_desc = f"{teacher_path} (attention dropout 0)"
 student_model = models.build_student(arch, hidden, vocab, seed=seed + 1)
-loss_fn = losses.pu_loss(loss, prior=prior_u, target_prior=target_prior)
+loss_fn = losses.pu_loss(loss, prior=prior_u, target_prior=target_prior, beta=nnpu_beta, gamma=nnpu_gamma,
+                         surrogate=pu_surrogate)
 teacher_key = data.content_hash(dataset, pu_train["hash"], len(train_df), loss, prior_u, target_prior, teacher_desc,
                                 teacher_lr, batch_size, k_pos, amp, kmer if dataset == "splice" else max_len, seed,
                                 str(device), torch.__version__, flush_denormal, provenance.code_hash("online_pu"),
-                                None if teacher_rec is None else teacher_rec["weights_hash"])
+                                None if teacher_rec is None else teacher_rec["weights_hash"], teacher_opt, nnpu_beta,
+                                nnpu_gamma, pu_surrogate)
 teacher_cache = paths.cache_dir() / "pu_teacher" / f"{dataset}-{loss_code}-s{seed}-{teacher_key}"
 print("teacher:", teacher_desc, models.count_parameters(teacher_model), "| student:", arch, hidden,
       models.count_parameters(student_model), "| teacher cache:", teacher_cache)
@@ -275,6 +328,10 @@ print("teacher:", teacher_desc, models.count_parameters(teacher_model), "| stude
 M = meta_epochs
 finer: list[dict] = []
 final_teacher_rows: list[dict] = []
+steps: list[dict] = []  # every training batch's PU record (train.online_distill)
+# PU-only model selection on the PU validation set: its labels are the PU labels, never the true ones
+assert np.array_equal(ds_val.labels, val_df["pu_label"].to_numpy()) and "pu_label" in val_df.columns
+selection = train.PUSelection(val_loader, pu_val["unlabelled_prior"] or None, select_by)  # pi_u = 0 (c = 1): no PU risk
 
 
 def offline_log(meta, e, teacher_m, student_m):
@@ -283,20 +340,23 @@ def offline_log(meta, e, teacher_m, student_m):
     if (e + 1) % student_epochs:
         return
     m = (e + 1) // student_epochs
-    if not final_teacher_rows:
+    if not final_teacher_rows:  # the teacher's PU columns: its criteria and all its batches
+        columns = train.pu_log_columns("teacher", range(1, M * teacher_epochs + 1), steps, selection)
         for split, loader in eval_loaders.items():
             final_teacher_rows.append({"model": "teacher", "split": split,
-                                       **train.evaluate(teacher_m, loader, device, amp, desc=f"eval teacher {split}")})
+                                       **train.evaluate(teacher_m, loader, device, amp, desc=f"eval teacher {split}"),
+                                       **columns})
     finer.extend({"meta_epoch": m, **r} for r in final_teacher_rows)
+    columns = train.pu_log_columns("student", range(e + 2 - student_epochs, e + 2), steps, selection)
     for split, loader in eval_loaders.items():
         finer.append({"meta_epoch": m, "model": "student", "split": split,
-                      **train.evaluate(student_m, loader, device, amp, desc=f"eval student {split}")})
+                      **train.evaluate(student_m, loader, device, amp, desc=f"eval student {split}"), **columns})
 
 
 # online: resumable per meta-epoch (an interrupted run continues where it stopped); offline keeps
 # its finer log in memory, so it restarts (its teacher comes from the cache anyway)
-ckpt_dir = (paths.cache_dir() / "pu_runs" / f"{name}-{provenance.run_key('online_pu', params, pu_train['hash'], k_pos)}"
-            if mode == "online" else None)
+models_key = f"{name}-{provenance.run_key('online_pu', params, pu_train['hash'], k_pos)}"
+ckpt_dir = paths.cache_dir() / "pu_runs" / models_key if mode == "online" else None
 determinism = provenance.set_determinism(device)
 t0 = time.time()
 schedule = (dict(meta_epochs=M, teacher_epochs=teacher_epochs, student_epochs=student_epochs) if mode == "online"
@@ -304,27 +364,32 @@ schedule = (dict(meta_epochs=M, teacher_epochs=teacher_epochs, student_epochs=st
 log = train.online_distill(teacher_model, student_model, train_loader, eval_loaders, loss_fn, loss_fn,
                            alpha=alpha, label_share=label_share, T=T, teacher_lr=teacher_lr, student_lr=student_lr, seed=seed,
                            device=device, amp=amp, teacher_cache=teacher_cache, ckpt_dir=ckpt_dir,
-                           on_student_epoch=offline_log if mode == "offline" else None, **schedule)
+                           on_student_epoch=offline_log if mode == "offline" else None, **schedule, **teacher_opt,
+                           selection=selection, steps=steps)  # ends with the chosen models loaded
 train_seconds = time.time() - t0
 log_df = pd.DataFrame(log if mode == "online" else finer)
 log_df.insert(0, "mode", mode)
 log_df.to_csv(out_dir / "log.csv", index=False)
+if log_steps:  # gzip without a time stamp: the same run gives the same bytes
+    pd.DataFrame(steps).to_csv(out_dir / "steps.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+selected = {"select_by": select_by, "criterion_prior": pu_val["unlabelled_prior"], **selection.chosen}
+print("selected:", selected)
 print(log_df.pivot_table(index="meta_epoch", columns=["model", "split"], values="roc_auc").round(3))
 
 # %% Final test metrics: F1 threshold from the PU validation set (mark the known prior positive)
 result_models = {}
 scores = {}
 for who, model in (("teacher", teacher_model), ("student", student_model)):
-    val_out = train.predict(model, val_loader, device, amp, desc=f"{who} val")
-    test_out = train.predict(model, eval_loaders["test"], device, amp, desc=f"{who} test")
-    threshold = metrics.threshold_for_rate(val_out["logits"], pi)
-    m = metrics.binary_metrics(test_out["labels"], test_out["logits"], threshold=threshold)
-    m["threshold"] = threshold
-    m["f1_at_0.5"] = metrics.binary_metrics(test_out["labels"], test_out["logits"])["f1"]
+    m, test_out = pu.test_metrics(model, val_loader, eval_loaders["test"], pi, device, amp, who=who)
     result_models[who] = {"test": m, "params": models.count_parameters(model)}
     scores[who] = test_out
     print(who, {k: round(v, 4) for k, v in m.items()})
 assert np.array_equal(scores["teacher"]["ids"], scores["student"]["ids"])
+model_spec = {"teacher": ({"kind": "poscnn", "vocab": vocab, "seq_len": seq_len - kmer + 1} if dataset == "splice"
+                          else {"kind": "encoder", "name": teacher_name, "attention_dropout": 0.0}),
+              "student": {"arch": arch, "hidden": hidden, "vocab": vocab, "seed": seed + 1},
+              "run": name, "selected": selected, "amp": amp, "teacher_desc": teacher_desc}
+pu.save_run_models(pu.run_models_dir(models_key), teacher_model, student_model, model_spec)
 
 # %% Save: metrics.json (with the resolved parameters and the construction), log.csv, test scores
 result = {"params": params, "construction": construction, "teacher": result_models["teacher"],
@@ -335,6 +400,8 @@ result = {"params": params, "construction": construction, "teacher": result_mode
           "threshold_rule": "metrics.threshold_for_rate(val logits, pi): the known prior of the PU validation set marked positive",
           "seconds": {"train_loop": train_seconds, "total": time.time() - t_start},
           "positives_per_batch": k_pos,
+          "selected": selected,
+          "models_key": models_key,  # cache/pu_models/<models_key>/: the chosen teacher and student (pu.load_run_models)
           "provenance": provenance.record("online_pu", inputs={"train": pu_train["hash"], "val": pu_val["hash"],
                                                                "test": data.content_hash(test_df[["id", "label"]])},
                                           teacher=teacher_rec or {"name": teacher_name, "desc": teacher_desc},
@@ -360,3 +427,12 @@ for who in ("teacher", "student"):
 assert 0 < prior_u < pi < 1 and construction["test"]["n"] == len(ds_test)
 assert all((out_dir / f).exists() for f in ("metrics.json", "log.csv", "test_scores.npz", "construction.npz"))
 assert str(paths.ROOT) not in (out_dir / "metrics.json").read_text()  # no machine path in a committed result
+assert {"val_pu_risk", "val_lu_auc", "pu_positive_risk", "pu_negative_risk", "pu_fired_share"} <= set(log_df.columns)
+saved = json.loads((out_dir / "metrics.json").read_text())
+for who, model in zip(("teacher", "student"), pu.load_run_models(out_dir)):  # the kept models give the run's numbers
+    assert pu.test_metrics(model, val_loader, eval_loaders["test"], pi, None, amp)[0] == saved[who]["test"], who
+if select_by != "last":  # each model comes from the epoch with the best criterion
+    for who in ("teacher", "student"):
+        hist = [r for r in selection.history if r["model"] == who]
+        best = (min if select_by == "pu_risk" else max)(r[f"val_{select_by}"] for r in hist)
+        assert saved["selected"][who]["value"] == best, (who, saved["selected"], hist)

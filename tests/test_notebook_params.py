@@ -37,7 +37,10 @@ BAD = {
                 ("match_steps", "../b")],
     "online_pu": [("hidden", 64.5), ("seed", -1), ("data_seed", -1), ("teacher_lr", 0), ("student_lr", -1),
                   ("kmer", 20), ("meta_epochs", True), ("amp", "yes"), ("threads", -1), ("name", "a/b"),
-                  ("positives_per_batch", 64)],
+                  ("positives_per_batch", 64), ("select_by", "best"), ("select_by", "roc_auc"),
+                  ("teacher_weight_decay", -0.01), ("teacher_schedule", "cosine"), ("teacher_warmup_frac", 1.0),
+                  ("accumulate", 0), ("accumulate", 2.0), ("nnpu_beta", -0.1), ("nnpu_gamma", 0),
+                  ("pu_surrogate", "hinge"), ("pu_surrogate", "logistic"), ("log_steps", "yes")],
     "report": [("teacher_run", ""), ("teacher_run", "../teacher"), ("kd_choice", 5), ("kd_choice", "choices/kd.json"),
                ("kd_choice", "/tmp/kd_{arch}.json"), ("kd_choice", "../choices/kd_{arch}.json"), ("lr_choice", ""),
                ("lr_choice", "choices/lr_{size}.json"), ("roc_hidden", 8), ("roc_hidden", 64.0), ("calib_hidden", 512),
@@ -69,7 +72,8 @@ BAD = {
                 ("name", "a/b"), ("out", None)],
 }
 # overrides a bad value needs to be reached (max_len is checked against the imdb teacher's tokenizer)
-EXTRA = {("online_pu", "max_len"): {"dataset": "imdb"}}
+EXTRA = {("online_pu", "max_len"): {"dataset": "imdb"},
+         ("online_pu", "pu_surrogate"): {"loss": "naive"}}  # the logistic surrogate is an nnPU loss's only
 BAD["online_pu"].append(("max_len", 100_000))
 # one per notebook, end to end through papermill
 PAPERMILL = [("teacher", "epochs", 0), ("student", "lr", -1), ("online_pu", "student_lr", -1),

@@ -121,7 +121,8 @@ def test_teacher_trajectory_shared_online_offline_and_cached(toy_data, tmp_path)
     cache = tmp_path / "teacher-cache"
     first, first_log = _online(toy_data, tmp_path, 2, 1, 1, 1.0, 0.0, cache=cache)
     assert sorted(p.name for p in cache.iterdir()) == ["teacher_epoch1.pt", "teacher_epoch1_eval.json",
-                                                      "teacher_epoch2.pt", "teacher_epoch2_eval.json"]
+                                                      "teacher_epoch1_steps.json", "teacher_epoch2.pt",
+                                                      "teacher_epoch2_eval.json", "teacher_epoch2_steps.json"]
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     again, again_log = _online(toy_data, tmp_path, 1, 2, 1, 0.5, 0.5, cache=cache)  # offline, read from the cache
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == mtimes  # nothing retrained or re-evaluated
