@@ -6,6 +6,8 @@ Only the report notebooks import this module (no run notebook reaches it, so it 
 * Replicate teachers: `replicate_teachers` (the teachers that repeat the main fine-tune with another
   seed or split), `kd_gains` (KD − scratch per teacher and seed, each on its teacher's split),
   `gain_sources` (the KD gain's variance between teachers vs between student seeds).
+* PU criteria: `criterion_tracking` (does a PU-only validation criterion rank an online PU run's epochs
+  as the true test ROC-AUC does; what choosing by it gives up).
 * Pairing by seed: `matched` (two cells' values at their shared seeds; a pair whose runs record
   different initial weights, `init_hash`, is an error), `paired_row` (kdlib.stats.paired of them).
 * Families of tests: a `Family` is named once in `FAMILIES`; `holm(frame, family)` adjusts p within
@@ -193,6 +195,33 @@ def gain_sources(gains: pd.DataFrame, seeds=None) -> pd.DataFrame:
                          "between_sd": vc["between_sd"], "within_sd": vc["within_sd"]})
     return pd.DataFrame(rows, columns=["arch", "hidden", "source", "teachers", "seeds", "mean_gain",
                                        "between_sd", "within_sd"])
+
+
+# ---- PU-only criteria beside the true-label curves ------------------------------------------------------
+PU_CRITERIA = {"val_lu_auc": "higher", "val_pu_risk": "lower"}  # online_pu.py's log.csv columns
+
+
+def criterion_tracking(log: pd.DataFrame, criterion: str, truth: str = "roc_auc") -> pd.DataFrame:
+    """Per (run, model) of an online PU log (rows of meta_epoch, model, split, `truth`, `criterion`): how well a
+    PU-only validation criterion tracks the true-label test `truth` over the logged meta-epochs — Spearman's rho
+    (signed so that +1 means "ranks the epochs as the test metric does"), the epoch it picks, the test-best epoch,
+    and the regret (test `truth` at the best epoch − at the picked one; the test set only reports)."""
+    if criterion not in PU_CRITERIA:
+        raise ValueError(f"criterion must be one of {sorted(PU_CRITERIA)}, got {criterion!r}")
+    from scipy.stats import spearmanr
+
+    sign = 1.0 if PU_CRITERIA[criterion] == "higher" else -1.0
+    rows = []
+    for (run, model), g in log[log.split == "test"].dropna(subset=[criterion]).groupby(["run", "model"], sort=False):
+        g = g.sort_values("meta_epoch")
+        score = sign * g[criterion].to_numpy(dtype=float)
+        true = g[truth].to_numpy(dtype=float)
+        picked, best = int(np.argmax(score)), int(np.argmax(true))  # ties: the earlier epoch, as the selection keeps
+        rho = spearmanr(score, true).statistic if len(g) > 2 and np.ptp(score) > 0 and np.ptp(true) > 0 else np.nan
+        rows.append({"run": run, "model": model, "epochs": len(g), "rho": float(rho),
+                     "picked": int(g.meta_epoch.iloc[picked]), "best": int(g.meta_epoch.iloc[best]),
+                     "regret": float(true[best] - true[picked])})
+    return pd.DataFrame(rows, columns=["run", "model", "epochs", "rho", "picked", "best", "regret"])
 
 
 # ---- pairing by seed ----------------------------------------------------------------------------

@@ -93,7 +93,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from kdlib import checks, paths, provenance, report, stats  # noqa: E402
-from kdlib.report import p_is, pval  # noqa: E402
+from kdlib.report import num, p_is, pval  # noqa: E402
 
 checks.folder("runs", runs)
 checks.integer("min_seeds", min_seeds, 1)
@@ -370,6 +370,54 @@ for group, gl in log_df.groupby("group", sort=False):
     plt.show()
     plt.close(fig)
 
+# %% Choosing without true labels: do the PU-only criteria (on the PU validation set) track the true test curves?
+# Runs whose log.csv holds the criteria (online_pu.py since issue 55) only. Per run and model: Spearman's rho between
+# the criterion and the test ROC-AUC over the meta-epochs, whether the criterion's pick is the test-best epoch, and
+# the test ROC-AUC given up by choosing on it (kdlib.report.criterion_tracking; the test set only reports).
+CRITERION_NAMES = {"val_lu_auc": "labelled-vs-unlabelled ROC-AUC", "val_pu_risk": "PU risk (sigmoid)"}
+has_criteria = [c for c in report.PU_CRITERIA if c in log_df.columns and log_df[c].notna().any()]
+criteria_md = ["No run used here logs a PU-only criterion (runs made before online_pu.py logged them): rerun them to see "
+               "whether choosing on the PU validation set tracks the true curves."] if not has_criteria else []
+for c in has_criteria:
+    tr = report.criterion_tracking(log_df, c).merge(runs_df[["run", "group", "mode", "setting"]].astype({"mode": str}), on="run")
+    tab = (tr.assign(picks_best=tr.picked == tr.best).groupby(["group", "mode", "setting", "model"], sort=False)
+           .agg(runs=("run", "size"), rho=("rho", "mean"), picks_best=("picks_best", "mean"), regret=("regret", "mean"),
+                worst_regret=("regret", "max")).reset_index())
+    tab.to_csv(tables / f"{prefix}_criterion_{c}.csv", index=False)
+    criteria_md += [f"**{CRITERION_NAMES[c]}** (`{c}`): mean Spearman rho with the test ROC-AUC over meta-epochs "
+                    "(+1: ranks them alike), share of runs whose pick is the test-best epoch, test ROC-AUC given up "
+                    "by the pick (mean, worst):", "", report.md(tab.assign(
+                        rho=tab.rho.map(num), picks_best=tab.picks_best.map("{:.0%}".format),
+                        regret=tab.regret.map(num), worst_regret=tab.worst_regret.map(num))), ""]
+for group, gl in (log_df[log_df["mode"] == "online"].groupby("group", sort=False) if has_criteria else []):
+    gl = gl[gl.split == "test"].dropna(subset=has_criteria)
+    if gl.empty:
+        continue
+    fig, axes = plt.subplots(2, 1 + len(has_criteria), figsize=(5 * (1 + len(has_criteria)), 7), squeeze=False)
+    for i, who in enumerate(("teacher", "student")):
+        for j, col in enumerate(["roc_auc", *has_criteria]):
+            ax = axes[i, j]
+            for setting, ss in gl[gl.model == who].groupby("setting", sort=False):
+                st = ss.groupby("meta_epoch")[col].agg(["mean", "count"])
+                ax.plot(st.index, st["mean"], marker="o", ms=3, color=colors[setting],
+                        label=f"{setting} (n={int(st['count'].max())})")
+            ax.set_title(f"{who}: " + ("test ROC-AUC (true labels)" if col == "roc_auc" else
+                                      f"validation {CRITERION_NAMES[col]} (PU labels)"), fontsize=10)
+            ax.set_xlabel("meta-epoch")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.set_ylabel("ROC-AUC" if col != "val_pu_risk" else "PU risk")
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=9, frameon=False)
+    fig.suptitle(f"{group}, online: the PU-only criteria beside the true test curve (mean over seeds)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    path = figures / f"{prefix}_criteria_{group}.png"
+    fig.savefig(path, dpi=110)
+    written.append(path)
+    plt.show()
+    plt.close(fig)
+print("\n".join(criteria_md))
+
 # %% Figures: precision-recall curves on test at the end (interpolated precision, mean over seeds)
 recall_grid = np.linspace(0, 1, 101)
 
@@ -421,6 +469,7 @@ page = "\n".join([
     "## Test ROC-AUC per setting", "", *compact,
     "## Every metric, the student − teacher gaps, online vs offline", "",
     *[("#" + ln if ln.startswith("#") else ln) for ln in lines[4:]], "",  # the summary without its title and provenance
+    "## Choosing without true labels", "", *criteria_md, "",
     "## Figures", "",
     "ROC-AUC per meta-epoch (train = true labels, and test; mean ± std band over seeds) and test precision-recall "
     "curves at the end, per group:", "",

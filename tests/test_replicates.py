@@ -74,3 +74,28 @@ def test_gain_sources_with_only_the_main_teacher_has_no_between_part():
     rows = [("gru", 64, "teacher", s, a, 0.8 + a * 0.01 * (s + 1)) for s in range(3) for a in (0.0, 0.5)]
     out = report.gain_sources(report.kd_gains(runs_frame(rows), {"teacher": "main"}))
     assert list(out.teachers) == [1, 1] and np.isnan(out.between_sd).all()
+
+
+def pu_log(run, model, test_auc, lu_auc, pu_risk):
+    return pd.DataFrame({"run": run, "model": model, "split": "test", "meta_epoch": range(1, len(test_auc) + 1),
+                         "roc_auc": test_auc, "val_lu_auc": lu_auc, "val_pu_risk": pu_risk})
+
+
+def test_criterion_tracking_ranks_picks_and_regret():
+    log = pd.concat([
+        pu_log("r", "teacher", [0.86, 0.80, 0.62], [0.70, 0.66, 0.55], [0.30, 0.35, 0.50]),  # tracks: picks epoch 1
+        pu_log("r", "student", [0.70, 0.75, 0.80], [0.60, 0.58, 0.59], [0.4, 0.4, 0.4]),      # picks 1, best 3
+        pu_log("r", "student", [0.1, 0.1, 0.1], [0.5, 0.5, 0.5], [0.4, 0.4, 0.4]).assign(split="train")])  # ignored
+    lu = report.criterion_tracking(log, "val_lu_auc").set_index("model")
+    assert lu.at["teacher", "rho"] == pytest.approx(1.0) and lu.at["teacher", "picked"] == 1 == lu.at["teacher", "best"]
+    assert lu.at["teacher", "regret"] == 0
+    assert lu.at["student", "picked"] == 1 and lu.at["student", "best"] == 3
+    assert lu.at["student", "regret"] == pytest.approx(0.10) and lu.at["student", "rho"] == pytest.approx(-0.5)
+    risk = report.criterion_tracking(log, "val_pu_risk").set_index("model")
+    assert risk.at["teacher", "rho"] == pytest.approx(1.0)  # lower risk is better: signed so +1 tracks
+    assert np.isnan(risk.at["student", "rho"]) and risk.at["student", "picked"] == 1  # a flat criterion: no rank
+
+
+def test_criterion_tracking_names_the_criteria_it_knows():
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        report.criterion_tracking(pd.DataFrame(), "val_accuracy")

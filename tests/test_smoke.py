@@ -54,7 +54,7 @@ FULL = ["teacher", "teacher-rating", "teacher-n48", "teacher-n48-s1", "teacher-n
         "layer_student-probe", "layer_student-none", "layer_student-n48", "transformer_student",
         "transformer_student-ft", "latency", "layers_report", "multi_student", "multi_student-single",
         "multi_student-alone", "multi_student-vote", "multi_student-stacking", "multi_student-mimic", "multi_report",
-        "splice_classes", "rating_report", "online_pu", "pu_report", "online_pu-select", "distill"]
+        "splice_classes", "rating_report", "online_pu", "online_pu-select", "pu_report", "distill"]
 QUICK = ["teacher", "teacher_kinds-tfidf_lr", "teacher_kinds-nbsvm", "teacher_kinds-bigru", "teacher_snapshots",
          "student-x", "student-steps", "teacher_layers", "layer_student-probe", "transformer_student", "latency",
          "multi_student", "multi_student-mimic", "splice_classes", "online_pu", "online_pu-select", "distill"]
