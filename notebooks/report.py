@@ -1271,6 +1271,13 @@ if _reruns:
             ["name", "machine", "rerun_machine", "test accuracy", "change", "ROC-AUC change", "best epoch", "identical"]]),
         *(["", "KD − scratch of a seed, committed and rerun:", "",
            md(moved.assign(**{c: moved[c].map(signed) for c in ("diff", "diff_rerun", "change")}))] if len(moved) else [])])
+    if len(moved):  # the machine's move beside the student seeds' own spread of the same difference
+        _seed_gains = report.kd_gains(runs[(runs.arm == "scratch") | ((runs.arm == "kd") & runs.chosen)], {teacher_run: "main"})
+        _sd = _seed_gains.groupby(["arch", "hidden"]).gain.std()
+        machine_md += "\n\n" + "Beside the spread between student seeds: " + "; ".join(
+            f"{cell_name(a, h)}: the machine moved a seed's KD − scratch by up to {g.change.abs().max():.4f}, while it varies "
+            f"across seeds with SD {_sd.get((a, h), np.nan):.4f} (n = {int((_seed_gains.arch.eq(a) & _seed_gains.hidden.eq(h)).sum())})"
+            for (a, h), g in moved.groupby(["arch", "hidden"])) + "."
 else:
     machine_md = ("No committed run has been rerun yet (`make machine-spread RUNS=\"<run> ...\"`, "
                   "workflow/machine_spread.py).")
