@@ -34,7 +34,7 @@ BAD = {
                 ("batch_size", 0), ("emb_dim", 0), ("dropout", 1.0), ("bidirectional", "no"), ("threads", -1),
                 ("teacher_run", ""), ("teacher_run", "../teacher"), ("transfer_n", True), ("name", "a/../b"),
                 ("name", "/tmp/run"), ("name", "lr_sweep/"), ("patience", 0), ("choices", 5), ("targets", "teacher"),
-                ("match_steps", "../b")],
+                ("match_steps", "../b"), ("emb_init", "glove"), ("emb_init", "pca-frozen")],
     "online_pu": [("hidden", 64.5), ("seed", -1), ("data_seed", -1), ("teacher_lr", 0), ("student_lr", -1),
                   ("kmer", 20), ("meta_epochs", True), ("amp", "yes"), ("threads", -1), ("name", "a/b"),
                   ("positives_per_batch", 64), ("select_by", "best"), ("select_by", "roc_auc"),

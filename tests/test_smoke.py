@@ -26,6 +26,8 @@ QUICK covers, and where that is covered now:
 - student-hard, student-smoothed, student-smoothed_T, student-shuffled: the targets' loss terms
   (tests/test_controls.py) and the one line each that picks them; student-linear: a linear teacher's record, read as multi_student reads it
   (teacher_tfidf_lr is one of its teachers).
+- student-emb_pca: the embedding table started from the teacher's word embeddings (PCA), the one
+  `embeddings.init_embedding` call; its pieces, and the other emb_init values, in tests/test_emb_init.py.
 - teacher_snapshots-1: the first snapshot of the run teacher_snapshots makes (it trains nothing more).
 - multi_student-alone: one teacher alone, brought to the scale of a teacher it is not given.
 - multi_student-single/-vote/-stacking: each fusion (tests/test_fusion.py), through the one
@@ -49,9 +51,9 @@ FULL = ["teacher", "teacher-rating", "teacher-n48", "teacher-n48-s1", "teacher-n
         "teacher_kinds-nbsvm", "teacher_kinds-bigru", "teacher_snapshots", "teacher_snapshots-1", "student-scratch",
         "student", "student-rating", "student-rating-scratch", "student-rating-binary", "student-rating-binary-x",
         "student-e2-scratch", "student-e2", "student-x", "student-hard", "student-smoothed", "student-smoothed_T",
-        "student-shuffled", "student-steps", "student-linear", "student-n48-scratch", "student-n48", "student-n48-x",
-        "choose", "choose-kd", "report", "budget_report", "teacher_layers", "teacher_layers-n48", "layer_student",
-        "layer_student-probe", "layer_student-none", "layer_student-n48", "transformer_student",
+        "student-shuffled", "student-emb_pca", "student-steps", "student-linear", "student-n48-scratch", "student-n48",
+        "student-n48-x", "choose", "choose-kd", "report", "budget_report", "teacher_layers", "teacher_layers-n48",
+        "layer_student", "layer_student-probe", "layer_student-none", "layer_student-n48", "transformer_student",
         "transformer_student-ft", "latency", "layers_report", "multi_student", "multi_student-single",
         "multi_student-alone", "multi_student-vote", "multi_student-stacking", "multi_student-mimic", "multi_report",
         "splice_classes", "rating_report", "online_pu", "pu_report", "online_pu-select", "distill"]
