@@ -183,11 +183,13 @@ name = name or (("rating_" if task == "rating" else "") + f"{arch}_h{hidden}_T{T
 device = models.default_device()
 params = dict(arch=arch, task=task, n_classes=n_classes, teacher_task=teacher_task, hidden=hidden, T=T, alpha=alpha, targets=targets, seed=seed, epochs=epochs, patience=patience,
               match_steps=match_steps, lr=lr, choices=choices,
-              batch_size=batch_size, emb_dim=emb_dim, emb_init=emb_init, dropout=dropout, bidirectional=bidirectional,
+              batch_size=batch_size, emb_dim=emb_dim, dropout=dropout, bidirectional=bidirectional,
               max_len=tp["max_len"], teacher_run=teacher_run, teacher=teacher_rec["name"],
               teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"], transfer_n=transfer_n, transfer_count=transfer_count,
               threads=torch.get_num_threads(), flush_denormal=flush_denormal, split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
               test_subset=tp["test_subset"], name=name, device=str(device))
+if emb_init != "random":  # recorded only when set: a random-init run's record stays as before (equivalence, stale.py)
+    params["emb_init"] = emb_init
 print(json.dumps(params, indent=1))
 if teacher_info["T_train"] != 1.0:
     print(f"WARNING: the teacher was trained at T={teacher_info['T_train']}, not 1: a T sweep is not clean")
