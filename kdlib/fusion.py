@@ -25,7 +25,7 @@ gradients, so the same student (`test_fusion.py`). `per_teacher_kd_loss` compute
 and predicts with the heads' mean.
 
 `fuse` applies one fusion to every split; `disagreement` and `error_correlation` measure how
-diverse the teachers are; `by_validation` ranks them; `read_teacher_runs` and `split_logits` read
+diverse the teachers are; `by_validation` ranks them; `read_teacher_runs`, `split_logits` and `shared_pool` (the unlabelled pool every teacher labelled) read
 the teacher runs (`teacher.py`, `teacher_kinds.py`, `teacher_snapshots.py`) a fusion is made of.
 """
 from __future__ import annotations
@@ -173,6 +173,18 @@ def read_teacher_runs(names) -> list[dict]:
     if len(set(tokenizers.values())) > 1:
         raise ValueError(f"the teachers record different tokenizers: {tokenizers}")
     return runs
+
+
+def shared_pool(runs: list[dict]) -> tuple[int, str]:
+    """(size, data hash) of the unlabelled pool (split "transfer") that every teacher run of `runs` labelled: a
+    fused teacher labels the pool only where each of its teachers cached logits for the same reviews."""
+    missing = [r["name"] for r in runs if not r["logits"].get("transfer", {}).get("n")]
+    if missing:
+        raise ValueError(f"teachers {missing} cached no logits for the unlabelled pool: rerun them with transfer_n")
+    pools = {r["name"]: (int(r["logits"]["transfer"]["n"]), r["logits"]["transfer"]["data_hash"]) for r in runs}
+    if len(set(pools.values())) > 1:
+        raise ValueError(f"the teachers labelled different pools (size, data hash): {pools}; rerun them with one transfer_n")
+    return next(iter(pools.values()))
 
 
 def split_logits(runs: list[dict], split: str, ids) -> np.ndarray:

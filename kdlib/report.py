@@ -72,6 +72,7 @@ def student_row(path, metrics=("accuracy", "precision", "recall", "f1", "roc_auc
             "targets": p.get("targets", "soft"), "teacher_run": p.get("teacher_run", "teacher"),
             "teacher_checkpoint": p["teacher_checkpoint"], "transfer": _transfer(p),
             "match_steps": p.get("match_steps") or "", "augmented": any("augment" in k for k in p),
+            "emb_init": p.get("emb_init", "random"),
             "budget": f"epochs {p['epochs']}, patience {p.get('patience', '–')}",
             **{m: r["test"].get(m, np.nan) for m in metrics}, "n_test": r["test"].get("n", np.nan),
             "val_accuracy": val.get("accuracy", np.nan), "val_roc_auc": val.get("roc_auc", np.nan),

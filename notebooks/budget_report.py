@@ -186,7 +186,8 @@ def choice_of(template, arch):
 ROW = ["name", "teacher_run", "teacher_checkpoint", "task", "arch", "hidden", "seed", "T", "alpha", "lr", "targets", "transfer",
        "match_steps", "code_version", "finished", "epochs", "patience", "accuracy", "roc_auc", "epochs_run", "stopped"]
 files = sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json"))
-all_runs = report.load_runs(files, columns=ROW, metrics=("accuracy", "roc_auc"))  # the columns of tables/budget_runs.csv
+# the columns of tables/budget_runs.csv, and how a run's embedding table started (read for its arm only)
+all_runs = report.load_runs(files, columns=[*ROW, "emb_init"], metrics=("accuracy", "roc_auc"))
 # + the labelled reviews each run records (its train and validation data hashes, its validation size)
 all_runs = pd.concat([all_runs, pd.DataFrame([report.labelled_splits(f) for f in files],
                                              columns=["train_hash", "val_hash", "val_n"])], axis=1)
@@ -197,7 +198,7 @@ choices = {(kind, a): choice_of(lr_choice if kind == "lr" else kd_choice, a) for
 
 
 def arm_of(r):
-    if r.match_steps or r.targets != "soft":
+    if r.match_steps or r.targets != "soft" or r.emb_init != "random":  # the teacher's embeddings (issue 56): no arm here
         return ""
     if r.alpha == 0:
         return "scratch" if not r.transfer and np.isclose(r.lr, choices[("lr", r.arch)]["lr"]) else ""
@@ -207,6 +208,7 @@ def arm_of(r):
 
 
 all_runs["arm"] = all_runs.apply(arm_of, axis=1)
+all_runs = all_runs.drop(columns="emb_init")  # the tables keep their columns
 all_runs["n"] = all_runs.teacher_run.map(n_of)
 # one code version for every table: the study 1 point (n = the whole split) and the budgets' own runs
 # each take their majority over the runs of an arm; if those differ the table would mix versions

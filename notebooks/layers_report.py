@@ -267,7 +267,7 @@ students = []
 for f in sorted((paths.RESULTS / "runs" / "students").glob("*/metrics.json")):  # study 1's runs (not the sweeps' subfolders)
     r = read(f)
     p = r["params"]
-    if p.get("teacher_run", "teacher") != "teacher" or p.get("task", "binary") != "binary" or p.get("transfer_n") or p.get("match_steps") \
+    if p.get("teacher_run", "teacher") != "teacher" or p.get("task", "binary") != "binary" or p.get("transfer_n") or p.get("emb_init", "random") != "random" or p.get("match_steps") \
             or p.get("targets", "soft") != "soft" or p["hidden"] not in frontier_hidden or p["teacher_checkpoint"] != main["checkpoint_hash"]:
         continue
     ch = choice_of(kd_choice if p["alpha"] else lr_choice, p["arch"])

@@ -235,7 +235,8 @@ def student_row(path):
             "lr": float(p["lr"]), "checkpoints": p["teacher_checkpoints"], "code_version": stats.code_version(r),
             "finished": r["execution"]["finished"], "val_accuracy": r["val"]["accuracy"], "accuracy": r["test"]["accuracy"],
             "roc_auc": r["test"]["roc_auc"], "ece": r["calibration"]["raw"]["ece"], "agreement": r["teacher_agreement"],
-            "fused_test_accuracy": r["fused_teacher"]["test"]["accuracy"], "epochs_run": r["stopped"]["epochs_run"]}
+            "fused_test_accuracy": r["fused_teacher"]["test"]["accuracy"], "epochs_run": r["stopped"]["epochs_run"],
+            "transfer": p.get("transfer_count", 0)}
 
 
 files = sorted((paths.RESULTS / "runs" / "multi").rglob("metrics.json"))
@@ -246,6 +247,8 @@ choices = {a: choice_of(a) for a in sorted(set(all_runs.arch))}
 
 
 def left_out(r):
+    if r.transfer:  # train + the pool labelled by a fused teacher (issue 56): not this page's question
+        return f"trained on {r.transfer} reviews of the unlabelled pool as well (the pool students' own comparison)"
     if r.code_version != version:
         return f"code version {r.code_version}, the table's is {version}"
     own = r.teachers.split(",")  # the whole pool, or one teacher of it alone

@@ -60,6 +60,8 @@ choices = ""          # a JSON file written by notebooks/choose.py (e.g. results
 batch_size = 64
 emb_dim = 128
 dropout = 0.2
+transfer_n = 0        # also train on this many reviews of the unlabelled pool ("all": every one), labelled by the fused
+                      # teacher (label -1 in train); every kept teacher must have labelled the same pool; not with mimic_all
 threads = 0           # torch CPU threads; 0 keeps torch's default
 flush_denormal = True  # flush denormal floats to zero (a GRU's epoch ~3x faster on x86 CPUs)
 name = ""             # run folder results/runs/multi/<name>; empty: derived from the parameters
@@ -131,6 +133,10 @@ checks.number("lr", lr, 0, low_open=True)
 checks.integer("batch_size", batch_size, 1)
 checks.integer("emb_dim", emb_dim, 1)
 checks.number("dropout", dropout, 0, 1, high_open=True)
+if transfer_n != "all":
+    checks.integer("transfer_n", transfer_n, 0)
+if transfer_n and fusion == "mimic_all":
+    checks.fail("transfer_n", transfer_n, "0 with fusion 'mimic_all' (its label term needs labels; a fused teacher labels the pool)")
 checks.integer("threads", threads, 0)
 checks.boolean("flush_denormal", flush_denormal)
 checks.run_name("name", name, empty_ok=True)
@@ -144,7 +150,7 @@ ref = runs[0]["params"]
 if len({r["params"]["max_len"] for r in runs}) > 1:
     raise ValueError(f"the teachers' token lengths differ: { {r['name']: r['params']['max_len'] for r in runs} }")
 n_used = top or len(teachers)
-name = name or f"{arch}_h{hidden}_{fusion}_m{n_used}_s{seed}"
+name = name or f"{arch}_h{hidden}_{fusion}_m{n_used}" + (f"_x{transfer_n}" if transfer_n else "") + f"_s{seed}"
 device = models.default_device()
 params = dict(arch=arch, hidden=hidden, teachers=list(teachers), top=top, fusion=fusion, T=T,
               kd_T=1.0 if fusion == "vote" else T, calibrate=calibrate, scale_to=scale_to, alpha=alpha, seed=seed,
@@ -153,6 +159,8 @@ params = dict(arch=arch, hidden=hidden, teachers=list(teachers), top=top, fusion
               val_frac=ref["val_frac"], split_seed=ref["split_seed"], train_subset=ref["train_subset"],
               test_subset=ref["test_subset"], teacher_T_train={r["name"]: r["T_train"] for r in runs},
               teacher_checkpoints={r["name"]: r["checkpoint_hash"] for r in runs}, name=name, device=str(device))
+if transfer_n:  # recorded only when used, so a run without the pool keeps its record as before
+    params["transfer_n"] = transfer_n
 print(json.dumps(params, indent=1))
 
 # %% Data: the teachers' splits (checked against their hashes); the teachers kept by validation accuracy
@@ -164,7 +172,18 @@ order = fusions.by_validation(val_all, labels["val"])
 kept = [runs[i] for i in order[:n_used]]
 teacher_val = {r["name"]: float(np.mean((z > 0) == labels["val"])) for r, z in zip(runs, val_all)}
 print("validation accuracy:", {k: round(v, 4) for k, v in teacher_val.items()}, "-> kept", [r["name"] for r in kept])
-Z = {s: fusions.split_logits(kept, s, ids[s]) for s in splits}  # (M, N) per split
+if transfer_n:  # the pool every kept teacher labelled (same reviews, same seeded order as student.py's), cut to transfer_n
+    pool_n, pool_hash = fusions.shared_pool(kept)
+    transfer_df = data.imdb_transfer_set(pool_n, seed=ref["split_seed"])
+    if data.content_hash(transfer_df[["id", "text"]]) != pool_hash:
+        raise ValueError("the unlabelled pool differs from the one the teachers' logits were computed on")
+    transfer_count = pool_n if transfer_n == "all" else transfer_n
+    if transfer_count > pool_n:
+        raise ValueError(f"transfer_n={transfer_n} but the teachers labelled {pool_n} unlabelled reviews")
+    transfer_df = data.subsample(transfer_df, transfer_count, seed=seed, stratify=None)
+    ids["transfer"] = transfer_df["id"].to_numpy()
+    params["transfer_count"] = transfer_count
+Z = {s: fusions.split_logits(kept, s, i) for s, i in ids.items()}  # (M, N) per split (and the pool)
 # relative to scale_to's (fitted per teacher, so the same whichever are kept): it keeps its own scale, so T means
 # what it meant when chosen on validation for a student of study 1's teacher, whose m = 1 arm is that student
 scale_val = fusions.split_logits(scale_runs, "val", ids["val"]) if scale_runs else val_all[:0]
@@ -180,6 +199,14 @@ print(f"fused teacher ({fusion}): val accuracy {fused_metrics['val']['accuracy']
 tok = models.load_recorded_tokenizer(runs[0]["provenance"]["teacher"])
 ds = {s: data.ClassDataset(data.cached_token_ids(df, tok, ref["max_len"]), df["label"], df["id"], 2)
       for s, df in splits.items()}
+train_ids = ids["train"]
+if transfer_n:  # the pool joins train with label -1: only the fused teacher teaches it
+    tr = ds["train"]
+    ds["train"] = data.ClassDataset(tr.token_ids + data.cached_token_ids(transfer_df, tok, ref["max_len"]),
+                                    np.concatenate([tr.labels, transfer_df["label"].to_numpy()]),
+                                    np.concatenate([tr.ids, ids["transfer"]]), 2, allow_unlabelled=True)
+    train_ids = np.concatenate([ids["train"], ids["transfer"]])
+    print(f"train: {len(tr)} labelled + {len(transfer_df)} reviews of the pool labelled by the fused teacher")
 
 # %% Train: same initial weights and batch order as every other arm of this seed
 train.seed_everything(seed)
@@ -194,7 +221,8 @@ if fusion == "mimic_all":
         return fusions.mimic_all_loss(heads, per_teacher[batch["ids"]].to(heads.device),
                                       batch["labels"].to(heads.device), T=T, alpha=alpha)
 else:  # one fused teacher in the study's loss; a vote fills the slot with hard labels at T = 1
-    objective = train.kd_objective(data.TeacherLogits(ids["train"], fused["train"]), params["kd_T"],
+    train_fused = np.concatenate([fused["train"], fused["transfer"]]) if transfer_n else fused["train"]
+    objective = train.kd_objective(data.TeacherLogits(train_ids, train_fused), params["kd_T"],
                                    alpha, "hard" if fusion == "vote" else "soft")
 init_hash = data.content_hash(*[p.detach().numpy() for p in student.parameters()])
 pad = tok.pad_token_id
@@ -203,8 +231,9 @@ val_loader = data.make_loader(ds["val"], 256, shuffle=False, pad_id=pad)
 test_loader = data.make_loader(ds["test"], 256, shuffle=False, pad_id=pad)
 inputs = {s: runs[0]["logits"][s]["data_hash"] for s in splits} | {
     "teacher_checkpoints": params["teacher_checkpoints"],
-    "teacher_logits": fusions.logit_hashes(runs, ids),  # e.g. out-of-fold settings, under an unchanged checkpoint
+    "teacher_logits": fusions.logit_hashes(runs, {s: ids[s] for s in splits}),  # e.g. out-of-fold settings, under an unchanged checkpoint
     "choices": provenance.file_hash(paths.ROOT / choices) if choices else None} | (
+    {"transfer": pool_hash, "pool_logits": fusions.logit_hashes(kept, {"transfer": ids["transfer"]})} if transfer_n else {}) | (
     {"scale_logits": fusions.logit_hashes(scale_runs, {"val": ids["val"]})} if scale_runs else {})  # its scale only
 ckpt_dir = paths.cache_dir() / "students" / "multi" / name / provenance.run_key("multi_student", params, inputs)
 history = train.fit(student, train_loader, val_loader, objective, epochs=epochs, patience=patience, seed=seed, lr=lr,

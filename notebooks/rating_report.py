@@ -152,7 +152,9 @@ ROW = ["name", "path", "task", "teacher_task", "teacher_run", "teacher_checkpoin
        "init_hash"]  # the columns of tables/rating_runs.csv, and the initial weights' hash that pairs are checked on
 
 
-all_runs = report.load_runs(sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json")), columns=ROW, metrics=MEASURED)
+# + how a run's embedding table started (issue 56), read for its arm only
+all_runs = report.load_runs(sorted((paths.RESULTS / "runs" / "students").rglob("metrics.json")), columns=[*ROW, "emb_init"],
+                            metrics=MEASURED)
 assert len(all_runs), "no student runs"
 
 
@@ -189,7 +191,7 @@ def arm_of(r):
     """The run's arm: scratch / kd / hard / smoothed for each task with its own teacher; from_rating: a binary student
     taught by the rating teacher; None: a run this comparison does not use."""
     own = OWN[r.task]
-    if r.transfer or r.match_steps or not compared(r):
+    if r.transfer or r.emb_init != "random" or r.match_steps or not compared(r):
         return None
     if r.alpha == 0:  # at the lr the KD runs use (the lr sweep's other rates are not scratch twins)
         return "scratch" if r.teacher_run == own and at_choice(r, ["lr"]) else None
@@ -203,6 +205,7 @@ def arm_of(r):
 
 
 all_runs["arm"] = all_runs.apply(arm_of, axis=1)
+all_runs = all_runs.drop(columns="emb_init")  # the tables keep their columns
 for (task, t, a), ch in choices.items():
     if ch is None:  # no choice file: the one soft setting there is
         soft = all_runs[(all_runs.task == task) & (all_runs.teacher_run == t) & (all_runs.arch == a)

@@ -162,7 +162,7 @@ for f in [*(figures / n for n in [*REPORT_FIGURES, "accuracy_vs_T.png", "cost_vs
 read = report.read
 # the columns of tables/student_runs.csv (kdlib.report.student_row reads more: the task, the initial weights' hash)
 ROW = ["name", "path", "arch", "hidden", "seed", "T", "alpha", "lr", "targets", "teacher_run", "teacher_checkpoint",
-       "transfer", "match_steps", "augmented", "budget", *METRICS, "n_test", "val_accuracy", "val_roc_auc",
+       "transfer", "match_steps", "augmented", "emb_init", "budget", *METRICS, "n_test", "val_accuracy", "val_roc_auc",
        *[f"{k}_{w}" for k in ("ece", "log_loss", "brier") for w in ("raw", "scaled")], "temperature", "smoothing",
        "optimizer_steps", "best_epoch", "epochs_run", "params_other", "params_total", "train_seconds", "code_version",
        "started", "finished", "init_hash"]
@@ -227,6 +227,8 @@ for a, (f, c) in kd_choices.items():
 
 
 def arm_of(r):
+    if r.emb_init != "random":  # a student started from the teacher's embeddings (issue 56): no arm of this page yet
+        return "other"
     if r.teacher_run in replicates:
         return "replicate"  # section 9 only: scratch or KD with a teacher fine-tuned with another seed or split
     if r.match_steps:

@@ -50,6 +50,11 @@ choices = ""          # a JSON file written by notebooks/choose.py (e.g. results
                       # dict (e.g. {"lr": 0.002}, chosen on validation) overrides these parameters; "" = none
 batch_size = 64
 emb_dim = 128
+emb_init = "random"   # the student's embedding table: "random", PyTorch's default N(0, 1); "pca", the pretrained
+                      # teacher's word embeddings (MiniLM: 384-d) brought to emb_dim by a PCA fitted on the table,
+                      # scaled to the default's std 1; "projection", that 384-d table (scaled to std 1) followed by a
+                      # learned Linear(384, emb_dim) drawn from seed; "pca_frozen", "projection_frozen": the table
+                      # not trained (the projection is). The student's other weights stay those of its random twin
 dropout = 0.2
 bidirectional = False  # GRU only
 threads = 0           # torch CPU threads; 0 keeps torch's default (make runs students with 1, two at a time)
@@ -103,7 +108,7 @@ import numpy as np
 import torch
 
 import kdlib
-from kdlib import checks, data, losses, metrics, models, paths, provenance, train
+from kdlib import checks, data, embeddings, losses, metrics, models, paths, provenance, train
 
 checks.text("choices", choices, empty_ok=True)
 if choices:  # parameters chosen on validation by notebooks/choose.py (checked below with the others)
@@ -129,6 +134,7 @@ checks.integer("patience", patience, 1)
 checks.number("lr", lr, 0, low_open=True)
 checks.integer("batch_size", batch_size, 1)
 checks.integer("emb_dim", emb_dim, 1)
+checks.one_of("emb_init", emb_init, embeddings.EMB_INITS)
 checks.number("dropout", dropout, 0, 1, high_open=True)
 checks.boolean("bidirectional", bidirectional)
 checks.integer("threads", threads, 0)
@@ -172,7 +178,8 @@ if transfer_count > cached_transfer:
     raise ValueError(f"transfer_n={transfer_n} but the teacher cached logits for {cached_transfer} unlabelled "
                      f"reviews: rerun the teacher with transfer_n >= {transfer_n} (make teacher-transfer)")
 name = name or (("rating_" if task == "rating" else "") + f"{arch}_h{hidden}_T{T:g}_a{alpha:g}_s{seed}" + (f"_{targets}" if targets != "soft" else "")
-                + (f"_x{transfer_n}" if transfer_n else "") + (f"_steps-{match_steps}" if match_steps else ""))
+                + (f"_x{transfer_n}" if transfer_n else "") + (f"_steps-{match_steps}" if match_steps else "")
+                + (f"_emb-{emb_init}" if emb_init != "random" else ""))
 device = models.default_device()
 params = dict(arch=arch, task=task, n_classes=n_classes, teacher_task=teacher_task, hidden=hidden, T=T, alpha=alpha, targets=targets, seed=seed, epochs=epochs, patience=patience,
               match_steps=match_steps, lr=lr, choices=choices,
@@ -181,6 +188,8 @@ params = dict(arch=arch, task=task, n_classes=n_classes, teacher_task=teacher_ta
               teacher_T_train=teacher_info["T_train"], teacher_checkpoint=teacher_info["checkpoint_hash"], transfer_n=transfer_n, transfer_count=transfer_count,
               threads=torch.get_num_threads(), flush_denormal=flush_denormal, split_seed=tp["split_seed"], val_frac=tp["val_frac"], train_subset=tp["train_subset"],
               test_subset=tp["test_subset"], name=name, device=str(device))
+if emb_init != "random":  # recorded only when set: a random-init run's record stays as before (equivalence, stale.py)
+    params["emb_init"] = emb_init
 print(json.dumps(params, indent=1))
 if teacher_info["T_train"] != 1.0:
     print(f"WARNING: the teacher was trained at T={teacher_info['T_train']}, not 1: a T sweep is not clean")
@@ -238,6 +247,8 @@ student = models.build_student(arch, hidden, tok.vocab_size, seed, emb_dim=emb_d
                                pad_id=tok.pad_token_id, **({"bidirectional": bidirectional} if arch == "gru" else {}))
 if n_classes > 2:  # an eight-way head; the rest starts as the binary twin's
     student = models.with_classes(student, n_classes, seed)
+if emb_init != "random":  # the table from the recorded (pretrained) teacher's word embeddings; nothing else changes
+    student = embeddings.init_embedding(student, emb_init, teacher_rec, seed)
 init_hash = data.content_hash(*[p.detach().numpy() for p in student.parameters()])
 pad = tok.pad_token_id
 train_loader = data.make_loader(ds["train"], batch_size, shuffle=True, seed=seed, pad_id=pad)

@@ -179,3 +179,22 @@ def test_logit_hashes_change_with_a_teachers_logits_and_only_its_own(tmp_path, m
     b = teacher("b", [1, 2, -3], [4, 5])  # b's train logits change (e.g. out of fold now), its checkpoint does not
     after = fusion.logit_hashes([a, b], ids)
     assert after["a"] == before["a"] and after["b"] != before["b"]
+
+
+def _pool_run(name, n, data_hash="aaa"):
+    logits = {"train": {}, **({"transfer": {"n": n, "data_hash": data_hash}} if n is not None else {})}
+    return {"name": name, "logits": logits}
+
+
+def test_shared_pool_is_the_one_pool_every_teacher_labelled():
+    assert fusion.shared_pool([_pool_run("a", 100), _pool_run("b", 100)]) == (100, "aaa")
+
+
+@pytest.mark.parametrize("runs, match", [
+    ([_pool_run("a", 100), _pool_run("b", None)], r"teachers \['b'\] cached no logits for the unlabelled pool"),
+    ([_pool_run("a", 100), _pool_run("b", 0)], r"teachers \['b'\] cached no logits"),
+    ([_pool_run("a", 100), _pool_run("b", 50)], "labelled different pools"),
+    ([_pool_run("a", 100), _pool_run("b", 100, "bbb")], "labelled different pools")])
+def test_shared_pool_refuses_teachers_without_one_pool(runs, match):
+    with pytest.raises(ValueError, match=match):
+        fusion.shared_pool(runs)

@@ -26,8 +26,12 @@ QUICK covers, and where that is covered now:
 - student-hard, student-smoothed, student-smoothed_T, student-shuffled: the targets' loss terms
   (tests/test_controls.py) and the one line each that picks them; student-linear: a linear teacher's record, read as multi_student reads it
   (teacher_tfidf_lr is one of its teachers).
+- student-emb_pca: the embedding table started from the teacher's word embeddings (PCA), the one
+  `embeddings.init_embedding` call; its pieces, and the other emb_init values, in tests/test_emb_init.py.
 - teacher_snapshots-1: the first snapshot of the run teacher_snapshots makes (it trains nothing more).
 - multi_student-alone: one teacher alone, brought to the scale of a teacher it is not given.
+- multi_student-x: a fused teacher's labels on the unlabelled pool joining train (`fusions.shared_pool`; the
+  pool's rows in the objective), here with one teacher (the smoke teachers labelled pools of different sizes).
 - multi_student-single/-vote/-stacking: each fusion (tests/test_fusion.py), through the one
   `fusions.fuse` call that multi_student makes for mean_probs.
 - layer_student, layer_student-none: the MSE hint (tests/test_layers.py) and no hint, beside
@@ -49,15 +53,16 @@ FULL = ["teacher", "teacher-rating", "teacher-n48", "teacher-n48-s1", "teacher-n
         "teacher_kinds-nbsvm", "teacher_kinds-bigru", "teacher_snapshots", "teacher_snapshots-1", "student-scratch",
         "student", "student-rating", "student-rating-scratch", "student-rating-binary", "student-rating-binary-x",
         "student-e2-scratch", "student-e2", "student-x", "student-hard", "student-smoothed", "student-smoothed_T",
-        "student-shuffled", "student-steps", "student-linear", "student-n48-scratch", "student-n48", "student-n48-x",
-        "choose", "choose-kd", "report", "budget_report", "teacher_layers", "teacher_layers-n48", "layer_student",
-        "layer_student-probe", "layer_student-none", "layer_student-n48", "transformer_student",
+        "student-shuffled", "student-emb_pca", "student-steps", "student-linear", "student-n48-scratch", "student-n48",
+        "student-n48-x", "choose", "choose-kd", "report", "budget_report", "teacher_layers", "teacher_layers-n48",
+        "layer_student", "layer_student-probe", "layer_student-none", "layer_student-n48", "transformer_student",
         "transformer_student-ft", "latency", "layers_report", "multi_student", "multi_student-single",
-        "multi_student-alone", "multi_student-vote", "multi_student-stacking", "multi_student-mimic", "multi_report",
-        "splice_classes", "rating_report", "online_pu", "online_pu-select", "pu_report", "distill"]
+        "multi_student-alone", "multi_student-vote", "multi_student-stacking", "multi_student-mimic", "multi_student-x",
+        "multi_report", "splice_classes", "rating_report", "online_pu", "online_pu-select", "pu_report", "distill"]
 QUICK = ["teacher", "teacher_kinds-tfidf_lr", "teacher_kinds-nbsvm", "teacher_kinds-bigru", "teacher_snapshots",
          "student-x", "student-steps", "teacher_layers", "layer_student-probe", "transformer_student", "latency",
-         "multi_student", "multi_student-mimic", "splice_classes", "online_pu", "online_pu-select", "distill"]
+         "multi_student", "multi_student-mimic", "multi_student-x", "splice_classes", "online_pu", "online_pu-select",
+         "distill"]
 ENTRIES = FULL if os.environ.get("KDLIB_SMOKE") == "full" else QUICK
 pytestmark = pytest.mark.skipif(not (DATA / "imdb").is_dir(), reason="needs the study's data in ../shared/data")
 

@@ -83,7 +83,10 @@ def test_the_multi_teacher_study_declares_its_teachers_pool_and_students(S):
     # 3 seeds x 2 archs x 9 arms (the best single teacher, 5 fusions of all 7, mean_probs of 2, 3, 5);
     # singles: seed 0 x 2 archs x the 5 pool teachers without a twin elsewhere, + 2 seeds of the chosen one
     alone = {n: p for n, p in S.multi.items() if "_alone_" in n}
-    assert len(S.multi) == 54 + 12 and len(alone) == 12 and alone["cnn_h64_alone_teacher_snap1_s2"]["seed"] == 2
+    # pool_students (issue 56.2): 3 seeds x 2 archs, stacking of the 6 best on train + the whole pool
+    assert len(S.multi) == 54 + 12 + 6 and len(alone) == 12 and alone["cnn_h64_alone_teacher_snap1_s2"]["seed"] == 2
+    pool = S.multi["gru_h64_stacking_m6_xall_s2"]
+    assert pool["transfer_n"] == "all" and pool["teachers"] == S.pool and pool["choices"] == "results/choices/kd_gru.json"
     assert alone["gru_h64_alone_teacher_snap3_s0"]["teachers"] == ["teacher_snap3"]  # a list's names joined by "+"
     assert study.run_name("{teachers}", {"teachers": ["a", "b"]}) == "a+b"
     assert all(p["top"] == 1 and "scale_to" not in p for p in alone.values())  # scaled to study 1's teacher, read too

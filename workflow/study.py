@@ -266,7 +266,7 @@ class Study:
     def _add_multi(self, spec: dict) -> None:
         """Study 4, several teachers: the other teacher kinds, the snapshot ensembles, the pool the
         students choose from, the multi-teacher students (each reading an IMDB choice) and the report."""
-        unknown = set(spec) - {"kinds", "snapshots", "pool", "students", "singles", "report"}
+        unknown = set(spec) - {"kinds", "snapshots", "pool", "students", "singles", "pool_students", "report"}
         if unknown:
             raise ValueError(f"multi: unknown keys {sorted(unknown)}")
         made = set(self.teachers)
@@ -285,7 +285,8 @@ class Study:
         if not pool or len(set(pool)) != len(pool) or set(pool) - made:
             raise ValueError(f"multi.pool must list declared teachers without repeats; unknown: {sorted(set(pool) - made)}")
         self.pool = pool
-        groups = [(k, g) for k in ("students", "singles")  # singles: a student of each pool teacher alone
+        groups = [(k, g) for k in ("students", "singles", "pool_students")  # singles: each pool teacher alone;
+                  # pool_students: train + the unlabelled pool labelled by a fused teacher (issue 56)
                   for g in (spec.get(k) if isinstance(spec.get(k), list) else [spec.get(k)]) if g]
         for key, group in groups:
             group = dict(group)
