@@ -38,6 +38,7 @@ teachers = ["teacher_n100", "teacher_n250", "teacher_n500", "teacher_n1000", "te
             "teacher"]  # one teacher run per budget (n: its training set); "teacher": study 1's, the whole split
 teacher_seeds = []    # other initial seeds of those teachers (same n, same labelled reviews): the teacher curve's spread
 hidden = 64           # the students' size
+archs = ["gru", "cnn"]  # the students' architectures (each needs its lr and kd choice files)
 lr_choice = "choices/lr_{arch}.json"  # study 1's lr per architecture (scratch runs)
 kd_choice = "choices/kd_{arch}.json"  # study 1's (T, alpha, lr) per architecture (distilled runs)
 target_accuracy = 0.85  # "how many labels to reach this test accuracy"
@@ -91,6 +92,7 @@ if teacher_seeds != []:  # [] is allowed: no spread
     if set(teacher_seeds) & set(teachers) or len(set(teacher_seeds)) != len(teacher_seeds):
         checks.fail("teacher_seeds", teacher_seeds, "teacher runs without repeats, none of them in `teachers`")
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
+checks.items("archs", archs, checks.one_of, models.ARCHS)
 checks.text("lr_choice", lr_choice)
 checks.text("kd_choice", kd_choice)
 for _name, _t in (("lr_choice", lr_choice), ("kd_choice", kd_choice)):
@@ -192,7 +194,7 @@ all_runs = report.load_runs(files, columns=[*ROW, "emb_init"], metrics=("accurac
 all_runs = pd.concat([all_runs, pd.DataFrame([report.labelled_splits(f) for f in files],
                                              columns=["train_hash", "val_hash", "val_n"])], axis=1)
 all_runs = all_runs[all_runs.teacher_run.isin(list(teacher_runs)) & (all_runs.hidden == hidden)
-                    & (all_runs.task == "binary")].reset_index(drop=True)
+                    & (all_runs.task == "binary") & all_runs.arch.isin(archs)].reset_index(drop=True)
 assert len(all_runs), "no student runs of the budget's teachers (make budget)"
 choices = {(kind, a): choice_of(lr_choice if kind == "lr" else kd_choice, a) for kind in ("lr", "kd") for a in set(all_runs.arch)}
 

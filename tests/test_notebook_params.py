@@ -56,7 +56,7 @@ BAD = {
                       ("transfer_n", -1), ("transfer_n", "half")],
     "multi_report": [("teachers", []), ("curve_fusion", "median"), ("kd_choice", "choices/kd.json"), ("choose_seed", -1),
                      ("update_readme", "no")],
-    "budget_report": [("teachers", ["a/b"]), ("hidden", 300), ("lr_choice", "choices/lr.json"),
+    "budget_report": [("teachers", ["a/b"]), ("hidden", 300), ("archs", []), ("archs", ["lstm"]), ("lr_choice", "choices/lr.json"),
                       ("target_accuracy", 1.0), ("update_readme", 1)],
     "teacher_layers": [("teacher_run", ""), ("Cs", [0.0]), ("probe_pick", 0), ("batch_size", 0), ("amp", 1),
                        ("name", "a/b")],
