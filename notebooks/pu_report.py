@@ -483,7 +483,8 @@ if len(oo):
     a = oo_pool.iloc[0]
     both = runs_df[runs_df.group.isin(set(oo.group))]
     students = dict.fromkeys(re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper()}-{m[2]}", s) for s in both.student)
-    level = ("ahead of" if a["roc_auc_ci_low"] > 0 else "behind" if a["roc_auc_ci_high"] < 0 else "level with")
+    level = ("ahead of" if a["roc_auc_ci_low"] > 0 else "behind" if a["roc_auc_ci_high"] < 0 else
+             "undecided against (the interval holds 0; no equivalence margin was tested)")
     readme_text = (f"At the same budget, a student distilled online (teacher and student trained together) is {level} one "
                    f"distilled offline from the finished teacher: student test ROC-AUC online − offline "
                    f"{diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} (95% CI, pooled over the "

@@ -829,7 +829,7 @@ def control_sentence(arm):
     if None in sides:
         return head + ": too few seed pairs for an interval."
     if arm == "other_teacher":
-        return head + f": its students are {dict(above='above', below='below', level='level with')[sides[1]]} those distilled from the study's teacher at its chosen setting."
+        return head + f": its students are {dict(above='above', below='below', level='undecided against (the interval holds 0; no equivalence margin is tested)')[sides[1]]} those distilled from the study's teacher at its chosen setting."
     return head + ": it " + MEANING[sides].format(keeps=KEEPS[arm]) + "."
 
 
@@ -1401,7 +1401,7 @@ def readme_answer():
     gain = ci(al["mean"], al.ci_low, al.ci_high)
     verdict = (f"beats its twin trained from scratch by {gain}" if al.ci_low > 0 else
                f"falls short of its twin trained from scratch: {gain}" if al.ci_high < 0 else
-               f"is level with its twin trained from scratch: {gain}")
+               f"is undecided against its twin trained from scratch (the interval holds 0): {gain}")
     c = main[(main.metric == "accuracy") & main.p.notna()]
     up, down = ((c.p_holm < 0.05) & (c["diff"] > 0)).sum(), ((c.p_holm < 0.05) & (c["diff"] < 0)).sum()
     cells_part = (f"; a gain at p Holm < 0.05 in {up} of the {len(c)} cells, a loss in {down or 'none'}" if len(c) else "")
