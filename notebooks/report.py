@@ -197,7 +197,7 @@ teacher_name = ("all-MiniLM-L6-v2" if "minilm" in teacher["params"]["teacher_pat
 archs = sorted(all_runs.arch.unique())
 # teachers that repeat this teacher's fine-tune with another seed or train/validation split (section 9)
 replicate_sources = report.replicate_teachers(teachers, teacher_run)
-replicates = sorted(t for t, s in replicate_sources.items() if s != "main")
+replicates = sorted(t for t, s in replicate_sources.items() if s in ("teacher seed", "split"))  # a "rerun" is not one
 
 
 def choices_of(template):
@@ -1252,6 +1252,7 @@ print("\n".join(headline))
 # %% A rerun on this machine: committed runs made again with their parameters, code and inputs in a cache of their
 # own (workflow/machine_spread.py -> results/machine/<name>/): how far a number moves when only the machine may differ
 signed = "{:+.4f}".format
+paired_base = runs[(runs.arm == "scratch") | ((runs.arm == "kd") & runs.chosen)]  # scratch and KD at the choice: seed pairs
 machine_dir = paths.RESULTS / "machine"
 _reruns = sorted(machine_dir.rglob("metrics.json")) if machine_dir.is_dir() else []
 if _reruns:
@@ -1274,7 +1275,7 @@ if _reruns:
         *(["", "KD − scratch of a seed, committed and rerun:", "",
            md(moved.assign(**{c: moved[c].map(signed) for c in ("diff", "diff_rerun", "change")}))] if len(moved) else [])])
     if len(moved):  # the machine's move beside the student seeds' own spread of the same difference
-        _seed_gains = report.kd_gains(runs[(runs.arm == "scratch") | ((runs.arm == "kd") & runs.chosen)], {teacher_run: "main"})
+        _seed_gains = report.kd_gains(paired_base, {teacher_run: "main"})
         _sd = _seed_gains.groupby(["arch", "hidden"]).gain.std()
         machine_md += "\n\n" + "Beside the spread between student seeds: " + "; ".join(
             f"{cell_name(a, h)}: the machine moved a seed's KD − scratch by up to {g.change.abs().max():.4f}, while it varies "
@@ -1284,8 +1285,8 @@ else:
     machine_md = ("No committed run has been rerun yet (`make machine-spread RUNS=\"<run> ...\"`, "
                   "workflow/machine_spread.py).")
 # the teacher fine-tune made again with the same parameters (e.g. teacher_again, for the layers study)
-_fine_tunes = {f.parent.name: read(f) for f in sorted(runs_dir.glob("*/metrics.json"))
-               if "checkpoint_hash" in read(f) and "teacher_path" in read(f).get("params", {})}
+_fine_tunes = {n: r for n, r in ((f.parent.name, read(f)) for f in sorted(runs_dir.glob("*/metrics.json")))
+               if "checkpoint_hash" in r and "teacher_path" in r.get("params", {})}  # teacher.py's runs
 _again = [t for t, s in report.replicate_teachers(_fine_tunes, teacher_run).items() if s == "rerun"]
 if _again:
     def _again_text(t):
@@ -1305,8 +1306,7 @@ print(machine_md)
 # choice (hidden `replicate_hidden`); a KD run is paired with the scratch run of its seed on its teacher's split.
 # The KD gain's variance is split into the part between teachers (cells) and between student seeds
 # (kdlib.stats.variance_components, seeds balanced across teachers).
-_base = runs[(runs.arm == "scratch") | ((runs.arm == "kd") & runs.chosen)]
-gains = report.kd_gains(pd.concat([_base, replicate_runs])[lambda f: f.hidden == replicate_hidden], replicate_sources)
+gains = report.kd_gains(pd.concat([paired_base, replicate_runs])[lambda f: f.hidden == replicate_hidden], replicate_sources)
 gains.to_csv(tables / "replicate_gains.csv", index=False)
 if gains.source.ne("main").any():
     _per = []
