@@ -289,10 +289,9 @@ def upu_loss(scores: torch.Tensor, labels: torch.Tensor, prior: float, surrogate
     (1 - pi) E_N[l(g,-1)], but can go negative on a batch (what `nnpu_risk` corrects). With the
     sigmoid surrogate, l(z,+1) + l(z,-1) = 1 makes it 2 pi R_p^+ + R_u^- - pi; with the logistic
     one, l(z,+1) - l(z,-1) = -z makes it pi E_P[-g] + R_u^- (du Plessis et al. 2015's convex form).
+    The loss of `upu_risk`, which also returns the parts.
     """
-    _check_prior(prior)
-    r_p_plus, r_p_minus, r_u_minus = pu_partial_risks(scores, labels, surrogate)
-    return prior * r_p_plus + r_u_minus - prior * r_p_minus
+    return upu_risk(scores, labels, prior, surrogate).loss
 
 
 class PURisk(NamedTuple):
@@ -329,6 +328,16 @@ def nnpu_risk(scores: torch.Tensor, labels: torch.Tensor, prior: float, surrogat
         positive, negative = target_prior * r_p_plus, (1 - target_prior) / (1 - prior) * r_neg
     fired = bool(negative < -beta)  # the negative-risk estimate went below -beta: step back on it alone
     return PURisk(-gamma * negative if fired else positive + negative, positive, negative, fired)
+
+
+def upu_risk(scores: torch.Tensor, labels: torch.Tensor, prior: float, surrogate: str = "sigmoid") -> PURisk:
+    """uPU (`upu_loss`) with the parts `nnpu_risk` logs: positive_risk = pi * R_p^+, negative_risk =
+    R_u^- - pi * R_p^- (left negative: uPU has no correction, so `fired` is always False) and
+    loss = positive_risk + negative_risk."""
+    _check_prior(prior)
+    r_p_plus, r_p_minus, r_u_minus = pu_partial_risks(scores, labels, surrogate)
+    positive, negative = prior * r_p_plus, r_u_minus - prior * r_p_minus
+    return PURisk(positive + negative, positive, negative, False)
 
 
 VPU_MARGINALS = ("all", "unlabelled")
@@ -391,23 +400,74 @@ def weighted_naive_pu_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.
     return 0.5 * F.softplus(-pos).mean() + 0.5 * F.softplus(unl).mean()
 
 
-PU_KINDS = ("nnpu", "imbalanced_nnpu", "naive", "supervised")
+VPU_MIX_WEIGHT, VPU_MIX_ALPHA = 0.03, 0.3  # the authors' code's defaults (its --lam and --mix-alpha)
+
+
+def vpu_output_mixup(scores: torch.Tensor, labels: torch.Tensor, mix_alpha: float = VPU_MIX_ALPHA,
+                     generator: torch.Generator | None = None):
+    """VPU's MixUp (Chen et al. 2020) done on the scores, for models whose inputs cannot be mixed
+    (token ids): (mixed_scores, lam) with lam ~ Beta(mix_alpha, mix_alpha) (by its inverse CDF, scipy)
+    and, for every example i of the batch (the marginal sample of `vpu_loss`, marginal="all"), a
+    labelled positive j(i) drawn at random with replacement (a batch holds few of them):
+
+        mixed_i = lam * z_i + (1 - lam) * z_j(i).
+
+    Every model of the study ends in an affine head (score = w . h + b), so these are exactly the
+    scores of the mixed head inputs lam h_i + (1 - lam) h_j: MixUp at the head's input (manifold
+    mixup at the last layer) rather than at the model's input; the penalty then regularises how the
+    head maps a mix, not how the encoder responds to mixed inputs. Draws from `generator` (None:
+    torch's global generator, which the training loop seeds per epoch: runs repeat and resume)."""
+    from scipy.stats import beta as beta_dist
+
+    if not (np.isfinite(mix_alpha) and mix_alpha > 0):
+        raise ValueError(f"mix_alpha must be > 0, got {mix_alpha}")
+    pos, _ = _pu_split(scores, labels)
+    u = torch.rand((), generator=generator, dtype=torch.float64).item()
+    lam = float(beta_dist.ppf(u, mix_alpha, mix_alpha))
+    j = torch.randint(pos.numel(), (scores.numel(),), generator=generator).to(scores.device)
+    return lam * scores + (1 - lam) * pos[j], lam
+
+
+def vpu_risk(scores: torch.Tensor, labels: torch.Tensor, mix_weight: float = VPU_MIX_WEIGHT,
+             mix_alpha: float = VPU_MIX_ALPHA, generator: torch.Generator | None = None) -> PURisk:
+    """Full VPU on one batch of (scores, labels): `vpu_loss` (marginal "all", the authors' choice)
+    + mix_weight * `vpu_mixup_penalty` of `vpu_output_mixup`'s mixed scores (the MixUp done on the
+    scores, see there). No prior, no parts (None), never fires."""
+    if not (np.isfinite(mix_weight) and mix_weight >= 0):
+        raise ValueError(f"mix_weight must be >= 0, got {mix_weight}")
+    variational = vpu_loss(scores, labels, "all")
+    mixed, lam = vpu_output_mixup(scores, labels, mix_alpha, generator)
+    return PURisk(variational + mix_weight * vpu_mixup_penalty(mixed, scores, lam), None, None, False)
+
+
+PU_KINDS = ("nnpu", "imbalanced_nnpu", "naive", "supervised", "upu", "naive_weighted", "vpu")
+PRIOR_KINDS = ("nnpu", "imbalanced_nnpu", "upu")  # the kinds whose loss takes the class prior pi_u
+CORRECTED_KINDS = ("nnpu", "imbalanced_nnpu")  # the kinds with the non-negative correction (beta, gamma)
+SURROGATE_KINDS = PRIOR_KINDS  # the kinds with a surrogate loss (sigmoid | logistic)
 
 
 class PULoss:
     """The loss of one PU kind: ``loss(scores, labels)`` is the value to back-propagate, and
     ``loss.risk(scores, labels)`` the same value as a `PURisk` with the nnPU parts and whether the
-    correction fired (for "naive" and "supervised", plain BCE, the parts are None and it never
-    fires). Built by `pu_loss`, which checks the arguments."""
+    correction fired ("upu": the parts, never fires; "naive" and "supervised", plain BCE,
+    "naive_weighted" and "vpu": no parts (None), never fires). Built by `pu_loss`, which checks the
+    arguments."""
 
     def __init__(self, kind: str, prior: float | None, target_prior: float | None, beta: float, gamma: float,
-                 surrogate: str):
+                 surrogate: str, mix_weight: float = VPU_MIX_WEIGHT, mix_alpha: float = VPU_MIX_ALPHA):
         self.kind, self.prior, self.target_prior = kind, prior, target_prior
         self.beta, self.gamma, self.surrogate = beta, gamma, surrogate
+        self.mix_weight, self.mix_alpha = mix_weight, mix_alpha
 
     def risk(self, scores: torch.Tensor, labels: torch.Tensor) -> PURisk:
         if self.kind in ("supervised", "naive"):
             return PURisk(naive_pu_loss(scores, labels), None, None, False)
+        if self.kind == "naive_weighted":
+            return PURisk(weighted_naive_pu_loss(scores, labels), None, None, False)
+        if self.kind == "upu":
+            return upu_risk(scores, labels, self.prior, self.surrogate)
+        if self.kind == "vpu":
+            return vpu_risk(scores, labels, self.mix_weight, self.mix_alpha)
         return nnpu_risk(scores, labels, self.prior, self.surrogate, self.beta, self.gamma, self.target_prior)
 
     def __call__(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -415,19 +475,25 @@ class PULoss:
 
 
 def pu_loss(kind: str, prior: float | None = None, target_prior: float = 0.5, beta: float = 0.0,
-            gamma: float = 1.0, surrogate: str = "sigmoid") -> PULoss:
-    """A `PULoss` for `kind` in PU_KINDS ("supervised" and "naive" are plain BCE: they differ in
-    which labels the caller passes; `surrogate`, `beta` and `gamma` are the nnPU kinds' surrogate
-    loss and non-negative correction, see `nnpu_risk`). Checks its arguments before any compute."""
+            gamma: float = 1.0, surrogate: str = "sigmoid", mix_weight: float = VPU_MIX_WEIGHT,
+            mix_alpha: float = VPU_MIX_ALPHA) -> PULoss:
+    """A `PULoss` for `kind` in PU_KINDS: "nnpu" (`nnpu_risk`), "imbalanced_nnpu" (with `target_prior`),
+    "upu" (`upu_risk`), "naive" and "supervised" (plain BCE: they differ in which labels the caller
+    passes), "naive_weighted" (`weighted_naive_pu_loss`), "vpu" (`vpu_risk`, MixUp on the scores with
+    `mix_weight`, `mix_alpha`). `prior` (pi_u) is needed by PRIOR_KINDS; `surrogate` shapes
+    SURROGATE_KINDS, `beta` and `gamma` (the non-negative correction) CORRECTED_KINDS. Checks its
+    arguments before any compute."""
     if kind not in PU_KINDS:
         raise ValueError(f"unknown PU loss kind {kind!r}; choose one of {PU_KINDS}")
     _surrogate(surrogate)
     if not (np.isfinite(beta) and beta >= 0 and np.isfinite(gamma) and gamma > 0):
         raise ValueError(f"the correction needs beta >= 0 and gamma > 0, got beta={beta}, gamma={gamma}")
-    if kind in ("supervised", "naive"):
-        return PULoss(kind, None, None, beta, gamma, surrogate)
+    if not (np.isfinite(mix_weight) and mix_weight >= 0 and np.isfinite(mix_alpha) and mix_alpha > 0):
+        raise ValueError(f"VPU's MixUp needs mix_weight >= 0 and mix_alpha > 0, got {mix_weight}, {mix_alpha}")
+    if kind not in PRIOR_KINDS:
+        return PULoss(kind, None, None, beta, gamma, surrogate, mix_weight, mix_alpha)
     _check_prior(prior if prior is not None else -1.0)
-    if kind == "nnpu":
+    if kind != "imbalanced_nnpu":
         return PULoss(kind, prior, None, beta, gamma, surrogate)
     _check_prior(target_prior, "target_prior")
     return PULoss(kind, prior, target_prior, beta, gamma, surrogate)

@@ -24,6 +24,7 @@ from scipy.special import expit, log_expit, logsumexp
 PU_RISK_LOSSES = ("sigmoid", "zero_one")
 EN_ESTIMATORS = ("e1", "e2", "e3")
 PRIOR_PARTS = ("unlabelled", "all")
+PRIOR_SOURCES = ("oracle", "elkan_noto")  # where a run's class prior comes from (online_pu.py's prior_source)
 
 
 def _check_prior(prior: float) -> None:
@@ -156,3 +157,58 @@ def elkan_noto_prior(probs, labels, estimator: str = "e1", part: str = "unlabell
     c = elkan_noto_c(probs, labels, estimator)
     _, labels = _pu_arrays(probs, labels)
     return prior_from_c(c, float(labels.mean()), part)
+
+
+def _as_tokens(ids) -> list:
+    """A sequence's token ids as the features of a bag of tokens."""
+    return [int(t) for t in ids]
+
+
+def _as_positioned_tokens(ids) -> list:
+    """A sequence's (position, token id) pairs: one-hot features of where each token sits."""
+    return [(i, int(t)) for i, t in enumerate(ids)]
+
+
+def estimate_prior(train_tokens, train_pu_labels, val_tokens, val_pu_labels, seed: int = 0,
+                   positional: bool = False, estimator: str = "e1") -> dict:
+    """Elkan & Noto's class prior from PU data alone (no true label): a labelled-vs-unlabelled
+    classifier g is fitted on the PU training set, its probabilities on the PU validation set give
+    c (`elkan_noto_c`) and the prior (`elkan_noto_prior`).
+
+    g is scikit-learn's LogisticRegression on tf-idf-weighted counts of the token ids of each
+    sequence (a bag of tokens, or with `positional` of (position, token) pairs, for fixed-length
+    sequences such as splice's k-mers, where a token's place matters); its L2 strength is chosen by
+    3-fold cross-validated log-loss (folds shuffled by `seed`), since Elkan–Noto need calibrated
+    probabilities rather than a ranking. Returns {"prior": pi_u (the positive share of the
+    unlabelled data, what the PU losses take), "pi": the positive share of the whole set, "c",
+    "estimator", "C": the chosen inverse regularisation, "val_lu_auc": g's `lu_auc` on validation}.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+
+    _, y_train = _pu_arrays(np.zeros(len(train_tokens)), train_pu_labels)
+    _, y_val = _pu_arrays(np.zeros(len(val_tokens)), val_pu_labels)
+    model = make_pipeline(
+        CountVectorizer(analyzer=_as_positioned_tokens if positional else _as_tokens), TfidfTransformer(),
+        GridSearchCV(LogisticRegression(max_iter=2000), {"C": np.logspace(-1, 3, 5)}, scoring="neg_log_loss",
+                     cv=StratifiedKFold(3, shuffle=True, random_state=seed)))
+    model.fit(list(train_tokens), y_train)
+    g = model.predict_proba(list(val_tokens))[:, 1]
+    c = elkan_noto_c(g, y_val, estimator)
+    return {"prior": elkan_noto_prior(g, y_val, estimator), "pi": elkan_noto_prior(g, y_val, estimator, "all"),
+            "c": c, "estimator": estimator, "C": float(model[-1].best_params_["C"]), "val_lu_auc": lu_auc(g, y_val)}
+
+
+def scale_prior(prior: float, scale: float) -> float:
+    """The prior a run's PU losses use: a source's pi_u (the construction's, or `estimate_prior`'s)
+    times `scale` (1: as is; 0.5 or 1.5: a misspecified prior). ValueError, naming both, when the
+    product leaves (0, 1)."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"prior_scale must be > 0, got {scale!r}")
+    used = prior * scale
+    if not 0.0 < used < 1.0:
+        raise ValueError(f"prior_scale={scale!r} times the prior {prior:.4f} gives {used:.4f}: the prior the "
+                         "losses use must be in (0, 1)")
+    return used

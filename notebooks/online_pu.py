@@ -57,8 +57,20 @@
 # are the study's runs so far.
 #
 # **Losses** (`losses.pu_loss`): `imbalanced_nnpu` (Su et al. 2021, target prior 0.5), `nnpu`
-# (Kiryo et al. 2017), `naive` (unlabelled taken as negative, BCE), `supervised` (BCE on the true
-# labels: the upper reference). Teacher and student use the same kind.
+# (Kiryo et al. 2017), `upu` (du Plessis et al. 2015: the unbiased risk, no non-negative correction;
+# sigmoid or logistic surrogate), `naive` (unlabelled taken as negative, BCE), `naive_weighted` (the
+# same with both classes weighted to half the loss), `vpu` (Chen et al. 2020: the variational loss
+# and its MixUp penalty, the MixUp done on the scores, i.e. at the input of the model's affine head,
+# since token ids cannot be mixed: `losses.vpu_output_mixup`; no prior), `supervised` (BCE on the
+# true labels: the upper reference). Teacher and student use the same kind.
+#
+# **The prior** the losses take (`prior_source`): the construction's pi_u (an oracle, the study's
+# runs so far) or Elkan and Noto's estimate from the PU data alone (`pu_select.estimate_prior`: a
+# logistic regression of labelled vs unlabelled on the tokens of the PU training set, bag of tokens
+# for imdb, tokens by position for splice; its probabilities on the PU validation set give c and
+# pi_u); `prior_scale` multiplies it (0.5, 1.5: a misspecified prior). Off the oracle, the PU-risk
+# selection criterion takes the same prior, and metrics.json's `prior` block records the estimate
+# and the prior used. The F1 threshold still marks the construction's pi of the validation set.
 #
 # **Offline** (`mode="offline"`): the teacher is fully trained first, then distilled, at the same
 # budget: `meta_epochs=1, teacher_epochs=M*te, student_epochs=M*se`. Its log has the same
@@ -81,7 +93,7 @@ prior = None              # positive share pi of train/val/test; None keeps the 
 labelled_frac = 0.2       # c: share of the train/val positives that are labelled (the rest of the data is unlabelled)
 alpha = 0.5               # how much the student listens to the teacher (0: labels only, 1: teacher only)
 label_share = 0.5         # share of each batch the student learns from labels (data_s); the rest (data_t) from the teacher
-loss = "imbalanced_nnpu"  # imbalanced_nnpu | nnpu | naive (unlabelled = negative) | supervised (true labels)
+loss = "imbalanced_nnpu"  # imbalanced_nnpu | nnpu | upu | naive (unlabelled = negative) | naive_weighted | vpu | supervised (true labels)
 target_prior = 0.5        # imbalanced nnPU's target prior
 mode = "online"           # online | offline (teacher fully trained first, then distilled; same budget)
 meta_epochs = 5           # M
@@ -115,6 +127,8 @@ nnpu_beta = 0.0           # nnPU correction threshold: it fires when the negativ
 nnpu_gamma = 1.0          # nnPU correction step size
 pu_surrogate = "sigmoid"  # sigmoid | logistic: the surrogate loss of the nnPU kinds
 log_steps = False         # also write every training batch's PU record to steps.csv.gz
+prior_source = "oracle"   # oracle (the construction's pi_u) | elkan_noto (estimated from the PU train/val data, no true label)
+prior_scale = 1.0         # the prior the losses use: the source's pi_u times this (0.5, 1.5: a misspecified prior)
 name = None               # results/runs/pu/<name>/; None: built from the parameters
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
@@ -157,7 +171,7 @@ import pandas as pd
 import torch
 
 import kdlib
-from kdlib import checks, data, losses, metrics, models, paths, provenance, pu, train
+from kdlib import checks, data, losses, metrics, models, paths, provenance, pu, pu_select, train
 
 checks.one_of("dataset", dataset, ("splice", "imdb"))
 checks.optional(checks.number, "prior", prior, 0, 1, low_open=True, high_open=True)
@@ -201,16 +215,23 @@ checks.number("nnpu_beta", nnpu_beta, 0)
 checks.number("nnpu_gamma", nnpu_gamma, 0, low_open=True)
 checks.one_of("pu_surrogate", pu_surrogate, losses.PU_SURROGATES)
 checks.boolean("log_steps", log_steps)
+checks.one_of("prior_source", prior_source, pu_select.PRIOR_SOURCES)
+checks.number("prior_scale", prior_scale, 0, low_open=True)
 checks.optional(checks.folder, "name", name, empty_ok=True)
 if select_by == "pu_risk" and labelled_frac == 1:
     raise ValueError("select_by='pu_risk' needs unlabelled positives (labelled_frac < 1): the PU risk weighs them by pi_u")
-for knob, value, default in (("nnpu_beta", nnpu_beta, 0), ("nnpu_gamma", nnpu_gamma, 1), ("pu_surrogate", pu_surrogate, "sigmoid")):
-    if loss in ("naive", "supervised") and value != default:  # plain BCE: no nnPU correction, no surrogate
-        checks.fail(knob, value, f"{default!r} with loss={loss!r} (plain BCE: it shapes the nnPU losses only)")
+prior_users = losses.PRIOR_KINDS if select_by != "pu_risk" else losses.PU_KINDS  # the PU-risk criterion takes the prior too
+for knob, value, default, kinds in (("nnpu_beta", nnpu_beta, 0, losses.CORRECTED_KINDS),
+                                    ("nnpu_gamma", nnpu_gamma, 1, losses.CORRECTED_KINDS),
+                                    ("pu_surrogate", pu_surrogate, "sigmoid", losses.SURROGATE_KINDS),
+                                    ("prior_source", prior_source, "oracle", prior_users),
+                                    ("prior_scale", prior_scale, 1, prior_users)):
+    if loss not in kinds and value != default:  # a knob of other losses: refused rather than silently unused
+        checks.fail(knob, value, f"{default!r} with loss={loss!r} (it shapes the {', '.join(kinds)} losses only)")
 if (alpha == 0 and label_share == 0) or (alpha == 1 and label_share == 1):
     raise ValueError(f"alpha={alpha}, label_share={label_share} gives the student nothing to learn from")
-if loss in ("nnpu", "imbalanced_nnpu") and labelled_frac == 1:
-    raise ValueError("labelled_frac=1 leaves no positive in the unlabelled data: nnPU needs labelled_frac < 1")
+if loss in losses.PRIOR_KINDS and labelled_frac == 1:
+    raise ValueError(f"labelled_frac=1 leaves no positive in the unlabelled data: {loss} needs labelled_frac < 1")
 data_seed = seed if data_seed is None else data_seed
 teacher_name = teacher if teacher != "auto" else ("poscnn" if dataset == "splice" else "auto")
 teacher_rec = None if dataset == "splice" else models.teacher_record(teacher_name)  # resolved once, hashed
@@ -222,13 +243,15 @@ if threads:
     torch.set_num_threads(int(threads))
 torch.set_flush_denormal(flush_denormal)
 device = models.default_device()
-loss_code = {"imbalanced_nnpu": "innpu", "nnpu": "nnpu", "naive": "naive", "supervised": "sup"}[loss]
+loss_code = {"imbalanced_nnpu": "innpu", "nnpu": "nnpu", "naive": "naive", "supervised": "sup", "upu": "upu",
+             "naive_weighted": "wnaive", "vpu": "vpu"}[loss]
 teacher_opt = dict(teacher_weight_decay=teacher_weight_decay, teacher_schedule=teacher_schedule,
                    teacher_warmup_frac=teacher_warmup_frac, accumulate=accumulate)
 # (tag, value, default): a default name says only what differs from the defaults
 tags = (("sel-", select_by, "last"), ("wd", teacher_weight_decay, 0), ("acc", accumulate, 1), ("beta", nnpu_beta, 0),
         ("gamma", nnpu_gamma, 1), ("", pu_surrogate, "sigmoid"),
-        ("warm", teacher_warmup_frac if teacher_schedule == "linear" else None, None))
+        ("warm", teacher_warmup_frac if teacher_schedule == "linear" else None, None), ("prior-", prior_source, "oracle"),
+        ("pscale", prior_scale, 1))
 name = name or (f"{dataset}_pi{'nat' if prior is None else prior}_c{labelled_frac}_{loss_code}_a{alpha}_b{label_share}_"
                 f"{'on' if mode == 'online' else 'off'}_{arch}{hidden}_s{seed}"
                 + "".join(f"_{tag}{value}" for tag, value, default in tags if value != default))
@@ -242,9 +265,11 @@ params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=a
 # the knobs of issue 55, recorded only where a run sets them off their defaults: a default run's record is the
 # record runs had before they existed (the equivalence check compares those; stale.py reads declared values)
 PU_DEFAULTS = dict(select_by="last", teacher_weight_decay=0.0, teacher_schedule="constant", teacher_warmup_frac=0.1,
-                   accumulate=1, nnpu_beta=0.0, nnpu_gamma=1.0, pu_surrogate="sigmoid", log_steps=False)
+                   accumulate=1, nnpu_beta=0.0, nnpu_gamma=1.0, pu_surrogate="sigmoid", log_steps=False,
+                   prior_source="oracle", prior_scale=1.0)
 params.update({k: v for k, v in dict(select_by=select_by, **teacher_opt, nnpu_beta=nnpu_beta, nnpu_gamma=nnpu_gamma,
-                                     pu_surrogate=pu_surrogate, log_steps=log_steps).items() if v != PU_DEFAULTS[k]})
+                                     pu_surrogate=pu_surrogate, log_steps=log_steps, prior_source=prior_source,
+                                     prior_scale=prior_scale).items() if v != PU_DEFAULTS[k]})
 print(json.dumps(params, indent=1))
 out_dir = paths.run_dir("pu", name)
 t_start = time.time()
@@ -300,8 +325,20 @@ train_loader = data.make_loader(ds_train, batch_size, seed=seed, pad_id=pad,
 eval_loaders = {"train": data.make_loader(ds_train_true, 256, shuffle=False, pad_id=pad),
                 "test": data.make_loader(ds_test, 256, shuffle=False, pad_id=pad)}
 val_loader = data.make_loader(ds_val, 256, shuffle=False, pad_id=pad)
+# the prior the losses (and the PU-risk criterion) use: the construction's pi_u (an oracle) or Elkan and Noto's
+# estimate from the PU train and validation sets (a labelled-vs-unlabelled classifier; no true label), times prior_scale
+estimated = (pu_select.estimate_prior(token_ids["train"], train_df["pu_label"], token_ids["val"], val_df["pu_label"],
+                                      seed=data_seed, positional=dataset == "splice")
+             if prior_source == "elkan_noto" else None)
+default_prior = estimated is None and prior_scale == 1
+prior_loss = prior_u if default_prior else pu_select.scale_prior(prior_u if estimated is None else estimated["prior"],
+                                                                 prior_scale)
+criterion_prior = pu_val["unlabelled_prior"] if default_prior else prior_loss
+prior_record = None if default_prior else {"source": prior_source, "scale": prior_scale, "oracle_u": prior_u,
+                                           "estimated": estimated, "used_u": prior_loss}
 print({s: len(d) for s, d in (("train", ds_train), ("train_eval", ds_train_true), ("val", ds_val), ("test", ds_test))},
-      f"| pi={pi:.3f}, labelled positives {pu_train['n_labelled']} ({k_pos} in every batch), pi_u={prior_u:.4f}")
+      f"| pi={pi:.3f}, labelled positives {pu_train['n_labelled']} ({k_pos} in every batch), pi_u={prior_u:.4f}"
+      + ("" if prior_record is None else f", the losses' pi_u={prior_loss:.4f} ({prior_source} x {prior_scale:g})"))
 
 # %% Models: teacher and student from fixed seeds (identical starts across settings)
 vocab = tok.vocab_size if dataset == "splice" else len(tok)
@@ -313,9 +350,9 @@ else:
     teacher_model = models.load_teacher(teacher_name, attention_dropout=0.0)  # the recorded teacher (hashed above)
     teacher_desc = f"{teacher_path} (attention dropout 0)"
 student_model = models.build_student(arch, hidden, vocab, seed=seed + 1)
-loss_fn = losses.pu_loss(loss, prior=prior_u, target_prior=target_prior, beta=nnpu_beta, gamma=nnpu_gamma,
+loss_fn = losses.pu_loss(loss, prior=prior_loss, target_prior=target_prior, beta=nnpu_beta, gamma=nnpu_gamma,
                          surrogate=pu_surrogate)
-teacher_key = data.content_hash(dataset, pu_train["hash"], len(train_df), loss, prior_u, target_prior, teacher_desc,
+teacher_key = data.content_hash(dataset, pu_train["hash"], len(train_df), loss, prior_loss, target_prior, teacher_desc,
                                 teacher_lr, batch_size, k_pos, amp, kmer if dataset == "splice" else max_len, seed,
                                 str(device), torch.__version__, flush_denormal, provenance.code_hash("online_pu"),
                                 None if teacher_rec is None else teacher_rec["weights_hash"], teacher_opt, nnpu_beta,
@@ -331,7 +368,7 @@ final_teacher_rows: list[dict] = []
 steps: list[dict] = []  # every training batch's PU record (train.online_distill)
 # PU-only model selection on the PU validation set: its labels are the PU labels, never the true ones
 assert np.array_equal(ds_val.labels, val_df["pu_label"].to_numpy()) and "pu_label" in val_df.columns
-selection = train.PUSelection(val_loader, pu_val["unlabelled_prior"] or None, select_by)  # pi_u = 0 (c = 1): no PU risk
+selection = train.PUSelection(val_loader, criterion_prior or None, select_by)  # pi_u = 0 (c = 1): no PU risk
 
 
 def offline_log(meta, e, teacher_m, student_m):
@@ -372,7 +409,7 @@ log_df.insert(0, "mode", mode)
 log_df.to_csv(out_dir / "log.csv", index=False)
 if log_steps:  # gzip without a time stamp: the same run gives the same bytes
     pd.DataFrame(steps).to_csv(out_dir / "steps.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
-selected = {"select_by": select_by, "criterion_prior": pu_val["unlabelled_prior"], **selection.chosen}
+selected = {"select_by": select_by, "criterion_prior": criterion_prior, **selection.chosen}
 print("selected:", selected)
 print(log_df.pivot_table(index="meta_epoch", columns=["model", "split"], values="roc_auc").round(3))
 
@@ -407,6 +444,8 @@ result = {"params": params, "construction": construction, "teacher": result_mode
                                           teacher=teacher_rec or {"name": teacher_name, "desc": teacher_desc},
                                           determinism=determinism),
           "versions": {"kdlib": kdlib.__version__, "torch": torch.__version__}}
+if prior_record is not None:  # off the oracle prior: the estimate and the prior the losses used (a default run: as before)
+    result["prior"] = prior_record
 (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
 (out_dir / "params.json").write_text(json.dumps(params, indent=1, default=str))
 np.savez_compressed(out_dir / "test_scores.npz", ids=scores["teacher"]["ids"].astype(np.int32),

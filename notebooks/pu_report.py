@@ -110,8 +110,9 @@ params = dict(runs=runs, min_seeds=min_seeds, prefix=prefix, n_runs=len(run_dirs
 print(json.dumps(params, indent=1))
 
 # %% Load every run
-LOSS_NAMES = {"imbalanced_nnpu": "imbalanced nnPU", "nnpu": "nnPU", "naive": "naive PN", "supervised": "supervised"}
-LOSS_ORDER = ["imbalanced_nnpu", "nnpu", "naive", "supervised"]
+LOSS_NAMES = {"imbalanced_nnpu": "imbalanced nnPU", "nnpu": "nnPU", "upu": "uPU", "vpu": "VPU", "naive": "naive PN",
+              "naive_weighted": "class-weighted naive PN", "supervised": "supervised"}
+LOSS_ORDER = ["imbalanced_nnpu", "nnpu", "upu", "vpu", "naive", "naive_weighted", "supervised"]
 SEED_OR_MACHINE = {"seed", "data_seed", "name", "device", "threads", "teacher_path"}  # teacher_path: a machine path
 rows, logs, scores = [], [], {}
 for d in run_dirs:
@@ -119,7 +120,9 @@ for d in run_dirs:
     p = m["params"]
     group = (f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}_"
              f"{p['arch']}{p['hidden']}")
-    setting = f"{LOSS_NAMES[p['loss']]} α={p['alpha']:g} label_share={p['label_share']:g}"
+    prior_note = ("" if (p.get("prior_source", "oracle"), p.get("prior_scale", 1)) == ("oracle", 1)  # the losses' prior
+                  else f" prior={p.get('prior_source', 'oracle')}×{p.get('prior_scale', 1):g}")
+    setting = f"{LOSS_NAMES[p['loss']]} α={p['alpha']:g} label_share={p['label_share']:g}{prior_note}"
     row = {"run": d.name, "group": group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
            "prior_u": m["construction"]["prior_u_for_loss"], "labelled_frac": p["labelled_frac"],
            "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
@@ -127,7 +130,7 @@ for d in run_dirs:
            "budget": f"M={p['meta_epochs']} te={p['teacher_epochs']} se={p['student_epochs']}",
            "seconds": m["seconds"]["total"], "code_version": stats.code_version(m),
            "finished": m.get("execution", {}).get("finished", np.nan),
-           "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], p["loss"], p["seed"]),
+           "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], p["loss"], prior_note, p["seed"]),
            "teacher_cache": m.get("teacher_cache") or "unrecorded",
            # what must agree within a setting: every parameter but the seed and where/how fast it ran
            "signature": json.dumps({**{k: v for k, v in p.items() if k not in SEED_OR_MACHINE},
@@ -147,7 +150,7 @@ all_runs = pd.DataFrame(rows)
 # 1. per group (one table): the code version shared by most of its runs (a tie: the most recently finished
 #    run's; runs from before the provenance block are "unrecorded (earlier pipeline)");
 # 2. per (data, loss, seed): the teacher trajectory (teacher cache) shared by most of the remaining runs;
-# 3. per setting (group, mode, loss, alpha, label_share): the parameters shared by most of the remaining runs.
+# 3. per setting (group, mode, loss, alpha, label_share, the losses' prior): the parameters shared by most of the remaining runs.
 # Everything else is left out, with the reason, in <prefix>_left_out.csv.
 reason = pd.Series("", index=all_runs.index)
 
@@ -171,7 +174,7 @@ def param_diff(sig, keep):
     return ", ".join(f"{k}={a.get(k)!r} (rest of the setting: {b.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
 
 
-leave_out_minority("signature", ["group", "mode", "loss", "alpha", "label_share"], lambda r, keep, g: (
+leave_out_minority("signature", ["group", "mode", "loss", "alpha", "label_share", "setting"], lambda r, keep, g: (
     f"parameters differ from the rest of its setting: {param_diff(r.signature, keep)}"))
 all_runs["reason"] = reason
 left_out = all_runs[reason != ""][["run", "group", "setting", "mode", "seed", "code_version", "reason"]]

@@ -40,7 +40,9 @@ BAD = {
                   ("positives_per_batch", 64), ("select_by", "best"), ("select_by", "roc_auc"),
                   ("teacher_weight_decay", -0.01), ("teacher_schedule", "cosine"), ("teacher_warmup_frac", 1.0),
                   ("accumulate", 0), ("accumulate", 2.0), ("nnpu_beta", -0.1), ("nnpu_gamma", 0),
-                  ("pu_surrogate", "hinge"), ("pu_surrogate", "logistic"), ("log_steps", "yes")],
+                  ("pu_surrogate", "hinge"), ("pu_surrogate", "logistic"), ("log_steps", "yes"), ("loss", "dist_pu"),
+                  ("nnpu_beta", 0.1), ("prior_source", "km2"), ("prior_source", "elkan_noto"), ("prior_scale", 0),
+                  ("prior_scale", "1.5"), ("prior_scale", float("inf")), ("prior_scale", 1.5)],
     "report": [("teacher_run", ""), ("teacher_run", "../teacher"), ("kd_choice", 5), ("kd_choice", "choices/kd.json"),
                ("kd_choice", "/tmp/kd_{arch}.json"), ("kd_choice", "../choices/kd_{arch}.json"), ("lr_choice", ""),
                ("lr_choice", "choices/lr_{size}.json"), ("roc_hidden", 8), ("roc_hidden", 64.0), ("calib_hidden", 512),
@@ -74,7 +76,10 @@ BAD = {
 }
 # overrides a bad value needs to be reached (max_len is checked against the imdb teacher's tokenizer)
 EXTRA = {("online_pu", "max_len"): {"dataset": "imdb"},
-         ("online_pu", "pu_surrogate"): {"loss": "naive"}}  # the logistic surrogate is an nnPU loss's only
+         ("online_pu", "pu_surrogate"): {"loss": "naive"},  # the logistic surrogate is an nnPU loss's only
+         ("online_pu", "nnpu_beta"): {"loss": "upu"},  # uPU has no non-negative correction
+         ("online_pu", "prior_source"): {"loss": "vpu"},  # VPU takes no prior (nor does the criterion but pu_risk)
+         ("online_pu", "prior_scale"): {"loss": "naive_weighted"}}
 BAD["online_pu"].append(("max_len", 100_000))
 # one per notebook, end to end through papermill
 PAPERMILL = [("teacher", "epochs", 0), ("student", "lr", -1), ("online_pu", "student_lr", -1),

@@ -186,6 +186,91 @@ def test_weighted_naive_gradient_flows_to_every_score():
     np.testing.assert_allclose(s.grad.numpy(), expected, rtol=1e-12)
 
 
+# ------------------------------------------------- the kinds a run trains with (losses.pu_loss)
+
+@pytest.mark.parametrize("surrogate", ["sigmoid", "logistic"])
+def test_pu_loss_upu_hand_value_and_parts(surrogate):
+    rpp, rpm, rum = np_parts(S, Y, surrogate)
+    r = losses.pu_loss("upu", prior=PRIOR, surrogate=surrogate).risk(tt(S), torch.tensor(Y))
+    assert r.positive_risk.item() == pytest.approx(PRIOR * rpp, rel=1e-12)
+    assert r.negative_risk.item() == pytest.approx(rum - PRIOR * rpm, rel=1e-12)
+    assert r.loss.item() == pytest.approx(PRIOR * rpp + rum - PRIOR * rpm, rel=1e-12) and r.fired is False
+    over = losses.pu_loss("upu", prior=0.5).risk(tt(S_OVER), torch.tensor(Y_OVER))  # no correction: stays negative
+    assert over.negative_risk.item() < 0 and over.fired is False and over.loss.item() < 0
+
+
+def test_pu_loss_naive_weighted_hand_value():
+    z, y = np.asarray(S), np.asarray(Y)
+    expected = 0.5 * softplus(-z[y == 1]).mean() + 0.5 * softplus(z[y == 0]).mean()
+    r = losses.pu_loss("naive_weighted").risk(tt(S), torch.tensor(Y))
+    assert r.loss.item() == pytest.approx(expected, rel=1e-12)
+    assert r.positive_risk is None and r.negative_risk is None and r.fired is False
+
+
+def np_vpu_full(scores, labels, lam, j, weight):
+    """VPU with MixUp on the scores, by hand: the variational loss + weight * the log-MSE penalty."""
+    z, y = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    mixed = lam * z + (1 - lam) * z[y == 1][j]
+    penalty = ((np.log(lam * sig(z) + (1 - lam)) - np.log(sig(mixed))) ** 2).mean()
+    return np_vpu(scores, labels, "all") + weight * penalty
+
+
+def test_vpu_risk_hand_value_with_its_draws():
+    from scipy.stats import beta
+
+    g = torch.Generator().manual_seed(3)
+    u = torch.rand((), generator=g, dtype=torch.float64).item()
+    j = torch.randint(2, (5,), generator=g).numpy()
+    lam = beta.ppf(u, 0.3, 0.3)
+    r = losses.vpu_risk(tt(S), torch.tensor(Y), 0.03, 0.3, torch.Generator().manual_seed(3))
+    assert r.loss.item() == pytest.approx(np_vpu_full(S, Y, lam, j, 0.03), rel=1e-12)
+    assert r.positive_risk is None and r.fired is False
+    # weight 0: the variational loss alone
+    r0 = losses.vpu_risk(tt(S), torch.tensor(Y), 0.0, 0.3, torch.Generator().manual_seed(3))
+    assert r0.loss.item() == pytest.approx(np_vpu(S, Y, "all"), rel=1e-12)
+
+
+def test_pu_loss_vpu_draws_from_torch_s_global_generator():
+    torch.manual_seed(11)
+    got = losses.pu_loss("vpu")(tt(S), torch.tensor(Y)).item()
+    ref = losses.vpu_risk(tt(S), torch.tensor(Y), losses.VPU_MIX_WEIGHT, losses.VPU_MIX_ALPHA,
+                          torch.Generator().manual_seed(11)).loss.item()
+    assert got == ref and (losses.VPU_MIX_WEIGHT, losses.VPU_MIX_ALPHA) == (0.03, 0.3)
+
+
+def test_vpu_output_mixup_is_mixup_at_an_affine_head_and_lam_is_beta_distributed():
+    from scipy.stats import kstest
+
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(5, 4, generator=g, dtype=torch.float64)  # representations at the head's input
+    w, b = torch.randn(4, generator=g, dtype=torch.float64), 0.7
+    scores, labels = h @ w + b, torch.tensor(Y)
+    mixed, lam = losses.vpu_output_mixup(scores, labels, 0.3, torch.Generator().manual_seed(5))
+    g5 = torch.Generator().manual_seed(5)
+    torch.rand((), generator=g5, dtype=torch.float64)
+    j = torch.randint(2, (5,), generator=g5)
+    h_mix = lam * h + (1 - lam) * h[labels == 1][j]  # mixing the head's inputs ...
+    torch.testing.assert_close(mixed, h_mix @ w + b, rtol=1e-12, atol=1e-12)  # ... gives the mixed scores
+    lams = [losses.vpu_output_mixup(scores, labels, 0.3, g)[1] for _ in range(1000)]
+    assert kstest(lams, "beta", args=(0.3, 0.3)).pvalue > 0.01
+
+
+@pytest.mark.parametrize("kind", losses.PU_KINDS)
+def test_every_kind_gives_a_finite_loss_and_gradient(kind):
+    s = tt(S, grad=True)
+    losses.pu_loss(kind, prior=PRIOR)(s, torch.tensor(Y)).backward()
+    assert torch.all(torch.isfinite(s.grad)) and torch.any(s.grad != 0)
+
+
+def test_pu_loss_checks_the_new_kinds_arguments():
+    with pytest.raises(ValueError, match="prior"):
+        losses.pu_loss("upu")
+    for bad in (dict(mix_weight=-0.1), dict(mix_alpha=0.0), dict(mix_alpha=float("nan"))):
+        with pytest.raises(ValueError, match="MixUp"):
+            losses.pu_loss("vpu", **bad)
+    assert losses.pu_loss("vpu").prior is None and losses.pu_loss("naive_weighted").prior is None
+
+
 # --------------------------------------------------------------------------------- loss errors
 
 @pytest.mark.parametrize("call", [
@@ -397,3 +482,62 @@ def test_select_rejects_other_bad_arguments():
         ps.prior_from_c(0.5, 1.0)
     with pytest.raises(ValueError, match="part must be one of"):
         ps.prior_from_c(0.5, 0.2, part="positives")
+
+
+# ====================================================== pu_select: the prior of a run (issue 55.4)
+
+def scar_tokens(n, prior, c, seed, length=30, vocab=40, own=0.9):
+    """Token sequences: each token from its class's half of the vocabulary with probability `own`;
+    positive share `prior`; a fraction c of the positives labelled completely at random. Returns
+    (sequences, true y, PU labels)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < prior).astype(int)
+    half = vocab // 2
+    seqs = [np.where((rng.random(length) < own) == (yi == 1), 0, half) + rng.integers(0, half, length) for yi in y]
+    return seqs, y, y * (rng.random(n) < c)
+
+
+@pytest.mark.parametrize("prior,c,seed", [(0.24, 0.2, 0), (0.1, 0.5, 1)])
+def test_estimate_prior_on_scar_tokens(prior, c, seed):
+    tr, _, s_tr = scar_tokens(1000, prior, c, seed)
+    va, y_va, s_va = scar_tokens(1000, prior, c, seed + 100)
+    est = ps.estimate_prior(tr, s_tr, va, s_va, seed=0)
+    assert est["prior"] == pytest.approx(y_va[s_va == 0].mean(), abs=0.05)  # the unlabelled part's positive share
+    assert est["pi"] == pytest.approx(y_va.mean(), abs=0.05)
+    assert est["prior"] == pytest.approx(ps.prior_from_c(est["c"], s_va.mean()), rel=1e-12)
+    assert est["val_lu_auc"] > 0.7 and est["estimator"] == "e1"
+    assert ps.estimate_prior(tr, s_tr, va, s_va, seed=0) == est  # seeded: the same estimate again
+
+
+def test_estimate_prior_positional_sees_where_a_token_sits():
+    """The class shows only in the token at position 0 (1 for a positive); every sequence holds six 0s
+    and six 1s, so a bag of tokens sees nothing and tokens by position see it all."""
+    def make(n, seed):
+        r = np.random.default_rng(seed)
+        y = (r.random(n) < 0.3).astype(int)
+        seqs = [np.concatenate([[yi], r.permutation([0] * (5 + yi) + [1] * (6 - yi))]) for yi in y]
+        return seqs, y, y * (r.random(n) < 0.4)
+    (tr, _, s_tr), (va, y_va, s_va) = make(2000, 1), make(1500, 2)
+    positional = ps.estimate_prior(tr, s_tr, va, s_va, positional=True)
+    assert positional["prior"] == pytest.approx(y_va[s_va == 0].mean(), abs=0.05)
+    assert positional["val_lu_auc"] > ps.estimate_prior(tr, s_tr, va, s_va)["val_lu_auc"] + 0.2
+
+
+def test_estimate_prior_needs_labelled_and_unlabelled_examples():
+    seqs = [np.array([1, 2]), np.array([2, 3])]
+    with pytest.raises(ValueError, match="no labelled positives"):
+        ps.estimate_prior(seqs, [0, 0], seqs, [1, 0])
+    with pytest.raises(ValueError, match="no unlabelled"):
+        ps.estimate_prior(seqs, [1, 0], seqs, [1, 1])
+
+
+def test_scale_prior():
+    assert ps.scale_prior(0.2, 1.0) == 0.2 and ps.scale_prior(0.2, 1.5) == pytest.approx(0.3)
+    assert ps.scale_prior(0.2, 0.5) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="prior_scale=6.0 .* must be in \\(0, 1\\)"):
+        ps.scale_prior(0.2, 6.0)
+    for bad in (0, -1, float("inf")):
+        with pytest.raises(ValueError, match="prior_scale must be > 0"):
+            ps.scale_prior(0.2, bad)
+    with pytest.raises(ValueError, match="must be in"):  # no positive in the unlabelled data (c = 1)
+        ps.scale_prior(0.0, 1.0)

@@ -65,7 +65,14 @@ def _batch(seed, n=32, k_pos=3, scale=1.0):
     return scores, labels
 
 
-@pytest.mark.parametrize("kind", losses.PU_KINDS)
+STUDY_KINDS = ("nnpu", "imbalanced_nnpu", "naive", "supervised")  # the kinds of the committed runs
+
+
+def test_the_study_s_kinds_are_still_pu_kinds():
+    assert set(STUDY_KINDS) <= set(losses.PU_KINDS)
+
+
+@pytest.mark.parametrize("kind", STUDY_KINDS)
 @pytest.mark.parametrize("seed,scale,shift", [(0, 1.0, 0.0), (1, 3.0, 0.0), (2, 4.0, -6.0), (3, 0.5, 2.0)])
 @pytest.mark.parametrize("beta,gamma", [(0.0, 1.0), (0.05, 0.3)])
 def test_the_default_pu_loss_is_the_study_s_loss_bit_for_bit(kind, seed, scale, shift, beta, gamma):
@@ -127,10 +134,11 @@ def _setup(val_labels=None, eval_permute=False):
     return teacher, student, tr, val, evals
 
 
-def _run(select_by=None, val_labels=None, eval_permute=False, meta_epochs=3, ckpt_dir=None, teacher_cache=None, **kw):
+def _run(select_by=None, val_labels=None, eval_permute=False, meta_epochs=3, ckpt_dir=None, teacher_cache=None,
+         kind="imbalanced_nnpu", **kw):
     train.seed_everything(0)
     teacher, student, tr, val, evals = _setup(val_labels, eval_permute)
-    loss = losses.pu_loss("imbalanced_nnpu", prior=0.3)
+    loss = losses.pu_loss(kind, prior=0.3)
     selection = None if select_by is None else train.PUSelection(val, 0.3, select_by)
     seen = {"teacher": {}, "student": {}}
 
@@ -288,3 +296,23 @@ def test_kept_models_reload_with_one_call(tmp_path):
     (run_dir / "metrics.json").write_text(json.dumps({"models_key": "other-key"}))
     with pytest.raises(FileNotFoundError, match="rerun"):
         pu.load_run_models(run_dir)
+
+
+# --- issue 55.3: the methods people compare against, in the online loop --------------------------
+
+@pytest.mark.parametrize("kind", ["upu", "naive_weighted", "vpu"])
+def test_the_new_kinds_train_in_the_loop_and_repeat_and_resume_bit_for_bit(kind, tmp_path):
+    """Teacher and student train on each new kind; a second run, and one stopped after meta-epoch 1
+    and resumed, give the same weights (VPU's MixUp draws from the loop's per-epoch streams). uPU
+    logs its parts and never fires; the others log no parts."""
+    ref = _run("last", meta_epochs=2, kind=kind)
+    _run("last", meta_epochs=1, kind=kind, ckpt_dir=tmp_path / "ck", teacher_cache=tmp_path / "tc")
+    again = _run("last", meta_epochs=2, kind=kind, ckpt_dir=tmp_path / "ck", teacher_cache=tmp_path / "tc")
+    for who in ("teacher", "student"):
+        assert _same(ref[who].state_dict(), again[who].state_dict()), who
+    assert all(math.isfinite(r["roc_auc"]) for r in ref["log"])
+    parts = [s["negative_risk"] for s in ref["steps"]]
+    if kind == "upu":
+        assert all(math.isfinite(v) for v in parts) and not any(s["fired"] for s in ref["steps"])
+    else:
+        assert all(math.isnan(v) for v in parts) and all(s["fired"] is None for s in ref["steps"])
