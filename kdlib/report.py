@@ -9,7 +9,8 @@ Only the report notebooks import this module (no run notebook reaches it, so it 
 * PU criteria: `criterion_tracking` (does a PU-only validation criterion rank an online PU run's epochs
   as the true test ROC-AUC does; what choosing by it gives up).
 * Pairing by seed: `matched` (two cells' values at their shared seeds; a pair whose runs record
-  different initial weights, `init_hash`, is an error), `paired_row` (kdlib.stats.paired of them).
+  different initial weights, `init_hash`, is an error), `paired_row` (kdlib.stats.paired of them),
+  `versus` (every arm of a column − a reference arm, per cell, paired by seed).
 * Families of tests: a `Family` is named once in `FAMILIES`; `holm(frame, family)` adjusts p within
   it (one family per value of its `by` columns, e.g. per metric); pages state `Family.text()`, so the
   same comparison has one p Holm on every page that shows it. `pooled` tests over cells.
@@ -246,6 +247,22 @@ def paired_row(a: pd.DataFrame, b: pd.DataFrame, col: str, **labels) -> dict:
     return {**labels, "metric": col, **stats.paired(x.to_numpy(float), y.to_numpy(float)), "seeds": list(x.index)}
 
 
+def versus(runs: pd.DataFrame, arm: str, reference, metrics, by=()) -> pd.DataFrame:
+    """Every arm of column `arm` other than `reference` − the reference arm, in each cell of `by`, paired by
+    seed (`paired_row`): one row per (cell, arm, metric), with the cell's and the arm's values as labels.
+    A cell without the reference arm is skipped; an arm that shares no seed with it gives n = 0."""
+    by = list(by)
+    rows = []
+    for cell, g in (runs.groupby(by, sort=False, observed=True) if by else [((), runs)]):
+        cell = dict(zip(by, cell if isinstance(cell, tuple) else (cell,)))
+        ref = g[g[arm] == reference]
+        if not len(ref):
+            continue
+        for value in dict.fromkeys(g.loc[g[arm] != reference, arm]):
+            rows += [paired_row(g[g[arm] == value], ref, m, **cell, **{arm: value}) for m in metrics]
+    return pd.DataFrame(rows)
+
+
 # ---- families of tests ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Family:
@@ -300,6 +317,12 @@ FAMILIES = {f.name: f for f in [
            "same transformer fine-tuned without KD, every teacher and setting", ()),
     Family("pu-student-vs-teacher", "PU: the student's test ROC-AUC − its teacher's in the same run, every setting "
            "of one page (splice, IMDB-PU)", ()),
+    Family("pu-methods", "PU: each method (the teacher's loss and the student's PU term alike) − imbalanced nnPU, "
+           "the teacher and the student chosen alike on the PU validation set, every method, student and model "
+           "(teacher, student) of one page; one family per model and metric"),
+    Family("pu-prior", "PU: a loss at another prior (Elkan–Noto's estimate, the oracle × 0.5, × 1.5) − the same loss "
+           "at the oracle prior, chosen alike on the PU validation set, every loss, prior, student and model of one "
+           "page; one family per model and metric"),
     Family("pu-online-vs-offline", "PU: the online student − the offline student at the same budget, every setting "
            "run both ways; one family per metric", ()),
     Family("splice-classes", "splice junctions: KD − scratch at the validation-chosen (T, alpha), every (task, "

@@ -27,15 +27,19 @@
 # * the study page `results/<prefix>.md` (the compact and the full tables, the figures) and, with
 #   `update_readme`, README's PU block: the answer in a sentence, with its number, and the link to the page.
 #
-# A group is one (dataset, prior, labelled fraction, student). Runs with fewer than `min_seeds`
+# A group is one (dataset, prior, labelled fraction, student, and how the models are chosen). Runs with fewer than `min_seeds`
 # seeds are kept in the tables (with their n) and drawn all the same.
 #
 # * **Never a mix**: a group's tables use one code version (the one shared by most of its runs),
 #   each (data, loss, seed) one teacher trajectory, and each setting one set of parameters; every
 #   other run is left out and listed with its reason in `results/tables/pu_left_out.csv`.
 # * **Nothing chosen on test**: every setting is reported (none is picked as "best"); teacher and
-#   student are taken at the end of their fixed budget; the F1 threshold comes from the PU
+#   student are taken at the end of their fixed budget, or (`select_by`, its own group) at the
+#   meta-epoch a PU-only criterion on the PU validation set picks; the F1 threshold comes from the PU
 #   validation set.
+# * **The PU methods compared** (issue 55.3): in each group whose models are chosen on the PU
+#   validation set, every method − imbalanced nnPU (the study's method), teacher and student, test
+#   ROC-AUC and PR-AUC, paired by seed (`kdlib.report.versus`), Holm over the family `pu-methods`.
 # * **Statistics** (`kdlib.stats`): the student − teacher gap per setting with its 95% CI and
 #   Holm-adjusted p (family: every setting of the table); online − offline per setting, paired by
 #   seed (same PU construction and teacher trajectory), with Holm over the settings run both ways
@@ -118,19 +122,26 @@ rows, logs, scores = [], [], {}
 for d in run_dirs:
     m = json.loads((d / "metrics.json").read_text())
     p = m["params"]
+    select_by = p.get("select_by", "last")  # models at the end of the budget, or chosen on the PU validation set
     group = (f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}_"
-             f"{p['arch']}{p['hidden']}")
+             f"{p['arch']}{p['hidden']}" + ("" if select_by == "last" else f"_sel-{select_by}"))
     prior_note = ("" if (p.get("prior_source", "oracle"), p.get("prior_scale", 1)) == ("oracle", 1)  # the losses' prior
                   else f" prior={p.get('prior_source', 'oracle')}×{p.get('prior_scale', 1):g}")
-    setting = f"{LOSS_NAMES[p['loss']]} α={p['alpha']:g} label_share={p['label_share']:g}{prior_note}"
+    surrogate = p.get("pu_surrogate", "sigmoid")
+    method = LOSS_NAMES[p["loss"]] + (" (logistic)" if surrogate != "sigmoid" else "")
+    setting = f"{method}{prior_note} α={p['alpha']:g} label_share={p['label_share']:g}"
+    estimate = ((m.get("prior") or {}).get("estimated") or {}).get("prior")  # prior_source elkan_noto: its pi_u
     row = {"run": d.name, "group": group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
            "prior_u": m["construction"]["prior_u_for_loss"], "labelled_frac": p["labelled_frac"],
            "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
-           "label_share": p["label_share"], "setting": setting, "seed": p["seed"],
+           "label_share": p["label_share"], "method": method, "select_by": select_by,
+           "prior_used": prior_note.strip().removeprefix("prior=") or "oracle", "prior_estimate": estimate,
+           "setting": setting, "seed": p["seed"],
            "budget": f"M={p['meta_epochs']} te={p['teacher_epochs']} se={p['student_epochs']}",
            "seconds": m["seconds"]["total"], "code_version": stats.code_version(m),
            "finished": m.get("execution", {}).get("finished", np.nan),
-           "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], p["loss"], prior_note, p["seed"]),
+           "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], p["loss"], surrogate, prior_note, select_by,
+                           p["seed"]),
            "teacher_cache": m.get("teacher_cache") or "unrecorded",
            # what must agree within a setting: every parameter but the seed and where/how fast it ran
            "signature": json.dumps({**{k: v for k, v in p.items() if k not in SEED_OR_MACHINE},
@@ -149,7 +160,8 @@ all_runs = pd.DataFrame(rows)
 # %% Which runs make the tables: one code version per group, one teacher trajectory, one set of parameters per setting
 # 1. per group (one table): the code version shared by most of its runs (a tie: the most recently finished
 #    run's; runs from before the provenance block are "unrecorded (earlier pipeline)");
-# 2. per (data, loss, seed): the teacher trajectory (teacher cache) shared by most of the remaining runs;
+# 2. per (data, loss, prior, selection rule, seed): the teacher trajectory (teacher cache) shared by most of the
+#    remaining runs;
 # 3. per setting (group, mode, loss, alpha, label_share, the losses' prior): the parameters shared by most of the remaining runs.
 # Everything else is left out, with the reason, in <prefix>_left_out.csv.
 reason = pd.Series("", index=all_runs.index)
@@ -332,6 +344,71 @@ if (runs_df.code_version == stats.EARLIER).all():
              "and notebook hashes).")
 print("\n".join(compact))
 
+# %% The PU methods compared, and the prior they take: in the groups whose models are chosen on the PU validation set
+# (the same rule for every method), paired by seed (same split and PU labelling; kdlib.report.versus):
+# each method − imbalanced nnPU at the oracle prior (Holm family pu-methods), and each prior (Elkan–Noto's
+# estimate, the oracle × 0.5 and × 1.5) − the same loss at the oracle prior (family pu-prior). The supervised
+# row (true labels) is the ceiling, not a rival.
+VS_METRICS = ["teacher_roc_auc", "student_roc_auc", "student_pr_auc"]
+CELL = ["group", "mode", "alpha", "label_share"]
+chosen = runs_df[runs_df.select_by != "last"].astype({"mode": str, "loss": str})
+
+
+def versus_tables(frame, arm, reference, by, family, label):
+    """Markdown tables of report.versus(frame, arm, reference, VS_METRICS, by): per cell of `by`, a row per arm
+    (its mean ± std over seeds, and − the reference: mean [95% CI], p Holm over `family`); and the rows."""
+    fam = report.FAMILIES[family]
+    vs = report.versus(frame, arm, reference, VS_METRICS, by=by)
+    if not len(vs):
+        return [], vs
+    vs = report.holm(vs, fam)
+    out = []
+    for cell, g in frame.groupby(by, sort=False):
+        d = vs[np.logical_and.reduce([vs[k] == v for k, v in zip(by, cell)])]
+        if not len(d):
+            continue
+        out += [" · ".join(f"{k}={v:g}" if isinstance(v, float) else str(v) for k, v in zip(by, cell)), "",
+                f"| {label} | n | teacher ROC-AUC | Δ [95% CI] | p Holm | student ROC-AUC | Δ [95% CI] | p Holm | "
+                "ahead (seeds) | student PR-AUC | Δ [95% CI] | p Holm |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for value, h in g.groupby(arm, sort=False):
+            cells = []
+            for metric in VS_METRICS:
+                r = d[(d[arm] == value) & (d.metric == metric)]
+                cells.append(pm(h[metric].mean(), h[metric].std()) + (
+                    " | reference | —" if value == reference else " | — | —" if not len(r) else
+                    f" | {diff_ci(r['diff'].iloc[0], r['ci_low'].iloc[0], r['ci_high'].iloc[0])} | {pval(r['p_holm'].iloc[0])}"))
+                if metric == "student_roc_auc":
+                    cells.append("—" if not len(r) else f"{int(r['wins'].iloc[0])}/{int(r['n'].iloc[0])}")
+            out.append(f"| {value} | {h.seed.nunique()} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out, vs
+
+
+METHOD_REF = LOSS_NAMES["imbalanced_nnpu"]
+methods_md, methods_vs = versus_tables(chosen[chosen.prior_used == "oracle"], "method", METHOD_REF, CELL, "pu-methods",
+                                       "method")
+if len(methods_vs):
+    methods_vs.drop(columns="seeds").to_csv(tables / f"{prefix}_methods.csv", index=False)
+    methods_md = ["Each method is the teacher's loss and the student's PU term alike, at the oracle prior; the teacher and "
+                  "the student each chosen at the meta-epoch with the best PU-only criterion on the PU validation set (the "
+                  "same rule for every method). Test ROC-AUC and PR-AUC, mean ± std over seeds (n); Δ: the method − "
+                  f"{METHOD_REF} of the same seed (same split and PU labelling), mean [95% CI], paired t-test, p Holm "
+                  f"({report.FAMILIES['pu-methods'].text()}); *ahead*: seeds where the student beats {METHOD_REF}'s. "
+                  "The supervised row learns from true labels: the ceiling, not a rival.", "", *methods_md]
+prior_md, prior_vs = versus_tables(chosen, "prior_used", "oracle", CELL + ["method"], "pu-prior", "prior")
+if len(prior_vs):
+    prior_vs.drop(columns="seeds").to_csv(tables / f"{prefix}_prior.csv", index=False)
+    est = chosen.dropna(subset=["prior_estimate"]).groupby("group").agg(
+        n=("seed", "nunique"), estimate=("prior_estimate", "mean"), low=("prior_estimate", "min"),
+        high=("prior_estimate", "max"), oracle=("prior_u", "mean"))
+    prior_md = ["The prior the losses take (pi_u, the positive share of the unlabelled data): Elkan and Noto's estimate "
+                "from the PU data alone (`pu_select.estimate_prior`), and the oracle misspecified × 0.5 and × 1.5, each "
+                "− the same loss at the oracle prior, paired by seed; p Holm "
+                f"({report.FAMILIES['pu-prior'].text()}).", "",
+                *[f"Elkan–Noto's estimate in {g}: mean {num(r.estimate)} (seeds: {num(r.low)} to {num(r.high)}, n = "
+                  f"{r.n}) against the oracle's {num(r.oracle)}." for g, r in est.iterrows()], "", *prior_md]
+print("\n".join(methods_md + prior_md) or "no group chooses its models on the PU validation set: no method comparison")
+
 # %% Figures: ROC-AUC per meta-epoch (train and test, teacher and student), mean ± std over seeds
 settings = list(dict.fromkeys(runs_df["setting"]))
 colors = {s: plt.cm.tab10(i % 10) for i, s in enumerate(settings)}
@@ -470,6 +547,8 @@ page = "\n".join([
                            "the data set, the prior and the share of positives labelled"), "", prov, "",
     *([f"**{pooled_line}**", ""] if pooled_line else []),
     "## Test ROC-AUC per setting", "", *compact,
+    *(["## The PU methods compared", "", *methods_md] if methods_md else []),
+    *(["## The prior the losses take", "", *prior_md] if prior_md else []),
     "## Every metric, the student − teacher gaps, online vs offline", "",
     *[("#" + ln if ln.startswith("#") else ln) for ln in lines[4:]], "",  # the summary without its title and provenance
     "## Choosing without true labels", "", *criteria_md, "",
@@ -495,6 +574,15 @@ if len(oo):
                    f"{' and '.join(students)} students). {link}")
 else:
     readme_text = f"No setting run both online and offline yet: nothing to compare. {link}"
+if len(methods_vs):  # the method comparison in a sentence per group: who is ahead of / behind the reference
+    for group, d in methods_vs[methods_vs.metric == "student_roc_auc"].groupby("group", sort=False):
+        d = d[d.method != LOSS_NAMES["supervised"]]
+        said = {w: [f"{r.method} ({diff_ci(r['diff'], r.ci_low, r.ci_high)})" for _, r in d.iterrows()
+                    if r.p_holm < 0.05 and (r["diff"] > 0) == (w == "ahead")] for w in ("ahead", "behind")}
+        rest = int(len(d) - len(said["ahead"]) - len(said["behind"]))
+        readme_text += (f" PU methods on {group.replace('_sel-', ', chosen by ')} ({int(d.n.max())} seeds; student test "
+                        f"ROC-AUC − {METHOD_REF}'s, p Holm < 0.05): ahead: {', '.join(said['ahead']) or 'none'}; behind: "
+                        f"{', '.join(said['behind']) or 'none'}; {rest} undecided.")
 print(readme_text)
 readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():

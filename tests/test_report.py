@@ -310,3 +310,20 @@ def test_rerun_spread_names_each_change_and_the_paired_difference_it_moves():
     other["params"]["seed"] = 1
     with pytest.raises(ValueError, match="other parameters"):
         report.rerun_spread([(pairs[0][0], other)])
+
+
+def test_versus_pairs_every_arm_with_the_reference_by_seed_per_cell():
+    rows = [{"student": st, "method": m, "seed": sd, "roc_auc": 0.7 + 0.01 * sd + off + (0.003 * sd if m == "b" else 0)}
+            for st in ("gru", "cnn") for m, off in (("ref", 0.0), ("a", 0.05), ("b", -0.02)) for sd in range(4)]
+    rows += [{"student": "gru", "method": "c", "seed": 9, "roc_auc": 0.5},   # no seed shared with the reference
+             {"student": "mlp", "method": "a", "seed": 0, "roc_auc": 0.5}]   # a cell without the reference
+    out = report.versus(pd.DataFrame(rows), "method", "ref", ["roc_auc"], by=["student"])
+    assert list(zip(out.student, out.method)) == [("gru", "a"), ("gru", "b"), ("gru", "c"), ("cnn", "a"), ("cnn", "b")]
+    a = out[(out.student == "gru") & (out.method == "a")].iloc[0]
+    assert a["n"] == 4 and a["diff"] == pytest.approx(0.05) and a["wins"] == 4 and a["seeds"] == [0, 1, 2, 3]
+    b = out[(out.student == "cnn") & (out.method == "b")].iloc[0]
+    d = np.array([-0.02 + 0.003 * sd for sd in range(4)])
+    assert b["diff"] == pytest.approx(d.mean()) and b["p"] == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
+    assert out[out.method == "c"].iloc[0]["n"] == 0 and out.metric.eq("roc_auc").all()
+    one = pd.DataFrame(rows).query("student == 'gru'").assign(pr_auc=0.3)
+    assert report.versus(one, "method", "ref", ["roc_auc", "pr_auc"]).shape[0] == 6   # no `by`: one cell, two metrics

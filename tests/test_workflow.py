@@ -40,7 +40,7 @@ def test_config_expands_to_the_declared_grids(S):
     assert kd_s1["teacher_run"] == "teacher_s1" and kd_s1["choices"] == "results/choices/kd_gru.json"
     assert S.students["cnn_h64_scratch_teacher_split1_s0"]["alpha"] == 0
     assert S.students["cnn_h64_smoothed_T_s2"]["targets"] == "smoothed_T"  # controls at T: 3 x 2 x 2 x 2
-    assert len(S.reported_pu) == 60 + 54
+    assert len(S.reported_pu) == 60 + 54 + 180 + 180
     assert S.teachers["teacher_T2"]["T_train"] == 2.0
     assert S.transfer == {**S.teachers["teacher"], "transfer_n": "all"}
     assert S.students["gru_h64_scratch_s4"]["patience"] == 3
