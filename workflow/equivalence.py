@@ -52,10 +52,10 @@ VOLATILE = {"provenance", "execution", "executions", "started", "finished", "sec
 TIMED = {"latency"}  # notebooks whose numbers are timings: rerun, never re-keyed
 # files whose numbers include those timings (the latency frontier): not compared, said so in the evidence
 TIMED_FILES = ("results/runs/latency/", "results/tables/frontier.", "results/layers.md", "results/tables/layers_findings.md")
-# a checkpoint folder is named by the run's key, which holds the code version; so is a PU run's
-# teacher cache (field teacher_cache)
+# a checkpoint folder is named by the run's key, which holds the code version; so are a PU run's
+# teacher cache (field teacher_cache) and the folder of its chosen models (models_key)
 CHECKPOINT_KEY = re.compile(r"ckpt-[0-9a-f]{12}")
-KEYED = {"teacher_cache"}
+KEYED = {"teacher_cache", "models_key"}
 # timings that report pages write into sentences (study 1's compute line): the number written alike
 TIMED_TEXT = (re.compile(r"(Wall clock of the whole \w+ study )[\d.]+( h)"), re.compile(r"(teacher fine-tune \S+ )[\d.]+( min)"),
               re.compile(r"()[\d.]+( core-hours)"))
