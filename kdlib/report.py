@@ -318,11 +318,11 @@ FAMILIES = {f.name: f for f in [
     Family("pu-student-vs-teacher", "PU: the student's test ROC-AUC − its teacher's in the same run, every setting "
            "of one page (splice, IMDB-PU)", ()),
     Family("pu-methods", "PU: each method (the teacher's loss and the student's PU term alike) − imbalanced nnPU, "
-           "the teacher and the student chosen alike on the PU validation set, every method, student and model "
-           "(teacher, student) of one page; one family per model and metric"),
+           "the teacher and the student chosen alike on the PU validation set, every method and student of one page (a "
+           "teacher once: it is the same for every student); one family per model and metric"),
     Family("pu-prior", "PU: a loss at another prior (Elkan–Noto's estimate, the oracle × 0.5, × 1.5) − the same loss "
-           "at the oracle prior, chosen alike on the PU validation set, every loss, prior, student and model of one "
-           "page; one family per model and metric"),
+           "at the oracle prior, chosen alike on the PU validation set, every loss, prior and student of one page (a "
+           "teacher once); one family per model and metric"),
     Family("pu-online-vs-offline", "PU: the online student − the offline student at the same budget, every setting "
            "run both ways; one family per metric", ()),
     Family("splice-classes", "splice junctions: KD − scratch at the validation-chosen (T, alpha), every (task, "

@@ -123,6 +123,8 @@ for d in run_dirs:
     m = json.loads((d / "metrics.json").read_text())
     p = m["params"]
     select_by = p.get("select_by", "last")  # models at the end of the budget, or chosen on the PU validation set
+    teacher_group = (f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}"
+                     + ("" if select_by == "last" else f"_sel-{select_by}"))  # the group's teachers: any student
     group = (f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}_"
              f"{p['arch']}{p['hidden']}" + ("" if select_by == "last" else f"_sel-{select_by}"))
     prior_note = ("" if (p.get("prior_source", "oracle"), p.get("prior_scale", 1)) == ("oracle", 1)  # the losses' prior
@@ -131,12 +133,14 @@ for d in run_dirs:
     method = LOSS_NAMES[p["loss"]] + (" (logistic)" if surrogate != "sigmoid" else "")
     setting = f"{method}{prior_note} α={p['alpha']:g} label_share={p['label_share']:g}"
     estimate = ((m.get("prior") or {}).get("estimated") or {}).get("prior")  # prior_source elkan_noto: its pi_u
-    row = {"run": d.name, "group": group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
+    picked = {who: ((m.get("selected") or {}).get(who) or {}).get("meta_epoch") for who in ("teacher", "student")}
+    row = {"run": d.name, "group": group, "teacher_group": teacher_group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
            "prior_u": m["construction"]["prior_u_for_loss"], "labelled_frac": p["labelled_frac"],
            "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
            "label_share": p["label_share"], "method": method, "select_by": select_by,
            "prior_used": prior_note.strip().removeprefix("prior=") or "oracle", "prior_estimate": estimate,
-           "setting": setting, "seed": p["seed"],
+           "setting": setting, "seed": p["seed"], "meta_epochs": p["meta_epochs"],
+           "teacher_picked": picked["teacher"], "student_picked": picked["student"],
            "budget": f"M={p['meta_epochs']} te={p['teacher_epochs']} se={p['student_epochs']}",
            "seconds": m["seconds"]["total"], "code_version": stats.code_version(m),
            "finished": m.get("execution", {}).get("finished", np.nan),
@@ -358,13 +362,20 @@ def versus_tables(frame, arm, reference, by, family, label):
     """Markdown tables of report.versus(frame, arm, reference, VS_METRICS, by): per cell of `by`, a row per arm
     (its mean ± std over seeds, and − the reference: mean [95% CI], p Holm over `family`); and the rows."""
     fam = report.FAMILIES[family]
-    vs = report.versus(frame, arm, reference, VS_METRICS, by=by)
+    vs = report.versus(frame, arm, reference, VS_METRICS[1:], by=by)
+    # the teacher does not depend on the student (its trajectory and its pick are the same for every student of a
+    # seed): its comparison once per teacher, not once per student, so the family does not count it twice
+    by_t = ["teacher_group", *by[1:]]
+    once = [*by_t, arm, "seed"]
+    assert frame.groupby(once).teacher_roc_auc.nunique().max() == 1, "one seed's students read different teachers"
+    vs_t = report.versus(frame.drop_duplicates(once), arm, reference, VS_METRICS[:1], by=by_t)
     if not len(vs):
         return [], vs
-    vs = report.holm(vs, fam)
+    vs, vs_t = report.holm(vs, fam), report.holm(vs_t, fam)
     out = []
     for cell, g in frame.groupby(by, sort=False):
-        d = vs[np.logical_and.reduce([vs[k] == v for k, v in zip(by, cell)])]
+        d = pd.concat([vs[np.logical_and.reduce([vs[k] == v for k, v in zip(by, cell)])],
+                       vs_t[np.logical_and.reduce([vs_t[k] == v for k, v in zip(by_t, (g.teacher_group.iloc[0], *cell[1:]))])]])
         if not len(d):
             continue
         out += [" · ".join(f"{k}={v:g}" if isinstance(v, float) else str(v) for k, v in zip(by, cell)), "",
@@ -381,7 +392,7 @@ def versus_tables(frame, arm, reference, by, family, label):
                     cells.append("—" if not len(r) else f"{int(r['wins'].iloc[0])}/{int(r['n'].iloc[0])}")
             out.append(f"| {value} | {h.seed.nunique()} | " + " | ".join(cells) + " |")
         out.append("")
-    return out, vs
+    return out, pd.concat([vs_t, vs], ignore_index=True)
 
 
 METHOD_REF = LOSS_NAMES["imbalanced_nnpu"]
@@ -394,7 +405,14 @@ if len(methods_vs):
                   "same rule for every method). Test ROC-AUC and PR-AUC, mean ± std over seeds (n); Δ: the method − "
                   f"{METHOD_REF} of the same seed (same split and PU labelling), mean [95% CI], paired t-test, p Holm "
                   f"({report.FAMILIES['pu-methods'].text()}); *ahead*: seeds where the student beats {METHOD_REF}'s. "
-                  "The supervised row learns from true labels: the ceiling, not a rival.", "", *methods_md]
+                  "The supervised row learns from true labels: the ceiling, not a rival. A seed's teacher is the same for "
+                  "every student (its trajectory and its pick do not depend on the student): its row repeats in each "
+                  "student's table and counts once in the family.", "",
+                  "How often the criterion chose the last meta-epoch (every run of this section): "
+                  + "; ".join(f"{who}s {int((chosen[f'{who}_picked'] == chosen.meta_epochs).sum())} of {len(chosen)}"
+                              for who in ("teacher", "student"))
+                  + ". A model chosen at the last meta-epoch may still have been improving when the budget ended.", "",
+                  *methods_md]
 prior_md, prior_vs = versus_tables(chosen, "prior_used", "oracle", CELL + ["method"], "pu-prior", "prior")
 if len(prior_vs):
     prior_vs.drop(columns="seeds").to_csv(tables / f"{prefix}_prior.csv", index=False)
@@ -410,8 +428,13 @@ if len(prior_vs):
 print("\n".join(methods_md + prior_md) or "no group chooses its models on the PU validation set: no method comparison")
 
 # %% Figures: ROC-AUC per meta-epoch (train and test, teacher and student), mean ± std over seeds
-settings = list(dict.fromkeys(runs_df["setting"]))
-colors = {s: plt.cm.tab10(i % 10) for i, s in enumerate(settings)}
+# one colour per method (loss and surrogate) on every figure; within a group's figure, a method's settings (alpha,
+# label_share, the prior) told apart by line style and marker
+method_colour = {m: plt.cm.tab10(i % 10) for i, m in enumerate(dict.fromkeys(runs_df["method"]))}
+style = {}  # (group, setting) -> matplotlib line keywords
+for (group, method), g in runs_df.groupby(["group", "method"], sort=False):
+    for k, setting in enumerate(dict.fromkeys(g["setting"])):
+        style[group, setting] = dict(color=method_colour[method], ls=("-", "--", ":", "-.")[k % 4], marker="osD^v"[k % 5])
 written = []
 for group, gl in log_df.groupby("group", sort=False):
     modes = [m for m in ("online", "offline") if m in set(gl["mode"])]
@@ -422,10 +445,9 @@ for group, gl in log_df.groupby("group", sort=False):
             sub = gl[(gl["mode"] == mode) & (gl["model"] == who) & (gl["split"] == split)]
             for setting, ss in sub.groupby("setting", sort=False):
                 st = ss.groupby("meta_epoch")["roc_auc"].agg(["mean", "std", "count"])
-                ax.plot(st.index, st["mean"], marker="o", ms=3, color=colors[setting],
-                        label=f"{setting} (n={int(st['count'].max())})")
+                ax.plot(st.index, st["mean"], ms=3, **style[group, setting], label=f"{setting} (n={int(st['count'].max())})")
                 ax.fill_between(st.index, st["mean"] - st["std"].fillna(0), st["mean"] + st["std"].fillna(0),
-                                color=colors[setting], alpha=0.15)
+                                color=style[group, setting]["color"], alpha=0.15)
             ax.axhline(0.5, color="grey", lw=0.8, ls=":")
             ax.set_title(f"{mode}: {who}, {split}" + (" (the final teacher)" if mode == "offline" and who == "teacher" else ""),
                          fontsize=10)
@@ -443,7 +465,8 @@ for group, gl in log_df.groupby("group", sort=False):
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=9, frameon=False)
     fig.suptitle(f"{group}: ROC-AUC per meta-epoch (mean ± std over seeds; train = true labels). Settings with "
                  "the same loss share one teacher trajectory, so their teacher lines coincide.", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) // 4), 1, 0.96))
+    # room under the axes for their x label and the legend's rows (inches over the figure's height)
+    fig.tight_layout(rect=(0, (0.45 + 0.2 * -(-len(labels) // 4)) / fig.get_figheight(), 1, 0.96))
     path = figures / f"{prefix}_curves_{group}.png"
     fig.savefig(path, dpi=110)
     written.append(path)
@@ -479,8 +502,7 @@ for group, gl in (log_df[log_df["mode"] == "online"].groupby("group", sort=False
             ax = axes[i, j]
             for setting, ss in gl[gl.model == who].groupby("setting", sort=False):
                 st = ss.groupby("meta_epoch")[col].agg(["mean", "count"])
-                ax.plot(st.index, st["mean"], marker="o", ms=3, color=colors[setting],
-                        label=f"{setting} (n={int(st['count'].max())})")
+                ax.plot(st.index, st["mean"], ms=3, **style[group, setting], label=f"{setting} (n={int(st['count'].max())})")
             ax.set_title(f"{who}: " + ("test ROC-AUC (true labels)" if col == "roc_auc" else
                                       f"validation {CRITERION_NAMES[col]} (PU labels)"), fontsize=10)
             ax.set_xlabel("meta-epoch")
@@ -490,7 +512,7 @@ for group, gl in (log_df[log_df["mode"] == "online"].groupby("group", sort=False
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=9, frameon=False)
     fig.suptitle(f"{group}, online: the PU-only criteria beside the true test curve (mean over seeds)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    fig.tight_layout(rect=(0, (0.45 + 0.2 * -(-len(labels) // 3)) / fig.get_figheight(), 1, 0.95))
     path = figures / f"{prefix}_criteria_{group}.png"
     fig.savefig(path, dpi=110)
     written.append(path)
@@ -519,7 +541,8 @@ for group, gr in runs_df.groupby("group", sort=False):
             for setting, ss in gr[gr["mode"] == mode].groupby("setting", sort=False):
                 curves = np.array([interp_precision(scores[r]["labels"], scores[r][who]) for r in ss["run"]])
                 ap = ss[f"{who}_pr_auc"].mean()
-                ax.plot(recall_grid, curves.mean(0), color=colors[setting], label=f"{setting}: AP {ap:.3f}")
+                ax.plot(recall_grid, curves.mean(0), color=style[group, setting]["color"], ls=style[group, setting]["ls"],
+                        label=f"{setting}: AP {ap:.3f}")
             pi = gr["pi"].mean()
             ax.axhline(pi, color="grey", lw=0.8, ls=":", label=f"chance (prior {pi:.2f})")
             ax.set_title(f"{mode}: {who} (test)", fontsize=10)
