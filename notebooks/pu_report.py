@@ -424,7 +424,7 @@ if len(prior_vs):
                 "− the same loss at the oracle prior, paired by seed; p Holm "
                 f"({report.FAMILIES['pu-prior'].text()}).", "",
                 *[f"Elkan–Noto's estimate in {g}: mean {num(r.estimate)} (seeds: {num(r.low)} to {num(r.high)}, n = "
-                  f"{r.n}) against the oracle's {num(r.oracle)}." for g, r in est.iterrows()], "", *prior_md]
+                  f"{int(r.n)}) against the oracle's {num(r.oracle)}." for g, r in est.iterrows()], "", *prior_md]
 print("\n".join(methods_md + prior_md) or "no group chooses its models on the PU validation set: no method comparison")
 
 # %% Figures: ROC-AUC per meta-epoch (train and test, teacher and student), mean ± std over seeds
