@@ -267,7 +267,7 @@ def test_pu_loss_factory():
     assert losses.pu_loss("supervised")(s, y).item() == pytest.approx(bce, rel=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["nnPU", "upu", "", "bce"])
+@pytest.mark.parametrize("kind", ["nnPU", "dist_pu", "", "bce"])
 def test_pu_loss_rejects_unknown_kind(kind):
     with pytest.raises(ValueError, match="unknown PU loss kind"):
         losses.pu_loss(kind, prior=0.3)
