@@ -123,10 +123,10 @@ for d in run_dirs:
     m = json.loads((d / "metrics.json").read_text())
     p = m["params"]
     select_by = p.get("select_by", "last")  # models at the end of the budget, or chosen on the PU validation set
-    teacher_group = (f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}"
-                     + ("" if select_by == "last" else f"_sel-{select_by}"))  # the group's teachers: any student
-    group = (f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}_"
-             f"{p['arch']}{p['hidden']}" + ("" if select_by == "last" else f"_sel-{select_by}"))
+    data_part = f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}"
+    chosen_by = "" if select_by == "last" else f"_sel-{select_by}"
+    teacher_group = data_part + chosen_by  # the group's teachers: the same for any student
+    group = f"{data_part}_{p['arch']}{p['hidden']}{chosen_by}"
     prior_note = ("" if (p.get("prior_source", "oracle"), p.get("prior_scale", 1)) == ("oracle", 1)  # the losses' prior
                   else f" prior={p.get('prior_source', 'oracle')}×{p.get('prior_scale', 1):g}")
     surrogate = p.get("pu_surrogate", "sigmoid")
@@ -396,8 +396,8 @@ def versus_tables(frame, arm, reference, by, family, label):
 
 
 METHOD_REF = LOSS_NAMES["imbalanced_nnpu"]
-methods_md, methods_vs = versus_tables(chosen[chosen.prior_used == "oracle"], "method", METHOD_REF, CELL, "pu-methods",
-                                       "method")
+oracle = chosen[chosen.prior_used == "oracle"]
+methods_md, methods_vs = versus_tables(oracle, "method", METHOD_REF, CELL, "pu-methods", "method")
 if len(methods_vs):
     methods_vs.drop(columns="seeds").to_csv(tables / f"{prefix}_methods.csv", index=False)
     methods_md = ["Each method is the teacher's loss and the student's PU term alike, at the oracle prior; the teacher and "
@@ -408,15 +408,15 @@ if len(methods_vs):
                   "The supervised row learns from true labels: the ceiling, not a rival. A seed's teacher is the same for "
                   "every student (its trajectory and its pick do not depend on the student): its row repeats in each "
                   "student's table and counts once in the family.", "",
-                  "How often the criterion chose the last meta-epoch (every run of this section): "
-                  + "; ".join(f"{who}s {int((chosen[f'{who}_picked'] == chosen.meta_epochs).sum())} of {len(chosen)}"
-                              for who in ("teacher", "student"))
+                  "How often the criterion chose the last meta-epoch (every model of this section): "
+                  + "; ".join(f"{who}s {int((d[f'{who}_picked'] == d.meta_epochs).sum())} of {len(d)}" for who, d in
+                              (("teacher", oracle.drop_duplicates(["teacher_group", "method", "seed"])), ("student", oracle)))
                   + ". A model chosen at the last meta-epoch may still have been improving when the budget ended.", "",
                   *methods_md]
 prior_md, prior_vs = versus_tables(chosen, "prior_used", "oracle", CELL + ["method"], "pu-prior", "prior")
 if len(prior_vs):
     prior_vs.drop(columns="seeds").to_csv(tables / f"{prefix}_prior.csv", index=False)
-    est = chosen.dropna(subset=["prior_estimate"]).groupby("group").agg(
+    est = chosen.dropna(subset=["prior_estimate"]).drop_duplicates(["teacher_group", "seed"]).groupby("teacher_group").agg(
         n=("seed", "nunique"), estimate=("prior_estimate", "mean"), low=("prior_estimate", "min"),
         high=("prior_estimate", "max"), oracle=("prior_u", "mean"))
     prior_md = ["The prior the losses take (pi_u, the positive share of the unlabelled data): Elkan and Noto's estimate "
