@@ -42,7 +42,10 @@ BAD = {
                   ("accumulate", 0), ("accumulate", 2.0), ("nnpu_beta", -0.1), ("nnpu_gamma", 0),
                   ("pu_surrogate", "hinge"), ("pu_surrogate", "logistic"), ("log_steps", "yes"), ("loss", "dist_pu"),
                   ("nnpu_beta", 0.1), ("prior_source", "km2"), ("prior_source", "elkan_noto"), ("prior_scale", 0),
-                  ("prior_scale", "1.5"), ("prior_scale", float("inf")), ("prior_scale", 1.5)],
+                  ("prior_scale", "1.5"), ("prior_scale", float("inf")), ("prior_scale", 1.5),
+                  ("offline_teacher", 2), ("offline_teacher", "selected"), ("offline_teacher", 0),
+                  ("offline_teacher", 6), ("offline_teacher", 2.0), ("offline_teacher", True),
+                  ("offline_teacher", "best")],
     "report": [("teacher_run", ""), ("teacher_run", "../teacher"), ("kd_choice", 5), ("kd_choice", "choices/kd.json"),
                ("kd_choice", "/tmp/kd_{arch}.json"), ("kd_choice", "../choices/kd_{arch}.json"), ("lr_choice", ""),
                ("lr_choice", "choices/lr_{size}.json"), ("roc_hidden", 8), ("roc_hidden", 64.0), ("calib_hidden", 512),
@@ -172,6 +175,35 @@ def test_the_study_parameters_pass_the_checks(stem, params, sandbox):
     _run_check_cell(stem, params, only_checks=True)
     _run_check_cell(stem, {}, only_checks=True)  # the defaults
     assert _nothing_under(*sandbox) == []
+
+
+@pytest.mark.parametrize("overrides,why", [
+    ({"offline_teacher": 2}, "mode='online'"),  # the online student learns from every meta-epoch's teacher
+    ({"offline_teacher": "selected", "select_by": "lu_auc"}, "mode='online'"),
+    ({"mode": "offline", "offline_teacher": 6}, "in [1, 5]"),  # past the trajectory's meta-epochs
+    ({"mode": "offline", "meta_epochs": 2, "offline_teacher": 3}, "in [1, 2]"),
+    ({"mode": "offline", "offline_teacher": "selected"}, "select_by='last'")])  # nothing to select by
+def test_offline_teacher_is_refused_for_its_reason(overrides, why, sandbox):
+    """offline_teacher (issue 55.6) is an offline run's: refused, before any compute, in online
+    mode, outside the trajectory's meta-epochs, and "selected" without a PU criterion to select by."""
+    with pytest.raises(ValueError) as err:
+        _run_check_cell("online_pu", overrides)
+    assert _message("offline_teacher").match(str(err.value)) and why in str(err.value), str(err.value)
+    assert _nothing_under(*sandbox) == []
+    fixed = {**overrides, "mode": "offline", "offline_teacher": 1, "select_by": "lu_auc"}
+    _run_check_cell("online_pu", fixed, only_checks=True)  # the same run set right passes
+
+
+def test_offline_teacher_enters_the_run_s_name_params_and_key_only_off_its_default(sandbox):
+    """A default offline run's name and params are as before (no offline_teacher); offline_teacher=2
+    gets its own name, params and run key (its chosen models and checkpoints are its own)."""
+    from kdlib import provenance
+
+    runs = {t: _run_check_cell("online_pu", {"mode": "offline", "offline_teacher": t}) for t in ("last", 2)}
+    assert "offline_teacher" not in runs["last"]["params"] and runs["last"]["name"].endswith("_off_gru64_s0")
+    assert runs[2]["params"]["offline_teacher"] == 2 and runs[2]["name"] == runs["last"]["name"] + "_tfrom2"
+    keys = {t: provenance.run_key("online_pu", ns["params"], "construction-hash", 3) for t, ns in runs.items()}
+    assert keys["last"] != keys[2]
 
 
 def _declared_runs():
