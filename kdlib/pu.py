@@ -2,8 +2,10 @@
 
 `make_pu` turns a frame with true binary labels into a PU task in the "single training set"
 scenario: (1) optionally subsample the classes so the positive share is `prior` (pi), then
-(2) label a random fraction `labelled_frac` (c) of the positives (selected completely at random,
-"SCAR"); everything else is unlabelled. The true label stays in the frame (for evaluation only).
+(2) label a fraction `labelled_frac` (c) of the positives, by default selected completely at random
+("SCAR"), or (`labelling="sar"`) selected at random with a propensity that rises with an attribute
+of the example ("SAR", `sar_propensity`); everything else is unlabelled. The true label stays in
+the frame (for evaluation only).
 
 The positive share of the *unlabelled* part is not pi but
 
@@ -76,27 +78,106 @@ def subsample_to_prior(df: pd.DataFrame, prior: float | None, seed: int, n: int 
     return df.iloc[keep].reset_index(drop=True)
 
 
+LABELLINGS = ("scar", "sar")  # how the labelled positives are drawn (make_pu)
+# the attributes a SAR labelling can rise with, per dataset of notebooks/online_pu.py (`add_sar_attribute`)
+SAR_ATTRIBUTES = {"splice": ("gc",), "imdb": ("stars", "length")}
+SAR_FORMULA = ("w_i = exp(k z_i), z_i the standardised mid-rank of the attribute among the positives; "
+               "n_lab drawn without replacement, each draw with probability w_i / sum of the w left")
+
+
+def check_sar_args(df: pd.DataFrame, labelling: str, sar_by: str | None, sar_strength: float,
+                   label_col: str = "label") -> None:
+    """Raise ValueError unless the labelling arguments of `make_pu` make sense for `df`: SCAR takes
+    no attribute (nor a strength other than 1, which it would ignore); SAR a finite numeric column
+    of `df`, not constant over the positives, and a finite strength > 0."""
+    if labelling not in LABELLINGS:
+        raise ValueError(f"labelling must be one of {LABELLINGS}, got {labelling!r}")
+    if labelling == "scar":  # refused rather than silently unused
+        if sar_by is not None:
+            raise ValueError(f"sar_by must be None with labelling='scar' (it is SAR's attribute), got {sar_by!r}")
+        if sar_strength != 1.0:
+            raise ValueError(f"sar_strength must be 1.0 with labelling='scar' (it is SAR's), got {sar_strength!r}")
+        return
+    if not isinstance(sar_by, str) or sar_by not in df.columns:
+        raise ValueError(f"sar_by must name a column of the frame {list(df.columns)} with labelling='sar', got {sar_by!r}")
+    if (isinstance(sar_strength, bool) or not isinstance(sar_strength, (int, float))
+            or not np.isfinite(sar_strength) or sar_strength <= 0):
+        raise ValueError(f"sar_strength must be a finite number > 0, got {sar_strength!r}")
+    if not pd.api.types.is_numeric_dtype(df[sar_by]) or pd.api.types.is_bool_dtype(df[sar_by]):
+        raise ValueError(f"sar_by must name a numeric column, got {sar_by!r} of dtype {df[sar_by].dtype}")
+    values = df[sar_by].to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise ValueError(f"sar_by column {sar_by!r} must hold finite values only, got "
+                         f"{int((~np.isfinite(values)).sum())} NaN or infinite")
+    on_positives = values[df[label_col].to_numpy() == 1]
+    if len(on_positives) and on_positives.min() == on_positives.max():  # it would be SCAR under another name
+        raise ValueError(f"sar_by column {sar_by!r} must vary over the positives (it is constant there): "
+                         "a constant attribute gives no selection bias")
+
+
+def sar_propensity(attribute: np.ndarray, strength: float) -> np.ndarray:
+    """Relative labelling weights w_i = exp(k z_i) of the positives, k = `strength`, z_i the
+    mid-rank of `attribute` among them standardised to mean 0 and sd 1 (0 where it is constant).
+
+    Ranks rather than raw values so that a skewed attribute (review length) gives the same
+    range of weights as a symmetric one: w spans at most exp(+-k sqrt(3)), a ratio of ~32 at
+    k = 1; ties (star ratings) share a weight. k -> 0 gives equal weights, i.e. SCAR. This is
+    the selected-at-random setting of Bekker & Davis (2020, "Learning from positive and unlabeled
+    data: a survey", Mach. Learn. 109: the propensity e(x) = P(labelled | positive, x) depends
+    on x), here through one monotone attribute."""
+    ranks = pd.Series(attribute).rank(method="average").to_numpy()
+    sd = ranks.std()
+    z = (ranks - ranks.mean()) / sd if sd > 0 else np.zeros(len(ranks))
+    return np.exp(strength * z)
+
+
+def _draw_labelled(rng: np.random.Generator, pos: np.ndarray, n_lab: int, weights: np.ndarray) -> np.ndarray:
+    """n_lab of `pos` without replacement, each successive draw with probability proportional to
+    the weights left: Efraimidis & Spirakis (2006) keys log(u) / w, the n_lab largest. Written out
+    rather than rng.choice(p=...) so that the draw does not hang on numpy's internal algorithm."""
+    keys = np.log(rng.random(len(pos))) / weights
+    return pos[np.argsort(-keys, kind="stable")[:n_lab]]
+
+
 def make_pu(df: pd.DataFrame, prior: float | None, labelled_frac: float, seed: int, n: int | None = None,
-            label_col: str = "label") -> tuple[pd.DataFrame, dict]:
+            label_col: str = "label", labelling: str = "scar", sar_by: str | None = None,
+            sar_strength: float = 1.0) -> tuple[pd.DataFrame, dict]:
     """A PU version of `df`: positive share `prior` (None: the data's own), a fraction
     `labelled_frac` of the positives labelled, `n` rows (None: as many as the prior allows).
+
+    `labelling`: "scar" (default) labels n_lab = round(c n_pos) positives uniformly at random;
+    "sar" labels as many, drawn with weights w_i = exp(k z_i) rising with the column `sar_by`
+    (z_i its standardised mid-rank among the positives, k = `sar_strength`; `sar_propensity`),
+    without replacement. The weights are computed on the positives of this sample, so a
+    validation set built the same way is labelled by the same rule.
 
     Returns (frame, info). The frame keeps every column of `df` (ids included) and adds
     ``pu_label``: 1 = labelled positive, 0 = unlabelled (positive or negative). info is JSON-able:
     requested and achieved prior, labelled fraction, counts, the unlabelled prior pi_u (pass it
-    to nnPU), the seed, and a content hash of the ids and PU labels. Deterministic in `seed`.
-    Arguments are checked before anything is computed.
+    to nnPU), the seed, and a content hash of the ids and PU labels; with SAR also the labelling,
+    attribute, strength, the attribute's mean over the labelled and over all positives (the bias)
+    and the range of the propensities c w_i / mean(w) (each positive's labelling probability if
+    positives were labelled independently at the same expected count; SCAR: c for all; above 1
+    where the bias is strong). A SCAR info is the one it was before SAR existed. Deterministic
+    in `seed`. Arguments are checked before anything is computed.
     """
     check_pu_args(prior, labelled_frac, n)
     if label_col not in df.columns:
         raise ValueError(f"make_pu: no {label_col!r} column in {list(df.columns)}")
+    check_sar_args(df, labelling, sar_by, sar_strength, label_col)
     out = subsample_to_prior(df, prior, seed, n, label_col)
     y = out[label_col].to_numpy()
     pos = np.flatnonzero(y == 1)
     n_lab = max(1, int(round(labelled_frac * len(pos))))
     rng = np.random.default_rng([seed, 2])
     pu = np.zeros(len(out), dtype=np.int64)
-    pu[rng.choice(pos, n_lab, replace=False)] = 1
+    if labelling == "scar":  # the draw of every run before SAR: keep it call for call
+        labelled = rng.choice(pos, n_lab, replace=False)
+    else:
+        attribute = out[sar_by].to_numpy(dtype=float)[pos]
+        weights = sar_propensity(attribute, sar_strength)
+        labelled = _draw_labelled(rng, pos, n_lab, weights)
+    pu[labelled] = 1
     out["pu_label"] = pu
     n_rows, n_pos = len(out), int(len(pos))
     achieved_prior = n_pos / n_rows
@@ -109,7 +190,31 @@ def make_pu(df: pd.DataFrame, prior: float | None, labelled_frac: float, seed: i
         "seed": seed, "n_requested": n,
         "hash": content_hash(out[["id", "pu_label"]] if "id" in out.columns else out[["pu_label"]]),
     }
+    if labelling == "sar":  # a SCAR info stays as it was (committed runs' records compare equal)
+        propensity = (n_lab / n_pos) * weights / weights.mean()
+        info.update(labelling=labelling, sar_by=sar_by, sar_strength=sar_strength, sar_formula=SAR_FORMULA,
+                    sar_mean_labelled=float(out[sar_by].to_numpy(dtype=float)[labelled].mean()),
+                    sar_mean_positive=float(attribute.mean()),
+                    sar_propensity_min=float(propensity.min()), sar_propensity_max=float(propensity.max()))
     return out, info
+
+
+def add_sar_attribute(df: pd.DataFrame, by: str, text_col: str, imdb_split: str = "train") -> pd.DataFrame:
+    """`df` with a column `by` that a SAR labelling can rise with (SAR_ATTRIBUTES):
+    "gc", the share of G and C bases in a splice sequence (the one simple per-sequence number);
+    "length", a review's length in characters (tokenizer-free, so the same for every teacher);
+    "stars", IMDB's 1-10 star rating (positives 7-10), read from the local files by the
+    review's id (`data.with_rating_labels`: `df` must come from load_imdb(source="local"))."""
+    from . import data
+
+    if by == "gc":
+        seq = df[text_col].astype(str)
+        return df.assign(gc=seq.str.count("[GCgc]") / seq.str.len())
+    if by == "length":
+        return df.assign(length=df[text_col].astype(str).str.len())
+    if by == "stars":
+        return df.assign(stars=data.with_rating_labels(df, imdb_split)["stars"].to_numpy())
+    raise ValueError(f"by must be one of {sorted({a for v in SAR_ATTRIBUTES.values() for a in v})}, got {by!r}")
 
 
 # --- the chosen teacher and student of an online PU run, kept ("save S and T") -------------------

@@ -654,7 +654,8 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
                    teacher_cache: str | Path | None = None,
                    on_student_epoch: Callable | None = None, teacher_weight_decay: float | None = None,
                    teacher_schedule: str = "constant", teacher_warmup_frac: float = 0.1, accumulate: int = 1,
-                   selection: PUSelection | None = None, steps: list | None = None) -> list[dict]:
+                   selection: PUSelection | None = None, steps: list | None = None,
+                   teacher_candidates: tuple[int, ...] | None = None) -> list[dict]:
     """Online distillation, teacher and student training in turns:
 
         for each meta-epoch:
@@ -691,9 +692,16 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
     the teacher's metrics on each eval loader are cached there too. Every epoch draws from its own
     RNG stream, so a cold and a warm cache give bit-identical students.
     on_student_epoch(meta, epoch, teacher, student): called after each student epoch (0-based).
+
+    teacher_candidates (offline KD, meta_epochs=1 only): the teacher epochs of its turn after which
+    it may teach the student, instead of the turn's end. The turn is trained (or read from
+    teacher_cache) up to the last candidate, on the schedule of all `teacher_epochs`, so each
+    candidate is the shared trajectory's teacher at that epoch; `_pick_teacher` measures them
+    and the student distils from the pick, frozen.
     """
     _check_online_args(T, alpha, label_share, meta_epochs, teacher_epochs, student_epochs)
     _check_teacher_opt_args(teacher_schedule, teacher_warmup_frac, accumulate)
+    _check_teacher_candidates(teacher_candidates, meta_epochs, teacher_epochs, selection, teacher_cache)
     device = torch.device(device) if device else next(student.parameters()).device
     teacher.to(device)
     student.to(device)
@@ -705,13 +713,15 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
         teacher_warmup_frac)
     log, start = _resume_online(ckpt_dir, teacher, student, opt_t, opt_s, sched_t, selection, steps)
     for meta in tqdm(range(start, meta_epochs), desc="meta-epochs", initial=start, total=meta_epochs):
-        _teacher_turn(teacher, opt_t, sched_t, train_loader, teacher_loss, meta, teacher_epochs, seed, device, amp,
+        _teacher_turn(teacher, opt_t, sched_t, train_loader, teacher_loss, meta,
+                      teacher_epochs if teacher_candidates is None else teacher_candidates[-1], seed, device, amp,
                       grad_clip, teacher_cache, accumulate, steps)
-        k = (meta + 1) * teacher_epochs
-        if selection is not None:
-            selection.offer("teacher", teacher, _teacher_metrics(
-                teacher, f"pu_val-prior{selection.prior!r}", selection.loader, k, teacher_cache, device, amp,
-                measure=lambda: selection.measure(teacher, device, amp)), meta + 1, k)
+        if teacher_candidates is None:
+            k = (meta + 1) * teacher_epochs
+            if selection is not None:
+                selection.offer("teacher", teacher, _pu_values(teacher, selection, k, teacher_cache, device, amp), meta + 1, k)
+        else:
+            k = _pick_teacher(teacher, teacher_candidates, selection, teacher_cache, device, amp)
         for e in range(student_epochs):
             _student_epoch(student, teacher, opt_s, train_loader, student_loss, alpha, label_share, T, seed,
                            meta, e, device, amp, grad_clip, steps, meta * student_epochs + e + 1)
@@ -720,7 +730,7 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
                                 meta * student_epochs + e + 1)
             if on_student_epoch:
                 on_student_epoch(meta, e, teacher, student)
-        columns = {"teacher": pu_log_columns("teacher", range(k - teacher_epochs + 1, k + 1), steps, selection),
+        columns = {"teacher": pu_log_columns("teacher", range(meta * teacher_epochs + 1, k + 1), steps, selection),
                    "student": pu_log_columns("student", range(meta * student_epochs + 1, (meta + 1) * student_epochs + 1),
                                              steps, selection)}
         for name, loader in eval_loaders.items():
@@ -740,6 +750,45 @@ def online_distill(teacher, student, train_loader, eval_loaders: dict, teacher_l
     if selection is not None:
         selection.load_chosen(("teacher", teacher), ("student", student))
     return log
+
+
+def _pu_values(teacher, selection, k, teacher_cache, device, amp) -> dict:
+    """`selection`'s criteria of the teacher after its k-th epoch, kept in the teacher cache beside
+    its metrics: every run of that trajectory, online or offline, reads the same numbers."""
+    return _teacher_metrics(teacher, f"pu_val-prior{selection.prior!r}", selection.loader, k, teacher_cache, device,
+                            amp, measure=lambda: selection.measure(teacher, device, amp))
+
+
+def _check_teacher_candidates(candidates, meta_epochs, teacher_epochs, selection, teacher_cache) -> None:
+    if candidates is None:
+        return
+    if meta_epochs != 1:
+        raise ValueError(f"teacher_candidates are for offline KD (meta_epochs=1), got meta_epochs={meta_epochs}")
+    if (not candidates or list(candidates) != sorted(set(candidates))
+            or any(int(k) != k or not 1 <= k <= teacher_epochs for k in candidates)):
+        raise ValueError(f"teacher_candidates must be increasing teacher epochs in 1..{teacher_epochs}, got {candidates}")
+    if len(candidates) > 1 and (selection is None or selection.select_by == "last" or not teacher_cache):
+        raise ValueError("several teacher_candidates need a selection by a PU criterion (pu_risk, lu_auc) and a "
+                         "teacher_cache (the candidates' weights are read back from it)")
+
+
+def _pick_teacher(teacher, candidates, selection, teacher_cache, device, amp) -> int:
+    """Offline KD from an intermediate teacher: each candidate epoch's weights offered to `selection`
+    with the criteria an online run measures at that epoch; the pick (the only candidate, or the
+    best) is left loaded. Returns its epoch."""
+    several = len(candidates) > 1
+    for k in candidates:
+        if several:  # the turn left the newest candidate in `teacher`: the others are read back from the cache
+            teacher.load_state_dict(torch.load(Path(teacher_cache) / f"teacher_epoch{k}.pt", map_location="cpu",
+                                               weights_only=False)["teacher"])
+        if selection is not None:
+            selection.offer("teacher", teacher, _pu_values(teacher, selection, k, teacher_cache, device, amp), 1, k)
+    if not several:
+        return candidates[0]
+    if "teacher" not in selection.states:
+        raise FloatingPointError(f"no candidate teacher has a finite val_{selection.select_by}: none to pick")
+    selection.load_chosen(("teacher", teacher))
+    return selection.chosen["teacher"]["epoch"]
 
 
 def _resume_online(ckpt_dir, teacher, student, opt_t, opt_s, sched_t=None, selection=None, steps=None) -> tuple[list, int]:

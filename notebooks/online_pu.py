@@ -48,6 +48,15 @@
 # `select_by` is; metrics.json says which epoch each model comes from. The chosen teacher and
 # student are kept under cache/pu_models/ (`kdlib.pu.load_run_models(run)` reloads them).
 #
+# **Which positives are labelled** (`labelling`): "scar" (the default, the study's runs so far) draws
+# them uniformly; "sar" (selected at random, Bekker & Davis 2020) draws as many with a propensity that
+# rises with an attribute `sar_by` (splice: "gc", the sequence's G+C share; imdb: "stars", the 7-10
+# rating of a positive review, or "length", its characters): weights exp(k z), z the attribute's
+# standardised rank among the positives, k = `sar_strength` (`pu.make_pu`, `pu.sar_propensity`).
+# Validation is labelled the same way, so it looks like train; the construction records the
+# attribute's mean over the labelled and over all positives. The Elkan-Noto estimate and the lu_auc
+# criterion rest on SCAR: a SAR run measures what losing it costs.
+#
 # **What the PU losses did** (`losses.nnpu_risk`): each training batch's positive and negative
 # partial risks and whether the non-negative correction fired, for the teacher and for the
 # student's label term, averaged per meta-epoch in log.csv (`pu_positive_risk`,
@@ -76,11 +85,16 @@
 # budget: `meta_epochs=1, teacher_epochs=M*te, student_epochs=M*se`. Its log has the same
 # M rows per model: the student after m*se of its epochs, and the fully trained teacher it
 # distils from (constant). The teacher's own trajectory is the online one (same teacher epochs,
-# same data order and RNG), so the online panels show it.
+# same data order and RNG), so the online panels show it. `offline_teacher` picks which teacher of
+# that trajectory the student distils from, frozen, for its M*se epochs: "last" (the fully trained
+# one), m (the teacher after meta-epoch m, epoch m*te; later epochs are not trained), or "selected"
+# (the meta-epoch whose teacher `select_by`, a PU criterion, rates best on the PU validation set,
+# measured at each meta-epoch's end as online mode measures it). metrics.json's `selected` block
+# says which (`offline_teacher`: its meta-epoch and teacher epoch), and the kept teacher is that one.
 #
 # **Compute**: the teacher never depends on the student, so its trajectory is cached per
 # (data, construction, loss, model, lr, batch size, seed) under `cache/pu_teacher/` and shared
-# by every (alpha, label_share), student and mode; it trains once per seed and loss.
+# by every (alpha, label_share), student, mode and offline teacher; it trains once per seed and loss.
 #
 # Teachers: splice -> `models.PositionalCNN` (a convolution over 3-mers followed by a dense layer
 # over all positions: it knows where a motif sits, which splice junctions need; ~0.99 test ROC-AUC
@@ -96,6 +110,8 @@ label_share = 0.5         # share of each batch the student learns from labels (
 loss = "imbalanced_nnpu"  # imbalanced_nnpu | nnpu | upu | naive (unlabelled = negative) | naive_weighted | vpu | supervised (true labels)
 target_prior = 0.5        # imbalanced nnPU's target prior
 mode = "online"           # online | offline (teacher fully trained first, then distilled; same budget)
+offline_teacher = "last"  # offline: the teacher the student distils from: last (the final one) | m in 1..meta_epochs
+                          # (the shared trajectory's teacher after meta-epoch m) | selected (the meta-epoch select_by picks)
 meta_epochs = 5           # M
 teacher_epochs = 2        # te per meta-epoch (offline: M*te in one go)
 student_epochs = 2        # se per meta-epoch (offline: M*se in one go)
@@ -129,6 +145,9 @@ pu_surrogate = "sigmoid"  # sigmoid | logistic: the surrogate loss of the nnPU k
 log_steps = False         # also write every training batch's PU record to steps.csv.gz
 prior_source = "oracle"   # oracle (the construction's pi_u) | elkan_noto (estimated from the PU train/val data, no true label)
 prior_scale = 1.0         # the prior the losses use: the source's pi_u times this (0.5, 1.5: a misspecified prior)
+labelling = "scar"        # scar (labelled positives drawn uniformly) | sar (drawn with a propensity rising with sar_by)
+sar_by = None             # sar: splice "gc" (G+C share of the sequence) | imdb "stars" (7-10) or "length" (characters)
+sar_strength = 1.0        # sar: k in the weights exp(k z), z the attribute's standardised rank among the positives
 name = None               # results/runs/pu/<name>/; None: built from the parameters
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter) tags=["install"]
@@ -184,6 +203,9 @@ checks.one_of("mode", mode, ("online", "offline"))
 checks.integer("meta_epochs", meta_epochs, 1)
 checks.integer("teacher_epochs", teacher_epochs, 1)
 checks.integer("student_epochs", student_epochs, 1)
+if not (isinstance(offline_teacher, str) and offline_teacher in ("last", "selected")):
+    checks.integer("offline_teacher", offline_teacher, 1, meta_epochs,
+                   note="a meta-epoch of the teacher's trajectory, or 'last' or 'selected'")
 checks.one_of("arch", arch, models.ARCHS)
 checks.integer("hidden", hidden, *models.HIDDEN_RANGE)
 checks.integer("seed", seed, 0)
@@ -217,7 +239,23 @@ checks.one_of("pu_surrogate", pu_surrogate, losses.PU_SURROGATES)
 checks.boolean("log_steps", log_steps)
 checks.one_of("prior_source", prior_source, pu_select.PRIOR_SOURCES)
 checks.number("prior_scale", prior_scale, 0, low_open=True)
+checks.one_of("labelling", labelling, pu.LABELLINGS)
+if labelling == "sar":  # the attributes each dataset offers (pu.add_sar_attribute)
+    checks.one_of("sar_by", sar_by, pu.SAR_ATTRIBUTES[dataset])
+    checks.number("sar_strength", sar_strength, 0, low_open=True)
+    if labelled_frac == 1:  # every positive labelled: nothing left to select, a SCAR run under another name
+        checks.fail("labelling", labelling, "'scar' with labelled_frac=1 (every positive is labelled: no selection to bias)")
+elif sar_by is not None:  # SAR's knobs are refused rather than silently unused
+    checks.fail("sar_by", sar_by, "None with labelling='scar' (it is SAR's attribute)")
+elif isinstance(sar_strength, bool) or sar_strength != 1:
+    checks.fail("sar_strength", sar_strength, "1.0 with labelling='scar' (it is SAR's strength)")
 checks.optional(checks.folder, "name", name, empty_ok=True)
+if mode == "online" and offline_teacher != "last":
+    checks.fail("offline_teacher", offline_teacher, "'last' with mode='online' (the online student learns from every "
+                "meta-epoch's teacher)")
+if offline_teacher == "selected" and select_by == "last":
+    checks.fail("offline_teacher", offline_teacher, "'last' or a meta-epoch with select_by='last' ('selected' picks "
+                "by select_by's PU criterion: pu_risk or lu_auc)")
 if select_by == "pu_risk" and labelled_frac == 1:
     raise ValueError("select_by='pu_risk' needs unlabelled positives (labelled_frac < 1): the PU risk weighs them by pi_u")
 prior_users = losses.PRIOR_KINDS if select_by != "pu_risk" else losses.PU_KINDS  # the PU-risk criterion takes the prior too
@@ -251,7 +289,8 @@ teacher_opt = dict(teacher_weight_decay=teacher_weight_decay, teacher_schedule=t
 tags = (("sel-", select_by, "last"), ("wd", teacher_weight_decay, 0), ("acc", accumulate, 1), ("beta", nnpu_beta, 0),
         ("gamma", nnpu_gamma, 1), ("", pu_surrogate, "sigmoid"),
         ("warm", teacher_warmup_frac if teacher_schedule == "linear" else None, None), ("prior-", prior_source, "oracle"),
-        ("pscale", prior_scale, 1))
+        ("pscale", prior_scale, 1), ("tfrom", offline_teacher, "last"), ("sar-", sar_by if labelling == "sar" else None, None),
+        ("sark", sar_strength if labelling == "sar" else 1, 1))
 name = name or (f"{dataset}_pi{'nat' if prior is None else prior}_c{labelled_frac}_{loss_code}_a{alpha}_b{label_share}_"
                 f"{'on' if mode == 'online' else 'off'}_{arch}{hidden}_s{seed}"
                 + "".join(f"_{tag}{value}" for tag, value, default in tags if value != default))
@@ -266,10 +305,12 @@ params = dict(dataset=dataset, prior=prior, labelled_frac=labelled_frac, alpha=a
 # record runs had before they existed (the equivalence check compares those; stale.py reads declared values)
 PU_DEFAULTS = dict(select_by="last", teacher_weight_decay=0.0, teacher_schedule="constant", teacher_warmup_frac=0.1,
                    accumulate=1, nnpu_beta=0.0, nnpu_gamma=1.0, pu_surrogate="sigmoid", log_steps=False,
-                   prior_source="oracle", prior_scale=1.0)
+                   prior_source="oracle", prior_scale=1.0, offline_teacher="last", labelling="scar", sar_by=None,
+                   sar_strength=1.0)
 params.update({k: v for k, v in dict(select_by=select_by, **teacher_opt, nnpu_beta=nnpu_beta, nnpu_gamma=nnpu_gamma,
                                      pu_surrogate=pu_surrogate, log_steps=log_steps, prior_source=prior_source,
-                                     prior_scale=prior_scale).items() if v != PU_DEFAULTS[k]})
+                                     prior_scale=prior_scale, offline_teacher=offline_teacher, labelling=labelling,
+                                     sar_by=sar_by, sar_strength=sar_strength).items() if v != PU_DEFAULTS[k]})
 print(json.dumps(params, indent=1))
 out_dir = paths.run_dir("pu", name)
 t_start = time.time()
@@ -281,13 +322,22 @@ if dataset == "splice":
     text_col = "sequence"
     source = "splice: " + provenance.rel(paths.data_dir() / "splice")
 else:
-    imdb = data.load_imdb(("train", "test"))
+    imdb = data.load_imdb(("train", "test"), source="local" if sar_by == "stars" else "auto")  # the hub has no stars
     tr, va = data.train_val_split(imdb["train"], val_frac=0.1, seed=data_seed)
     te = imdb["test"]
     text_col = "text"
     source = imdb["train"].attrs.get("source")
-train_df, pu_train = pu.make_pu(tr, prior, labelled_frac, seed=data_seed, n=train_n)
-val_df, pu_val = pu.make_pu(va, prior, labelled_frac, seed=data_seed + 10_000, n=None if train_n is None else train_n // 4)
+# SAR: the attribute the labelling rises with, on train and validation alike (so the PU validation set
+# looks like the PU train set); a default (SCAR) run calls make_pu exactly as before
+sar = dict(labelling=labelling, sar_by=sar_by, sar_strength=sar_strength) if labelling == "sar" else {}
+if sar:
+    tr, va = (pu.add_sar_attribute(d, sar_by, text_col) for d in (tr, va))
+train_df, pu_train = pu.make_pu(tr, prior, labelled_frac, seed=data_seed, n=train_n, **sar)
+val_df, pu_val = pu.make_pu(va, prior, labelled_frac, seed=data_seed + 10_000, n=None if train_n is None else train_n // 4,
+                            **sar)
+if sar:  # the bias the labelling put in: the attribute over the labelled positives vs over all of them
+    print({s: {k: info[k] for k in ("sar_mean_labelled", "sar_mean_positive", "sar_propensity_min", "sar_propensity_max")}
+           for s, info in (("train", pu_train), ("val", pu_val))})
 pi = pu_train["prior"]  # achieved positive share; validation and test are built to match it
 test_df = pu.subsample_to_prior(te, None if prior is None else pi, seed=data_seed + 20_000, n=test_n)
 prior_u = pu_train["unlabelled_prior"]  # what nnPU needs: the positive share of the *unlabelled* data
@@ -373,12 +423,13 @@ selection = train.PUSelection(val_loader, criterion_prior or None, select_by)  #
 
 def offline_log(meta, e, teacher_m, student_m):
     """Offline: log the student after every `student_epochs` epochs (its m-th meta-epoch share of the
-    budget) next to the fully trained teacher it distils from (evaluated once)."""
+    budget) next to the teacher it distils from (evaluated once)."""
     if (e + 1) % student_epochs:
         return
     m = (e + 1) // student_epochs
-    if not final_teacher_rows:  # the teacher's PU columns: its criteria and all its batches
-        columns = train.pu_log_columns("teacher", range(1, M * teacher_epochs + 1), steps, selection)
+    if not final_teacher_rows:  # the teacher's PU columns: its criteria and the batches that made it
+        k = M * teacher_epochs if offline_teacher == "last" else selection.chosen["teacher"]["epoch"]
+        columns = train.pu_log_columns("teacher", range(1, k + 1), steps, selection)
         for split, loader in eval_loaders.items():
             final_teacher_rows.append({"model": "teacher", "split": split,
                                        **train.evaluate(teacher_m, loader, device, amp, desc=f"eval teacher {split}"),
@@ -398,6 +449,9 @@ determinism = provenance.set_determinism(device)
 t0 = time.time()
 schedule = (dict(meta_epochs=M, teacher_epochs=teacher_epochs, student_epochs=student_epochs) if mode == "online"
             else dict(meta_epochs=1, teacher_epochs=M * teacher_epochs, student_epochs=M * student_epochs))
+if offline_teacher != "last":  # the trajectory's teacher at the end of a meta-epoch: the one given, or each for select_by
+    schedule["teacher_candidates"] = tuple(m * teacher_epochs for m in (
+        range(1, M + 1) if offline_teacher == "selected" else [offline_teacher]))
 log = train.online_distill(teacher_model, student_model, train_loader, eval_loaders, loss_fn, loss_fn,
                            alpha=alpha, label_share=label_share, T=T, teacher_lr=teacher_lr, student_lr=student_lr, seed=seed,
                            device=device, amp=amp, teacher_cache=teacher_cache, ckpt_dir=ckpt_dir,
@@ -410,6 +464,9 @@ log_df.to_csv(out_dir / "log.csv", index=False)
 if log_steps:  # gzip without a time stamp: the same run gives the same bytes
     pd.DataFrame(steps).to_csv(out_dir / "steps.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
 selected = {"select_by": select_by, "criterion_prior": criterion_prior, **selection.chosen}
+if offline_teacher != "last":  # the meta-epoch of the shared trajectory whose teacher the student distilled from
+    selected["offline_teacher"] = {"meta_epoch": selection.chosen["teacher"]["epoch"] // teacher_epochs,
+                                   "epoch": selection.chosen["teacher"]["epoch"]}
 print("selected:", selected)
 print(log_df.pivot_table(index="meta_epoch", columns=["model", "split"], values="roc_auc").round(3))
 
@@ -464,6 +521,8 @@ for who in ("teacher", "student"):
     assert all(0.0 <= m[k] <= 1.0 for k in ("roc_auc", "pr_auc", "f1", "accuracy")), m
     assert np.isfinite(scores[who]["logits"]).all()
 assert 0 < prior_u < pi < 1 and construction["test"]["n"] == len(ds_test)
+if sar:  # the labelling reaches the teacher's cache key (teacher_key) through the hash of the PU labels
+    assert pu.make_pu(tr, prior, labelled_frac, seed=data_seed, n=train_n)[1]["hash"] != pu_train["hash"]
 assert all((out_dir / f).exists() for f in ("metrics.json", "log.csv", "test_scores.npz", "construction.npz"))
 assert str(paths.ROOT) not in (out_dir / "metrics.json").read_text()  # no machine path in a committed result
 assert {"val_pu_risk", "val_lu_auc", "pu_positive_risk", "pu_negative_risk", "pu_fired_share"} <= set(log_df.columns)
@@ -475,3 +534,8 @@ if select_by != "last":  # each model comes from the epoch with the best criteri
         hist = [r for r in selection.history if r["model"] == who]
         best = (min if select_by == "pu_risk" else max)(r[f"val_{select_by}"] for r in hist)
         assert saved["selected"][who]["value"] == best, (who, saved["selected"], hist)
+if offline_teacher != "last":  # the kept teacher, which the student distilled from, is the trajectory's at that epoch
+    k = saved["selected"]["offline_teacher"]["epoch"]
+    assert offline_teacher == "selected" or k == offline_teacher * teacher_epochs, (offline_teacher, k)
+    cached = torch.load(teacher_cache / f"teacher_epoch{k}.pt", map_location="cpu", weights_only=False)["teacher"]
+    assert all(torch.equal(v.cpu(), cached[n]) for n, v in teacher_model.state_dict().items())

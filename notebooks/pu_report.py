@@ -27,7 +27,8 @@
 # * the study page `results/<prefix>.md` (the compact and the full tables, the figures) and, with
 #   `update_readme`, README's PU block: the answer in a sentence, with its number, and the link to the page.
 #
-# A group is one (dataset, prior, labelled fraction, student, and how the models are chosen). Runs with fewer than `min_seeds`
+# A group is one (dataset, prior, labelled fraction and how the positives were labelled, student, and how the
+# models are chosen). Runs with fewer than `min_seeds`
 # seeds are kept in the tables (with their n) and drawn all the same.
 #
 # * **Never a mix**: a group's tables use one code version (the one shared by most of its runs),
@@ -123,7 +124,10 @@ for d in run_dirs:
     m = json.loads((d / "metrics.json").read_text())
     p = m["params"]
     select_by = p.get("select_by", "last")  # models at the end of the budget, or chosen on the PU validation set
-    data_part = f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}"
+    # a selection-biased labelling (SAR) is other data: its own group, never a mix with SCAR runs
+    labelling = ("" if p.get("labelling", "scar") == "scar"
+                 else f"_sar-{p['sar_by']}" + ("" if p.get("sar_strength", 1) == 1 else f"{p['sar_strength']:g}"))
+    data_part = f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}{labelling}"
     chosen_by = "" if select_by == "last" else f"_sel-{select_by}"
     teacher_group = data_part + chosen_by  # the group's teachers: the same for any student
     group = f"{data_part}_{p['arch']}{p['hidden']}{chosen_by}"
@@ -131,7 +135,10 @@ for d in run_dirs:
                   else f" prior={p.get('prior_source', 'oracle')}×{p.get('prior_scale', 1):g}")
     surrogate = p.get("pu_surrogate", "sigmoid")
     method = LOSS_NAMES[p["loss"]] + (" (logistic)" if surrogate != "sigmoid" else "")
-    setting = f"{method}{prior_note} α={p['alpha']:g} label_share={p['label_share']:g}"
+    taught_by = p.get("offline_teacher", "last")  # offline: the teacher of the trajectory the student learns from
+    setting = (f"{method}{prior_note} α={p['alpha']:g} label_share={p['label_share']:g}"
+               + ("" if taught_by == "last" else f" teacher of meta-epoch {taught_by}" if taught_by != "selected"
+                  else " teacher chosen on PU validation"))
     estimate = ((m.get("prior") or {}).get("estimated") or {}).get("prior")  # prior_source elkan_noto: its pi_u
     picked = {who: ((m.get("selected") or {}).get(who) or {}).get("meta_epoch") for who in ("teacher", "student")}
     row = {"run": d.name, "group": group, "teacher_group": teacher_group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
@@ -144,8 +151,8 @@ for d in run_dirs:
            "budget": f"M={p['meta_epochs']} te={p['teacher_epochs']} se={p['student_epochs']}",
            "seconds": m["seconds"]["total"], "code_version": stats.code_version(m),
            "finished": m.get("execution", {}).get("finished", np.nan),
-           "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], p["loss"], surrogate, prior_note, select_by,
-                           p["seed"]),
+           "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], labelling, p["loss"], surrogate, prior_note,
+                           select_by, p["seed"]),
            "teacher_cache": m.get("teacher_cache") or "unrecorded",
            # what must agree within a setting: every parameter but the seed and where/how fast it ran
            "signature": json.dumps({**{k: v for k, v in p.items() if k not in SEED_OR_MACHINE},

@@ -42,7 +42,13 @@ BAD = {
                   ("accumulate", 0), ("accumulate", 2.0), ("nnpu_beta", -0.1), ("nnpu_gamma", 0),
                   ("pu_surrogate", "hinge"), ("pu_surrogate", "logistic"), ("log_steps", "yes"), ("loss", "dist_pu"),
                   ("nnpu_beta", 0.1), ("prior_source", "km2"), ("prior_source", "elkan_noto"), ("prior_scale", 0),
-                  ("prior_scale", "1.5"), ("prior_scale", float("inf")), ("prior_scale", 1.5)],
+                  ("prior_scale", "1.5"), ("prior_scale", float("inf")), ("prior_scale", 1.5),
+                  ("offline_teacher", 2), ("offline_teacher", "selected"), ("offline_teacher", 0),
+                  ("offline_teacher", 6), ("offline_teacher", 2.0), ("offline_teacher", True),
+                  ("offline_teacher", "best"),
+                  ("labelling", "mnar"), ("labelling", "SAR"), ("labelling", None), ("sar_by", "stars"),
+                  ("sar_by", None), ("sar_by", "length"), ("sar_strength", 0), ("sar_strength", -1.0),
+                  ("sar_strength", "2"), ("sar_strength", float("nan"))],
     "report": [("teacher_run", ""), ("teacher_run", "../teacher"), ("kd_choice", 5), ("kd_choice", "choices/kd.json"),
                ("kd_choice", "/tmp/kd_{arch}.json"), ("kd_choice", "../choices/kd_{arch}.json"), ("lr_choice", ""),
                ("lr_choice", "choices/lr_{size}.json"), ("roc_hidden", 8), ("roc_hidden", 64.0), ("calib_hidden", 512),
@@ -79,7 +85,9 @@ EXTRA = {("online_pu", "max_len"): {"dataset": "imdb"},
          ("online_pu", "pu_surrogate"): {"loss": "naive"},  # the logistic surrogate is an nnPU loss's only
          ("online_pu", "nnpu_beta"): {"loss": "upu"},  # uPU has no non-negative correction
          ("online_pu", "prior_source"): {"loss": "vpu"},  # VPU takes no prior (nor does the criterion but pu_risk)
-         ("online_pu", "prior_scale"): {"loss": "naive_weighted"}}
+         ("online_pu", "prior_scale"): {"loss": "naive_weighted"},
+         ("online_pu", "sar_by"): {"labelling": "sar"},  # splice offers "gc" only
+         ("online_pu", "sar_strength"): {"labelling": "sar", "sar_by": "gc"}}
 BAD["online_pu"].append(("max_len", 100_000))
 # one per notebook, end to end through papermill
 PAPERMILL = [("teacher", "epochs", 0), ("student", "lr", -1), ("online_pu", "student_lr", -1),
@@ -89,6 +97,8 @@ GOOD = [(yaml.stem.split("-")[0], yaml.name) for yaml in sorted((ROOT / "noteboo
     ("teacher", {"transfer_n": 25000, "threads": 0}),
     ("student", {"arch": "cnn", "hidden": 256, "T": 8, "alpha": 0, "seed": 2, "epochs": 6, "threads": 1,
                  "name": "cnn_h256_T8_a0_s2_e6"}),
+    ("online_pu", {"dataset": "imdb", "prior": 0.3, "labelled_frac": 0.2, "labelling": "sar", "sar_by": "stars"}),
+    ("online_pu", {"dataset": "imdb", "prior": 0.1, "labelling": "sar", "sar_by": "length", "sar_strength": 2}),
     ("online_pu", {"dataset": "imdb", "prior": 0.3, "labelled_frac": 0.2, "loss": "supervised", "alpha": 1,
                    "label_share": 0, "mode": "offline", "arch": "gru", "hidden": 64, "seed": 1, "meta_epochs": 3,
                    "teacher_epochs": 1, "student_epochs": 2, "batch_size": 32, "max_len": 128, "train_n": 2000,
@@ -164,6 +174,24 @@ def test_a_bad_parameter_stops_the_check_cell_naming_it(stem, param, value, sand
     assert _nothing_under(*sandbox) == []
 
 
+# the SAR labelling's parameters checked against each other and the dataset (one (parameter, value) of BAD
+# cannot say which other parameters it needs)
+SAR_BAD = [({"labelling": "sar", "sar_by": "stars"}, "sar_by"),  # splice has no star rating
+           ({"dataset": "imdb", "labelling": "sar", "sar_by": "gc"}, "sar_by"),  # nor a review a GC share
+           ({"sar_by": "gc"}, "sar_by"),  # SCAR takes no attribute ...
+           ({"sar_strength": 2.0}, "sar_strength"),  # ... nor a strength
+           ({"sar_strength": True}, "sar_strength"),
+           ({"labelling": "sar", "sar_by": "gc", "labelled_frac": 1.0}, "labelling")]  # nothing left to select
+
+
+@pytest.mark.parametrize("overrides,param", SAR_BAD, ids=lambda x: x if isinstance(x, str) else "-".join(map(str, x.values())))
+def test_sar_parameters_are_refused_together(overrides, param, sandbox):
+    with pytest.raises(ValueError) as err:
+        _run_check_cell("online_pu", overrides)
+    assert _message(param).match(str(err.value)) and repr(overrides[param]) in str(err.value), err.value
+    assert _nothing_under(*sandbox) == []
+
+
 @pytest.mark.parametrize("stem,params", GOOD, ids=lambda x: x if isinstance(x, str) else "grid")
 def test_the_study_parameters_pass_the_checks(stem, params, sandbox):
     if isinstance(params, str):
@@ -172,6 +200,35 @@ def test_the_study_parameters_pass_the_checks(stem, params, sandbox):
     _run_check_cell(stem, params, only_checks=True)
     _run_check_cell(stem, {}, only_checks=True)  # the defaults
     assert _nothing_under(*sandbox) == []
+
+
+@pytest.mark.parametrize("overrides,why", [
+    ({"offline_teacher": 2}, "mode='online'"),  # the online student learns from every meta-epoch's teacher
+    ({"offline_teacher": "selected", "select_by": "lu_auc"}, "mode='online'"),
+    ({"mode": "offline", "offline_teacher": 6}, "in [1, 5]"),  # past the trajectory's meta-epochs
+    ({"mode": "offline", "meta_epochs": 2, "offline_teacher": 3}, "in [1, 2]"),
+    ({"mode": "offline", "offline_teacher": "selected"}, "select_by='last'")])  # nothing to select by
+def test_offline_teacher_is_refused_for_its_reason(overrides, why, sandbox):
+    """offline_teacher (issue 55.6) is an offline run's: refused, before any compute, in online
+    mode, outside the trajectory's meta-epochs, and "selected" without a PU criterion to select by."""
+    with pytest.raises(ValueError) as err:
+        _run_check_cell("online_pu", overrides)
+    assert _message("offline_teacher").match(str(err.value)) and why in str(err.value), str(err.value)
+    assert _nothing_under(*sandbox) == []
+    fixed = {**overrides, "mode": "offline", "offline_teacher": 1, "select_by": "lu_auc"}
+    _run_check_cell("online_pu", fixed, only_checks=True)  # the same run set right passes
+
+
+def test_offline_teacher_enters_the_run_s_name_params_and_key_only_off_its_default(sandbox):
+    """A default offline run's name and params are as before (no offline_teacher); offline_teacher=2
+    gets its own name, params and run key (its chosen models and checkpoints are its own)."""
+    from kdlib import provenance
+
+    runs = {t: _run_check_cell("online_pu", {"mode": "offline", "offline_teacher": t}) for t in ("last", 2)}
+    assert "offline_teacher" not in runs["last"]["params"] and runs["last"]["name"].endswith("_off_gru64_s0")
+    assert runs[2]["params"]["offline_teacher"] == 2 and runs[2]["name"] == runs["last"]["name"] + "_tfrom2"
+    keys = {t: provenance.run_key("online_pu", ns["params"], "construction-hash", 3) for t, ns in runs.items()}
+    assert keys["last"] != keys[2]
 
 
 def _declared_runs():

@@ -41,8 +41,14 @@ QUICK covers, and where that is covered now:
 - online_pu-methods: VPU (its MixUp on the scores) for teacher and student, the Elkan-Noto prior times 1.5 and
   the PU-risk criterion on that prior; the losses by hand and the new kinds in the online loop, repeated and
   resumed (tests/test_pu_methods.py, tests/test_pu_select_run.py), the estimate on SCAR tokens (test_pu_methods.py).
+- online_pu-offline: an offline student taught by the teacher of the meta-epoch lu_auc picks (offline_teacher
+  "selected", issue 55.6), the candidates read back from the teacher cache; the teacher of a given meta-epoch, the
+  pick and the default offline run bit for bit with the code before it: tests/test_pu_offline.py.
 - online_pu-reference: imbalanced nnPU chosen by lu_auc beside online_pu-select, so that pu_report's method
   comparison has a reference on the smoke runs (the same notebook path as online_pu-select).
+- online_pu-sar: the SAR labelling (labelled positives drawn with a propensity rising with the GC share), train
+  and validation alike, in its own pu_report group; the draw, its errors and the SCAR default unchanged bit for bit
+  (tests/test_pu_sar.py), the notebook's SAR checks (tests/test_notebook_params.py).
 - choose, choose-kd and the six reports: run to the end on the committed runs, with their defaults
   (tests/test_as_opened.py, tests/test_reports_as_opened.py), instead of on the smoke runs.
 """
@@ -63,8 +69,8 @@ FULL = ["teacher", "teacher-rating", "teacher-n48", "teacher-n48-s1", "teacher-n
         "layer_student", "layer_student-probe", "layer_student-none", "layer_student-n48", "transformer_student",
         "transformer_student-ft", "latency", "layers_report", "multi_student", "multi_student-single",
         "multi_student-alone", "multi_student-vote", "multi_student-stacking", "multi_student-mimic", "multi_student-x",
-        "multi_report", "splice_classes", "rating_report", "online_pu", "online_pu-select", "online_pu-reference", "online_pu-methods",
-        "pu_report", "distill"]
+        "multi_report", "splice_classes", "rating_report", "online_pu", "online_pu-select", "online_pu-offline",
+        "online_pu-reference", "online_pu-methods", "online_pu-sar", "pu_report", "distill"]
 QUICK = ["teacher", "teacher_kinds-tfidf_lr", "teacher_kinds-nbsvm", "teacher_kinds-bigru", "teacher_snapshots",
          "student-x", "student-steps", "teacher_layers", "layer_student-probe", "transformer_student", "latency",
          "multi_student", "multi_student-mimic", "multi_student-x", "splice_classes", "online_pu", "online_pu-select",
