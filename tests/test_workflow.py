@@ -40,7 +40,10 @@ def test_config_expands_to_the_declared_grids(S):
     assert kd_s1["teacher_run"] == "teacher_s1" and kd_s1["choices"] == "results/choices/kd_gru.json"
     assert S.students["cnn_h64_scratch_teacher_split1_s0"]["alpha"] == 0
     assert S.students["cnn_h64_smoothed_T_s2"]["targets"] == "smoothed_T"  # controls at T: 3 x 2 x 2 x 2
-    assert len(S.reported_pu) == 60 + 54 + 180 + 180
+    assert len(S.reported_pu) == 60 + 54 + 180 + 180 + 160 + 120
+    # issue 55.6: online and offline (from the selected teacher) at each alpha x label_share corner; offline from each teacher
+    assert S.pu["splice_pinat_c0.2_innpu_a0.25_b0.75_off_cnn64_s3_sel-lu_auc_tfromselected"]["offline_teacher"] == "selected"
+    assert S.pu["splice_pinat_c0.2_innpu_a0.5_b0.5_off_gru64_s0_sel-lu_auc_tfrom2"]["offline_teacher"] == 2
     assert S.teachers["teacher_T2"]["T_train"] == 2.0
     assert S.transfer == {**S.teachers["teacher"], "transfer_n": "all"}
     assert S.students["gru_h64_scratch_s4"]["patience"] == 3
