@@ -241,25 +241,65 @@ def matched(a: pd.DataFrame, b: pd.DataFrame, col: str, by: str = "seed", same_i
     return x.loc[keys, col], y.loc[keys, col]
 
 
-def paired_row(a: pd.DataFrame, b: pd.DataFrame, col: str, **labels) -> dict:
-    """`labels`, the metric and kdlib.stats.paired of a − b on `col`, paired by seed; `seeds`: the seeds."""
+def paired_row(a: pd.DataFrame, b: pd.DataFrame, col: str, margin: float | None = None, **labels) -> dict:
+    """`labels`, the metric and kdlib.stats.paired of a − b on `col`, paired by seed; `seeds`: the seeds.
+    With `margin`, also kdlib.stats.tost of the same pairs within ±margin, its fields prefixed `tost_`."""
     x, y = matched(a, b, col)
-    return {**labels, "metric": col, **stats.paired(x.to_numpy(float), y.to_numpy(float)), "seeds": list(x.index)}
+    row = {**labels, "metric": col, **stats.paired(x.to_numpy(float), y.to_numpy(float)), "seeds": list(x.index)}
+    return {**row, **_tost_fields(x, y, margin)}
 
 
-def versus(runs: pd.DataFrame, arm: str, reference, metrics, by=()) -> pd.DataFrame:
+def _tost_fields(x, y, margin, cells=None) -> dict:
+    if margin is None:
+        return {}
+    t = stats.tost(np.asarray(x, float), np.asarray(y, float), margin, cells=cells)
+    return {f"tost_{k}": v for k, v in t.items() if k not in ("n", "diff")}
+
+
+def _cells(runs: pd.DataFrame, by):
+    by = list(by)
+    for cell, g in (runs.groupby(by, sort=False, observed=True) if by else [((), runs)]):
+        yield dict(zip(by, cell if isinstance(cell, tuple) else (cell,))), g
+
+
+def versus(runs: pd.DataFrame, arm: str, reference, metrics, by=(), margins: dict | None = None,
+           reference_first: bool = False) -> pd.DataFrame:
     """Every arm of column `arm` other than `reference` − the reference arm, in each cell of `by`, paired by
     seed (`paired_row`): one row per (cell, arm, metric), with the cell's and the arm's values as labels.
-    A cell without the reference arm is skipped; an arm that shares no seed with it gives n = 0."""
-    by = list(by)
+    A cell without the reference arm is skipped; an arm that shares no seed with it gives n = 0.
+    `margins` ({metric: margin}): a TOST of each difference too (`tost_*` fields). `reference_first`: the
+    reference − each arm instead (e.g. online − each offline variant)."""
     rows = []
-    for cell, g in (runs.groupby(by, sort=False, observed=True) if by else [((), runs)]):
-        cell = dict(zip(by, cell if isinstance(cell, tuple) else (cell,)))
+    for cell, g in _cells(runs, by):
         ref = g[g[arm] == reference]
         if not len(ref):
             continue
         for value in dict.fromkeys(g.loc[g[arm] != reference, arm]):
-            rows += [paired_row(g[g[arm] == value], ref, m, **cell, **{arm: value}) for m in metrics]
+            a, b = (ref, g[g[arm] == value]) if reference_first else (g[g[arm] == value], ref)
+            rows += [paired_row(a, b, m, (margins or {}).get(m), **cell, **{arm: value}) for m in metrics]
+    return pd.DataFrame(rows)
+
+
+def versus_pooled(runs: pd.DataFrame, arm: str, reference, metrics, over, by=(), margins: dict | None = None,
+                  reference_first: bool = False) -> pd.DataFrame:
+    """`versus` pooled over the settings `over` (columns) with the seed as the unit: where the settings of a
+    seed are not independent (they share its data and teacher trajectory), each seed's mean difference over
+    the settings both arms ran is one pair (kdlib.stats.paired; with `margins`, kdlib.stats.tost). Rows
+    as `versus`, plus `settings`: how many settings entered."""
+    over = list(over)
+    rows = []
+    for cell, g in _cells(runs, by):
+        ref = g[g[arm] == reference]
+        if not len(ref):
+            continue
+        for value in dict.fromkeys(g.loc[g[arm] != reference, arm]):
+            a, b = (ref, g[g[arm] == value]) if reference_first else (g[g[arm] == value], ref)
+            both = a.merge(b, on=over + ["seed"], suffixes=("_a", "_b"))
+            for m in metrics:
+                per_seed = both.groupby("seed")[[f"{m}_a", f"{m}_b"]].mean()
+                x, y = per_seed[f"{m}_a"].to_numpy(float), per_seed[f"{m}_b"].to_numpy(float)
+                rows.append({**cell, arm: value, "metric": m, "settings": both[over].drop_duplicates().shape[0],
+                             **stats.paired(x, y), "seeds": list(per_seed.index), **_tost_fields(x, y, (margins or {}).get(m))})
     return pd.DataFrame(rows)
 
 
@@ -323,8 +363,13 @@ FAMILIES = {f.name: f for f in [
     Family("pu-prior", "PU: a loss at another prior (Elkan–Noto's estimate, the oracle × 0.5, × 1.5) − the same loss "
            "at the oracle prior, chosen alike on the PU validation set, every loss, prior and student of one page (a "
            "teacher once); one family per model and metric"),
-    Family("pu-online-vs-offline", "PU: the online student − the offline student at the same budget, every setting "
-           "run both ways; one family per metric", ()),
+    Family("pu-online-vs-offline", "PU: the online student − the offline student at the same budget, the models taken "
+           "at the end of it, every setting run both ways; one family per metric", ()),
+    Family("pu-online-vs-offline-teacher", "PU: the online student − an offline student taught by a named teacher of "
+           "the same trajectory (the one chosen on the PU validation set, or the one after meta-epoch m), every model "
+           "chosen on the PU validation set: per (student, alpha, label_share) setting, and per student pooled over "
+           "the settings with the seed as the unit; one family per level (setting, pooled), metric and test "
+           "(difference from 0; TOST within the margin)", ("level", "metric")),
     Family("splice-classes", "splice junctions: KD − scratch at the validation-chosen (T, alpha), every (task, "
            "architecture)"),
 ]}

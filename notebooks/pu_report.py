@@ -44,13 +44,19 @@
 # * **Statistics** (`kdlib.stats`): the student − teacher gap per setting with its 95% CI and
 #   Holm-adjusted p (family: every setting of the table); online − offline per setting, paired by
 #   seed (same PU construction and teacher trajectory), with Holm over the settings run both ways
-#   and a pooled test with settings as the unit.
+#   and a pooled test with the (data set, seed) as the unit: a seed's settings share its data and its
+#   teacher trajectories, so they are not independent draws.
+# * **Online vs offline, the teacher held fixed** (issue 55.6): the online student − offline students
+#   taught by a named teacher of the same trajectory, per setting and pooled with the seed as the unit,
+#   a TOST within the margins set before the runs beside the test of a difference (`report.verdict`).
 
 # %% tags=["parameters"]
 runs = "pu"          # read results/runs/<runs>/*/
 min_seeds = 1        # warn about settings with fewer seeds than this
 prefix = "pu"        # output names: results/tables/<prefix>_*.csv|md, results/figures/<prefix>_*.png
 update_readme = True  # rewrite README's PU block from these tables (only for the real results folder)
+margin_roc_auc = 0.01  # online vs offline (issue 55.6): equivalent when the TOST's 90% CI of the difference in test
+margin_pr_auc = 0.02   # ROC-AUC (PR-AUC) lies within +- this margin; set in config/study.yaml before the runs
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
@@ -104,6 +110,8 @@ checks.folder("runs", runs)
 checks.integer("min_seeds", min_seeds, 1)
 checks.folder("prefix", prefix)
 checks.boolean("update_readme", update_readme)
+checks.number("margin_roc_auc", margin_roc_auc, 0, 1, low_open=True)
+checks.number("margin_pr_auc", margin_pr_auc, 0, 1, low_open=True)
 run_root = paths.RESULTS / "runs" / runs
 run_dirs = sorted(p.parent for p in run_root.glob("*/metrics.json"))
 if not run_dirs:
@@ -111,7 +119,7 @@ if not run_dirs:
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
 tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)
-params = dict(runs=runs, min_seeds=min_seeds, prefix=prefix, n_runs=len(run_dirs), results=provenance.rel(paths.RESULTS))
+params = dict(runs=runs, min_seeds=min_seeds, prefix=prefix, margin_roc_auc=margin_roc_auc, margin_pr_auc=margin_pr_auc, n_runs=len(run_dirs), results=provenance.rel(paths.RESULTS))
 print(json.dumps(params, indent=1))
 
 # %% Load every run
@@ -141,10 +149,12 @@ for d in run_dirs:
                   else " teacher chosen on PU validation"))
     estimate = ((m.get("prior") or {}).get("estimated") or {}).get("prior")  # prior_source elkan_noto: its pi_u
     picked = {who: ((m.get("selected") or {}).get(who) or {}).get("meta_epoch") for who in ("teacher", "student")}
+    if p["mode"] == "offline":  # the meta-epoch of the trajectory's teacher it distilled from
+        picked["teacher"] = (p["meta_epochs"] if taught_by == "last" else m["selected"]["offline_teacher"]["meta_epoch"])
     row = {"run": d.name, "group": group, "teacher_group": teacher_group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
            "prior_u": m["construction"]["prior_u_for_loss"], "labelled_frac": p["labelled_frac"],
            "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
-           "label_share": p["label_share"], "method": method, "select_by": select_by,
+           "label_share": p["label_share"], "method": method, "select_by": select_by, "offline_teacher": str(taught_by),
            "prior_used": prior_note.strip().removeprefix("prior=") or "oracle", "prior_estimate": estimate,
            "setting": setting, "seed": p["seed"], "meta_epochs": p["meta_epochs"],
            "teacher_picked": picked["teacher"], "student_picked": picked["student"],
@@ -154,6 +164,8 @@ for d in run_dirs:
            "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], labelling, p["loss"], surrogate, prior_note,
                            select_by, p["seed"]),
            "teacher_cache": m.get("teacher_cache") or "unrecorded",
+           # the code the run ran with, which named its teacher cache (a re-keyed run's first `from`)
+           "named_at": json.dumps(((m.get("provenance") or {}).get("rekeyed") or [{}])[0].get("from"), sort_keys=True),
            # what must agree within a setting: every parameter but the seed and where/how fast it ran
            "signature": json.dumps({**{k: v for k, v in p.items() if k not in SEED_OR_MACHINE},
                                     "teacher_desc": m.get("teacher_desc")}, sort_keys=True, default=str)}
@@ -172,7 +184,9 @@ all_runs = pd.DataFrame(rows)
 # 1. per group (one table): the code version shared by most of its runs (a tie: the most recently finished
 #    run's; runs from before the provenance block are "unrecorded (earlier pipeline)");
 # 2. per (data, loss, prior, selection rule, seed): the teacher trajectory (teacher cache) shared by most of the
-#    remaining runs;
+#    remaining runs, among the runs whose cache was named by the same code (its name holds the code version: a run
+#    re-keyed by a bit-identical rerun (workflow/equivalence.py) keeps the name its first code gave, and the
+#    evidence proves the new code trains the same trajectory, so names given by different code are not compared);
 # 3. per setting (group, mode, loss, alpha, label_share, the losses' prior): the parameters shared by most of the remaining runs.
 # Everything else is left out, with the reason, in <prefix>_left_out.csv.
 reason = pd.Series("", index=all_runs.index)
@@ -188,7 +202,7 @@ def leave_out_minority(col, by, why):
 
 leave_out_minority("code_version", "group", lambda r, keep, g: (
     f"code version '{r.code_version}'; table {r.group} uses '{keep}' ({int((g.code_version == keep).sum())} of {len(g)} runs)"))
-leave_out_minority("teacher_cache", "teacher_key", lambda r, keep, g: (
+leave_out_minority("teacher_cache", ["teacher_key", "named_at"], lambda r, keep, g: (
     f"teacher trajectory {r.teacher_cache}; the other runs of this data, loss and seed use {keep}"))
 
 
@@ -202,7 +216,7 @@ leave_out_minority("signature", ["group", "mode", "loss", "alpha", "label_share"
 all_runs["reason"] = reason
 left_out = all_runs[reason != ""][["run", "group", "setting", "mode", "seed", "code_version", "reason"]]
 left_out.to_csv(tables / f"{prefix}_left_out.csv", index=False)
-runs_df = all_runs[reason == ""].drop(columns=["reason", "teacher_key", "signature"])
+runs_df = all_runs[reason == ""].drop(columns=["reason", "teacher_key", "signature", "named_at"])
 assert len(runs_df), "every run was left out"
 versions = runs_df.groupby("group").code_version.first()
 prov = (f"Runs: {len(runs_df)} of {len(all_runs)} used; code version: "
@@ -273,7 +287,8 @@ for (group, mode), g in summary.groupby(["group", "mode"], sort=False, observed=
 # the unit (t-test and Wilcoxon signed-rank on the per-setting mean differences).
 oo_keys = ["group", "loss", "alpha", "label_share", "setting"]
 oo, oo_pairs = [], []
-for key, g in runs_df.groupby(oo_keys, observed=True, sort=False):
+# (the groups whose models are taken at the end of the budget; issue 55.6's redesign, below, has the chosen ones)
+for key, g in runs_df[runs_df.select_by == "last"].groupby(oo_keys, observed=True, sort=False):
     on = g[g["mode"] == "online"].set_index("seed")
     off = g[g["mode"] == "offline"].set_index("seed")
     seeds = on.index.intersection(off.index)
@@ -286,7 +301,7 @@ for key, g in runs_df.groupby(oo_keys, observed=True, sort=False):
                     f"{m}_ci_low": r["ci_low"], f"{m}_ci_high": r["ci_high"], f"{m}_p": r["p"],
                     f"{m}_online_better": r["wins"]})
     oo.append(row)
-    oo_pairs += [{"cell": f"{key[0]} {key[-1]}", "group": key[0], "seed": sd,
+    oo_pairs += [{"cell": f"{key[0].split('_')[0]} seed {sd}", "group": key[0], "seed": sd,  # the unit: data set, seed
                   **{f"d_{m}": on.loc[sd, f"student_{m}"] - off.loc[sd, f"student_{m}"] for m in ("roc_auc", "accuracy")}}
                  for sd in seeds]
 oo = pd.DataFrame(oo)
@@ -310,8 +325,9 @@ if len(oo):
                      f"{diff_ci(r['roc_auc_diff'], r['roc_auc_ci_low'], r['roc_auc_ci_high'])} | {pval(r['roc_auc_p_holm'])} | "
                      f"{r['roc_auc_online_better']}/{r['n']} | {diff_ci(r['accuracy_diff'], r['accuracy_ci_low'], r['accuracy_ci_high'])} "
                      f"| {pval(r['accuracy_p_holm'])} |")
-    lines += ["", "Pooled, settings as the unit (t-test and Wilcoxon signed-rank on the per-setting mean differences):", "",
-              "| settings | settings (pairs) | Δ ROC-AUC [95% CI] | p (t) | p (Wilcoxon) | Δ accuracy [95% CI] | p (t) | p (Wilcoxon) |",
+    lines += ["", "Pooled, the (data set, seed) as the unit: a seed's settings share its data and teacher trajectories, "
+              "so each seed's mean difference over its settings is one pair (t-test and Wilcoxon signed-rank on them):", "",
+              "| settings | seeds (pairs) | Δ ROC-AUC [95% CI] | p (t) | p (Wilcoxon) | Δ accuracy [95% CI] | p (t) | p (Wilcoxon) |",
               "|---|---|---|---|---|---|---|---|"]
     for _, r in oo_pool.iterrows():
         lines.append(f"| {r['settings']} | {r['roc_auc_n_cells']} ({r['roc_auc_n_pairs']}) | "
@@ -345,8 +361,9 @@ if len(oo):
     a = oo_pool.iloc[0]
     up = int(((oo["roc_auc_p_holm"] < 0.05) & (oo["roc_auc_diff"] > 0)).sum())
     down = int(((oo["roc_auc_p_holm"] < 0.05) & (oo["roc_auc_diff"] < 0)).sum())
-    pooled_line = (f"Online − offline at the same budget, student test ROC-AUC pooled over the {a['roc_auc_n_cells']} "
-                   f"settings run both ways (settings as the unit): {diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} "
+    pooled_line = (f"Online − offline at the same budget (models at the end of the budget), student test ROC-AUC pooled "
+                   f"over the {len(oo)} settings run both ways, the (data set, seed) as the unit ({a['roc_auc_n_cells']} "
+                   f"units): {diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} "
                    f"(t-test {p_is(a['roc_auc_p'])}, Wilcoxon signed-rank {p_is(a['roc_auc_p_wilcoxon'])}); per setting, "
                    f"after Holm: {up} with online ahead, {down} with offline ahead at p Holm < 0.05. Accuracy: "
                    f"{diff_ci(a['accuracy_mean'], a['accuracy_ci_low'], a['accuracy_ci_high'])} ({p_is(a['accuracy_p'])}).")
@@ -369,6 +386,8 @@ def versus_tables(frame, arm, reference, by, family, label):
     """Markdown tables of report.versus(frame, arm, reference, VS_METRICS, by): per cell of `by`, a row per arm
     (its mean ± std over seeds, and − the reference: mean [95% CI], p Holm over `family`); and the rows."""
     fam = report.FAMILIES[family]
+    if frame.empty:
+        return [], pd.DataFrame()
     vs = report.versus(frame, arm, reference, VS_METRICS[1:], by=by)
     # the teacher does not depend on the student (its trajectory and its pick are the same for every student of a
     # seed): its comparison once per teacher, not once per student, so the family does not count it twice
@@ -404,6 +423,7 @@ def versus_tables(frame, arm, reference, by, family, label):
 
 METHOD_REF = LOSS_NAMES["imbalanced_nnpu"]
 oracle = chosen[chosen.prior_used == "oracle"]
+oracle = oracle[oracle.groupby(CELL).method.transform("nunique") > 1]  # settings run with more than one method
 methods_md, methods_vs = versus_tables(oracle, "method", METHOD_REF, CELL, "pu-methods", "method")
 if len(methods_vs):
     methods_vs.drop(columns="seeds").to_csv(tables / f"{prefix}_methods.csv", index=False)
@@ -420,10 +440,11 @@ if len(methods_vs):
                               (("teacher", oracle.drop_duplicates(["teacher_group", "method", "seed"])), ("student", oracle)))
                   + ". A model chosen at the last meta-epoch may still have been improving when the budget ended.", "",
                   *methods_md]
-prior_md, prior_vs = versus_tables(chosen, "prior_used", "oracle", CELL + ["method"], "pu-prior", "prior")
+priors = chosen[chosen.groupby(CELL + ["method"]).prior_used.transform("nunique") > 1]  # run at more than one prior
+prior_md, prior_vs = versus_tables(priors, "prior_used", "oracle", CELL + ["method"], "pu-prior", "prior")
 if len(prior_vs):
     prior_vs.drop(columns="seeds").to_csv(tables / f"{prefix}_prior.csv", index=False)
-    est = chosen.dropna(subset=["prior_estimate"]).drop_duplicates(["teacher_group", "seed"]).groupby("teacher_group").agg(
+    est = priors.dropna(subset=["prior_estimate"]).drop_duplicates(["teacher_group", "seed"]).groupby("teacher_group").agg(
         n=("seed", "nunique"), estimate=("prior_estimate", "mean"), low=("prior_estimate", "min"),
         high=("prior_estimate", "max"), oracle=("prior_u", "mean"))
     prior_md = ["The prior the losses take (pi_u, the positive share of the unlabelled data): Elkan and Noto's estimate "
@@ -433,6 +454,116 @@ if len(prior_vs):
                 *[f"Elkan–Noto's estimate in {g}: mean {num(r.estimate)} (seeds: {num(r.low)} to {num(r.high)}, n = "
                   f"{int(r.n)}) against the oracle's {num(r.oracle)}." for g, r in est.iterrows()], "", *prior_md]
 print("\n".join(methods_md + prior_md) or "no group chooses its models on the PU validation set: no method comparison")
+
+# %% Online vs offline with the teacher held fixed (issue 55.6)
+# In the groups whose models are chosen on the PU validation set: the online student − each offline student of
+# the same seed and (alpha, label_share), taught by a named teacher of the same trajectory (the one chosen on the
+# PU validation set; the one after meta-epoch m), paired by seed (kdlib.report.versus); and per student pooled
+# over the settings with the seed as the unit (a seed's settings share its data and teacher trajectory, so they
+# are never counted as independent: report.versus_pooled). A TOST within the margins (parameters, set in
+# config/study.yaml before the runs) beside the test of a difference, each Holm-adjusted in family
+# pu-online-vs-offline-teacher; report.verdict says which may be claimed.
+MARGINS = {"student_roc_auc": margin_roc_auc, "student_pr_auc": margin_pr_auc}
+TAUGHT = {"last": "the last teacher", "selected": "the teacher chosen on PU validation"}
+OO_CELL = ["group", "alpha", "label_share"]
+held = chosen[(chosen.loss == "imbalanced_nnpu") & (chosen.prior_used == "oracle")].copy()
+held["arm"] = np.where(held["mode"] == "online", "online", "offline from " + held.offline_teacher.map(
+    lambda t: TAUGHT.get(t, f"the teacher of meta-epoch {t}")))
+both_ways = held.groupby(OO_CELL).arm.transform(lambda a: a.eq("online").any() and a.ne("online").any())
+held = held[both_ways & (held.groupby(OO_CELL).arm.transform("nunique") > 1)]
+OO_FAMILY = report.FAMILIES["pu-online-vs-offline-teacher"]
+
+
+def holm_both(frame):
+    """p Holm of the difference and of the TOST, each in the family (per level and metric), and the verdict."""
+    frame = report.holm(report.holm(frame, OO_FAMILY), OO_FAMILY, p="tost_p_tost", out="tost_p_holm")
+    frame["verdict"] = [report.verdict(t, d, m) for t, d, m in zip(frame.tost_p_holm, frame.p_holm, frame.tost_margin)]
+    return frame
+
+
+def say(r):
+    return f"{diff_ci(r['diff'], r['ci_low'], r['ci_high'])}; {r['verdict']} (p Holm {pval(r['p_holm'])}, TOST {pval(r['tost_p_holm'])})"
+
+
+modes_md, oo_setting, oo_pooled = [], pd.DataFrame(), pd.DataFrame()
+if len(held):
+    oo_setting = report.versus(held, "arm", "online", list(MARGINS), by=OO_CELL, margins=MARGINS,
+                               reference_first=True).assign(level="setting")
+    oo_pooled = report.versus_pooled(held, "arm", "online", list(MARGINS), over=["alpha", "label_share"], by=["group"],
+                                     margins=MARGINS, reference_first=True).assign(level="pooled")
+    oo_pooled = oo_pooled[oo_pooled.settings > 1]  # an arm run at one setting only: its setting row says it all
+    oo_both = holm_both(pd.concat([oo_setting, oo_pooled], ignore_index=True))
+    oo_both.drop(columns="seeds").to_csv(tables / f"{prefix}_online_offline_teacher.csv", index=False)
+    order = lambda arm: (2, 0) if arm.endswith(TAUGHT["selected"]) else (1, 0) if arm.endswith(TAUGHT["last"]) else (
+        0, int(arm.rsplit(" ", 1)[-1]))  # the teacher of meta-epoch m (in order), the last one, the selected one
+    oo_both = oo_both.assign(_o=oo_both.arm.map(order)).sort_values(["group", "level", "alpha", "label_share", "_o"],
+                                                                     kind="stable").drop(columns="_o")
+    oo_setting, oo_pooled = oo_both[oo_both.level == "setting"], oo_both[oo_both.level == "pooled"]
+    teach = held.groupby(OO_CELL + ["arm"]).agg(teacher=("teacher_roc_auc", "mean"), picked=("teacher_picked", "mean"),
+                                                 **{m: (m, "mean") for m in MARGINS})
+    modes_md = ["The online student − the offline student of the same seed and setting, taught by a named teacher of the "
+                "same trajectory (the teacher never depends on the student, so online and offline students of a seed "
+                "read one trajectory; naming the offline student's teacher holds its quality fixed). Imbalanced nnPU, "
+                "the oracle prior, every model chosen on the PU validation set. Δ: online − offline, mean [95% CI], "
+                "paired by seed; the verdict weighs the paired t-test against a TOST within ±"
+                f"{margin_roc_auc:g} ROC-AUC, ±{margin_pr_auc:g} PR-AUC (the margins config/study.yaml set before the "
+                f"runs), both Holm-adjusted ({OO_FAMILY.text()}). *Teacher*: the test ROC-AUC of the teacher the offline "
+                "student read (its meta-epoch m, mean over seeds); online, the one chosen on PU validation.", ""]
+    for group, g in oo_setting.groupby("group", sort=False):
+        modes_md += [f"**{group}**", "", "| alpha | label_share | offline from | n | teacher (m) | student ROC-AUC online "
+                     "| offline | Δ ROC-AUC | student PR-AUC online | offline | Δ PR-AUC |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for (a, b, arm), h in g.groupby(["alpha", "label_share", "arm"], sort=False):
+            roc, pr = (h[h.metric == m].iloc[0] for m in MARGINS)
+            t = teach.loc[(group, a, b, arm)]
+            modes_md.append(f"| {a:g} | {b:g} | {arm.removeprefix('offline from ')} | {int(roc['n'])} | {num(t.teacher)} "
+                            f"({t.picked:.1f}) | {num(roc['mean_a'])} | {num(roc['mean_b'])} | {say(roc)} | {num(pr['mean_a'])} "
+                            f"| {num(pr['mean_b'])} | {say(pr)} |")
+        modes_md.append("")
+    if len(oo_pooled):
+        modes_md += ["Pooled over the settings each offline arm shares with the online student, the seed as the unit "
+                     "(each seed's mean difference over its settings is one pair):", "",
+                     "| group | offline from | settings | seeds | Δ ROC-AUC | Δ PR-AUC |", "|---|---|---|---|---|---|"]
+        for (group, arm), h in oo_pooled.groupby(["group", "arm"], sort=False):
+            roc, pr = (h[h.metric == m].iloc[0] for m in MARGINS)
+            modes_md.append(f"| {group} | {arm.removeprefix('offline from ')} | {int(roc['settings'])} | {int(roc['n'])} "
+                            f"| {say(roc)} | {say(pr)} |")
+        modes_md.append("")
+print("\n".join(modes_md) or "no setting run online and offline with its models chosen on the PU validation set")
+
+# %% Figure: the offline student against the teacher it read (meta-epoch m of the trajectory), beside the online one
+if len(held):
+    centre = held[held.offline_teacher.str.fullmatch(r"\d+|last") | (held["mode"] == "online")].copy()
+    centre = centre[centre.groupby(OO_CELL).arm.transform("nunique") > 2]  # settings with the teacher sweep
+    groups_oo = list(dict.fromkeys(centre.group))
+    if groups_oo:
+        fig, axes = plt.subplots(1, len(groups_oo), figsize=(5.2 * len(groups_oo), 3.8), squeeze=False, sharey=True)
+        for ax, group in zip(axes[0], groups_oo):
+            g = centre[centre.group == group]
+            g = g[g.seed.isin(set(g.loc[g["mode"] == "offline", "seed"]))]  # the seeds run offline: the online line pairs them
+            off = g[g["mode"] == "offline"].groupby("teacher_picked")
+            x = np.array(sorted(off.groups))
+            for col, who, c in (("teacher_roc_auc", "teacher of meta-epoch m", "0.5"), ("student_roc_auc", "offline student", "C0")):
+                mean, sd = off[col].mean().loc[x], off[col].std().loc[x]
+                ax.errorbar(x, mean, yerr=sd, color=c, marker="o", capsize=3, label=who)
+            on = g[g["mode"] == "online"].student_roc_auc
+            ax.axhspan(on.mean() - on.std(), on.mean() + on.std(), color="C1", alpha=0.2, lw=0)
+            ax.axhline(on.mean(), color="C1", label=f"online student (n = {on.size})")
+            sel = held[(held.group == group) & (held.offline_teacher == "selected") & held.seed.isin(set(g.seed))
+                        & (held.alpha == g.alpha.iloc[0]) & (held.label_share == g.label_share.iloc[0])].student_roc_auc
+            if len(sel):
+                ax.axhline(sel.mean(), color="C2", ls="--", label=f"offline from the teacher chosen on PU validation (n = {sel.size})")
+            ax.set_xticks(x)
+            ax.set_xlabel("offline: the teacher it read, after meta-epoch m")
+            ax.set_title(f"{group}\nalpha={g.alpha.iloc[0]:g}, label_share={g.label_share.iloc[0]:g}; "
+                         f"n = {g.seed.nunique()} seeds", fontsize=9)
+        axes[0][0].set_ylabel("test ROC-AUC (mean ± std over seeds)")
+        axes[0][-1].legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        oo_figure = figures / f"{prefix}_offline_teachers.png"
+        fig.savefig(oo_figure, dpi=120)
+        plt.show()
+        plt.close(fig)
+        modes_md += [f"![the offline student against the teacher it read](figures/{oo_figure.name})", ""]
 
 # %% Figures: ROC-AUC per meta-epoch (train and test, teacher and student), mean ± std over seeds
 # one colour per method (loss and surrogate) on every figure; within a group's figure, a method's settings (alpha,
@@ -579,6 +710,7 @@ page = "\n".join([
     "## Test ROC-AUC per setting", "", *compact,
     *(["## The PU methods compared", "", *methods_md] if methods_md else []),
     *(["## The prior the losses take", "", *prior_md] if prior_md else []),
+    *(["## Online vs offline, the teacher held fixed", "", *modes_md] if modes_md else []),
     "## Every metric, the student − teacher gaps, online vs offline", "",
     *[("#" + ln if ln.startswith("#") else ln) for ln in lines[4:]], "",  # the summary without its title and provenance
     "## Choosing without true labels", "", *criteria_md, "",
@@ -596,11 +728,11 @@ if len(oo):
     both = runs_df[runs_df.group.isin(set(oo.group))]
     students = dict.fromkeys(re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper()}-{m[2]}", s) for s in both.student)
     level = ("ahead of" if a["roc_auc_ci_low"] > 0 else "behind" if a["roc_auc_ci_high"] < 0 else
-             "undecided against (the interval holds 0; no equivalence margin was tested)")
-    readme_text = (f"At the same budget, a student distilled online (teacher and student trained together) is {level} one "
-                   f"distilled offline from the finished teacher: student test ROC-AUC online − offline "
-                   f"{diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} (95% CI, pooled over the "
-                   f"{a['roc_auc_n_cells']} settings run both ways, on {' and '.join(dict.fromkeys(both.dataset))} with "
+             "undecided against (the interval holds 0; this design set no equivalence margin)")
+    readme_text = (f"At the same budget, with the models taken at the end of it, a student distilled online (teacher and "
+                   f"student trained together) is {level} one distilled offline from the finished teacher: student test "
+                   f"ROC-AUC online − offline {diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} (95% "
+                   f"CI, pooled over the {len(oo)} settings run both ways, the (data set, seed) as the unit, on {' and '.join(dict.fromkeys(both.dataset))} with "
                    f"{' and '.join(students)} students). {link}")
 else:
     readme_text = f"No setting run both online and offline yet: nothing to compare. {link}"
@@ -616,6 +748,15 @@ if len(methods_vs):  # the method comparison in a sentence per group: how many a
                         f"the {len(d)} other PU methods are ahead, {behind} behind, {len(d) - ahead - behind} undecided; "
                         f"the closest, {best.method}, {diff_ci(best['diff'], best.ci_low, best.ci_high)} (95% CI, not "
                         "adjusted).")
+if len(oo_pooled):  # issue 55.6: online − offline from the teacher chosen on PU validation, pooled, the seed as the unit
+    for (group, arm), h in oo_pooled[oo_pooled.arm == "offline from " + TAUGHT["selected"]].groupby(["group", "arm"], sort=False):
+        roc, pr = (h[h.metric == m].iloc[0] for m in MARGINS)
+        student = re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper()}-{m[2]}", held.loc[held.group == group, "student"].iloc[0])
+        readme_text += (f" Online vs offline with the teacher held fixed ({group.split('_')[0]}, {student} students, "
+                        f"{int(roc['n'])} seeds, {int(roc['settings'])} (alpha, label_share) settings, the seed as the unit): "
+                        f"online − offline from the teacher chosen on PU validation, test ROC-AUC "
+                        f"{diff_ci(roc['diff'], roc['ci_low'], roc['ci_high'])}: {roc['verdict']}; PR-AUC "
+                        f"{diff_ci(pr['diff'], pr['ci_low'], pr['ci_high'])}: {pr['verdict']}.")
 print(readme_text)
 readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():

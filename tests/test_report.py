@@ -327,3 +327,36 @@ def test_versus_pairs_every_arm_with_the_reference_by_seed_per_cell():
     assert out[out.method == "c"].iloc[0]["n"] == 0 and out.metric.eq("roc_auc").all()
     one = pd.DataFrame(rows).query("student == 'gru'").assign(pr_auc=0.3)
     assert report.versus(one, "method", "ref", ["roc_auc", "pr_auc"]).shape[0] == 6   # no `by`: one cell, two metrics
+
+
+def test_versus_reference_first_flips_the_sign_and_margins_add_a_tost_of_the_same_pairs():
+    rows = [{"mode": m, "seed": sd, "roc_auc": 0.9 + 0.01 * sd + (0.002 * (sd % 2) if m == "off" else 0)}
+            for m in ("on", "off") for sd in range(6)]
+    runs = pd.DataFrame(rows)
+    plain = report.versus(runs, "mode", "on", ["roc_auc"]).iloc[0]   # off − on
+    flipped = report.versus(runs, "mode", "on", ["roc_auc"], margins={"roc_auc": 0.01}, reference_first=True).iloc[0]
+    assert flipped["mode"] == "off" and flipped["diff"] == pytest.approx(-plain["diff"]) == pytest.approx(-0.001)
+    d = np.array([-0.002 * (sd % 2) for sd in range(6)])
+    from statsmodels.stats.weightstats import ttost_paired
+    assert flipped["tost_p_tost"] == pytest.approx(ttost_paired(d, np.zeros(6), -0.01, 0.01)[0])
+    assert flipped["tost_p_tost"] < 0.05 and flipped["tost_margin"] == 0.01
+    assert "tost_p_tost" not in plain   # no margin: no TOST
+
+
+def test_versus_pooled_takes_each_seeds_mean_over_the_settings_as_one_pair():
+    # two settings x 5 seeds; the online − offline difference is +0.02 in setting 1 and 0 in setting 2 for every seed
+    # but seed 4, which only setting 1 has for the offline arm
+    rows = []
+    for sd in range(5):
+        for setting, gap in ((1, 0.02), (2, 0.0)):
+            base = 0.8 + 0.01 * sd + 0.003 * setting
+            rows.append({"student": "cnn", "setting": setting, "arm": "online", "seed": sd, "roc_auc": base + gap + 0.001 * sd})
+            if not (sd == 4 and setting == 2):
+                rows.append({"student": "cnn", "setting": setting, "arm": "offline", "seed": sd, "roc_auc": base})
+    out = report.versus_pooled(pd.DataFrame(rows), "arm", "online", ["roc_auc"], over=["setting"], by=["student"],
+                               margins={"roc_auc": 0.05}, reference_first=True)
+    r = out.iloc[0]
+    per_seed = np.array([(0.02 + 0.001 * sd + 0.001 * sd) / 2 for sd in range(4)] + [0.02 + 0.001 * 4])
+    assert r["n"] == 5 and r["settings"] == 2 and r["seeds"] == [0, 1, 2, 3, 4] and r["arm"] == "offline"
+    assert r["diff"] == pytest.approx(per_seed.mean()) and r["p"] == pytest.approx(sps.ttest_1samp(per_seed, 0).pvalue)
+    assert r["tost_ci90_high"] == pytest.approx(sps.ttest_1samp(per_seed, 0).confidence_interval(0.9).high)

@@ -43,7 +43,8 @@ QUICK covers, and where that is covered now:
   resumed (tests/test_pu_methods.py, tests/test_pu_select_run.py), the estimate on SCAR tokens (test_pu_methods.py).
 - online_pu-offline: an offline student taught by the teacher of the meta-epoch lu_auc picks (offline_teacher
   "selected", issue 55.6), the candidates read back from the teacher cache; the teacher of a given meta-epoch, the
-  pick and the default offline run bit for bit with the code before it: tests/test_pu_offline.py.
+  pick and the default offline run bit for bit with the code before it: tests/test_pu_offline.py. Its setting is
+  online_pu-reference's, so pu_report's "online vs offline, the teacher held fixed" has a seed pair to compare.
 - online_pu-reference: imbalanced nnPU chosen by lu_auc beside online_pu-select, so that pu_report's method
   comparison has a reference on the smoke runs (the same notebook path as online_pu-select).
 - online_pu-sar: the SAR labelling (labelled positives drawn with a propensity rising with the GC share), train
