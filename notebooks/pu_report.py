@@ -528,7 +528,19 @@ if len(held):
             modes_md.append(f"| {group} | {arm.removeprefix('offline from ')} | {int(roc['settings'])} | {int(roc['n'])} "
                             f"| {say(roc)} | {say(pr)} |")
         modes_md.append("")
-print("\n".join(modes_md) or "no setting run online and offline with its models chosen on the PU validation set")
+student_name = lambda group: re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper()}-{m[2]}",
+                                    runs_df.loc[runs_df.group == group, "student"].iloc[0])
+held_lines = []  # the answer per student: online − offline from the teacher chosen on PU validation, pooled
+fixed = oo_pooled[oo_pooled.arm == "offline from " + TAUGHT["selected"]] if len(oo_pooled) else oo_pooled
+for group, h in fixed.groupby("group", sort=False):
+    roc, pr = (h[h.metric == m].iloc[0] for m in MARGINS)
+    held_lines.append(
+        f"Online vs offline with the teacher held fixed ({group.split('_')[0]}, {student_name(group)} students, "
+        f"{int(roc['n'])} seeds, {int(roc['settings'])} (alpha, label_share) settings, the seed as the unit, every model "
+        f"chosen on PU validation data): online − offline from the teacher chosen on PU validation, test ROC-AUC "
+        f"{diff_ci(roc['diff'], roc['ci_low'], roc['ci_high'])}: {roc['verdict']}; PR-AUC "
+        f"{diff_ci(pr['diff'], pr['ci_low'], pr['ci_high'])}: {pr['verdict']}.")
+print("\n".join(modes_md + held_lines) or "no setting run online and offline with its models chosen on the PU validation set")
 
 # %% Figure: the offline student against the teacher it read (meta-epoch m of the trajectory), beside the online one
 if len(held):
@@ -706,7 +718,8 @@ page = "\n".join([
     "The method: [docs/methods.md](../docs/methods.md#study-2-online-distillation-with-pu-losses-on-imbalanced-data).*", "",
     report.intervals_cover("the seeds, each of which draws the split, the PU labelling, the teacher and the student anew",
                            "the data set, the prior and the share of positives labelled"), "", prov, "",
-    *([f"**{pooled_line}**", ""] if pooled_line else []),
+    *[f"**{line}**\n" for line in held_lines],
+    *([f"{pooled_line}" if held_lines else f"**{pooled_line}**", ""] if pooled_line else []),
     "## Test ROC-AUC per setting", "", *compact,
     *(["## The PU methods compared", "", *methods_md] if methods_md else []),
     *(["## The prior the losses take", "", *prior_md] if prior_md else []),
@@ -720,43 +733,39 @@ page = "\n".join([
     *[f"![{p.stem.replace('_', ' ')}](figures/{p.name})\n" for p in written]])
 (paths.RESULTS / page_name).write_text(page)
 print(f"{paths.RESULTS / page_name}: {len(page.splitlines())} lines")
-# README's block: the answer in a sentence or two, with the number that carries it, and the link to the page
+# README's block: the answer in a sentence or two, with the number that carries it, and the link to the page.
+# Online vs offline: the redesign with the teacher held fixed (issue 55.6) where it ran, else the earlier pool.
 link = (f"Per setting (test ROC-AUC of teacher and students, online and offline), every metric and the figures: "
         f"[results/{page_name}](results/{page_name}).")
-if len(oo):
+readme_parts = list(held_lines)
+if not readme_parts and len(oo):
     a = oo_pool.iloc[0]
     both = runs_df[runs_df.group.isin(set(oo.group))]
-    students = dict.fromkeys(re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper()}-{m[2]}", s) for s in both.student)
+    students = dict.fromkeys(student_name(g) for g in dict.fromkeys(both.group))
     level = ("ahead of" if a["roc_auc_ci_low"] > 0 else "behind" if a["roc_auc_ci_high"] < 0 else
              "undecided against (the interval holds 0; this design set no equivalence margin)")
-    readme_text = (f"At the same budget, with the models taken at the end of it, a student distilled online (teacher and "
-                   f"student trained together) is {level} one distilled offline from the finished teacher: student test "
-                   f"ROC-AUC online − offline {diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} (95% "
-                   f"CI, pooled over the {len(oo)} settings run both ways, the (data set, seed) as the unit, on {' and '.join(dict.fromkeys(both.dataset))} with "
-                   f"{' and '.join(students)} students). {link}")
-else:
-    readme_text = f"No setting run both online and offline yet: nothing to compare. {link}"
+    readme_parts.append(
+        f"At the same budget, with the models taken at the end of it, a student distilled online (teacher and student "
+        f"trained together) is {level} one distilled offline from the finished teacher: student test ROC-AUC online − "
+        f"offline {diff_ci(a['roc_auc_mean'], a['roc_auc_ci_low'], a['roc_auc_ci_high'])} (95% CI, pooled over the "
+        f"{len(oo)} settings run both ways, the (data set, seed) as the unit, on {' and '.join(dict.fromkeys(both.dataset))} "
+        f"with {' and '.join(students)} students).")
+elif len(oo):
+    readme_parts.append(f"The earlier design (models at the end of the budget, {len(oo)} settings on "
+                        f"{' and '.join(dict.fromkeys(s.split('_')[0] for s in oo.group))}) is on the page.")
+if not readme_parts:
+    readme_parts.append("No setting run both online and offline yet: nothing to compare.")
 if len(methods_vs):  # the method comparison in a sentence per group: how many are ahead / behind, and the closest rival
     for group, d in methods_vs[methods_vs.metric == "student_roc_auc"].groupby("group", sort=False):
         d = d[d.method != LOSS_NAMES["supervised"]]
         ahead, behind = int(((d.p_holm < 0.05) & (d["diff"] > 0)).sum()), int(((d.p_holm < 0.05) & (d["diff"] < 0)).sum())
         best = d.loc[d["diff"].idxmax()]
-        ds, student = group.split("_")[0], re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper()}-{m[2]}",
-                                                   runs_df.loc[runs_df.group == group, "student"].iloc[0])
-        readme_text += (f" PU methods on {ds}, {student} students ({int(d.n.max())} seeds, every model chosen on PU "
-                        f"validation data): against imbalanced nnPU's students (test ROC-AUC, p Holm < 0.05) {ahead} of "
-                        f"the {len(d)} other PU methods are ahead, {behind} behind, {len(d) - ahead - behind} undecided; "
-                        f"the closest, {best.method}, {diff_ci(best['diff'], best.ci_low, best.ci_high)} (95% CI, not "
-                        "adjusted).")
-if len(oo_pooled):  # issue 55.6: online − offline from the teacher chosen on PU validation, pooled, the seed as the unit
-    for (group, arm), h in oo_pooled[oo_pooled.arm == "offline from " + TAUGHT["selected"]].groupby(["group", "arm"], sort=False):
-        roc, pr = (h[h.metric == m].iloc[0] for m in MARGINS)
-        student = re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper()}-{m[2]}", held.loc[held.group == group, "student"].iloc[0])
-        readme_text += (f" Online vs offline with the teacher held fixed ({group.split('_')[0]}, {student} students, "
-                        f"{int(roc['n'])} seeds, {int(roc['settings'])} (alpha, label_share) settings, the seed as the unit): "
-                        f"online − offline from the teacher chosen on PU validation, test ROC-AUC "
-                        f"{diff_ci(roc['diff'], roc['ci_low'], roc['ci_high'])}: {roc['verdict']}; PR-AUC "
-                        f"{diff_ci(pr['diff'], pr['ci_low'], pr['ci_high'])}: {pr['verdict']}.")
+        readme_parts.append(
+            f"PU methods on {group.split('_')[0]}, {student_name(group)} students ({int(d.n.max())} seeds, every model "
+            f"chosen on PU validation data): against imbalanced nnPU's students (test ROC-AUC, p Holm < 0.05) {ahead} of "
+            f"the {len(d)} other PU methods are ahead, {behind} behind, {len(d) - ahead - behind} undecided; the closest, "
+            f"{best.method}, {diff_ci(best['diff'], best.ci_low, best.ci_high)} (95% CI, not adjusted).")
+readme_text = " ".join(readme_parts + [link])
 print(readme_text)
 readme = paths.ROOT / "README.md"
 if update_readme and paths.RESULTS == (paths.ROOT / "results").resolve():
