@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-methods pu-splice-prior pu-splice-modes pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster distill machine-spread
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-methods pu-splice-prior pu-splice-modes pu-splice-sar pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster distill machine-spread
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -198,6 +198,9 @@ pu-splice-prior: $(STAMP) ## PU study, splice: the prior the losses take (issue 
 
 pu-splice-modes: $(STAMP) ## PU study, splice: online vs offline from each teacher, alpha x label_share (issue 55.6; 10 seeds, ~2 h)
 	$(call snake_until_done,pu_splice_modes pu_splice_offline_teachers)
+
+pu-splice-sar: $(STAMP) ## PU study, splice: a selection-biased labelling (SAR) beside SCAR (issue 55.5; 10 seeds, ~35 min)
+	$(call snake_until_done,pu_splice_sar)
 
 pu-splice-hidden: $(STAMP) ## optional: splice students at hidden 16 and 256
 	$(call snake_until_done,pu_splice_hidden)

@@ -365,6 +365,8 @@ FAMILIES = {f.name: f for f in [
            "teacher once); one family per model and metric"),
     Family("pu-online-vs-offline", "PU: the online student − the offline student at the same budget, the models taken "
            "at the end of it, every setting run both ways; one family per metric", ()),
+    Family("pu-sar", "PU: a selection-biased labelling (SAR) − SCAR, the same method, setting and seed, every method, "
+           "strength and student of one page (a teacher once); one family per model and metric"),
     Family("pu-online-vs-offline-teacher", "PU: the online student − an offline student taught by a named teacher of "
            "the same trajectory (the one chosen on the PU validation set, or the one after meta-epoch m), every model "
            "chosen on the PU validation set: per (student, alpha, label_share) setting, and per student pooled over "

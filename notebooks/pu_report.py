@@ -135,7 +135,8 @@ for d in run_dirs:
     # a selection-biased labelling (SAR) is other data: its own group, never a mix with SCAR runs
     labelling = ("" if p.get("labelling", "scar") == "scar"
                  else f"_sar-{p['sar_by']}" + ("" if p.get("sar_strength", 1) == 1 else f"{p['sar_strength']:g}"))
-    data_part = f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}{labelling}"
+    scar_part = f"{p['dataset']}_pi{'nat' if p['prior'] is None else p['prior']}_c{p['labelled_frac']}"
+    data_part = scar_part + labelling
     chosen_by = "" if select_by == "last" else f"_sel-{select_by}"
     teacher_group = data_part + chosen_by  # the group's teachers: the same for any student
     group = f"{data_part}_{p['arch']}{p['hidden']}{chosen_by}"
@@ -155,6 +156,11 @@ for d in run_dirs:
            "prior_u": m["construction"]["prior_u_for_loss"], "labelled_frac": p["labelled_frac"],
            "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
            "label_share": p["label_share"], "method": method, "select_by": select_by, "offline_teacher": str(taught_by),
+           # SAR (issue 55.5): the labelling, and the group of its SCAR twins (same data, students and selection)
+           "labelling": "SCAR" if not labelling else f"SAR by {p['sar_by']}, k = {p.get('sar_strength', 1):g}",
+           "scar_group": f"{scar_part}_{p['arch']}{p['hidden']}{chosen_by}", "scar_teacher_group": scar_part + chosen_by,
+           "sar_mean_labelled": m["construction"]["train"].get("sar_mean_labelled", np.nan),
+           "sar_mean_positive": m["construction"]["train"].get("sar_mean_positive", np.nan),
            "prior_used": prior_note.strip().removeprefix("prior=") or "oracle", "prior_estimate": estimate,
            "setting": setting, "seed": p["seed"], "meta_epochs": p["meta_epochs"],
            "teacher_picked": picked["teacher"], "student_picked": picked["student"],
@@ -455,6 +461,44 @@ if len(prior_vs):
                   f"{int(r.n)}) against the oracle's {num(r.oracle)}." for g, r in est.iterrows()], "", *prior_md]
 print("\n".join(methods_md + prior_md) or "no group chooses its models on the PU validation set: no method comparison")
 
+# %% What a biased labelling costs (issue 55.5): each SAR run − the SCAR run of the same method, setting and seed
+# (same split, students and selection rule; only which positives are labelled differs), paired by seed
+# (report.versus); a seed's teacher once (it is the same for every student); Holm family pu-sar.
+SAR_CELL = ["scar_group", "mode", "method", "alpha", "label_share", "prior_used", "offline_teacher"]
+labelled = runs_df.astype({"mode": str, "loss": str})
+labelled = labelled[labelled.groupby(SAR_CELL).labelling.transform(lambda x: x.eq("SCAR").any() and x.ne("SCAR").any())]
+sar_md, sar_vs = [], pd.DataFrame()
+if len(labelled):
+    fam = report.FAMILIES["pu-sar"]
+    sar_vs = report.versus(labelled, "labelling", "SCAR", VS_METRICS[1:], by=SAR_CELL)
+    t_cell = ["scar_teacher_group", "method", "prior_used"]
+    sar_t = report.versus(labelled.drop_duplicates(["teacher_group", "method", "prior_used", "seed"]), "labelling", "SCAR",
+                          VS_METRICS[:1], by=t_cell)
+    sar_vs, sar_t = report.holm(sar_vs, fam), report.holm(sar_t, fam)
+    pd.concat([sar_t, sar_vs], ignore_index=True).drop(columns="seeds").to_csv(tables / f"{prefix}_sar.csv", index=False)
+    sar_md = ["Each SAR run − the SCAR run of the same method, setting and seed (the same split, students and selection "
+              "rule: only which positives are labelled differs), paired by seed: mean [95% CI], paired t-test, p Holm "
+              f"({fam.text()}). *Labelled mean*: the attribute's mean over the labelled training positives against all "
+              "training positives (mean over seeds): how far the labelling leans. The Elkan–Noto estimate and the "
+              "lu_auc criterion assume SCAR, so these runs measure what losing it costs the whole pipeline.", ""]
+    for group, g in labelled.groupby("scar_group", sort=False):
+        sar_md += [f"**{group}**", "", "| setting | labelling | n | labelled mean (all positives) | teacher ROC-AUC | Δ [95% CI] "
+                   "| p Holm | student ROC-AUC | Δ [95% CI] | p Holm | student PR-AUC | Δ [95% CI] | p Holm |",
+                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for key, h in g.groupby(SAR_CELL[1:] + ["labelling"], sort=False):
+            lab, cells = key[-1], []
+            for metric in VS_METRICS:
+                d, keys = (sar_t, t_cell) if metric == "teacher_roc_auc" else (sar_vs, SAR_CELL)
+                r = d[(d.metric == metric) & (d.labelling == lab)]
+                r = r[np.logical_and.reduce([r[k] == h[k].iloc[0] for k in keys])] if len(r) else r
+                cells.append(pm(h[metric].mean(), h[metric].std()) + (
+                    " | reference | —" if lab == "SCAR" else " | — | —" if not len(r) else
+                    f" | {diff_ci(r['diff'].iloc[0], r['ci_low'].iloc[0], r['ci_high'].iloc[0])} | {pval(r['p_holm'].iloc[0])}"))
+            lean = "—" if lab == "SCAR" else f"{num(h.sar_mean_labelled.mean())} ({num(h.sar_mean_positive.mean())})"
+            sar_md.append(f"| {h.setting.iloc[0]} | {lab} | {h.seed.nunique()} | {lean} | " + " | ".join(cells) + " |")
+        sar_md.append("")
+print("\n".join(sar_md) or "no SAR run beside a SCAR twin")
+
 # %% Online vs offline with the teacher held fixed (issue 55.6)
 # In the groups whose models are chosen on the PU validation set: the online student − each offline student of
 # the same seed and (alpha, label_share), taught by a named teacher of the same trajectory (the one chosen on the
@@ -499,6 +543,10 @@ if len(held):
     oo_both = oo_both.assign(_o=oo_both.arm.map(order)).sort_values(["group", "level", "alpha", "label_share", "_o"],
                                                                      kind="stable").drop(columns="_o")
     oo_setting, oo_pooled = oo_both[oo_both.level == "setting"], oo_both[oo_both.level == "pooled"]
+    # is the offline student's selected teacher the online run's? (same trajectory, same criterion: it should be)
+    sel_t = held[held.offline_teacher == "selected"].merge(held[held["mode"] == "online"], on=OO_CELL + ["seed"],
+                                                           suffixes=("", "_on"))
+    same_teacher = int((sel_t.teacher_roc_auc == sel_t.teacher_roc_auc_on).sum())
     teach = held.groupby(OO_CELL + ["arm"]).agg(teacher=("teacher_roc_auc", "mean"), picked=("teacher_picked", "mean"),
                                                  **{m: (m, "mean") for m in MARGINS})
     modes_md = ["The online student − the offline student of the same seed and setting, taught by a named teacher of the "
@@ -508,7 +556,9 @@ if len(held):
                 "paired by seed; the verdict weighs the paired t-test against a TOST within ±"
                 f"{margin_roc_auc:g} ROC-AUC, ±{margin_pr_auc:g} PR-AUC (the margins config/study.yaml set before the "
                 f"runs), both Holm-adjusted ({OO_FAMILY.text()}). *Teacher*: the test ROC-AUC of the teacher the offline "
-                "student read (its meta-epoch m, mean over seeds); online, the one chosen on PU validation.", ""]
+                "student read (its meta-epoch m, mean over seeds). The teacher chosen on PU validation for an offline "
+                f"student is the online run's chosen teacher (the same test ROC-AUC) in {same_teacher} of the {len(sel_t)} "
+                "pairs.", ""]
     for group, g in oo_setting.groupby("group", sort=False):
         modes_md += [f"**{group}**", "", "| alpha | label_share | offline from | n | teacher (m) | student ROC-AUC online "
                      "| offline | Δ ROC-AUC | student PR-AUC online | offline | Δ PR-AUC |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -723,6 +773,7 @@ page = "\n".join([
     "## Test ROC-AUC per setting", "", *compact,
     *(["## The PU methods compared", "", *methods_md] if methods_md else []),
     *(["## The prior the losses take", "", *prior_md] if prior_md else []),
+    *(["## What a biased labelling costs", "", *sar_md] if sar_md else []),
     *(["## Online vs offline, the teacher held fixed", "", *modes_md] if modes_md else []),
     "## Every metric, the student − teacher gaps, online vs offline", "",
     *[("#" + ln if ln.startswith("#") else ln) for ln in lines[4:]], "",  # the summary without its title and provenance

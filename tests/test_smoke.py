@@ -49,7 +49,8 @@ QUICK covers, and where that is covered now:
   comparison has a reference on the smoke runs (the same notebook path as online_pu-select).
 - online_pu-sar: the SAR labelling (labelled positives drawn with a propensity rising with the GC share), train
   and validation alike, in its own pu_report group; the draw, its errors and the SCAR default unchanged bit for bit
-  (tests/test_pu_sar.py), the notebook's SAR checks (tests/test_notebook_params.py).
+  (tests/test_pu_sar.py), the notebook's SAR checks (tests/test_notebook_params.py). Its setting is
+  online_pu-reference's, so pu_report's "What a biased labelling costs" has a SCAR twin to pair it with.
 - choose, choose-kd and the six reports: run to the end on the committed runs, with their defaults
   (tests/test_as_opened.py, tests/test_reports_as_opened.py), instead of on the smoke runs.
 """
