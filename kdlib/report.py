@@ -256,10 +256,18 @@ def _tost_fields(x, y, margin, cells=None) -> dict:
     return {f"tost_{k}": v for k, v in t.items() if k not in ("n", "diff")}
 
 
-def _cells(runs: pd.DataFrame, by):
+def _pairs(runs: pd.DataFrame, arm: str, reference, by, reference_first: bool):
+    """(cell labels, arm value, a, b) for every arm of column `arm` other than `reference` in each cell of `by`
+    that has the reference: a − b is the arm − the reference (`reference_first`: the reference − the arm)."""
     by = list(by)
     for cell, g in (runs.groupby(by, sort=False, observed=True) if by else [((), runs)]):
-        yield dict(zip(by, cell if isinstance(cell, tuple) else (cell,))), g
+        cell = dict(zip(by, cell if isinstance(cell, tuple) else (cell,)))
+        ref = g[g[arm] == reference]
+        if not len(ref):
+            continue
+        for value in dict.fromkeys(g.loc[g[arm] != reference, arm]):
+            other = g[g[arm] == value]
+            yield cell, value, *((ref, other) if reference_first else (other, ref))
 
 
 def versus(runs: pd.DataFrame, arm: str, reference, metrics, by=(), margins: dict | None = None,
@@ -269,15 +277,8 @@ def versus(runs: pd.DataFrame, arm: str, reference, metrics, by=(), margins: dic
     A cell without the reference arm is skipped; an arm that shares no seed with it gives n = 0.
     `margins` ({metric: margin}): a TOST of each difference too (`tost_*` fields). `reference_first`: the
     reference − each arm instead (e.g. online − each offline variant)."""
-    rows = []
-    for cell, g in _cells(runs, by):
-        ref = g[g[arm] == reference]
-        if not len(ref):
-            continue
-        for value in dict.fromkeys(g.loc[g[arm] != reference, arm]):
-            a, b = (ref, g[g[arm] == value]) if reference_first else (g[g[arm] == value], ref)
-            rows += [paired_row(a, b, m, (margins or {}).get(m), **cell, **{arm: value}) for m in metrics]
-    return pd.DataFrame(rows)
+    return pd.DataFrame([paired_row(a, b, m, (margins or {}).get(m), **cell, **{arm: value})
+                         for cell, value, a, b in _pairs(runs, arm, reference, by, reference_first) for m in metrics])
 
 
 def versus_pooled(runs: pd.DataFrame, arm: str, reference, metrics, over, by=(), margins: dict | None = None,
@@ -286,20 +287,14 @@ def versus_pooled(runs: pd.DataFrame, arm: str, reference, metrics, over, by=(),
     seed are not independent (they share its data and teacher trajectory), each seed's mean difference over
     the settings both arms ran is one pair (kdlib.stats.paired; with `margins`, kdlib.stats.tost). Rows
     as `versus`, plus `settings`: how many settings entered."""
-    over = list(over)
-    rows = []
-    for cell, g in _cells(runs, by):
-        ref = g[g[arm] == reference]
-        if not len(ref):
-            continue
-        for value in dict.fromkeys(g.loc[g[arm] != reference, arm]):
-            a, b = (ref, g[g[arm] == value]) if reference_first else (g[g[arm] == value], ref)
-            both = a.merge(b, on=over + ["seed"], suffixes=("_a", "_b"))
-            for m in metrics:
-                per_seed = both.groupby("seed")[[f"{m}_a", f"{m}_b"]].mean()
-                x, y = per_seed[f"{m}_a"].to_numpy(float), per_seed[f"{m}_b"].to_numpy(float)
-                rows.append({**cell, arm: value, "metric": m, "settings": both[over].drop_duplicates().shape[0],
-                             **stats.paired(x, y), "seeds": list(per_seed.index), **_tost_fields(x, y, (margins or {}).get(m))})
+    over, rows = list(over), []
+    for cell, value, a, b in _pairs(runs, arm, reference, by, reference_first):
+        both = a.merge(b, on=over + ["seed"], suffixes=("_a", "_b"))
+        for m in metrics:
+            per_seed = both.groupby("seed")[[f"{m}_a", f"{m}_b"]].mean()
+            x, y = per_seed[f"{m}_a"].to_numpy(float), per_seed[f"{m}_b"].to_numpy(float)
+            rows.append({**cell, arm: value, "metric": m, "settings": both[over].drop_duplicates().shape[0],
+                         **stats.paired(x, y), "seeds": list(per_seed.index), **_tost_fields(x, y, (margins or {}).get(m))})
     return pd.DataFrame(rows)
 
 
