@@ -83,6 +83,17 @@ munged --force --key-file="$B/munge/munge.key" --socket="$B/munge/munge.socket" 
 # this machine as the one node (slurmd -C: its CPUs and memory), partitions named as profiles/slurm
 # names them; MinJobAge: a finished job stays in squeue 10 min (no accounting here, so no sacct: the
 # profile's status command is overridden with squeue below)
+# a link this test left from another checkout (a call killed before its trap ran, e.g. at a
+# session's end) is stale once that checkout's slurmctld is gone: removed, said so
+if [ -L "$ETC_CONF" ] && [[ "$(readlink "$ETC_CONF")" == */build/cluster/slurm.conf ]]; then
+  other=$(dirname "$(readlink "$ETC_CONF")")
+  other_pid=$(cat "$other/slurm/slurmctld.pid" 2>/dev/null || true)
+  if [ -n "$other_pid" ] && kill -0 "$other_pid" 2>/dev/null; then
+    echo "$ETC_CONF is the link of a test-cluster still running from $other (slurmctld pid $other_pid): wait for it, or stop it" >&2; exit 1
+  fi
+  say "removing $ETC_CONF, a stale link left by a killed test-cluster in $other"
+  rm -f "$ETC_CONF"
+fi
 if [ -e "$ETC_CONF" ] || [ -L "$ETC_CONF" ]; then
   echo "$ETC_CONF exists and is not this test's: not touching a SLURM configured here" >&2; exit 1
 fi
