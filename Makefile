@@ -24,7 +24,7 @@ define snake_until_done
 endef
 
 .PHONY: colab help venv test pytest smoke dry-run reproduce teacher teacher-transfer choices students \
-  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-methods pu-splice-prior pu-splice-modes pu-splice-sar pu-splice-hidden pu-imdb pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster distill machine-spread
+  students-controls students-transfer report benchmark rating rating-teacher splice-classes multi multi-teachers multi-report budget budget-teachers budget-report layers layers-probes transformer pu pu-splice pu-splice-methods pu-splice-prior pu-splice-modes pu-splice-sar pu-splice-hidden pu-imdb pu-imdb-teacher pu-report unlock clean-smoke test-full dry-run-all equivalence rekey test-cluster distill machine-spread
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -207,6 +207,9 @@ pu-splice-hidden: $(STAMP) ## optional: splice students at hidden 16 and 256
 
 pu-imdb: $(STAMP) ## PU study, IMDB-PU grid (MiniLM teacher; hours on a CPU; resumable)
 	$(call snake_until_done,pu_imdb)
+
+pu-imdb-teacher: $(STAMP) ## PU study, IMDB-PU: a teacher that does not collapse (issue 55.2; 18 runs, ~2-4 h on a CPU)
+	$(call snake_until_done,pu_imdb_teacher)
 
 pu-report: $(STAMP) ## PU tables and figures (computes the runs they need first)
 	$(call snake_until_done,pu_report)

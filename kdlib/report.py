@@ -6,6 +6,9 @@ Only the report notebooks import this module (no run notebook reaches it, so it 
 * Replicate teachers: `replicate_teachers` (the teachers that repeat the main fine-tune with another
   seed or split), `kd_gains` (KD − scratch per teacher and seed, each on its teacher's split),
   `gain_sources` (the KD gain's variance between teachers vs between student seeds).
+* PU teachers: `teacher_fix` (a run's teacher optimisation off the defaults, in words), `teacher_collapse`
+  (each chosen teacher against the reference teacher of its seed, and how low its test curve fell),
+  `teacher_fix_summary` (per setting, and the one the PU-only criterion picks).
 * PU criteria: `criterion_tracking` (does a PU-only validation criterion rank an online PU run's epochs
   as the true test ROC-AUC does; what choosing by it gives up).
 * Pairing by seed: `matched` (two cells' values at their shared seeds; a pair whose runs record
@@ -224,6 +227,61 @@ def criterion_tracking(log: pd.DataFrame, criterion: str, truth: str = "roc_auc"
                      "picked": int(g.meta_epoch.iloc[picked]), "best": int(g.meta_epoch.iloc[best]),
                      "regret": float(true[best] - true[picked])})
     return pd.DataFrame(rows, columns=["run", "model", "epochs", "rho", "picked", "best", "regret"])
+
+
+# ---- a PU teacher's fixes, and does it still collapse? -------------------------------------------------
+# online_pu.py's teacher optimisation parameters: (default, words for a value off it)
+TEACHER_FIXES = {
+    "accumulate": (1, lambda v: f"{v} batches a step"),
+    "teacher_weight_decay": (0.0, lambda v: f"weight decay {v:g}"),
+    "teacher_schedule": ("constant", lambda v: "linear warm-up and decay of the lr" if v == "linear" else f"lr {v}"),
+    "nnpu_beta": (0.0, lambda v: f"β={v:g}"),
+    "nnpu_gamma": (1.0, lambda v: f"γ={v:g}"),
+}
+
+
+def teacher_fix(params: dict) -> str:
+    """How a PU run's teacher optimisation differs from online_pu.py's defaults, in words joined by " + "
+    ("" at the defaults; a parameter the run does not record is at its default)."""
+    return " + ".join(say(params[k]) for k, (default, say) in TEACHER_FIXES.items()
+                      if params.get(k, default) != default)
+
+
+def teacher_collapse(teachers: pd.DataFrame, log: pd.DataFrame, reference: str, margin: float,
+                     setting: str = "setting") -> pd.DataFrame:
+    """Per PU teacher (one row of `teachers` per setting and seed: run, `setting`, seed, teacher_picked, the
+    meta-epoch chosen on PU validation, teacher_criterion, its PU-only value, teacher_roc_auc, its test
+    ROC-AUC) with its per-meta-epoch test curve from `log` (run, model, split, meta_epoch, roc_auc): the
+    test ROC-AUC at the last meta-epoch and the lowest, the `reference` setting's chosen teacher of the
+    same seed (e.g. the supervised one of the same budget), the gap to it and whether it is within
+    `margin` (the test set reports; nothing here chooses)."""
+    curve = log[(log.model == "teacher") & (log.split == "test")].sort_values("meta_epoch").groupby("run").roc_auc
+    out = teachers[["run", setting, "seed", "teacher_picked", "teacher_criterion", "teacher_roc_auc"]].copy()
+    out["last_roc_auc"] = out.run.map(curve.last())
+    out["lowest_roc_auc"] = out.run.map(curve.min())
+    ref = teachers[teachers[setting] == reference].set_index("seed").teacher_roc_auc
+    if ref.index.duplicated().any():
+        raise ValueError(f"more than one {reference!r} teacher for a seed: {sorted(ref.index[ref.index.duplicated()])}")
+    out["reference_roc_auc"] = out.seed.map(ref)
+    out["gap"] = out.teacher_roc_auc - out.reference_roc_auc
+    out["within"] = out.gap >= -margin
+    return out.reset_index(drop=True)
+
+
+def teacher_fix_summary(collapse: pd.DataFrame, reference: str, setting: str = "setting") -> pd.DataFrame:
+    """`teacher_collapse`'s rows per setting: seeds, the mean PU-only criterion of the chosen teachers
+    (`criterion`), their mean test ROC-AUC, at the last meta-epoch, the worst gap to the reference, how many
+    seeds are within the margin, and `chosen`: the setting other than the reference with the highest mean
+    criterion (the choice made on PU validation data alone; ties: the first declared)."""
+    g = collapse.groupby(setting, sort=False)
+    out = pd.DataFrame({"seeds": g.seed.nunique(), "criterion": g.teacher_criterion.mean(),
+                        "roc_auc": g.teacher_roc_auc.mean(), "last_roc_auc": g.last_roc_auc.mean(),
+                        "worst_gap": g.gap.min(), "within": g.within.sum()}).reset_index()
+    candidates = out[out[setting] != reference]
+    out["chosen"] = False
+    if len(candidates) and candidates.criterion.notna().any():
+        out.loc[candidates.criterion.idxmax(), "chosen"] = True
+    return out
 
 
 # ---- pairing by seed ----------------------------------------------------------------------------

@@ -57,6 +57,8 @@ prefix = "pu"        # output names: results/tables/<prefix>_*.csv|md, results/f
 update_readme = True  # rewrite README's PU block from these tables (only for the real results folder)
 margin_roc_auc = 0.01  # online vs offline (issue 55.6): equivalent when the TOST's 90% CI of the difference in test
 margin_pr_auc = 0.02   # ROC-AUC (PR-AUC) lies within +- this margin; set in config/study.yaml before the runs
+teacher_target = 0.05  # issue 55.2: a PU teacher chosen on PU validation data is "as good as supervised" when its test
+                       # ROC-AUC is within this of the supervised teacher of the same seed, data and budget
 
 # %% Install kdlib when this notebook is opened on its own (Colab, Jupyter)
 # kdlib importable in this running kernel, no restart: in a Jupyter opened in the repository the
@@ -112,6 +114,7 @@ checks.folder("prefix", prefix)
 checks.boolean("update_readme", update_readme)
 checks.number("margin_roc_auc", margin_roc_auc, 0, 1, low_open=True)
 checks.number("margin_pr_auc", margin_pr_auc, 0, 1, low_open=True)
+checks.number("teacher_target", teacher_target, 0, 1, low_open=True)
 run_root = paths.RESULTS / "runs" / runs
 run_dirs = sorted(p.parent for p in run_root.glob("*/metrics.json"))
 if not run_dirs:
@@ -119,7 +122,7 @@ if not run_dirs:
 tables, figures = paths.RESULTS / "tables", paths.RESULTS / "figures"
 tables.mkdir(parents=True, exist_ok=True)
 figures.mkdir(parents=True, exist_ok=True)
-params = dict(runs=runs, min_seeds=min_seeds, prefix=prefix, margin_roc_auc=margin_roc_auc, margin_pr_auc=margin_pr_auc, n_runs=len(run_dirs), results=provenance.rel(paths.RESULTS))
+params = dict(runs=runs, min_seeds=min_seeds, prefix=prefix, margin_roc_auc=margin_roc_auc, margin_pr_auc=margin_pr_auc, teacher_target=teacher_target, n_runs=len(run_dirs), results=provenance.rel(paths.RESULTS))
 print(json.dumps(params, indent=1))
 
 # %% Load every run
@@ -144,8 +147,10 @@ for d in run_dirs:
                   else f" prior={p.get('prior_source', 'oracle')}×{p.get('prior_scale', 1):g}")
     surrogate = p.get("pu_surrogate", "sigmoid")
     method = LOSS_NAMES[p["loss"]] + (" (logistic)" if surrogate != "sigmoid" else "")
+    fix = report.teacher_fix(p)  # the teacher's optimisation off online_pu.py's defaults (issue 55.2), in words
+    teacher_setting = method + (f" + {fix}" if fix else "") + prior_note
     taught_by = p.get("offline_teacher", "last")  # offline: the teacher of the trajectory the student learns from
-    setting = (f"{method}{prior_note} α={p['alpha']:g} label_share={p['label_share']:g}"
+    setting = (f"{method}{f' [{fix}]' if fix else ''}{prior_note} α={p['alpha']:g} label_share={p['label_share']:g}"
                + ("" if taught_by == "last" else f" teacher of meta-epoch {taught_by}" if taught_by != "selected"
                   else " teacher chosen on PU validation"))
     estimate = ((m.get("prior") or {}).get("estimated") or {}).get("prior")  # prior_source elkan_noto: its pi_u
@@ -155,7 +160,9 @@ for d in run_dirs:
     row = {"run": d.name, "group": group, "teacher_group": teacher_group, "dataset": p["dataset"], "pi": m["construction"]["pi"],
            "prior_u": m["construction"]["prior_u_for_loss"], "labelled_frac": p["labelled_frac"],
            "student": f"{p['arch']}{p['hidden']}", "mode": p["mode"], "loss": p["loss"], "alpha": p["alpha"],
-           "label_share": p["label_share"], "method": method, "select_by": select_by, "offline_teacher": str(taught_by),
+           "label_share": p["label_share"], "method": method, "teacher_fix": fix, "teacher_setting": teacher_setting,
+           "teacher_criterion": ((m.get("selected") or {}).get("teacher") or {}).get("value", np.nan),
+           "select_by": select_by, "offline_teacher": str(taught_by),
            # SAR (issue 55.5): the labelling, and the group of its SCAR twins (same data, students and selection)
            "labelling": "SCAR" if not labelling else f"SAR by {p['sar_by']}, k = {p.get('sar_strength', 1):g}",
            "scar_group": f"{scar_part}_{p['arch']}{p['hidden']}{chosen_by}", "scar_teacher_group": scar_part + chosen_by,
@@ -168,7 +175,7 @@ for d in run_dirs:
            "seconds": m["seconds"]["total"], "code_version": stats.code_version(m),
            "finished": m.get("execution", {}).get("finished", np.nan),
            "teacher_key": (p["dataset"], p["prior"], p["labelled_frac"], labelling, p["loss"], surrogate, prior_note,
-                           select_by, p["seed"]),
+                           fix, select_by, p["seed"]),
            "teacher_cache": m.get("teacher_cache") or "unrecorded",
            # the code the run ran with, which named its teacher cache (a re-keyed run's first `from`)
            "named_at": json.dumps(((m.get("provenance") or {}).get("rekeyed") or [{}])[0].get("from"), sort_keys=True),
@@ -499,6 +506,48 @@ if len(labelled):
         sar_md.append("")
 print("\n".join(sar_md) or "no SAR run beside a SCAR twin")
 
+# %% A PU teacher that does not collapse (issue 55.2, IMDB-PU): in the groups whose teachers are chosen on the PU validation
+# set and where a fix of the teacher's optimisation was tried, each chosen teacher against the supervised teacher of
+# its seed (same data, budget and rule), how low its test curve fell on the way, and the fix the PU-only criterion
+# picks (the mean over seeds of the chosen teachers' criterion; no true label). A seed's teacher once.
+REFERENCE = LOSS_NAMES["supervised"]
+tried = runs_df[(runs_df.select_by != "last") & (runs_df.labelling == "SCAR") & (runs_df.prior_used == "oracle")]
+tried = tried[tried.groupby("teacher_group").teacher_fix.transform(lambda x: x.ne("").any())
+              & tried.groupby("teacher_group").teacher_setting.transform(lambda x: x.eq(REFERENCE).any())]
+teacher_md, fix_rows = [], []
+for tgroup, g in tried.astype({"loss": str}).groupby("teacher_group", sort=False):
+    g = g.drop_duplicates(["teacher_setting", "seed"])
+    rows_t = report.teacher_collapse(g, log_df.merge(g[["run"]], on="run"), REFERENCE, teacher_target, "teacher_setting")
+    summ = report.teacher_fix_summary(rows_t, REFERENCE, "teacher_setting").assign(teacher_group=tgroup)
+    fix_rows.append(rows_t.assign(teacher_group=tgroup))
+    pick = summ[summ.chosen].iloc[0]
+    n_within, n_seeds = int(pick.within), int(pick.seeds)
+    teacher_md += [
+        f"**{tgroup}**: chosen on the PU validation set alone, **{pick.teacher_setting}** (its chosen teachers' mean "
+        f"lu_auc {num(pick.criterion)}); its teacher is within {teacher_target:g} test ROC-AUC of the supervised teacher "
+        f"of the same seed in {n_within} of {n_seeds} seeds (target: every seed"
+        + ("; met" if n_within == n_seeds else f"; missed, the worst seed {num(pick.worst_gap)} behind") + ").", "",
+        "| teacher | seeds | PU criterion (lu_auc, mean) | test ROC-AUC, chosen | at the last meta-epoch | lowest on the way "
+        f"| worst gap to supervised | seeds within {teacher_target:g} |", "|---|---|---|---|---|---|---|---|"]
+    for _, r in summ.iterrows():
+        h = rows_t[rows_t.teacher_setting == r.teacher_setting]
+        name = f"**{r.teacher_setting}** (chosen)" if r.chosen else r.teacher_setting
+        teacher_md.append(
+            f"| {name} | {int(r.seeds)} | {num(r.criterion)} | {pm(h.teacher_roc_auc.mean(), h.teacher_roc_auc.std())} | "
+            f"{pm(h.last_roc_auc.mean(), h.last_roc_auc.std())} | {num(h.lowest_roc_auc.min())} | "
+            + ("reference | —" if r.teacher_setting == REFERENCE else f"{num(r.worst_gap)} | {int(r.within)} of {int(r.seeds)}")
+            + " |")
+    teacher_md += ["", "(test ROC-AUC of each seed's teacher, chosen per meta-epoch by lu_auc on the PU validation set: "
+                   "mean ± std over seeds; *at the last meta-epoch*: where the study's earlier design read it; *lowest*: "
+                   "the lowest test ROC-AUC of any seed's teacher over the meta-epochs; *gap*: chosen teacher − the "
+                   "supervised teacher of the same seed (true labels, same data and budget, chosen by the same rule). "
+                   "The test set reports only: the PU-only criterion picks the fix. Per seed: "
+                   f"tables/{prefix}_teacher_fixes.csv.)", ""]
+teacher_fixes = pd.concat(fix_rows, ignore_index=True) if fix_rows else pd.DataFrame()
+if len(teacher_fixes):
+    teacher_fixes.to_csv(tables / f"{prefix}_teacher_fixes.csv", index=False)
+print("\n".join(teacher_md) or "no group with a fix of the teacher beside a supervised teacher")
+
 # %% Online vs offline with the teacher held fixed (issue 55.6)
 # In the groups whose models are chosen on the PU validation set: the online student − each offline student of
 # the same seed and (alpha, label_share), taught by a named teacher of the same trajectory (the one chosen on the
@@ -582,7 +631,7 @@ student_name = lambda group: re.sub(r"^([a-z]+)(\d+)$", lambda m: f"{m[1].upper(
                                     runs_df.loc[runs_df.group == group, "student"].iloc[0])
 held_lines = []  # the answer per student: online − offline from the teacher chosen on PU validation, pooled
 fixed = oo_pooled[oo_pooled.arm == "offline from " + TAUGHT["selected"]] if len(oo_pooled) else oo_pooled
-for group, h in fixed.groupby("group", sort=False):
+for group, h in (fixed.groupby("group", sort=False) if len(fixed) else []):  # none: no offline run beside an online one
     roc, pr = (h[h.metric == m].iloc[0] for m in MARGINS)
     held_lines.append(
         f"Online vs offline with the teacher held fixed ({group.split('_')[0]}, {student_name(group)} students, "
@@ -774,6 +823,7 @@ page = "\n".join([
     *(["## The PU methods compared", "", *methods_md] if methods_md else []),
     *(["## The prior the losses take", "", *prior_md] if prior_md else []),
     *(["## What a biased labelling costs", "", *sar_md] if sar_md else []),
+    *(["## A PU teacher that does not collapse: fixes of its optimisation", "", *teacher_md] if teacher_md else []),
     *(["## Online vs offline, the teacher held fixed", "", *modes_md] if modes_md else []),
     "## Every metric, the student − teacher gaps, online vs offline", "",
     *[("#" + ln if ln.startswith("#") else ln) for ln in lines[4:]], "",  # the summary without its title and provenance
@@ -816,6 +866,7 @@ if len(methods_vs):  # the method comparison in a sentence per group: how many a
             f"chosen on PU validation data): against imbalanced nnPU's students (test ROC-AUC, p Holm < 0.05) {ahead} of "
             f"the {len(d)} other PU methods are ahead, {behind} behind, {len(d) - ahead - behind} undecided; the closest, "
             f"{best.method}, {diff_ci(best['diff'], best.ci_low, best.ci_high)} (95% CI, not adjusted).")
+readme_parts += [line for line in teacher_md if line.startswith("**") and "chosen on the PU validation set" in line]
 readme_text = " ".join(readme_parts + [link])
 print(readme_text)
 readme = paths.ROOT / "README.md"

@@ -360,3 +360,53 @@ def test_versus_pooled_takes_each_seeds_mean_over_the_settings_as_one_pair():
     assert r["n"] == 5 and r["settings"] == 2 and r["seeds"] == [0, 1, 2, 3, 4] and r["arm"] == "offline"
     assert r["diff"] == pytest.approx(per_seed.mean()) and r["p"] == pytest.approx(sps.ttest_1samp(per_seed, 0).pvalue)
     assert r["tost_ci90_high"] == pytest.approx(sps.ttest_1samp(per_seed, 0).confidence_interval(0.9).high)
+
+
+# ---- a PU teacher's fixes, and does it still collapse? (issue 55.2) ----------------------------------
+def test_teacher_fix_names_only_what_differs_from_the_defaults():
+    assert report.teacher_fix({"accumulate": 1, "teacher_weight_decay": 0.0, "teacher_schedule": "constant"}) == ""
+    assert report.teacher_fix({}) == ""  # unrecorded: at its default
+    assert (report.teacher_fix({"accumulate": 4, "teacher_weight_decay": 0.01, "teacher_schedule": "linear"})
+            == "4 batches a step + weight decay 0.01 + linear warm-up and decay of the lr")
+    assert report.teacher_fix({"nnpu_beta": 0.1}) == "β=0.1"
+
+
+def _collapse_inputs():
+    # two seeds; "as before" collapses in seed 0 (0.86 -> 0.40), chosen at meta-epoch 1 by the criterion
+    teachers = pd.DataFrame([
+        {"run": "a0", "setting": "as before", "seed": 0, "teacher_picked": 1, "teacher_criterion": 0.70, "teacher_roc_auc": 0.86},
+        {"run": "a1", "setting": "as before", "seed": 1, "teacher_picked": 3, "teacher_criterion": 0.72, "teacher_roc_auc": 0.88},
+        {"run": "f0", "setting": "fixed", "seed": 0, "teacher_picked": 3, "teacher_criterion": 0.75, "teacher_roc_auc": 0.90},
+        {"run": "f1", "setting": "fixed", "seed": 1, "teacher_picked": 3, "teacher_criterion": 0.76, "teacher_roc_auc": 0.80},
+        {"run": "s0", "setting": "supervised", "seed": 0, "teacher_picked": 3, "teacher_criterion": 0.99, "teacher_roc_auc": 0.93},
+        {"run": "s1", "setting": "supervised", "seed": 1, "teacher_picked": 2, "teacher_criterion": 0.99, "teacher_roc_auc": 0.92}])
+    curves = {"a0": [0.86, 0.70, 0.40], "a1": [0.80, 0.85, 0.88], "f0": [0.85, 0.88, 0.90], "f1": [0.70, 0.75, 0.80],
+              "s0": [0.90, 0.92, 0.93], "s1": [0.91, 0.92, 0.90]}
+    log = pd.DataFrame([{"run": r, "model": who, "split": split, "meta_epoch": m + 1, "roc_auc": v if who == "teacher" else 0.5}
+                        for r, c in curves.items() for m, v in enumerate(c) for who in ("teacher", "student")
+                        for split in ("train", "test")])
+    return teachers, log
+
+
+def test_teacher_collapse_reads_each_teacher_against_the_reference_of_its_seed():
+    teachers, log = _collapse_inputs()
+    out = report.teacher_collapse(teachers, log, "supervised", margin=0.05).set_index("run")
+    assert out.loc["a0", "last_roc_auc"] == 0.40 and out.loc["a0", "lowest_roc_auc"] == 0.40
+    assert out.loc["s1", "last_roc_auc"] == 0.90 and out.loc["s1", "lowest_roc_auc"] == 0.90
+    assert out.loc["a0", "reference_roc_auc"] == 0.93 and out.loc["a1", "reference_roc_auc"] == 0.92
+    assert out.loc["a0", "gap"] == pytest.approx(-0.07) and not out.loc["a0", "within"]
+    assert out.loc["a1", "gap"] == pytest.approx(-0.04) and out.loc["a1", "within"]
+    assert out.loc["f1", "gap"] == pytest.approx(-0.12) and not out.loc["f1", "within"]
+    summary = report.teacher_fix_summary(out.reset_index(), "supervised").set_index("setting")
+    assert summary.loc["as before", "within"] == 1 and summary.loc["fixed", "within"] == 1
+    assert summary.loc["fixed", "criterion"] == pytest.approx(0.755)
+    assert summary.loc["as before", "worst_gap"] == pytest.approx(-0.07)
+    # chosen on the PU criterion alone: "fixed" (0.755 > 0.71), never the reference (0.99)
+    assert summary.chosen.tolist() == [False, True, False]
+
+
+def test_teacher_collapse_refuses_two_reference_teachers_for_one_seed():
+    teachers, log = _collapse_inputs()
+    twice = pd.concat([teachers, teachers.iloc[[4]].assign(run="s0b")], ignore_index=True)
+    with pytest.raises(ValueError, match="more than one 'supervised' teacher"):
+        report.teacher_collapse(twice, log, "supervised", margin=0.05)

@@ -51,6 +51,9 @@ QUICK covers, and where that is covered now:
   and validation alike, in its own pu_report group; the draw, its errors and the SCAR default unchanged bit for bit
   (tests/test_pu_sar.py), the notebook's SAR checks (tests/test_notebook_params.py). Its setting is
   online_pu-reference's, so pu_report's "What a biased labelling costs" has a SCAR twin to pair it with.
+- online_pu-supervised: the supervised teacher and student chosen by lu_auc in online_pu-reference's setting, so
+  that pu_report's "A PU teacher that does not collapse" (issue 55.2) has its reference beside
+  online_pu-select's teacher fixes (the same notebook path as online_pu-reference, loss supervised).
 - choose, choose-kd and the six reports: run to the end on the committed runs, with their defaults
   (tests/test_as_opened.py, tests/test_reports_as_opened.py), instead of on the smoke runs.
 """
@@ -72,7 +75,7 @@ FULL = ["teacher", "teacher-rating", "teacher-n48", "teacher-n48-s1", "teacher-n
         "transformer_student-ft", "latency", "layers_report", "multi_student", "multi_student-single",
         "multi_student-alone", "multi_student-vote", "multi_student-stacking", "multi_student-mimic", "multi_student-x",
         "multi_report", "splice_classes", "rating_report", "online_pu", "online_pu-select", "online_pu-offline",
-        "online_pu-reference", "online_pu-methods", "online_pu-sar", "pu_report", "distill"]
+        "online_pu-reference", "online_pu-methods", "online_pu-sar", "online_pu-supervised", "pu_report", "distill"]
 QUICK = ["teacher", "teacher_kinds-tfidf_lr", "teacher_kinds-nbsvm", "teacher_kinds-bigru", "teacher_snapshots",
          "student-x", "student-steps", "teacher_layers", "layer_student-probe", "transformer_student", "latency",
          "multi_student", "multi_student-mimic", "multi_student-x", "splice_classes", "online_pu", "online_pu-select",

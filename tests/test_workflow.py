@@ -40,7 +40,7 @@ def test_config_expands_to_the_declared_grids(S):
     assert kd_s1["teacher_run"] == "teacher_s1" and kd_s1["choices"] == "results/choices/kd_gru.json"
     assert S.students["cnn_h64_scratch_teacher_split1_s0"]["alpha"] == 0
     assert S.students["cnn_h64_smoothed_T_s2"]["targets"] == "smoothed_T"  # controls at T: 3 x 2 x 2 x 2
-    assert len(S.reported_pu) == 60 + 54 + 180 + 180 + 160 + 120 + 80
+    assert len(S.reported_pu) == 60 + 54 + 180 + 180 + 160 + 120 + 80 + 18
     sar = S.pu["splice_pinat_c0.2_wnaive_a0.5_b0.5_on_cnn64_s4_sel-lu_auc_sar-gc_sark2.0"]  # issue 55.5: SAR beside SCAR
     assert (sar["labelling"], sar["sar_by"], sar["sar_strength"]) == ("sar", "gc", 2.0)
     assert "splice_pinat_c0.2_innpu_a0.5_b0.5_on_gru64_s0_sel-lu_auc_sar-gc" in S.pu
