@@ -27,6 +27,7 @@ Only the report notebooks import this module (no run notebook reaches it, so it 
 * Pages: `intervals_cover(unit, fixed)`, the line under every page's title on what its intervals cover.
 * README: `write_block(readme, name, body, writer)` replaces the text between its markers only.
 * Figures: `ARCH_COLOUR`, `colour`, `use_style()` (one rcParams set), `hidden_axis`, `n_text`.
+* Cost: `best_within_budgets(frontier, budgets)` (per latency budget, the most accurate model that fits it).
 
 Statistics are scipy's and statsmodels' (through kdlib.stats); frames are pandas'.
 """
@@ -676,3 +677,31 @@ def scores_log_loss(npz, labels: pd.Series) -> float:
     probs = probabilities(z["logits"].astype(np.float64))
     k = 2 if probs.ndim == 1 else probs.shape[1]
     return float(log_loss(labels.loc[ids].to_numpy(), probs, labels=list(range(k))))
+
+
+# ---- the best model within each latency budget ----------------------------------------------------------
+def best_within_budgets(frontier: pd.DataFrame, budgets, latency: str = "ms_batch1", score: str = "accuracy") -> pd.DataFrame:
+    """Per latency budget, the most accurate model that fits it: one row per budget, in the order given, with
+    `budget` (in `latency`'s unit), the `model` and `family` (columns of `frontier`), its `score` and its `latency`.
+
+    A model fits a budget when its `latency` is at most the budget; of the models that fit, the highest `score`
+    wins, equal scores going to the lower latency (then to the earlier row of `frontier`). A model without a
+    latency or a score (NaN: not timed, not scored) fits no budget. A budget that no model fits gets a row with
+    model, family and numbers missing (NA)."""
+    missing = {"model", "family", latency, score} - set(frontier.columns)
+    if missing:
+        raise ValueError(f"the frontier has no column {sorted(missing)}")
+    if latency == score:
+        raise ValueError(f"latency and score are one column ({latency!r})")
+    columns = ["budget", "model", "family", score, latency]
+    ok = frontier[frontier[latency].notna() & frontier[score].notna()]
+    ok = ok.iloc[np.lexsort((np.arange(len(ok)), ok[latency].to_numpy(float), -ok[score].to_numpy(float)))]
+    rows = []
+    for b in budgets:
+        fits = ok[ok[latency] <= b]
+        if len(fits):
+            r = fits.iloc[0]
+            rows.append({"budget": b, "model": r["model"], "family": r["family"], score: float(r[score]), latency: float(r[latency])})
+        else:
+            rows.append({"budget": b, "model": None, "family": None, score: np.nan, latency: np.nan})
+    return pd.DataFrame(rows, columns=columns)

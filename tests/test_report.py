@@ -410,3 +410,32 @@ def test_teacher_collapse_refuses_two_reference_teachers_for_one_seed():
     twice = pd.concat([teachers, teachers.iloc[[4]].assign(run="s0b")], ignore_index=True)
     with pytest.raises(ValueError, match="more than one 'supervised' teacher"):
         report.teacher_collapse(twice, log, "supervised", margin=0.05)
+
+
+# ---- the best model within each latency budget ----------------------------------------------------------
+def frontier_frame():
+    return pd.DataFrame({"model": ["fast", "tie slow", "tie fast", "slow", "big", "ensemble"],
+                         "family": ["cnn", "gru", "cnn", "transformer", "teacher", "ensemble"],
+                         "accuracy": [0.80, 0.85, 0.85, 0.88, 0.90, 0.95],
+                         "ms_batch1": [1.0, 4.0, 3.0, 20.0, 70.0, np.nan]})
+
+
+def test_best_within_budgets_takes_the_most_accurate_model_that_fits_each_budget():
+    best = report.best_within_budgets(frontier_frame(), [0.5, 1, 3.5, 5, 100])
+    assert list(best.columns) == ["budget", "model", "family", "accuracy", "ms_batch1"]
+    assert list(best.budget) == [0.5, 1, 3.5, 5, 100]
+    # a budget below every model: a row that says so
+    assert pd.isna(best.model[0]) and pd.isna(best.family[0]) and np.isnan(best.accuracy[0]) and np.isnan(best.ms_batch1[0])
+    assert best.model.tolist()[1:] == ["fast", "tie fast", "tie fast", "big"]  # at most the budget: 1 ms fits 1.0 ms
+    assert best.accuracy.tolist()[1:] == [0.80, 0.85, 0.85, 0.90] and best.family.iloc[2] == "cnn"
+    # the tie (0.85 at 3 ms and at 4 ms) goes to the lower latency, whatever the row order
+    assert report.best_within_budgets(frontier_frame().iloc[::-1], [5]).model.tolist() == ["tie fast"]
+
+
+def test_best_within_budgets_never_picks_a_model_without_a_latency_and_takes_other_columns():
+    f = frontier_frame().assign(ms_batched=[2.0, 1.0, 1.5, 3.0, 9.0, np.nan], f1=[0.9, 0.1, 0.2, 0.3, 0.4, 0.99])
+    assert "ensemble" not in set(report.best_within_budgets(f, [1e9]).model)
+    alt = report.best_within_budgets(f, [1.2, 1.6], latency="ms_batched", score="f1")
+    assert alt.model.tolist() == ["tie slow", "tie fast"] and list(alt.columns) == ["budget", "model", "family", "f1", "ms_batched"]
+    with pytest.raises(ValueError, match="no column"):
+        report.best_within_budgets(f.drop(columns="family"), [1])
