@@ -51,6 +51,7 @@ rule layers_report:
         choices=ancient(choice_out(IMDB["choices"])),
         runs=ancient(out("layer_student", S.layer_students) + out("transformer_student", S.transformers)
                      + out("student", IMDB["students"])),
+        multi=ancient(["results/tables/multi_fused.csv"] if S.multi else []),  # study 4's fused teachers (multi_report)
     output:
         "results/tables/layers_findings.md",
         "results/tables/frontier.md",
@@ -66,6 +67,7 @@ rule layers_report:
                   "latency": R.key("latency", "latency") if S.latency else None,
                   "choices": key(keys("choose", IMDB["choices"])),
                   "runs": key(keys("layer_student", S.layer_students) + keys("transformer_student", S.transformers)
-                              + keys("student", IMDB["students"]))},
+                              + keys("student", IMDB["students"])),
+                  "multi": key(CODE.get("multi_report"), NB_HASH.get("multi_report")) if S.multi else None},
     shell:
         "{ENV} {PAPERMILL} {input.nb} {log} -y {params.run:q}"

@@ -31,6 +31,7 @@ rule multi_report:
         "results/tables/multi_findings.md",
         "results/tables/multi_students.md",
         "results/tables/multi_singles.md",
+        "results/tables/multi_fused.csv",  # read by layers_report (the ensemble beside the frontier)
         "results/multi.md",
     log:
         "cache/executed/multi_report.ipynb",
