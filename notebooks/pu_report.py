@@ -395,10 +395,8 @@ CELL = ["group", "mode", "alpha", "label_share"]
 # SCAR labelling, and no loss whose teacher's optimisation was varied in its group: a SAR run is other data (its own
 # section), and where fixes of a loss's teacher were tried that loss runs several times a seed (section "A PU teacher
 # that does not collapse"), so none of its runs is a method's single entry here
-fixed_loss = set(map(tuple, runs_df.loc[runs_df.teacher_fix != "", ["teacher_group", "loss"]].astype(str).to_numpy()))
-chosen = runs_df[(runs_df.select_by != "last") & (runs_df.labelling == "SCAR")
-                 & ~pd.Series(list(zip(runs_df.teacher_group, runs_df.loss.astype(str))), index=runs_df.index).isin(fixed_loss)
-                 ].astype({"mode": str, "loss": str})
+fix_tried = runs_df.groupby(["teacher_group", "loss"], observed=True).teacher_fix.transform(lambda x: x.ne("").any())
+chosen = runs_df[(runs_df.select_by != "last") & (runs_df.labelling == "SCAR") & ~fix_tried].astype({"mode": str, "loss": str})
 
 
 def versus_tables(frame, arm, reference, by, family, label):
@@ -545,7 +543,7 @@ for tgroup, g in tried.astype({"loss": str}).groupby("teacher_group", sort=False
         name = f"**{r.teacher_setting}** (chosen)" if r.chosen else r.teacher_setting
         teacher_md.append(
             f"| {name} | {int(r.seeds)} | {num(r.criterion)} | {pm(h.teacher_roc_auc.mean(), h.teacher_roc_auc.std())} | "
-            f"{pm(h.last_roc_auc.mean(), h.last_roc_auc.std())} | {num(h.lowest_roc_auc.min())} | "
+            f"{pm(h.last_roc_auc.mean(), h.last_roc_auc.std())} | {h.lowest_roc_auc.min():.3f} | "
             + ("reference | —" if r.teacher_setting == REFERENCE else f"{num(r.worst_gap)} | {int(r.within)} of {int(r.seeds)}")
             + " |")
     teacher_md += ["", "(test ROC-AUC of each seed's teacher, chosen per meta-epoch by lu_auc on the PU validation set: "

@@ -68,6 +68,7 @@ rule layers_report:
                   "choices": key(keys("choose", IMDB["choices"])),
                   "runs": key(keys("layer_student", S.layer_students) + keys("transformer_student", S.transformers)
                               + keys("student", IMDB["students"])),
-                  "multi": key(CODE.get("multi_report"), NB_HASH.get("multi_report")) if S.multi else None},
+                  # multi_fused.csv: multi_report's code and everything it reads (its teachers' logits above all)
+                  "multi": key(CODE.get("multi_report"), NB_HASH.get("multi_report"), MULTI_UPSTREAM) if S.multi else None},
     shell:
         "{ENV} {PAPERMILL} {input.nb} {log} -y {params.run:q}"

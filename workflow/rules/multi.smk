@@ -19,6 +19,12 @@ rule multi_teachers:
         [teacher_out(n) for n in S.pool] if S.multi else [],
 
 
+# what multi_report reads, by key: its params, and those of a report that reads its tables (layers_report)
+MULTI_UPSTREAM = {"teachers": {t: R.key(*kinds.teacher_run(S, t)) for t in MULTI_TEACHERS},
+                  "choices": key(keys("choose", MULTI_CHOICES)), "runs": key(keys("multi_student", S.multi)),
+                  "study1": key(keys("student", MULTI_STUDY1))}
+
+
 rule multi_report:
     """Tables, figures and the study page of study 4 (several teachers) and README's block."""
     input:
@@ -39,8 +45,6 @@ rule multi_report:
         run=report_params("multi_report"),
         code=CODE.get("multi_report"),
         notebook=NB_HASH.get("multi_report"),
-        upstream={"teachers": {t: R.key(*kinds.teacher_run(S, t)) for t in MULTI_TEACHERS},
-                  "choices": key(keys("choose", MULTI_CHOICES)), "runs": key(keys("multi_student", S.multi)),
-                  "study1": key(keys("student", MULTI_STUDY1))},
+        upstream=MULTI_UPSTREAM,
     shell:
         "{ENV} {PAPERMILL} {input.nb} {log} -y {params.run:q}"
